@@ -1,0 +1,26 @@
+# Set-up is part of every target: a fresh clone needs only Python >= 3.10.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~3 min on 2 cores)
+	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
+
+test: $(STAMP)  ## the whole test suite (CI runs this)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## CPU benchmarks (pytest-benchmark)
+	$(PY) -m pytest -q benchmarks --benchmark-enable
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,28 @@
+"""The core's own plugin: modality-agnostic built-ins (EMA targets, losses).
+
+Registered first by :func:`jepa_core.registry.build_registry` under the name ``core``.
+"""
+
+from __future__ import annotations
+
+from jepa_core.hookspecs import hookimpl
+from jepa_core.losses import L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
+from jepa_core.specs import LossSpec, TargetProviderSpec
+from jepa_core.targets import EMAConfig, build_ema
+
+
+@hookimpl
+def jepa_target_providers():
+    yield TargetProviderSpec(
+        name="ema", config_type=EMAConfig, build=build_ema,
+        description="momentum (EMA) copy of the context encoder; layer-normed targets",
+    )
+
+
+@hookimpl
+def jepa_losses():
+    yield LossSpec(
+        name="smooth_l1", config_type=SmoothL1Config, build=lambda cfg: SmoothL1Loss(cfg.beta),
+        description="Huber loss, beta=1 in the reference recipe",
+    )
+    yield LossSpec(name="l2", config_type=L2Config, build=lambda cfg: L2Loss(), description="mean squared error")

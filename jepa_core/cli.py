@@ -1,0 +1,141 @@
+"""The ``jepa`` command line.
+
+    jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
+    jepa train --config runs/demo/config.json
+    jepa plugins
+    jepa presets [--plugin NAME]
+    jepa config show --plugin NAME --preset NAME [--set k=v ...]
+
+User errors print one sentence (``error: ...``) and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from jepa_core.config import RunConfig, apply_overrides, load_config, set_value, to_dict
+from jepa_core.errors import ConfigError, JepaError
+from jepa_core.registry import Registry, build_registry
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jepa", description="Train joint-embedding predictive architectures.")
+    p.add_argument("--load-plugin", "-p", action="append", default=[], metavar="MODULE",
+                   help="load a plugin module explicitly (repeatable)")
+    p.add_argument("--no-autoload", action="store_true", help="do not load entry-point plugins")
+    p.add_argument("--on-plugin-error", choices=["raise", "warn"], default="raise",
+                   help="stop at a plugin that fails to import (raise) or skip it (warn)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a JEPA")
+    _add_run_args(t)
+    t.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
+    t.add_argument("--no-resume", action="store_true",
+                   help="refuse to continue when the run directory already holds a checkpoint")
+
+    sub.add_parser("plugins", help="list loaded plugins and what they provide")
+    pr = sub.add_parser("presets", help="list presets")
+    pr.add_argument("--plugin", help="only this plugin's presets")
+
+    c = sub.add_parser("config", help="inspect configs")
+    csub = c.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser("show", help="print a preset's resolved config as JSON")
+    _add_run_args(show)
+    return p
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", help="plugin whose preset to use, e.g. image")
+    p.add_argument("--preset", help="preset name, e.g. demo or vith14")
+    p.add_argument("--data", help="data path (sets data.root)")
+    p.add_argument("--out", help="run directory (sets train.out_dir)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. optim.lr=5e-4 (repeatable)")
+
+
+def resolve_config(args: argparse.Namespace, registry: Registry) -> RunConfig:
+    """Preset (or config file) + --data/--out + --set overrides, all type-checked."""
+    if getattr(args, "config", None):
+        if args.plugin or args.preset:
+            raise ConfigError("give either --config or --plugin/--preset, not both.")
+        cfg = load_config(args.config, registry)
+    else:
+        if not args.plugin or not args.preset:
+            raise ConfigError(
+                f"--plugin and --preset are required (plugins with presets: {', '.join(registry.preset_plugins())})."
+            )
+        cfg = registry.preset(args.plugin, args.preset).build()
+    if args.data is not None:
+        cfg = set_value(cfg, "data.root", args.data, registry, from_text=True)
+    if args.out is not None:
+        cfg = set_value(cfg, "train.out_dir", args.out, registry, from_text=True)
+    return apply_overrides(cfg, args.overrides, registry)
+
+
+def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
+    from pathlib import Path
+
+    from jepa_core import checkpoint as ckpt
+    from jepa_core.run import EXIT_PREEMPTED, train_run
+
+    cfg = resolve_config(args, registry)
+    existing = ckpt.latest_checkpoint(Path(cfg.train.out_dir) / "checkpoints")
+    if args.no_resume and existing is not None:
+        raise ConfigError(
+            f"run directory '{cfg.train.out_dir}' already holds checkpoint {existing.name}; "
+            "choose another --out or drop --no-resume to continue it."
+        )
+    result = train_run(cfg, registry, resume=True)
+    return EXIT_PREEMPTED if result.preempted else 0
+
+
+def _cmd_plugins(registry: Registry) -> int:
+    for name, info in sorted(registry.plugins.items()):
+        dist = f"{info.distribution} {info.version}" if info.distribution else "(not from a distribution)"
+        print(f"{name}  [{dist}]  module {info.module}")
+        for kind, names in registry.provided_by(name).items():
+            print(f"    {kind + 's':<11} {', '.join(names)}")
+    for failure in registry.failures:
+        print(f"{failure.name}  FAILED TO LOAD ({failure.module}): {failure.error}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace, registry: Registry) -> int:
+    plugins = [args.plugin] if args.plugin else registry.preset_plugins()
+    for plugin in plugins:
+        for name, spec in sorted(registry.presets(plugin).items()):
+            print(f"{plugin}/{name:<14} {spec.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        registry = build_registry(
+            autoload=False if args.no_autoload else None, plugins=args.load_plugin, on_error=args.on_plugin_error
+        )
+        if args.command == "train":
+            return _cmd_train(args, registry)
+        if args.command == "plugins":
+            return _cmd_plugins(registry)
+        if args.command == "presets":
+            return _cmd_presets(args, registry)
+        if args.command == "config":
+            print(json.dumps(to_dict(resolve_config(args, registry)), indent=2))
+            return 0
+    except JepaError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""Run configuration: frozen attrs records, type-checked overrides, and a JSON file form.
+
+A run config names each component (``encoder``, ``predictor``, ``masker``, ``target``, ``loss``,
+``data``) and holds that component's own options record; ``optim``, ``train`` and ``probe``
+are core records. Overrides use dotted keys::
+
+    cfg = apply_overrides(cfg, ["optim.lr=5e-4", "masker.num_targets=2"], registry)
+
+The JSON form is flat per component: ``{"encoder": {"name": "vit", "depth": 12, ...}, ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from jepa_core.errors import ConfigError
+
+# ---------------------------------------------------------------------- validators
+
+
+def positive(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attr.name} must be > 0, got {value!r}")
+
+
+def non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value >= 0:
+        raise ValueError(f"{attr.name} must be >= 0, got {value!r}")
+
+
+def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attr.name} must be in [0, 1], got {value!r}")
+
+
+# ------------------------------------------------------------------------- records
+
+
+@attrs.frozen
+class ComponentConfig:
+    """Which registered component to build (``name``) and its options record."""
+
+    name: str
+    options: Any
+
+
+@attrs.frozen(kw_only=True)
+class OptimConfig:
+    """AdamW and the per-iteration schedules of the I-JEPA recipe."""
+
+    lr: float = attrs.field(default=1e-3, validator=positive)
+    start_lr: float = attrs.field(default=2e-4, validator=non_negative)
+    final_lr: float = attrs.field(default=1e-6, validator=non_negative)
+    warmup_epochs: float = attrs.field(default=40.0, validator=non_negative)
+    weight_decay: float = attrs.field(default=0.04, validator=non_negative)
+    final_weight_decay: float = attrs.field(default=0.4, validator=non_negative)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = attrs.field(default=1e-8, validator=positive)
+    ema_start: float = attrs.field(default=0.996, validator=unit_interval)
+    ema_end: float = attrs.field(default=1.0, validator=unit_interval)
+    ipe_scale: float = attrs.field(default=1.0, validator=positive)
+    clip_grad: float | None = attrs.field(default=None, validator=positive)
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """Loop, device and run-directory settings.
+
+    ``batch_size`` is the GLOBAL batch of one optimizer step (the recipe's 2048);
+    ``micro_batch_size`` is what one process runs in one forward pass (default: the global
+    batch split over the processes). The gap is closed by gradient accumulation, so a preset
+    means the same optimisation on 1 GPU or 16.
+    """
+
+    epochs: int = attrs.field(default=300, validator=positive)
+    batch_size: int = attrs.field(default=2048, validator=positive)
+    micro_batch_size: int | None = attrs.field(default=None, validator=positive)
+    max_steps: int | None = attrs.field(default=None, validator=positive)
+    num_workers: int = attrs.field(default=8, validator=non_negative)
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    log_every: int = attrs.field(default=20, validator=positive)
+    checkpoint_every: int = attrs.field(default=0, validator=non_negative)
+    keep_checkpoints: int = attrs.field(default=2, validator=positive)
+    out_dir: str = "runs/run"
+    max_bad_fraction: float = attrs.field(default=0.01, validator=unit_interval)
+
+    def batch_layout(self, world_size: int) -> tuple[int, int]:
+        """``(micro_batch, accum_steps)`` for ``world_size`` processes; ConfigError if uneven."""
+        if self.batch_size % world_size:
+            raise ConfigError(
+                f"train.batch_size={self.batch_size} cannot be split evenly over {world_size} processes; "
+                f"use a multiple of {world_size}."
+            )
+        per_process = self.batch_size // world_size
+        micro = self.micro_batch_size or per_process
+        if per_process % micro:
+            raise ConfigError(
+                f"train.micro_batch_size={micro} does not divide the per-process batch {per_process} "
+                f"(train.batch_size={self.batch_size} over {world_size} processes)."
+            )
+        return micro, per_process // micro
+
+
+@attrs.frozen(kw_only=True)
+class ProbeConfig:
+    """Linear probe run at the end of training (the demo uses it)."""
+
+    enabled: bool = False
+    epochs: int = attrs.field(default=100, validator=positive)
+    lr: float = attrs.field(default=1e-2, validator=positive)
+    weight_decay: float = attrs.field(default=1e-4, validator=non_negative)
+    batch_size: int = attrs.field(default=64, validator=positive)
+    compare_random_init: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """Everything a run needs; presets return one, the run directory stores one."""
+
+    plugin: str
+    preset: str
+    encoder: ComponentConfig
+    predictor: ComponentConfig
+    masker: ComponentConfig
+    target: ComponentConfig
+    loss: ComponentConfig
+    data: ComponentConfig
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+
+# Which registry kind each component slot of RunConfig is built from.
+COMPONENT_SLOTS: dict[str, str] = {
+    "encoder": "encoder",
+    "predictor": "predictor",
+    "masker": "masker",
+    "target": "target",
+    "loss": "loss",
+    "data": "dataset",
+}
+
+
+def component(registry: Any, slot: str, name: str, **options: Any) -> ComponentConfig:
+    """A component config with the registered defaults, overridden by ``options``.
+
+    >>> component(reg, "loss", "smooth_l1")            # doctest: +SKIP
+    ComponentConfig(name='smooth_l1', options=SmoothL1Config(beta=1.0))
+    """
+    spec = registry.get(COMPONENT_SLOTS[slot], name)
+    return ComponentConfig(name=spec.name, options=_make(spec.config_type, options, slot))
+
+
+# ---------------------------------------------------------------------- overrides
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Any) -> RunConfig:
+    """Apply ``key=value`` strings; each value is parsed and checked against the field's type."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. optim.lr=5e-4).")
+        key, raw = item.split("=", 1)
+        cfg = set_value(cfg, key.strip(), raw.strip(), registry, from_text=True)
+    return cfg
+
+
+def set_value(cfg: RunConfig, key: str, value: Any, registry: Any, *, from_text: bool = False) -> RunConfig:
+    """Return ``cfg`` with dotted ``key`` set to ``value`` (parsed from text when ``from_text``)."""
+    parts = key.split(".")
+    if len(parts) != 2:
+        raise ConfigError(f"config key '{key}' must be section.field; sections: {', '.join(_sections())}.")
+    section, field = parts
+    if section not in _sections():
+        raise ConfigError(f"unknown config section '{section}' in '{key}'; valid sections: {', '.join(_sections())}.")
+    current = getattr(cfg, section)
+    if isinstance(current, ComponentConfig):
+        if field == "name":
+            spec = registry.get(COMPONENT_SLOTS[section], str(value))
+            new = ComponentConfig(spec.name, _make(spec.config_type, {}, section))
+        else:
+            new = attrs.evolve(current, options=_evolve(current.options, field, value, key, from_text))
+    else:
+        new = _evolve(current, field, value, key, from_text)
+    return attrs.evolve(cfg, **{section: new})
+
+
+def _sections() -> list[str]:
+    return [f.name for f in attrs.fields(RunConfig) if f.name not in ("plugin", "preset")]
+
+
+def _evolve(record: Any, field: str, value: Any, key: str, from_text: bool) -> Any:
+    types_ = field_types(type(record))
+    if field not in types_:
+        raise ConfigError(f"unknown config key '{key}'; valid keys: {', '.join(_prefix(key, types_))}.")
+    parsed = parse_value(value, types_[field], key) if from_text else coerce_value(value, types_[field], key)
+    try:
+        return attrs.evolve(record, **{field: parsed})
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid value for '{key}': {err}.") from err
+
+
+def _prefix(key: str, types_: dict[str, Any]) -> list[str]:
+    section = key.split(".")[0]
+    return [f"{section}.{name}" for name in types_]
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    attrs.resolve_types(cls)
+    return {f.name: f.type for f in attrs.fields(cls) if f.init}
+
+
+def _make(cls: type, options: dict[str, Any], section: str) -> Any:
+    types_ = field_types(cls)
+    unknown = sorted(set(options) - set(types_))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{section}.{unknown[0]}'; valid keys: {', '.join(_prefix(section, types_))}."
+        )
+    values = {k: coerce_value(v, types_[k], f"{section}.{k}") for k, v in options.items()}
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid value in '{section}': {err}.") from err
+
+
+# ------------------------------------------------------------------ value parsing
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _describe(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def parse_value(text: Any, tp: Any, key: str) -> Any:
+    """Parse command-line text into type ``tp`` (bool, int, float, str, Optional, tuple, Literal)."""
+    if not isinstance(text, str):
+        return coerce_value(text, tp, key)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return parse_value(text, inner[0], key) if len(inner) == 1 else text
+    if origin is tuple:
+        stripped = text.strip().strip("()[]")
+        items = [s.strip() for s in stripped.split(",") if s.strip()]
+        return coerce_value(tuple(parse_value(i, _item_type(args, n), key) for n, i in enumerate(items)), tp, key)
+    if tp is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"'{key}' must be a bool (true/false), got '{text}'.")
+    if tp in (int, float):
+        try:
+            return coerce_value(int(text) if tp is int else float(text), tp, key)
+        except ValueError:
+            raise ConfigError(f"'{key}' must be {tp.__name__}, got '{text}'.") from None
+    return coerce_value(text, tp, key)
+
+
+def _item_type(args: tuple, n: int) -> Any:
+    if len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return args[n] if n < len(args) else Any
+
+
+def coerce_value(value: Any, tp: Any, key: str) -> Any:
+    """Check (and losslessly convert, e.g. int -> float, list -> tuple) ``value`` against ``tp``."""
+    if tp is Any:
+        return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce_value(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"'{key}' must be {_describe(tp)}, got {value!r}.")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"'{key}' must be one of {', '.join(map(repr, args))}, got {value!r}.")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}' must be a tuple {_describe(tp)}, got {value!r}.")
+        if not (len(args) == 2 and args[1] is Ellipsis) and len(value) != len(args):
+            raise ConfigError(f"'{key}' must have {len(args)} items, got {len(value)}: {value!r}.")
+        return tuple(coerce_value(v, _item_type(args, n), key) for n, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"'{key}' must be {_describe(tp)}, got {value!r}.")
+
+
+# ------------------------------------------------------------------- file form
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """A JSON-ready dict; components are flattened to ``{"name": ..., **options}``."""
+    out: dict[str, Any] = {"plugin": cfg.plugin, "preset": cfg.preset}
+    for f in attrs.fields(RunConfig):
+        if f.name in out:
+            continue
+        value = getattr(cfg, f.name)
+        if isinstance(value, ComponentConfig):
+            out[f.name] = {"name": value.name, **attrs.asdict(value.options)}
+        else:
+            out[f.name] = attrs.asdict(value)
+    return out
+
+
+def from_dict(data: dict[str, Any], registry: Any) -> RunConfig:
+    """Rebuild a :class:`RunConfig` from :func:`to_dict` output, checking every key and type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a run config must be a JSON object, got {type(data).__name__}.")
+    known = {f.name for f in attrs.fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config section '{unknown[0]}'; valid sections: {', '.join(sorted(known))}.")
+    kwargs: dict[str, Any] = {}
+    for name in ("plugin", "preset"):
+        if not isinstance(data.get(name), str):
+            raise ConfigError(f"run config needs a string '{name}', got {data.get(name)!r}.")
+        kwargs[name] = data[name]
+    for slot in COMPONENT_SLOTS:
+        section = data.get(slot)
+        if not isinstance(section, dict) or "name" not in section:
+            raise ConfigError(f"run config section '{slot}' must be an object with a 'name'.")
+        options = {k: v for k, v in section.items() if k != "name"}
+        kwargs[slot] = component(registry, slot, section["name"], **options)
+    for name, cls in (("optim", OptimConfig), ("train", TrainConfig), ("probe", ProbeConfig)):
+        if name in data:
+            kwargs[name] = _make(cls, dict(data[name]), name)
+    return RunConfig(**kwargs)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    return path
+
+
+def load_config(path: str | Path, registry: Any) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist.")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not valid JSON: {err}.") from err
+    return from_dict(data, registry)

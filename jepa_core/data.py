@@ -1,0 +1,187 @@
+"""Data path: resumable batch sampler -> keyed dataset -> collate (masker runs here) -> Batch.
+
+Every random draw on the data side is a pure function of ``(seed, epoch, position)``: the
+augmentation of sample ``i`` in epoch ``e`` and the masks of batch ``b`` do not depend on
+worker count, process restarts or what ran before. That is what makes resume exact.
+
+>>> loader = build_loader(dataset, masker, grid=(14, 14), micro_batch=64, seed=0)   # doctest: +SKIP
+>>> loader.batch_sampler.set_epoch(3, start_step=10)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from jepa_core.errors import BadSampleError, DataError
+from jepa_core.interfaces import Masker, MaskSet
+
+_MIX = 0x9E3779B97F4A7C15
+_MASK63 = (1 << 63) - 1
+
+
+def mix_seed(*parts: int) -> int:
+    """Deterministically combine integers into one 63-bit seed.
+
+    >>> mix_seed(0, 1, 2) == mix_seed(0, 1, 2) != mix_seed(0, 2, 1)
+    True
+    """
+    h = 0x243F6A8885A308D3
+    for p in parts:
+        h = ((h ^ (int(p) & _MASK63)) * _MIX + 0x632BE59BD9B4E019) & _MASK63
+        h ^= h >> 29
+    return h
+
+
+@attrs.frozen
+class Batch:
+    """One collated batch: inputs ``[B, ...]``, its masks, labels ``[B]`` and bad-sample report."""
+
+    inputs: torch.Tensor
+    masks: MaskSet
+    labels: torch.Tensor
+    bad_samples: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return Batch(
+            move(self.inputs), MaskSet(move(self.masks.context), move(self.masks.targets)),
+            move(self.labels), self.bad_samples,
+        )
+
+    def pin_memory(self) -> "Batch":  # called by DataLoader(pin_memory=True)
+        return Batch(
+            self.inputs.pin_memory(),
+            MaskSet(self.masks.context.pin_memory(), self.masks.targets.pin_memory()),
+            self.labels.pin_memory(), self.bad_samples,
+        )
+
+
+class EpochBatchSampler(Sampler):
+    """Shuffles per epoch from ``(seed, epoch)`` and yields this rank's micro-batches.
+
+    One optimizer step consumes a global batch of ``micro_batch * world_size * accum_steps``
+    samples, cut into ``world_size * accum_steps`` micro-batches; micro-batch ``g = k *
+    world_size + rank`` is the ``k``-th one this rank sees in the step. Keys are
+    ``(epoch, step, g, sample_index)``: masks are seeded by ``g``, so one process with
+    ``accum_steps=2`` sees exactly the micro-batches (and masks) that two processes do.
+    The last partial global batch is dropped. ``set_epoch(e, start_step=k)`` resumes mid-epoch.
+    """
+
+    def __init__(
+        self, num_samples: int, micro_batch: int, *, seed: int = 0, rank: int = 0,
+        world_size: int = 1, accum_steps: int = 1, shuffle: bool = True,
+    ) -> None:
+        self.num_samples, self.micro_batch = num_samples, micro_batch
+        self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
+        self.accum_steps = accum_steps
+        self.global_batch = micro_batch * world_size * accum_steps
+        self.steps_per_epoch = num_samples // self.global_batch
+        if self.steps_per_epoch == 0:
+            raise DataError(
+                f"the dataset has {num_samples} samples, fewer than one global batch of "
+                f"{self.global_batch}; lower train.batch_size."
+            )
+        self.epoch, self.start_step = 0, 0
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        self.epoch, self.start_step = epoch, start_step
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        g = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+        return torch.randperm(self.num_samples, generator=g)
+
+    def __iter__(self):
+        order = self.order(self.epoch)
+        for step in range(self.start_step, self.steps_per_epoch):
+            chunk = order[step * self.global_batch : (step + 1) * self.global_batch]
+            for k in range(self.accum_steps):
+                g = k * self.world_size + self.rank
+                mine = chunk[g * self.micro_batch : (g + 1) * self.micro_batch]
+                yield [(self.epoch, step, g, int(i)) for i in mine]
+
+    def __len__(self) -> int:
+        return (self.steps_per_epoch - self.start_step) * self.accum_steps
+
+
+class KeyedDataset(Dataset):
+    """Wraps a map-style dataset: seeds augmentation per sample and skips unreadable samples.
+
+    A :class:`BadSampleError` from the inner dataset marks the sample bad; the next index that
+    reads is used in its place and the bad one is reported with the batch.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, max_substitutes: int = 64) -> None:
+        self.dataset, self.seed, self.max_substitutes = dataset, seed, max_substitutes
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int, int, int]):
+        epoch, step, micro, index = key
+        bad: list[str] = []
+        n = len(self)
+        for attempt in range(self.max_substitutes + 1):
+            i = (index + attempt) % n
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(mix_seed(self.seed, epoch, i))
+                try:
+                    x, y = self.dataset[i]
+                except BadSampleError as err:
+                    bad.append(str(err))
+                    continue
+            return x, int(y), (epoch, step, micro), tuple(bad)
+        raise DataError(
+            f"{len(bad)} consecutive samples from index {index} are unreadable, e.g. {bad[0]}"
+        )
+
+
+class MaskCollator:
+    """Stacks samples and draws the batch's masks from a generator seeded by its position."""
+
+    def __init__(self, masker: Masker, grid: Sequence[int], seed: int) -> None:
+        self.masker, self.grid, self.seed = masker, tuple(grid), seed
+
+    def __call__(self, items: list[tuple[Any, ...]]) -> Batch:
+        inputs = torch.stack([it[0] for it in items])
+        labels = torch.tensor([it[1] for it in items], dtype=torch.long)
+        epoch, step, micro = items[0][2]
+        g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x4D41534B))
+        masks = self.masker(len(items), self.grid, g)
+        bad = tuple(msg for it in items for msg in it[3])
+        return Batch(inputs, masks, labels, bad)
+
+
+def _worker_init(_worker_id: int) -> None:
+    torch.set_num_threads(1)
+
+
+def build_loader(
+    dataset: Dataset, masker: Masker, *, grid: Sequence[int], micro_batch: int, seed: int,
+    rank: int = 0, world_size: int = 1, accum_steps: int = 1, num_workers: int = 0,
+    pin_memory: bool = False, shuffle: bool = True,
+) -> DataLoader:
+    """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`."""
+    sampler = EpochBatchSampler(
+        len(dataset), micro_batch, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
+        accum_steps=accum_steps, shuffle=shuffle,
+    )
+    return DataLoader(
+        KeyedDataset(dataset, seed),
+        batch_sampler=sampler,
+        collate_fn=MaskCollator(masker, grid, seed),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=_worker_init if num_workers else None,
+        prefetch_factor=4 if num_workers else None,
+        persistent_workers=False,
+    )

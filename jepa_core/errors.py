@@ -1,0 +1,43 @@
+"""User-facing errors.
+
+Every error a user can cause (bad preset, config key, data path, checkpoint...) is a
+:class:`JepaError` carrying one clear sentence; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class JepaError(Exception):
+    """An error the user caused and can fix; its message is one sentence naming the bad value."""
+
+
+class ConfigError(JepaError):
+    """A configuration key, type or value is invalid."""
+
+
+class RegistryError(JepaError):
+    """A plugin failed to load, a name is unknown, or two plugins claim the same name."""
+
+
+class DataError(JepaError):
+    """A data path is missing, empty, or holds too many unreadable samples."""
+
+
+class CheckpointError(JepaError):
+    """A checkpoint is missing, unsafe to load, or does not match the model."""
+
+
+class MaskingError(JepaError):
+    """A masker configuration cannot be satisfied on the token grid."""
+
+
+class NonFiniteLossError(JepaError):
+    """Training produced a non-finite loss or gradient."""
+
+
+class BadSampleError(DataError):
+    """Raised by a dataset for ONE unreadable sample (corrupt or truncated file).
+
+    The core loader catches only this error: it counts the sample as bad, uses the next
+    readable one in its place and reports the count; anything else propagates.
+    """

@@ -1,0 +1,1 @@
+"""Evaluation of learned encoders: feature extraction and probes."""

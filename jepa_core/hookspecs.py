@@ -1,0 +1,116 @@
+"""Hook specifications: one hook per kind of thing a plugin can provide.
+
+A plugin is a module (or object) with ``@hookimpl`` functions, exposed through the
+``jepa.plugins`` entry-point group in its ``pyproject.toml``::
+
+    [project.entry-points."jepa.plugins"]
+    seq = "my_package.plugin"
+
+Each hook returns an iterable of spec records (see :mod:`jepa_core.specs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from jepa_core.specs import (
+    DatasetSpec,
+    EncoderSpec,
+    LossSpec,
+    MaskerSpec,
+    PredictorSpec,
+    PresetSpec,
+    TargetProviderSpec,
+)
+
+PROJECT = "jepa"
+ENTRY_POINT_GROUP = "jepa.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def jepa_encoders() -> Iterable[EncoderSpec]:
+    """Encoders this plugin provides.
+
+    Example::
+
+        @hookimpl
+        def jepa_encoders():
+            yield EncoderSpec(name="seq_mlp", config_type=SeqEncoderConfig, build=build_encoder)
+    """
+
+
+@hookspec
+def jepa_predictors() -> Iterable[PredictorSpec]:
+    """Predictors this plugin provides; ``build(config, encoder)`` gets the built encoder.
+
+    Example::
+
+        @hookimpl
+        def jepa_predictors():
+            yield PredictorSpec(name="seq_pred", config_type=SeqPredConfig, build=build_predictor)
+    """
+
+
+@hookspec
+def jepa_maskers() -> Iterable[MaskerSpec]:
+    """Maskers this plugin provides (context/target index samplers over a token grid).
+
+    Example::
+
+        @hookimpl
+        def jepa_maskers():
+            yield MaskerSpec(name="seq_block", config_type=SeqBlockConfig, build=SeqBlockMasker)
+    """
+
+
+@hookspec
+def jepa_target_providers() -> Iterable[TargetProviderSpec]:
+    """Target providers; ``build(config, context_encoder)`` gets the context encoder.
+
+    Example::
+
+        @hookimpl
+        def jepa_target_providers():
+            yield TargetProviderSpec(name="frozen", config_type=FrozenConfig, build=build_frozen)
+    """
+
+
+@hookspec
+def jepa_losses() -> Iterable[LossSpec]:
+    """Losses between predictions and targets.
+
+    Example::
+
+        @hookimpl
+        def jepa_losses():
+            yield LossSpec(name="cosine", config_type=CosineConfig, build=CosineLoss)
+    """
+
+
+@hookspec
+def jepa_datasets() -> Iterable[DatasetSpec]:
+    """Datasets; ``build(config, split)`` returns a map-style dataset of ``(input, label)``.
+
+    Example::
+
+        @hookimpl
+        def jepa_datasets():
+            yield DatasetSpec(name="sine_waves", config_type=SineConfig, build=SineDataset)
+    """
+
+
+@hookspec
+def jepa_presets() -> Iterable[PresetSpec]:
+    """Named recipes of this plugin; ``build()`` returns a complete :class:`RunConfig`.
+
+    Example::
+
+        @hookimpl
+        def jepa_presets():
+            yield PresetSpec(name="demo", build=demo_config, description="tiny CPU run")
+    """

@@ -1,0 +1,117 @@
+"""The five parts a JEPA is assembled from, as typed protocols.
+
+A *token grid* is any N-d shape: ``(gh, gw)`` for images, ``(t, gh, gw)`` for video,
+``(f, t)`` for spectrograms. Tokens are flattened in row-major order, so a token index is
+an integer in ``[0, prod(grid))``. Index tensors are ``torch.long``.
+
+Shapes used throughout (B = batch, M = target blocks per sample, Nc/Nt = context/target
+tokens per sample, D = encoder width):
+
+- context indices ``[B, Nc]``, target indices ``[B, M, Nt]``;
+- encoder output ``[B, N_kept, D]``;
+- predictions and targets ``[B * M, Nt, D]``, flattened sample-major (row ``b * M + m``).
+
+Example (a custom masker only needs a ``__call__`` with this signature)::
+
+    class HalfMasker:
+        def __call__(self, batch_size, grid, generator):
+            n = math.prod(grid)
+            perm = torch.stack([torch.randperm(n, generator=generator) for _ in range(batch_size)])
+            return MaskSet(context=perm[:, : n // 2], targets=perm[:, None, n // 2 :])
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import attrs
+import torch
+from torch import nn
+
+
+@attrs.frozen
+class MaskSet:
+    """Index sets for one batch: ``context [B, Nc]`` and ``targets [B, M, Nt]`` (long)."""
+
+    context: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.targets.shape[1])
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Maps an input batch to token features, optionally keeping only some tokens.
+
+    ``forward(x, keep=None)`` returns ``[B, N, D]`` for all tokens, or ``[B, Nk, D]`` for the
+    row-major token indices ``keep [B, Nk]``. ``token_grid`` is the grid the input is cut into,
+    ``embed_dim`` is D.
+    """
+
+    embed_dim: int
+    token_grid: tuple[int, ...]
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Predicts target-token features from context features.
+
+    ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt])`` returns
+    ``[B * M, Nt, D]``.
+    """
+
+    def forward(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Masker(Protocol):
+    """Samples context and target token indices for a batch; runs inside the DataLoader collate.
+
+    ``masker(batch_size, grid, generator)`` returns a :class:`MaskSet`. It never sees the data.
+    """
+
+    def __call__(
+        self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator
+    ) -> MaskSet: ...
+
+
+@runtime_checkable
+class TargetProvider(Protocol):
+    """Produces regression targets ``[B * M, Nt, D]`` without gradient; updated after each step.
+
+    ``update(context_encoder, momentum)`` is called after every optimizer step (an EMA provider
+    moves its weights towards the context encoder's).
+    """
+
+    def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor: ...
+
+    def update(self, context_encoder: nn.Module, momentum: float) -> None: ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """``loss(predictions, targets)`` -> scalar tensor, both ``[B * M, Nt, D]``."""
+
+    def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+
+
+def gather_tokens(tokens: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Gather tokens ``[B, N, D]`` at indices ``[B, K]`` -> ``[B, K, D]``.
+
+    >>> gather_tokens(torch.arange(6.).view(1, 3, 2), torch.tensor([[2, 0]])).tolist()
+    [[[4.0, 5.0], [0.0, 1.0]]]
+    """
+    return torch.gather(tokens, 1, idx.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+def gather_target_blocks(tokens: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+    """Gather tokens ``[B, N, D]`` at target indices ``[B, M, Nt]`` -> ``[B * M, Nt, D]``."""
+    b, m, nt = target_idx.shape
+    flat = gather_tokens(tokens, target_idx.reshape(b, m * nt))  # [B, M*Nt, D]
+    return flat.reshape(b * m, nt, tokens.shape[-1])

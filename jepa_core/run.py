@@ -1,0 +1,214 @@
+"""Assemble a run from a :class:`RunConfig`: components, data, trainer, run directory, resume.
+
+>>> result = train_run(cfg, build_registry())      # doctest: +SKIP
+
+Run directory layout (``train.out_dir``)::
+
+    config.json          the resolved config; `jepa train --config config.json` re-runs it
+    tensorboard/         TensorBoard event files
+    checkpoints/         step_XXXXXXXX.pt (atomic; the newest K are kept)
+    probe.json           linear-probe results when probe.enabled
+
+A run directory that already holds a checkpoint is resumed from its newest one (unless
+``resume=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+import torch
+
+from jepa_core import checkpoint as ckpt
+from jepa_core.config import RunConfig, save_config, to_dict
+from jepa_core.dist import DistInfo, barrier, detect, init_distributed, select_device, wrap_ddp
+from jepa_core.errors import ConfigError
+from jepa_core.eval.features import extract_features
+from jepa_core.eval.probe import ProbeResult, linear_probe
+from jepa_core.progress import ProgressLogger
+from jepa_core.schedules import Schedules
+from jepa_core.trainer import Trainer
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a signal after writing a checkpoint; re-run to resume
+
+
+@attrs.frozen
+class Parts:
+    encoder: torch.nn.Module
+    predictor: torch.nn.Module
+    target: torch.nn.Module
+    loss: Any
+    masker: Any
+
+
+def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Parts:
+    """Build every model-side component named in ``cfg`` (seeded, so init is reproducible)."""
+    torch.manual_seed(cfg.train.seed if seed is None else seed)
+    encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
+    predictor = registry.get("predictor", cfg.predictor.name).build(cfg.predictor.options, encoder)
+    target = registry.get("target", cfg.target.name).build(cfg.target.options, encoder)
+    loss = registry.get("loss", cfg.loss.name).build(cfg.loss.options)
+    masker = registry.get("masker", cfg.masker.name).build(cfg.masker.options)
+    return Parts(encoder, predictor, target, loss, masker)
+
+
+def build_dataset(cfg: RunConfig, registry: Any, split: str):
+    return registry.get("dataset", cfg.data.name).build(cfg.data.options, split)
+
+
+def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunConfig) -> None:
+    """Fail before training when the data's sample shape is not what the encoder expects."""
+    expected = getattr(encoder, "expected_input_shape", None)
+    if expected is not None and tuple(sample.shape) != tuple(expected):
+        raise ConfigError(
+            f"dataset '{cfg.data.name}' yields inputs of shape {tuple(sample.shape)} but encoder "
+            f"'{cfg.encoder.name}' expects {tuple(expected)}; make the data and encoder sizes agree."
+        )
+
+
+@attrs.frozen
+class RunResult:
+    out_dir: Path
+    steps: int
+    loss_history: tuple[tuple[int, float], ...]
+    preempted: bool = False
+    probe: dict[str, ProbeResult] | None = None
+
+
+class Checkpointer:
+    """Writes checkpoints every ``every`` steps, at each epoch end and at the end (main rank only)."""
+
+    def __init__(self, folder: Path, cfg: RunConfig, info: DistInfo) -> None:
+        self.folder, self.cfg, self.info = folder, cfg, info
+        self.last_saved_step = -1
+
+    def save(self, trainer: Trainer) -> None:
+        if trainer.step == self.last_saved_step:
+            return
+        bad = int(trainer.first_nonfinite_step.item())
+        if bad >= 0:
+            return  # never overwrite good checkpoints with non-finite weights; ProgressLogger reports it
+        if self.info.is_main:
+            state = {**trainer.state_dict(), "config": to_dict(self.cfg), "world_size": self.info.world_size}
+            ckpt.save_checkpoint(state, self.folder, step=trainer.step)
+            ckpt.prune_checkpoints(self.folder, keep_last=self.cfg.train.keep_checkpoints)
+        self.last_saved_step = trainer.step
+        barrier()
+
+    def on_step_end(self, trainer: Trainer, out: Any) -> None:
+        every = self.cfg.train.checkpoint_every
+        if every and trainer.step % every == 0:
+            self.save(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
+        self.save(trainer)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        self.save(trainer)
+
+
+class PreemptionHandler:
+    """SIGTERM/SIGUSR1 ask the trainer to stop after the current step (then a checkpoint is written)."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "PreemptionHandler":
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received = signum
+        self.trainer.stop_requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = sys.stdout) -> RunResult:
+    """Train ``cfg`` end to end in its run directory (see the module docstring)."""
+    info = detect()
+    device = select_device(cfg.train.device, info)
+    init_distributed(info, device)
+    out_dir = Path(cfg.train.out_dir)
+    log = (lambda msg: print(msg, file=stream, flush=True)) if (stream is not None and info.is_main) else (lambda msg: None)
+
+    parts = build_parts(cfg, registry)
+    dataset = build_dataset(cfg, registry, "train")
+    check_input_shape(parts.encoder, dataset[0][0], cfg)
+    from jepa_core.data import build_loader
+
+    micro, accum = cfg.train.batch_layout(info.world_size)
+    loader = build_loader(
+        dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, accum_steps=accum,
+        seed=cfg.train.seed, rank=info.rank, world_size=info.world_size,
+        num_workers=cfg.train.num_workers, pin_memory=device.type == "cuda",
+    )
+    ipe = loader.batch_sampler.steps_per_epoch
+    schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)
+    trainer = Trainer(
+        parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
+        device=device, precision=cfg.train.precision,
+        wrap=(lambda m: wrap_ddp(m, device)) if info.enabled else None,
+    )
+    folder = out_dir / "checkpoints"
+    latest = ckpt.latest_checkpoint(folder) if resume else None
+    if latest is not None:
+        trainer.load_state_dict(ckpt.load_checkpoint(latest, map_location=device))
+        log(f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, step-in-epoch {trainer.step_in_epoch})")
+    if info.is_main:
+        save_config(cfg, out_dir / "config.json")
+    total = cfg.train.max_steps or cfg.train.epochs * ipe
+    log(
+        f"run {cfg.plugin}/{cfg.preset}: {len(dataset)} samples, {ipe} steps/epoch, {total} steps, "
+        f"batch {cfg.train.batch_size} = {micro} x {info.world_size} processes x {accum} accumulation, "
+        f"grid {parts.encoder.token_grid}, device {device}, world size {info.world_size} -> {out_dir}"
+    )
+    progress = ProgressLogger(
+        total_steps=total, log_every=cfg.train.log_every, stream=stream if info.is_main else None,
+        tensorboard_dir=out_dir / "tensorboard" if info.is_main else None,
+        images_per_step_factor=info.world_size, max_bad_fraction=cfg.train.max_bad_fraction,
+    )
+    checkpointer = Checkpointer(folder, cfg, info)
+    with PreemptionHandler(trainer) as preemption:
+        trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=[progress, checkpointer])
+    preempted = preemption.received is not None
+    if preempted:
+        log(f"stopped by signal {preemption.received} at step {trainer.step}; checkpoint written, re-run to resume")
+    probe = None
+    if cfg.probe.enabled and not preempted and info.is_main:
+        probe = run_probe(cfg, registry, trainer.target.encoder, device, log)
+        (out_dir / "probe.json").write_text(json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2))
+    return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
+
+
+def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: torch.device, log: Any) -> dict[str, ProbeResult]:
+    """Linear probe of the trained target encoder, and of the same architecture at random init."""
+    train_set = build_dataset(cfg, registry, "train_eval")
+    val_set = build_dataset(cfg, registry, "val")
+    encoders = {"trained": encoder}
+    if cfg.probe.compare_random_init:
+        encoders["random_init"] = build_parts(cfg, registry).encoder
+    results = {}
+    for name, enc in encoders.items():
+        tx, ty = extract_features(enc, train_set, batch_size=cfg.probe.batch_size, device=device)
+        vx, vy = extract_features(enc, val_set, batch_size=cfg.probe.batch_size, device=device)
+        results[name] = linear_probe(
+            tx, ty, vx, vy, epochs=cfg.probe.epochs, lr=cfg.probe.lr, weight_decay=cfg.probe.weight_decay,
+            seed=cfg.train.seed,
+        )
+        top5 = f", top-5 {results[name].top5:.1f}%" if results[name].top5 is not None else ""
+        log(f"linear probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
+            f"on {results[name].num_val} held-out samples")
+    return results

@@ -1,0 +1,75 @@
+"""Per-iteration schedules of the I-JEPA recipe, as pure functions of the step.
+
+``step`` counts optimizer steps from 0; ``total`` is the schedule horizon
+``ipe_scale * epochs * iterations_per_epoch``.
+
+>>> s = Schedules(lr=1e-3, start_lr=2e-4, final_lr=1e-6, warmup_steps=10, total_steps=100,
+...               weight_decay=0.04, final_weight_decay=0.4, ema_start=0.996, ema_end=1.0)
+>>> s.learning_rate(0), s.learning_rate(10)
+(0.0002, 0.001)
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+
+def warmup_cosine(step: int, *, start: float, peak: float, final: float, warmup: int, total: int) -> float:
+    """Linear ``start -> peak`` over ``warmup`` steps, then cosine ``peak -> final`` until ``total``."""
+    if step < warmup:
+        return start + (peak - start) * step / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def cosine(step: int, *, start: float, final: float, total: int) -> float:
+    """Cosine from ``start`` (step 0) to ``final`` (step ``total``); may increase."""
+    progress = min(1.0, step / max(1, total))
+    return final + (start - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def linear(step: int, *, start: float, final: float, total: int) -> float:
+    """Linear from ``start`` (step 0) to ``final`` (step ``total``), then held."""
+    progress = min(1.0, step / max(1, total))
+    return start + (final - start) * progress
+
+
+@attrs.frozen(kw_only=True)
+class Schedules:
+    """Learning rate, weight decay and EMA momentum at any step."""
+
+    lr: float
+    start_lr: float
+    final_lr: float
+    warmup_steps: int
+    total_steps: int
+    weight_decay: float
+    final_weight_decay: float
+    ema_start: float
+    ema_end: float
+
+    def learning_rate(self, step: int) -> float:
+        return warmup_cosine(
+            step, start=self.start_lr, peak=self.lr, final=self.final_lr,
+            warmup=self.warmup_steps, total=self.total_steps,
+        )
+
+    def weight_decay_at(self, step: int) -> float:
+        return cosine(step, start=self.weight_decay, final=self.final_weight_decay, total=self.total_steps)
+
+    def momentum(self, step: int) -> float:
+        return linear(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
+
+    @classmethod
+    def from_config(cls, optim, *, epochs: int, iterations_per_epoch: int) -> "Schedules":
+        """Build from an :class:`~jepa_core.config.OptimConfig` and the run length."""
+        total = max(1, int(optim.ipe_scale * epochs * iterations_per_epoch))
+        return cls(
+            lr=optim.lr, start_lr=optim.start_lr, final_lr=optim.final_lr,
+            warmup_steps=int(optim.warmup_epochs * iterations_per_epoch), total_steps=total,
+            weight_decay=optim.weight_decay, final_weight_decay=optim.final_weight_decay,
+            ema_start=optim.ema_start, ema_end=optim.ema_end,
+        )

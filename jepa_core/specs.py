@@ -1,0 +1,107 @@
+"""Frozen records that plugins yield to describe what they provide.
+
+Each record names a component, the attrs class holding its options (every field with a
+default), and a ``build`` callable. The registry collects them from every plugin; the
+trainer builds components from a run config by name.
+
+Example::
+
+    @attrs.frozen
+    class SeqEncoderConfig:
+        width: int = 32
+
+    EncoderSpec(name="seq_mlp", config_type=SeqEncoderConfig,
+                build=lambda cfg: SeqEncoder(cfg.width), description="toy 1-D encoder")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+
+
+SPLITS = ("train", "train_eval", "val")
+
+
+def _is_attrs_class(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
+    if not attrs.has(value):
+        raise TypeError(f"config_type must be an attrs class, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ComponentSpec:
+    """Base record: a named, configurable component."""
+
+    name: str
+    config_type: type = attrs.field(validator=_is_attrs_class)
+    build: Callable[..., Any]
+    description: str = ""
+
+    kind: str = attrs.field(init=False, default="component")
+
+
+@attrs.frozen(kw_only=True)
+class EncoderSpec(ComponentSpec):
+    """``build(config) -> nn.Module`` implementing :class:`~jepa_core.interfaces.Encoder`."""
+
+    kind: str = attrs.field(init=False, default="encoder")
+
+
+@attrs.frozen(kw_only=True)
+class PredictorSpec(ComponentSpec):
+    """``build(config, encoder) -> nn.Module`` implementing the Predictor protocol."""
+
+    kind: str = attrs.field(init=False, default="predictor")
+
+
+@attrs.frozen(kw_only=True)
+class MaskerSpec(ComponentSpec):
+    """``build(config) -> Masker``; the masker must be picklable (it runs in loader workers)."""
+
+    kind: str = attrs.field(init=False, default="masker")
+
+
+@attrs.frozen(kw_only=True)
+class TargetProviderSpec(ComponentSpec):
+    """``build(config, context_encoder) -> nn.Module`` implementing TargetProvider."""
+
+    kind: str = attrs.field(init=False, default="target")
+
+
+@attrs.frozen(kw_only=True)
+class LossSpec(ComponentSpec):
+    """``build(config) -> Loss``."""
+
+    kind: str = attrs.field(init=False, default="loss")
+
+
+@attrs.frozen(kw_only=True)
+class DatasetSpec(ComponentSpec):
+    """``build(config, split) -> torch Dataset`` of ``(input_tensor, label_int)`` pairs.
+
+    ``split`` is one of :data:`SPLITS`: ``"train"`` (pretraining, augmented), ``"train_eval"``
+    (the same samples without augmentation, for probes) or ``"val"`` (held out). A dataset
+    without labels returns label ``-1``.
+    """
+
+    kind: str = attrs.field(init=False, default="dataset")
+
+
+@attrs.frozen(kw_only=True)
+class PresetSpec:
+    """A named recipe: ``build() -> RunConfig`` with every value set."""
+
+    name: str
+    build: Callable[[], Any]
+    description: str = ""
+
+
+COMPONENT_KINDS: dict[str, type[ComponentSpec]] = {
+    "encoder": EncoderSpec,
+    "predictor": PredictorSpec,
+    "masker": MaskerSpec,
+    "target": TargetProviderSpec,
+    "loss": LossSpec,
+    "dataset": DatasetSpec,
+}

@@ -1,0 +1,54 @@
+"""The EMA target provider: a momentum copy of the context encoder (core built-in ``ema``).
+
+>>> provider = EMATargetProvider(encoder)              # doctest: +SKIP
+>>> y = provider.targets(x, masks.targets)             # [B*M, Nt, D], no grad
+>>> provider.update(encoder, momentum=0.996)           # t = m*t + (1-m)*c
+"""
+
+from __future__ import annotations
+
+import copy
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jepa_core.interfaces import gather_target_blocks
+
+
+@attrs.frozen
+class EMAConfig:
+    """``layer_norm_targets``: parameter-free layer norm over features before gathering."""
+
+    layer_norm_targets: bool = True
+
+
+class EMATargetProvider(nn.Module):
+    """Runs a frozen momentum copy of the encoder on ALL tokens, then gathers the targets."""
+
+    def __init__(self, context_encoder: nn.Module, layer_norm_targets: bool = True) -> None:
+        super().__init__()
+        self.encoder = copy.deepcopy(context_encoder)
+        self.encoder.requires_grad_(False)
+        self.layer_norm_targets = layer_norm_targets
+
+    @torch.no_grad()
+    def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x)  # [B, N, D]
+        if self.layer_norm_targets:
+            h = F.layer_norm(h, (h.shape[-1],))
+        return gather_target_blocks(h, target_idx)  # [B*M, Nt, D]
+
+    @torch.no_grad()
+    def update(self, context_encoder: nn.Module, momentum: float) -> None:
+        target_params = list(self.encoder.parameters())
+        context_params = list(context_encoder.parameters())
+        if len(target_params) != len(context_params):
+            raise RuntimeError("target and context encoders have different parameter lists")
+        torch._foreach_mul_(target_params, momentum)
+        torch._foreach_add_(target_params, context_params, alpha=1.0 - momentum)
+
+
+def build_ema(cfg: EMAConfig, context_encoder: nn.Module) -> EMATargetProvider:
+    return EMATargetProvider(context_encoder, layer_norm_targets=cfg.layer_norm_targets)

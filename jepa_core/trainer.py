@@ -1,0 +1,276 @@
+"""The embeddable trainer: one JEPA optimisation step at a time, or a whole ``fit``.
+
+Drive it from your own loop (Lightning-Fabric style)::
+
+    trainer = Trainer(encoder, predictor, target, loss, optim=OptimConfig(), schedules=sched)
+    for batch in loader:                 # jepa_core.data.Batch
+        out = trainer.train_step(batch)  # no host sync: out.loss is a device tensor
+
+or call ``trainer.fit(loader, epochs=...)`` with callbacks for logging and checkpoints.
+One step: target provider (no grad) -> context encoder -> predictor -> loss -> AdamW -> EMA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+import torch
+from torch import nn
+
+from jepa_core.checkpoint import load_module_state, strip_prefix
+from jepa_core.config import OptimConfig
+from jepa_core.data import Batch
+from jepa_core.errors import CheckpointError
+from jepa_core.optim import build_optimizer, set_hyperparameters
+from jepa_core.schedules import Schedules
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class ContextPath(nn.Module):
+    """The trainable part (context encoder + predictor): what DDP/FSDP wraps."""
+
+    def __init__(self, encoder: nn.Module, predictor: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.predictor = encoder, predictor
+
+    def forward(self, x: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x, context_idx)  # [B, Nc, D]
+        return self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
+
+
+@attrs.frozen
+class StepOutput:
+    """What one step produced. Tensors stay on the device (no host sync)."""
+
+    step: int
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
+    lr: float
+    weight_decay: float
+    momentum: float
+    batch_size: int
+    bad_samples: tuple[str, ...] = ()
+
+
+class Callback(Protocol):
+    """Hooks called by :meth:`Trainer.fit` (all optional)."""
+
+    def on_step_end(self, trainer: "Trainer", out: StepOutput) -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int) -> None: ...
+
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+
+class Trainer:
+    """Owns the networks, optimizer, schedules and position; see the module docstring."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        target: nn.Module,
+        loss: Any,
+        *,
+        optim: OptimConfig,
+        schedules: Schedules,
+        device: torch.device | str = "cpu",
+        precision: str = "fp32",
+        wrap: Any = None,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.device = torch.device(device)
+        self.encoder = encoder.to(self.device)
+        self.predictor = predictor.to(self.device)
+        self.target = target.to(self.device)
+        self.loss_fn = loss
+        self.optim_cfg, self.schedules, self.precision = optim, schedules, precision
+        path = ContextPath(self.encoder, self.predictor)
+        self.context_path = wrap(path) if wrap is not None else path
+        self.optimizer = build_optimizer([("encoder", self.encoder), ("predictor", self.predictor)], optim)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self.step = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.stop_requested = False
+        # Device-side fault tracking: step of the first non-finite loss/grad, -1 if none.
+        self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
+
+    # ------------------------------------------------------------------ one step
+    def _autocast(self):
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor:
+        """Forward pass only: the JEPA loss of ``batch`` (already on the device)."""
+        with self._autocast():
+            targets = self.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
+            preds = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
+            return self.loss_fn(preds, targets)
+
+    def train_step(self, batch: Batch | Sequence[Batch]) -> StepOutput:
+        """One optimisation step: loss, AdamW with this step's lr/wd, then EMA.
+
+        ``batch`` may be a list of micro-batches: their gradients are accumulated (each loss
+        weighted ``1/k``), which equals one step on their concatenation.
+        """
+        micro = [batch] if isinstance(batch, Batch) else list(batch)
+        lr = self.schedules.learning_rate(self.step)
+        wd = self.schedules.weight_decay_at(self.step)
+        momentum = self.schedules.momentum(self.step)
+        set_hyperparameters(self.optimizer, lr, wd)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=self.device)
+        for i, mb in enumerate(micro):
+            mb = mb.to(self.device, non_blocking=True)
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if last or not hasattr(self.context_path, "no_sync") else self.context_path.no_sync()
+            with sync:
+                micro_loss = self.compute_loss(mb) / len(micro)
+                self.scaler.scale(micro_loss).backward()
+            loss = loss + micro_loss.detach()
+        self.scaler.unscale_(self.optimizer)
+        grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
+        if self.optim_cfg.clip_grad is not None:
+            torch.nn.utils.clip_grads_with_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.optim_cfg.clip_grad, grad_norm
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.target.update(self.encoder, momentum)
+
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
+        if self.precision != "fp16":  # fp16 overflow is the scaler's job: it skips the step
+            unset = self.first_nonfinite_step < 0
+            self.first_nonfinite_step = torch.where(
+                unset & ~finite, torch.full_like(self.first_nonfinite_step, self.step), self.first_nonfinite_step
+            )
+        bad = tuple(msg for mb in micro for msg in mb.bad_samples)
+        out = StepOutput(self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(mb) for mb in micro), bad)
+        self.step += 1
+        self.step_in_epoch += 1
+        return out
+
+    # --------------------------------------------------------------------- fit
+    def fit(
+        self,
+        loader: Iterable[Batch],
+        *,
+        epochs: int,
+        max_steps: int | None = None,
+        accum_steps: int | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> None:
+        """Train from the current position to ``epochs`` (or ``max_steps``), resuming mid-epoch.
+
+        The loader yields micro-batches; ``accum_steps`` of them (default: the sampler's
+        ``accum_steps``, else 1) make one step.
+        """
+        sampler = getattr(loader, "batch_sampler", None)
+        accum = accum_steps or getattr(sampler, "accum_steps", 1)
+        while self.epoch < epochs and not self._done(max_steps):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch, start_step=self.step_in_epoch)
+            for batch in _group(loader, accum):
+                out = self.train_step(batch)
+                for cb in callbacks:
+                    _call(cb, "on_step_end", self, out)
+                if self._done(max_steps):
+                    break
+            else:
+                self.epoch += 1
+                self.step_in_epoch = 0
+                for cb in callbacks:
+                    _call(cb, "on_epoch_end", self, self.epoch)
+        for cb in callbacks:
+            _call(cb, "on_fit_end", self)
+
+    def _done(self, max_steps: int | None) -> bool:
+        return self.stop_requested or (max_steps is not None and self.step >= max_steps)
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: networks, optimizer, scaler, position, RNGs."""
+        return {
+            "encoder": self.encoder.state_dict(),
+            "predictor": self.predictor.state_dict(),
+            "target_encoder": self.target.encoder.state_dict(),
+            "opt": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for what, module in (("encoder", self.encoder), ("predictor", self.predictor), ("target_encoder", self.target.encoder)):
+            if what not in state:
+                raise CheckpointError(f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}.")
+            load_module_state(module, strip_prefix(state[what]), what=what)
+        self.optimizer.load_state_dict(state["opt"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.step_in_epoch = int(state["step_in_epoch"])
+        if "rng" in state:
+            set_rng_state(state["rng"])
+
+
+def _group(loader: Iterable[Batch], size: int):
+    """Yield lists of ``size`` consecutive micro-batches (a single Batch when ``size`` is 1)."""
+    if size == 1:
+        yield from loader
+        return
+    group: list[Batch] = []
+    for batch in loader:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+
+
+def _call(cb: Any, name: str, *args: Any) -> None:
+    fn = getattr(cb, name, None)
+    if fn is not None:
+        fn(*args)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG as plain tensors/ints (loadable with ``weights_only=True``)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,206 @@
+"""A dataset of image files: one sub-folder per class, or a flat folder of unlabelled images.
+
+Layouts accepted under ``root``:
+
+* class sub-folders ``root/<class>/**/<image>``: labels are indices into the sorted sub-folder
+  names (empty sub-folders keep their index, so two roots with the same folders agree);
+* a flat folder ``root/<image>``: every label is ``-1``.
+
+Example::
+
+    ds = ImageFolderDataset("data/train", transform=train_transform(224))
+    x, y = ds[0]              # tensor [3, 224, 224], int
+    build_image_folder(ImageFolderConfig(root="data/train", val_fraction=0.1), "val")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+from PIL import Image
+
+from jepa_core.config import positive
+from jepa_core.errors import BadSampleError, DataError
+from jepa_core.specs import SPLITS
+from jepa_image.transforms import check_crop_scale, eval_transform, train_transform
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VAL_SPLIT_SEED = 0
+"""Seed of the fixed permutation that picks the ``val_fraction`` held-out images."""
+
+
+def _fraction(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{attr.name} must be in [0, 1), got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ImageFolderConfig:
+    """Options of the ``image_folder`` dataset.
+
+    ``val_root`` holds the val split; without it, ``val_fraction > 0`` holds out that fraction
+    of ``root`` (a fixed, seeded choice; the train split then excludes it). When ``val_root``
+    is set, ``val_fraction`` is ignored.
+    """
+
+    root: str | None = None
+    val_root: str | None = None
+    resolution: int = attrs.field(default=224, validator=positive)
+    crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
+    val_fraction: float = attrs.field(default=0.0, validator=_fraction)
+
+
+def _is_image(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _images_under(folder: str) -> list[str]:
+    """All image files below ``folder`` (recursive, symlinks followed), sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(os.path.join(dirpath, f) for f in filenames if _is_image(f))
+    return sorted(found)
+
+
+def _check_root(root: str | os.PathLike | None) -> str:
+    if root is None:
+        raise DataError("the image_folder dataset needs a data path: pass --data PATH or set data.root.")
+    path = os.fspath(root)
+    if not os.path.exists(path):
+        raise DataError(f"data path '{path}' does not exist; pass a folder of images or of class sub-folders.")
+    if not os.path.isdir(path):
+        raise DataError(f"data path '{path}' is not a directory; pass a folder of images or of class sub-folders.")
+    return path
+
+
+def class_names(root: str | os.PathLike) -> list[str]:
+    """Sorted non-hidden sub-folder names of ``root`` (empty for a flat folder)."""
+    with os.scandir(root) as entries:
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+
+
+def scan_folder(
+    root: str | os.PathLike | None, classes: list[str] | None = None
+) -> tuple[list[str], list[tuple[str, int]]]:
+    """List ``(classes, samples)`` of ``root``; ``classes`` fixes the label order (e.g. train's).
+
+    Raises :class:`DataError` for a missing root, a root mixing images and sub-folders, a class
+    not in ``classes``, or no images at all.
+    """
+    path = _check_root(root)
+    sub = class_names(path)
+    top = sorted(os.path.join(path, f) for f in os.listdir(path) if _is_image(f))
+    if sub and top:
+        raise DataError(
+            f"data path '{path}' holds both image files and sub-folders; use either one sub-folder "
+            "per class or a flat folder of images."
+        )
+    samples: list[tuple[str, int]]
+    if sub:
+        classes = sub if classes is None else list(classes)
+        unknown = [c for c in sub if c not in classes]
+        if unknown:
+            raise DataError(
+                f"class folder '{unknown[0]}' in '{path}' is not one of the training classes {classes}."
+            )
+        index = {c: i for i, c in enumerate(classes)}
+        samples = [(f, index[c]) for c in sub for f in _images_under(os.path.join(path, c))]
+    else:
+        classes, samples = [], [(f, -1) for f in top]
+    if not samples:
+        exts = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+        raise DataError(f"no images found in '{path}'; accepted extensions are {exts} (any case).")
+    return classes, samples
+
+
+def load_rgb(path: str) -> Image.Image:
+    """Fully decode ``path`` as an RGB PIL image; any failure is a :class:`BadSampleError`."""
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: PIL opens lazily, a truncated file fails only here
+            return img.convert("RGB")
+    except Exception as err:  # noqa: BLE001 - any decoder failure means this one file is bad
+        raise BadSampleError(f"unreadable image '{path}': {type(err).__name__}: {err}") from err
+
+
+class ImageFolderDataset:
+    """Map-style dataset of ``(transform(image), label)`` over an image folder.
+
+    ``samples`` (a list of ``(path, label)``) overrides the scan, e.g. for a held-out subset.
+
+    Example::
+
+        ds = ImageFolderDataset("data/train", transform=eval_transform(64))
+        ds.classes, ds.samples[0]     # (['cat', 'dog'], ('data/train/cat/1.jpg', 0))
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None,
+        transform: Callable[[Image.Image], Any] | None = None,
+        *,
+        classes: list[str] | None = None,
+        samples: list[tuple[str, int]] | None = None,
+    ) -> None:
+        if samples is None:
+            classes, samples = scan_folder(root, classes)
+        self.root = None if root is None else os.fspath(root)
+        self.classes: list[str] = list(classes or [])
+        self.samples: list[tuple[str, int]] = list(samples)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        img = load_rgb(path)
+        return (self.transform(img) if self.transform is not None else img), label
+
+
+def split_holdout(n: int, fraction: float, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
+    """Deterministic ``(train_indices, val_indices)`` of ``range(n)``, each sorted.
+
+    Example: ``split_holdout(10, 0.2)`` -> 8 train and 2 val indices, the same on every call.
+    """
+    if n < 2:
+        raise DataError(f"cannot hold out a val split (data.val_fraction={fraction}) from only {n} image.")
+    n_val = min(max(int(round(n * fraction)), 1), n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+
+
+def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset:
+    """Build a split described by ``cfg`` (see :class:`ImageFolderConfig`); ``train_eval`` is the
+    train images with the eval transform (for probes)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "val" and cfg.val_root is not None:
+        train_classes = None
+        if cfg.root is not None and os.path.isdir(cfg.root):
+            train_classes = class_names(cfg.root) or None
+        return ImageFolderDataset(cfg.val_root, eval_transform(cfg.resolution), classes=train_classes)
+    if split == "val" and cfg.val_fraction <= 0:
+        raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
+    classes, samples = scan_folder(cfg.root)
+    if cfg.val_fraction > 0 and cfg.val_root is None:
+        train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
+        samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
+    tf = train_transform(cfg.resolution, cfg.crop_scale) if split == "train" else eval_transform(cfg.resolution)
+    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples)
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFolderConfig",
+    "ImageFolderDataset",
+    "build_image_folder",
+    "class_names",
+    "load_rgb",
+    "scan_folder",
+    "split_holdout",
+]

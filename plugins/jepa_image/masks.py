@@ -1,0 +1,594 @@
+"""Image maskers: I-JEPA multi-block masking and the paper's Table-6 alternatives.
+
+Every masker is a picklable object built from its frozen config record and called as
+``masker(batch_size, grid, generator) -> MaskSet`` on a 2-D token grid ``(gh, gw)``; token
+indices are row-major (``row * gw + col``). All randomness comes from ``generator``.
+
+Example::
+
+    masker = MultiBlockMasker(MultiBlockConfig())
+    masks = masker(8, (14, 14), torch.Generator().manual_seed(0))
+    masks.context.shape, masks.targets.shape  # ([8, Nc], [8, 4, Nt])
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import attrs
+import torch
+
+from jepa_core.errors import MaskingError
+from jepa_core.interfaces import MaskSet
+from jepa_core.specs import MaskerSpec
+
+# Position-retry rounds (each up to ``max_tries`` tries) before the multi-block masker gives up.
+_MAX_SIZE_ROUNDS = 4
+# A relative nudge to evaluate block sizes just either side of a rounding breakpoint.
+_EPS = 1e-9
+
+# ---------------------------------------------------------------------- validators
+
+
+def _scale_range(_inst: Any, attr: attrs.Attribute, value: tuple[float, float]) -> None:
+    lo, hi = value
+    if not (0.0 < lo <= 1.0 and 0.0 < hi <= 1.0) or lo > hi:
+        raise ValueError(f"{attr.name} must be (lo, hi) with 0 < lo <= hi <= 1, got {value!r}")
+
+
+def _aspect_range(_inst: Any, attr: attrs.Attribute, value: tuple[float, float]) -> None:
+    lo, hi = value
+    if not (lo > 0.0 and hi > 0.0) or lo > hi or not math.isfinite(hi):
+        raise ValueError(f"{attr.name} must be (lo, hi) with 0 < lo <= hi, got {value!r}")
+
+
+def _at_least(minimum: int) -> Any:
+    def check(_inst: Any, attr: attrs.Attribute, value: int) -> None:
+        if value < minimum:
+            raise ValueError(f"{attr.name} must be >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _open_unit(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{attr.name} must be in (0, 1), got {value!r}")
+
+
+def _unit(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"expected a (lo, hi) pair, got {value!r}")
+    return (float(value[0]), float(value[1]))
+
+
+# ------------------------------------------------------------------------- configs
+
+
+@attrs.frozen
+class MultiBlockConfig:
+    """Options of :class:`MultiBlockMasker` (defaults = the I-JEPA recipe).
+
+    >>> MultiBlockConfig(num_targets=2).target_scale
+    (0.15, 0.2)
+    """
+
+    num_targets: int = attrs.field(default=4, validator=_at_least(1))
+    target_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=_pair, validator=_scale_range)
+    target_aspect_ratio: tuple[float, float] = attrs.field(
+        default=(0.75, 1.5), converter=_pair, validator=_aspect_range
+    )
+    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=_pair, validator=_scale_range)
+    context_aspect_ratio: tuple[float, float] = attrs.field(
+        default=(1.0, 1.0), converter=_pair, validator=_aspect_range
+    )
+    min_keep: int = attrs.field(default=10, validator=_at_least(0))
+    allow_target_overlap: bool = True
+    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    reference_sampling: bool = False
+
+
+@attrs.frozen
+class RasterizedConfig:
+    """Options of :class:`RasterizedMasker` (none: the four quadrants are fixed)."""
+
+
+@attrs.frozen
+class BlockConfig:
+    """Options of :class:`BlockMasker`: one target block of ``target_scale``, aspect ratio in range.
+
+    >>> BlockConfig().target_scale
+    0.6
+    """
+
+    target_scale: float = attrs.field(default=0.6, validator=_unit)
+    aspect_ratio: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=_pair, validator=_aspect_range)
+    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+
+
+@attrs.frozen
+class RandomConfig:
+    """Options of :class:`RandomMasker`: the fraction of tokens that become the target.
+
+    >>> RandomConfig().target_ratio
+    0.6
+    """
+
+    target_ratio: float = attrs.field(default=0.6, validator=_open_unit)
+
+
+# ------------------------------------------------------------------- shared helpers
+
+
+def _grid2d(grid: tuple[int, ...], name: str) -> tuple[int, int]:
+    if len(grid) != 2 or any(int(d) < 1 for d in grid):
+        raise MaskingError(f"the {name} masker needs a 2-D token grid (gh, gw) of positive sizes, got {tuple(grid)}.")
+    return int(grid[0]), int(grid[1])
+
+
+def _round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def _block_size(scale: float, aspect: float, grid: tuple[int, int], reference: bool) -> tuple[int, int]:
+    """Block ``(h, w)`` covering ``scale`` of the grid with ``h / w ~ aspect``, clamped to the grid.
+
+    The reference behaviour keeps ``h < gh`` and ``w < gw`` (its exclusive top/left draw needs it).
+
+    >>> _block_size(0.2, 1.0, (14, 14), False)
+    (6, 6)
+    """
+    gh, gw = grid
+    n = gh * gw
+    h = _round_half_up(math.sqrt(scale * n * aspect))
+    w = _round_half_up(math.sqrt(scale * n / aspect))
+    cap = 1 if reference else 0
+    return min(max(h, 1), gh - cap), min(max(w, 1), gw - cap)
+
+
+@functools.lru_cache(maxsize=256)
+def _area_range(
+    scale: tuple[float, float], aspect: tuple[float, float], grid: tuple[int, int], reference: bool
+) -> tuple[int, int]:
+    """Exact (min, max) block area over every ``(scale, aspect)`` in the ranges.
+
+    h and w grow with scale, so the extremes sit at the scale ends; along the aspect axis both are
+    piecewise constant, so evaluating each side of every rounding breakpoint covers every piece.
+
+    >>> _area_range((0.15, 0.2), (0.75, 1.5), (4, 4), False)
+    (2, 4)
+    """
+    n = grid[0] * grid[1]
+    areas = []
+    for s in scale:
+        points = {aspect[0], aspect[1]}
+        for k in range(max(grid) + 1):
+            edge = (k + 0.5) ** 2
+            for ar in (edge / (s * n), s * n / edge):
+                points.update((ar * (1 - _EPS), ar * (1 + _EPS)))
+        for ar in points:
+            if aspect[0] <= ar <= aspect[1]:
+                h, w = _block_size(s, ar, grid, reference)
+                areas.append(h * w)
+    return min(areas), max(areas)
+
+
+def _block_masks(tops: torch.Tensor, lefts: torch.Tensor, h: int, w: int, grid: tuple[int, int]) -> torch.Tensor:
+    """Boolean masks ``[..., gh * gw]`` of ``h x w`` blocks at ``tops`` / ``lefts`` ``[...]``."""
+    rows = torch.arange(grid[0])
+    cols = torch.arange(grid[1])
+    in_rows = (rows >= tops[..., None]) & (rows < tops[..., None] + h)
+    in_cols = (cols >= lefts[..., None]) & (cols < lefts[..., None] + w)
+    return (in_rows[..., :, None] & in_cols[..., None, :]).flatten(-2)
+
+
+def _block_indices(tops: torch.Tensor, lefts: torch.Tensor, h: int, w: int, gw: int) -> torch.Tensor:
+    """Sorted row-major indices ``[..., h * w]`` of ``h x w`` blocks at ``tops`` / ``lefts``."""
+    rows = tops[..., None] + torch.arange(h)
+    cols = lefts[..., None] + torch.arange(w)
+    return (rows[..., :, None] * gw + cols[..., None, :]).flatten(-2)
+
+
+def _random_subset(mask: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """``size`` indices drawn uniformly without replacement from each row's True entries, sorted.
+
+    Every row of ``mask [..., N]`` must hold at least ``size`` True entries.
+    """
+    keys = torch.rand(mask.shape, generator=generator)
+    keys.masked_fill_(~mask, 2.0)
+    picked = keys.topk(size, dim=-1, largest=False, sorted=False).indices
+    return picked.sort(dim=-1).values
+
+
+def _raster_first(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """The first ``size`` True indices of each row of ``mask [B, N]`` in raster order."""
+    return mask.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)[..., :size]
+
+
+# ---------------------------------------------------------------------- multi-block
+
+
+class MultiBlockMasker:
+    """I-JEPA multi-block masking: M target blocks and one context block minus the targets.
+
+    Per batch, one target block size and one context block size are drawn (shared by all
+    images, so target sets have equal length): scale ~ U(scale range) and, independently,
+    log(aspect) ~ U(log lo, log hi) (log-uniform, so h/w and w/h are treated alike);
+    ``h = round(sqrt(scale * N * aspect))``, ``w = round(sqrt(scale * N / aspect))``, clamped to
+    the grid. Per image, block top-left corners are uniform over every valid position, last
+    row/column included (with ``allow_target_overlap=False`` each target is placed in turn,
+    uniformly over the corners that keep it clear of the earlier ones). An image whose context
+    keeps fewer than ``min_keep`` tokens (or whose targets could not be kept disjoint) gets new
+    positions, up to ``max_tries`` times; then the batch gets new sizes; after a few such rounds
+    a :class:`MaskingError` is raised. Sizes whose target block is below ``min_keep`` are
+    redrawn. Context sets are cut to the batch's shortest one by keeping a uniformly random
+    subset, returned sorted.
+
+    ``reference_sampling=True`` reproduces the reference collator's known defects on purpose
+    (for comparison runs only): one uniform number drives both scale and aspect ratio (linear
+    in both, so they are perfectly correlated); blocks are kept smaller than the grid and their
+    top/left are drawn with an exclusive upper bound, so the last row and column are never
+    covered; context sets are truncated to their raster-first indices. It still errors after
+    bounded tries instead of spinning.
+
+    >>> m = MultiBlockMasker(MultiBlockConfig(num_targets=2))
+    >>> m(3, (14, 14), torch.Generator().manual_seed(0)).targets.shape[:2]
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, cfg: MultiBlockConfig = MultiBlockConfig()) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
+        grid2 = _grid2d(grid, "multiblock")
+        self._check_feasible(grid2)
+        rounds = 0
+        for _ in range(self.cfg.max_tries):
+            t_hw, c_hw = self._sample_sizes(grid2, generator)
+            if not self._sizes_feasible(t_hw, c_hw, grid2):
+                continue
+            masks = self._place(batch_size, grid2, t_hw, c_hw, generator)
+            if masks is not None:
+                return masks
+            rounds += 1
+            if rounds >= _MAX_SIZE_ROUNDS:
+                break
+        raise MaskingError(
+            f"the multiblock masker found no valid masks on grid {grid2[0]}x{grid2[1]} with "
+            f"target_scale={self.cfg.target_scale}, context_scale={self.cfg.context_scale}, "
+            f"num_targets={self.cfg.num_targets} and min_keep={self.cfg.min_keep} after bounded retries; "
+            "lower masker.min_keep or masker.num_targets, shrink masker.target_scale or enlarge "
+            "masker.context_scale."
+        )
+
+    # ---------------------------------------------------------------- sizes
+
+    def _check_feasible(self, grid: tuple[int, int]) -> None:
+        """Raise at once for configurations no draw can satisfy."""
+        cfg = self.cfg
+        gh, gw = grid
+        n = gh * gw
+        if cfg.reference_sampling and min(grid) < 2:
+            raise MaskingError(f"reference_sampling needs a grid of at least 2x2, got {gh}x{gw}.")
+        ref = cfg.reference_sampling
+        t_min, t_max = _area_range(cfg.target_scale, cfg.target_aspect_ratio, grid, ref)
+        _, c_max = _area_range(cfg.context_scale, cfg.context_aspect_ratio, grid, ref)
+        removed = cfg.num_targets * t_min if not cfg.allow_target_overlap else t_min
+        reason = None
+        if t_max < cfg.min_keep:
+            reason = f"target blocks hold at most {t_max} tokens"
+        elif not cfg.allow_target_overlap and removed > n:
+            reason = f"{cfg.num_targets} disjoint target blocks of at least {t_min} tokens exceed {n} tokens"
+        elif min(c_max, n - removed) < cfg.min_keep:
+            reason = f"a context set can keep at most {max(min(c_max, n - removed), 0)} tokens"
+        if reason is not None:
+            raise MaskingError(
+                f"the multiblock masker cannot satisfy min_keep={cfg.min_keep} on grid {gh}x{gw} with "
+                f"target_scale={cfg.target_scale}, context_scale={cfg.context_scale} and "
+                f"num_targets={cfg.num_targets}: {reason}; lower masker.min_keep or change the scales."
+            )
+
+    def _sample_sizes(
+        self, grid: tuple[int, int], generator: torch.Generator
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        cfg = self.cfg
+        target = self._one_size(cfg.target_scale, cfg.target_aspect_ratio, grid, generator)
+        context = self._one_size(cfg.context_scale, cfg.context_aspect_ratio, grid, generator)
+        return target, context
+
+    def _one_size(
+        self,
+        scale: tuple[float, float],
+        aspect: tuple[float, float],
+        grid: tuple[int, int],
+        generator: torch.Generator,
+    ) -> tuple[int, int]:
+        if self.cfg.reference_sampling:
+            u = torch.rand(1, generator=generator).item()
+            s = scale[0] + u * (scale[1] - scale[0])
+            ar = aspect[0] + u * (aspect[1] - aspect[0])
+        else:
+            u, v = torch.rand(2, generator=generator).tolist()
+            s = scale[0] + u * (scale[1] - scale[0])
+            log_lo, log_hi = math.log(aspect[0]), math.log(aspect[1])
+            ar = math.exp(log_lo + v * (log_hi - log_lo))
+        return _block_size(s, ar, grid, self.cfg.reference_sampling)
+
+    def _sizes_feasible(self, t_hw: tuple[int, int], c_hw: tuple[int, int], grid: tuple[int, int]) -> bool:
+        cfg = self.cfg
+        t_area = t_hw[0] * t_hw[1]
+        removed = t_area if cfg.allow_target_overlap else cfg.num_targets * t_area
+        kept_bound = min(c_hw[0] * c_hw[1], grid[0] * grid[1] - removed)
+        if t_area < cfg.min_keep or kept_bound < cfg.min_keep:
+            return False
+        if cfg.allow_target_overlap:
+            return True
+        # At most floor(span / h) * floor(span / w) disjoint h x w blocks fit in the reachable span.
+        cap = 1 if cfg.reference_sampling else 0
+        fits = ((grid[0] - cap) // t_hw[0]) * ((grid[1] - cap) // t_hw[1])
+        return cfg.num_targets <= fits
+
+    # ------------------------------------------------------------ positions
+
+    def _positions(
+        self, shape: tuple[int, ...], hw: tuple[int, int], grid: tuple[int, int], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Inclusive range [0, g - size]; the reference draws from [0, g - size) instead.
+        extra = 0 if self.cfg.reference_sampling else 1
+        tops = torch.randint(0, grid[0] - hw[0] + extra, shape, generator=generator)
+        lefts = torch.randint(0, grid[1] - hw[1] + extra, shape, generator=generator)
+        return tops, lefts
+
+    def _disjoint_positions(
+        self, batch_size: int, hw: tuple[int, int], grid: tuple[int, int], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target corners ``[B, M]`` placed one by one, each uniform over the corners free of the others.
+
+        An image with no free corner left gets an overlapping block, which :meth:`_evaluate` rejects.
+        """
+        extra = 0 if self.cfg.reference_sampling else 1
+        rows = torch.arange(grid[0] - hw[0] + extra)
+        cols = torch.arange(grid[1] - hw[1] + extra)
+        blocked = torch.zeros(batch_size, rows.numel(), cols.numel(), dtype=torch.bool)
+        tops, lefts = [], []
+        for _ in range(self.cfg.num_targets):
+            keys = torch.rand(blocked.shape, generator=generator).masked_fill_(blocked, -1.0)
+            pick = keys.flatten(1).argmax(dim=1)
+            top, left = pick // cols.numel(), pick % cols.numel()
+            near_rows = (rows - top[:, None]).abs() < hw[0]
+            near_cols = (cols - left[:, None]).abs() < hw[1]
+            blocked |= near_rows[:, :, None] & near_cols[:, None, :]
+            tops.append(top)
+            lefts.append(left)
+        return torch.stack(tops, dim=1), torch.stack(lefts, dim=1)
+
+    def _draw(
+        self,
+        batch_size: int,
+        grid: tuple[int, int],
+        t_hw: tuple[int, int],
+        c_hw: tuple[int, int],
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Block corners for a batch: target tops/lefts ``[B, M]``, context tops/lefts ``[B]``."""
+        if self.cfg.allow_target_overlap:
+            t_top, t_left = self._positions((batch_size, self.cfg.num_targets), t_hw, grid, generator)
+        else:
+            t_top, t_left = self._disjoint_positions(batch_size, t_hw, grid, generator)
+        c_top, c_left = self._positions((batch_size,), c_hw, grid, generator)
+        return t_top, t_left, c_top, c_left
+
+    def _place(
+        self,
+        batch_size: int,
+        grid: tuple[int, int],
+        t_hw: tuple[int, int],
+        c_hw: tuple[int, int],
+        generator: torch.Generator,
+    ) -> MaskSet | None:
+        """Place blocks per image, redrawing invalid images; None if some image never fits."""
+        corners = self._draw(batch_size, grid, t_hw, c_hw, generator)
+        for attempt in range(self.cfg.max_tries):
+            if attempt:
+                fresh = self._draw(batch_size, grid, t_hw, c_hw, generator)
+                corners = tuple(_keep_valid(old, new, valid) for old, new in zip(corners, fresh))
+            kept, valid = self._evaluate(corners, grid, t_hw, c_hw)
+            if bool(valid.all()):
+                return self._finish(corners, kept, grid, t_hw, generator)
+        return None
+
+    def _evaluate(
+        self,
+        corners: tuple[torch.Tensor, ...],
+        grid: tuple[int, int],
+        t_hw: tuple[int, int],
+        c_hw: tuple[int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context-minus-targets masks ``[B, N]`` and per-image validity ``[B]``."""
+        t_top, t_left, c_top, c_left = corners
+        targets = _block_masks(t_top, t_left, *t_hw, grid).any(dim=1)
+        kept = _block_masks(c_top, c_left, *c_hw, grid) & ~targets
+        valid = kept.sum(dim=1) >= self.cfg.min_keep
+        if not self.cfg.allow_target_overlap:
+            valid &= ~_targets_overlap(t_top, t_left, t_hw)
+        return kept, valid
+
+    def _finish(
+        self,
+        corners: tuple[torch.Tensor, ...],
+        kept: torch.Tensor,
+        grid: tuple[int, int],
+        t_hw: tuple[int, int],
+        generator: torch.Generator,
+    ) -> MaskSet:
+        size = int(kept.sum(dim=1).min())
+        if self.cfg.reference_sampling:
+            context = _raster_first(kept, size)
+        else:
+            context = _random_subset(kept, size, generator)
+        targets = _block_indices(corners[0], corners[1], *t_hw, grid[1])
+        return MaskSet(context=context, targets=targets)
+
+
+def _keep_valid(old: torch.Tensor, new: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    mask = valid.view(-1, *([1] * (old.dim() - 1)))
+    return torch.where(mask, old, new)
+
+
+def _targets_overlap(tops: torch.Tensor, lefts: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Whether any two equal-size blocks of an image overlap: ``[B, M]`` corners -> ``[B]``."""
+    rows_hit = (tops[:, :, None] - tops[:, None, :]).abs() < hw[0]
+    cols_hit = (lefts[:, :, None] - lefts[:, None, :]).abs() < hw[1]
+    hit = rows_hit & cols_hit
+    hit &= ~torch.eye(tops.shape[1], dtype=torch.bool)
+    return hit.flatten(1).any(dim=1)
+
+
+# -------------------------------------------------------------------- Table 6
+
+
+class RasterizedMasker:
+    """Quadrant masking: per image one random quadrant is the context, the other 3 the targets.
+
+    Quadrants split the grid at ``gh // 2`` and ``gw // 2``. On odd grids the quadrants differ in
+    size, so every target set is cut to the smallest quadrant's size (a uniformly random subset)
+    and context sets to the batch's shortest one (likewise random); indices come back sorted.
+    Targets are the three non-context quadrants in raster order of the quadrants.
+
+    >>> RasterizedMasker()(2, (4, 4), torch.Generator().manual_seed(0)).targets.shape
+    torch.Size([2, 3, 4])
+    """
+
+    # Row q lists the three target quadrants when quadrant q is the context.
+    _OTHERS = torch.tensor([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+
+    def __init__(self, cfg: RasterizedConfig = RasterizedConfig()) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
+        gh, gw = _grid2d(grid, "rasterized")
+        if gh < 2 or gw < 2:
+            raise MaskingError(f"the rasterized masker needs a grid of at least 2x2 for 4 quadrants, got {gh}x{gw}.")
+        rows = (torch.arange(gh) >= gh // 2).long()
+        cols = (torch.arange(gw) >= gw // 2).long()
+        quadrant = (rows[:, None] * 2 + cols[None, :]).flatten()  # [N], 0..3 in raster order
+        chosen = torch.randint(0, 4, (batch_size,), generator=generator)
+        context_mask = quadrant == chosen[:, None]
+        target_mask = quadrant == self._OTHERS[chosen][..., None]  # [B, 3, N]
+        smallest = (gh // 2) * (gw // 2)
+        targets = _random_subset(target_mask, smallest, generator)
+        context = _random_subset(context_mask, int(context_mask.sum(dim=1).min()), generator)
+        return MaskSet(context=context, targets=targets)
+
+
+class BlockMasker:
+    """One target block (M = 1) of ``target_scale`` of the grid; the context is its complement.
+
+    The block size is drawn once per batch (aspect ratio log-uniform in ``aspect_ratio``, as in
+    :class:`MultiBlockMasker`), its position per image over every valid corner; a size covering
+    the whole grid is redrawn (up to ``max_tries``), so the context is never empty.
+
+    >>> BlockMasker()(2, (10, 10), torch.Generator().manual_seed(0)).targets.shape[:2]
+    torch.Size([2, 1])
+    """
+
+    def __init__(self, cfg: BlockConfig = BlockConfig()) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
+        gh, gw = _grid2d(grid, "block")
+        scale = (self.cfg.target_scale, self.cfg.target_scale)
+        if _area_range(scale, self.cfg.aspect_ratio, (gh, gw), False)[0] >= gh * gw:
+            raise MaskingError(
+                f"the block masker's target_scale={self.cfg.target_scale} covers the whole {gh}x{gw} grid, "
+                "leaving no context; lower masker.target_scale."
+            )
+        h, w = self._size((gh, gw), generator)
+        tops = torch.randint(0, gh - h + 1, (batch_size,), generator=generator)
+        lefts = torch.randint(0, gw - w + 1, (batch_size,), generator=generator)
+        target_mask = _block_masks(tops, lefts, h, w, (gh, gw))
+        context = _raster_first(~target_mask, gh * gw - h * w).sort(dim=-1).values
+        targets = _block_indices(tops, lefts, h, w, gw)[:, None, :]
+        return MaskSet(context=context, targets=targets)
+
+    def _size(self, grid: tuple[int, int], generator: torch.Generator) -> tuple[int, int]:
+        log_lo, log_hi = (math.log(a) for a in self.cfg.aspect_ratio)
+        for _ in range(self.cfg.max_tries):
+            v = torch.rand(1, generator=generator).item()
+            h, w = _block_size(self.cfg.target_scale, math.exp(log_lo + v * (log_hi - log_lo)), grid, False)
+            if h * w < grid[0] * grid[1]:
+                return h, w
+        raise MaskingError(
+            f"the block masker drew only whole-grid blocks on grid {grid[0]}x{grid[1]} with "
+            f"target_scale={self.cfg.target_scale}; lower masker.target_scale."
+        )
+
+
+class RandomMasker:
+    """A uniformly random ``target_ratio`` of the tokens per image is the target (M = 1).
+
+    The context is the complement; both are sorted. The target holds ``round(ratio * N)`` tokens.
+
+    >>> RandomMasker()(2, (5, 5), torch.Generator().manual_seed(0)).targets.shape
+    torch.Size([2, 1, 15])
+    """
+
+    def __init__(self, cfg: RandomConfig = RandomConfig()) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
+        gh, gw = _grid2d(grid, "random")
+        n = gh * gw
+        num_targets = _round_half_up(self.cfg.target_ratio * n)
+        if not 0 < num_targets < n:
+            raise MaskingError(
+                f"the random masker's target_ratio={self.cfg.target_ratio} gives {num_targets} of {n} tokens "
+                f"on grid {gh}x{gw}; both the target and the context need at least one token."
+            )
+        order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
+        targets = order[:, :num_targets].sort(dim=1).values
+        context = order[:, num_targets:].sort(dim=1).values
+        return MaskSet(context=context, targets=targets[:, None, :])
+
+
+# ----------------------------------------------------------------------- specs
+
+
+def masker_specs() -> list[MaskerSpec]:
+    """The image plugin's maskers, for its ``jepa_maskers`` hook.
+
+    >>> [s.name for s in masker_specs()]
+    ['multiblock', 'rasterized', 'block', 'random']
+    """
+    return [
+        MaskerSpec(
+            name="multiblock",
+            config_type=MultiBlockConfig,
+            build=MultiBlockMasker,
+            description="I-JEPA multi-block masking: M target blocks, one context block minus the targets",
+        ),
+        MaskerSpec(
+            name="rasterized",
+            config_type=RasterizedConfig,
+            build=RasterizedMasker,
+            description="one random quadrant is the context, the other three are targets (Table 6)",
+        ),
+        MaskerSpec(
+            name="block",
+            config_type=BlockConfig,
+            build=BlockMasker,
+            description="one target block of scale 0.6, the context is its complement (Table 6)",
+        ),
+        MaskerSpec(
+            name="random",
+            config_type=RandomConfig,
+            build=RandomMasker,
+            description="a random 60% of the tokens is the target, the rest the context (Table 6)",
+        ),
+    ]

@@ -1,0 +1,49 @@
+"""The image plugin's hook implementations (entry point ``image`` in ``jepa.plugins``).
+
+It registers exactly as a third-party package would: through the entry-point group in
+``pyproject.toml``; the core never imports it by name.
+"""
+
+from __future__ import annotations
+
+from jepa_core.hookspecs import hookimpl
+from jepa_core.specs import EncoderSpec, PredictorSpec
+
+from .datasets import dataset_specs
+from .masks import masker_specs
+from .predictor import PredictorConfig, build_predictor
+from .presets import preset_specs
+from .vit import ViTConfig, build_vit
+
+JEPA_PLUGIN_NAME = "image"
+
+
+@hookimpl
+def jepa_encoders():
+    yield EncoderSpec(
+        name="vit", config_type=ViTConfig, build=build_vit,
+        description="ViT (no class token, fixed 2-D sin-cos positions); I-JEPA checkpoint keys",
+    )
+
+
+@hookimpl
+def jepa_predictors():
+    yield PredictorSpec(
+        name="vit_predictor", config_type=PredictorConfig, build=build_predictor,
+        description="narrow ViT predictor: shared mask token + sin-cos positions, one sequence per target",
+    )
+
+
+@hookimpl
+def jepa_maskers():
+    return masker_specs()
+
+
+@hookimpl
+def jepa_datasets():
+    return dataset_specs()
+
+
+@hookimpl
+def jepa_presets():
+    return preset_specs()

@@ -1,0 +1,172 @@
+"""Tests of the image ViT encoder (tiny resolutions, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import jepa_image.vit as vit_mod
+from jepa_core.interfaces import Encoder
+from jepa_image.pos_embed import sincos_pos_embed_2d
+from jepa_image.vit import VIT_SIZES, ViTConfig, VisionTransformer, build_vit
+
+
+def _tiny(depth: int = 2, **kw) -> VisionTransformer:
+    torch.manual_seed(0)
+    return build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=depth, **kw))
+
+
+def test_size_table() -> None:
+    assert {k: v[:3] for k, v in VIT_SIZES.items()} == {
+        "tiny": (192, 12, 3),
+        "small": (384, 12, 6),
+        "base": (768, 12, 12),
+        "large": (1024, 24, 16),
+        "huge": (1280, 32, 16),
+        "giant": (1408, 40, 16),
+    }
+    assert VIT_SIZES["giant"][3] == pytest.approx(48 / 11)
+    assert all(v[3] == 4.0 for k, v in VIT_SIZES.items() if k != "giant")
+
+
+@pytest.mark.parametrize("size", list(VIT_SIZES))
+def test_every_size_shapes(size: str) -> None:
+    dim, depth, heads, mlp_ratio = VIT_SIZES[size]
+    cfg = ViTConfig(size=size, img_size=32, patch_size=16, depth=1)
+    enc = build_vit(cfg).eval()
+    assert (enc.embed_dim, enc.num_heads, enc.depth) == (dim, heads, 1)
+    assert enc.token_grid == (2, 2) and enc.patch_size == 16
+    assert enc.blocks[0].mlp.fc1.out_features == int(dim * mlp_ratio)
+    assert cfg.resolved()[1] == 1 and ViTConfig(size=size).resolved()[1] == depth
+    with torch.no_grad():
+        out = enc(torch.randn(2, 3, 32, 32))
+        kept = enc(torch.randn(2, 3, 32, 32), keep=torch.tensor([[0, 3], [2, 1]]))
+    assert out.shape == (2, 4, dim)
+    assert kept.shape == (2, 2, dim)
+
+
+def test_giant_mlp_hidden() -> None:
+    enc = build_vit(ViTConfig(size="giant", img_size=16, patch_size=16, depth=1))
+    assert enc.blocks[0].mlp.fc1.out_features == 6144
+
+
+def test_state_dict_keys_exact() -> None:
+    enc = _tiny(depth=2)
+    per_block = [
+        f"{m}.{p}"
+        for m in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+        for p in ("weight", "bias")
+    ]
+    want = {"patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "norm.weight",
+            "norm.bias"} | {f"blocks.{i}.{k}" for i in range(2) for k in per_block}
+    sd = enc.state_dict()
+    assert set(sd) == want
+    assert sd["pos_embed"].shape == (1, 16, 192)
+    assert sd["blocks.0.attn.qkv.weight"].shape == (3 * 192, 192)
+    assert "pos_embed" in dict(enc.named_buffers())
+    assert "pos_embed" not in dict(enc.named_parameters())
+    torch.testing.assert_close(sd["pos_embed"][0], sincos_pos_embed_2d(192, 4, 4))
+
+
+def test_protocol_and_attrs() -> None:
+    enc = _tiny(depth=1)
+    assert isinstance(enc, Encoder)
+    assert enc.token_grid == (4, 4)
+
+
+def test_init() -> None:
+    enc = _tiny(depth=1)
+    for m in enc.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            assert torch.all(m.bias == 0)
+            assert m.weight.std().item() == pytest.approx(0.02, rel=0.2)
+            assert abs(m.weight.mean().item()) < 0.005
+        elif isinstance(m, nn.LayerNorm):
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+            assert m.eps == 1e-6
+
+
+def test_keep_all_equals_none() -> None:
+    enc = _tiny().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        full = enc(x)
+        all_idx = enc(x, keep=torch.arange(16).expand(2, -1))
+    torch.testing.assert_close(all_idx, full, atol=1e-5, rtol=1e-5)
+
+
+def test_keep_permutation_permutes_output() -> None:
+    enc = _tiny().eval()
+    x = torch.randn(2, 3, 32, 32)
+    perm = torch.stack([torch.randperm(16), torch.randperm(16)])  # [2, 16]
+    with torch.no_grad():
+        full = enc(x)
+        permuted = enc(x, keep=perm)
+    want = torch.stack([full[b, perm[b]] for b in range(2)])
+    torch.testing.assert_close(permuted, want, atol=1e-5, rtol=1e-5)
+
+
+def test_positions_added_before_gather() -> None:
+    # With zero blocks the output is norm(patch + pos) at the kept indices.
+    enc = build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1))
+    enc.blocks = nn.ModuleList()
+    x = torch.randn(1, 3, 32, 32)
+    keep = torch.tensor([[5, 0, 12]])
+    with torch.no_grad():
+        tokens = enc.patch_embed(x) + enc.pos_embed
+        want = enc.norm(tokens[:, keep[0]])
+        got = enc(x, keep=keep)
+    torch.testing.assert_close(got, want)
+
+
+def test_grad_checkpointing_same_output_and_grads(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(2, 3, 32, 32)
+    keep = torch.tensor([[0, 5, 9, 15], [1, 2, 3, 4]])
+    ref = _tiny(depth=2).train()
+    ckp = _tiny(depth=2).train()
+    ckp.load_state_dict(ref.state_dict())
+    calls = []
+    real = vit_mod.checkpoint
+
+    def counting(*a, **kw):
+        calls.append(kw.get("use_reentrant"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(vit_mod, "checkpoint", counting)
+    ckp.set_grad_checkpointing(True)
+    out_ref = ref(x, keep)
+    out_ckp = ckp(x, keep)
+    assert calls == [False, False]
+    torch.testing.assert_close(out_ckp, out_ref)
+    out_ref.square().sum().backward()
+    out_ckp.square().sum().backward()
+    for (name, p_ref), p_ckp in zip(ref.named_parameters(), ckp.parameters()):
+        torch.testing.assert_close(p_ckp.grad, p_ref.grad, msg=name)
+    # Not used in eval mode.
+    ckp.eval()
+    with torch.no_grad():
+        ckp(x)
+    assert len(calls) == 2
+
+
+def test_bad_input_size_raises() -> None:
+    enc = _tiny(depth=1)
+    with pytest.raises(ValueError, match=r"32.*48|48.*32"):
+        enc(torch.randn(1, 3, 48, 48))
+
+
+def test_bad_config_raises() -> None:
+    with pytest.raises(ValueError, match="colossal") as err:
+        ViTConfig(size="colossal")
+    assert "tiny" in str(err.value) and "giant" in str(err.value)
+    with pytest.raises(ValueError, match=r"img_size=30.*patch_size=16"):
+        ViTConfig(img_size=30, patch_size=16)
+    with pytest.raises(ValueError, match=r"embed_dim=100.*num_heads=3"):
+        ViTConfig(size="tiny", embed_dim=100)
+
+
+def test_overrides() -> None:
+    enc = build_vit(ViTConfig(size="small", img_size=32, patch_size=16, depth=2, embed_dim=128,
+                              num_heads=4))
+    assert (enc.embed_dim, enc.num_heads, enc.depth, len(enc.blocks)) == (128, 4, 2, 2)
