@@ -24,8 +24,8 @@ from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
 from jepa_core.specs import MaskerSpec
 
-# Position-retry rounds (each up to ``max_tries`` tries) before the multi-block masker gives up.
-_MAX_SIZE_ROUNDS = 4
+# Block sizes whose placement failed (each after ``max_tries`` tries) before the masker gives up.
+_MAX_SIZE_ROUNDS = 3
 # A relative nudge to evaluate block sizes just either side of a rounding breakpoint.
 _EPS = 1e-9
 
@@ -225,8 +225,8 @@ class MultiBlockMasker:
     row/column included (with ``allow_target_overlap=False`` each target is placed in turn,
     uniformly over the corners that keep it clear of the earlier ones). An image whose context
     keeps fewer than ``min_keep`` tokens (or whose targets could not be kept disjoint) gets new
-    positions, up to ``max_tries`` times; then the batch gets new sizes; after a few such rounds
-    a :class:`MaskingError` is raised. Sizes whose target block is below ``min_keep`` are
+    positions, up to ``max_tries`` times; then the batch gets new sizes; after a few sizes fail
+    so a :class:`MaskingError` is raised. Sizes whose target block is below ``min_keep`` are
     redrawn. Context sets are cut to the batch's shortest one by keeping a uniformly random
     subset, returned sorted.
 
@@ -248,16 +248,16 @@ class MultiBlockMasker:
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
         grid2 = _grid2d(grid, "multiblock")
         self._check_feasible(grid2)
-        rounds = 0
+        failed: set[tuple[tuple[int, int], tuple[int, int]]] = set()
         for _ in range(self.cfg.max_tries):
             t_hw, c_hw = self._sample_sizes(grid2, generator)
-            if not self._sizes_feasible(t_hw, c_hw, grid2):
+            if (t_hw, c_hw) in failed or not self._sizes_feasible(t_hw, c_hw, grid2):
                 continue
             masks = self._place(batch_size, grid2, t_hw, c_hw, generator)
             if masks is not None:
                 return masks
-            rounds += 1
-            if rounds >= _MAX_SIZE_ROUNDS:
+            failed.add((t_hw, c_hw))
+            if len(failed) >= _MAX_SIZE_ROUNDS:
                 break
         raise MaskingError(
             f"the multiblock masker found no valid masks on grid {grid2[0]}x{grid2[1]} with "

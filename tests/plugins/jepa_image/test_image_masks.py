@@ -189,7 +189,25 @@ def test_deterministic_for_a_seed():
     assert not (a.context.shape == c.context.shape and torch.equal(a.context, c.context))
 
 
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize(
+    ("scale", "aspect", "grid"),
+    [((0.15, 0.2), (0.75, 1.5), (14, 14)), ((0.85, 1.0), (1.0, 1.0), (16, 16)), ((0.05, 0.6), (0.3, 3.0), (7, 11))],
+)
+def test_area_range_matches_dense_sampling(reference, scale, aspect, grid):
+    from jepa_image.masks import _area_range, _block_size
+
+    s_values = torch.linspace(scale[0], scale[1], 101).tolist()
+    a_values = torch.linspace(aspect[0], aspect[1], 401).tolist()
+    areas = [math.prod(_block_size(s, a, grid, reference)) for s in s_values for a in a_values]
+    assert _area_range(scale, aspect, grid, reference) == (min(areas), max(areas))
+
+
 # ------------------------------------------------------------------------- errors
+
+
+# 4x4 targets on a full 8x8 context: min_keep=16 needs the target blocks to pile up.
+STACKED = {"target_scale": (0.25, 0.25), "target_aspect_ratio": (1.0, 1.0), "context_scale": (1.0, 1.0), "min_keep": 16}
 
 
 @pytest.mark.parametrize(
@@ -198,11 +216,11 @@ def test_deterministic_for_a_seed():
         ({"min_keep": 10}, (4, 4), "min_keep=10"),
         ({"min_keep": 400}, (14, 14), "min_keep=400"),
         ({"min_keep": 10, "reference_sampling": True}, (4, 4), "min_keep=10"),
-        # Passes the up-front checks, but 4 blocks almost never stack: the bounded retries give up.
-        ({"min_keep": 47, "target_scale": (0.2, 0.2), "target_aspect_ratio": (1.0, 1.0),
-          "context_scale": (1.0, 1.0), "max_tries": 50}, (8, 8), "min_keep=47"),
-        ({"min_keep": 47, "target_scale": (0.2, 0.2), "target_aspect_ratio": (1.0, 1.0),
-          "context_scale": (1.0, 1.0), "reference_sampling": True}, (8, 8), "min_keep=47"),
+        # These pass the up-front checks; the bounded retries give up instead.
+        (dict(STACKED, num_targets=20), (8, 8), "min_keep=16"),
+        (dict(STACKED, num_targets=12, reference_sampling=True), (8, 8), "min_keep=16"),
+        ({"num_targets": 4, "target_scale": (0.24, 0.25), "allow_target_overlap": False, "min_keep": 0,
+          "reference_sampling": True}, (8, 8), "num_targets=4"),
     ],
 )
 def test_impossible_config_fails_fast(kwargs, grid, needle):
@@ -229,7 +247,8 @@ def test_rasterized_quadrants(grid):
     n, smallest = math.prod(grid), (grid[0] // 2) * (grid[1] // 2)
     assert masks.targets.shape == (16, 3, smallest)
     check_invariants_flat(masks, n)
-    quadrant = ((torch.arange(grid[0]) >= grid[0] // 2)[:, None] * 2 + (torch.arange(grid[1]) >= grid[1] // 2)).flatten()
+    lower, right = torch.arange(grid[0]) >= grid[0] // 2, torch.arange(grid[1]) >= grid[1] // 2
+    quadrant = (lower[:, None] * 2 + right[None, :]).flatten()
     for ctx, tgt in zip(masks.context, masks.targets):
         ctx_q = quadrant[ctx].unique()
         tgt_q = [quadrant[t].unique().tolist() for t in tgt]
