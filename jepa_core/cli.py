@@ -5,6 +5,8 @@
     jepa plugins
     jepa presets [--plugin NAME]
     jepa config show --plugin NAME --preset NAME [--set k=v ...]
+    jepa eval linear-probe|knn --checkpoint CKPT [--train PATH --val PATH] [...]   (jepa_core.eval.cli_eval)
+    jepa export timm --checkpoint CKPT --out model.pth [--encoder target|context]
 
 User errors print one sentence (``error: ...``) and exit with code 2.
 """
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
     t.add_argument("--no-resume", action="store_true",
                    help="refuse to continue when the run directory already holds a checkpoint")
+    t.add_argument("--init-from", metavar="CKPT",
+                   help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
 
     sub.add_parser("plugins", help="list loaded plugins and what they provide")
     pr = sub.add_parser("presets", help="list presets")
@@ -46,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="config_command", required=True)
     show = csub.add_parser("show", help="print a preset's resolved config as JSON")
     _add_run_args(show)
+
+    from jepa_core.eval.cli_eval import add_commands
+
+    add_commands(sub)  # eval linear-probe | knn, export timm
     return p
 
 
@@ -74,6 +82,8 @@ def resolve_config(args: argparse.Namespace, registry: Registry) -> RunConfig:
         cfg = set_value(cfg, "data.root", args.data, registry, from_text=True)
     if args.out is not None:
         cfg = set_value(cfg, "train.out_dir", args.out, registry, from_text=True)
+    if getattr(args, "init_from", None) is not None:
+        cfg = set_value(cfg, "train.init_from", args.init_from, registry, from_text=True)
     return apply_overrides(cfg, args.overrides, registry)
 
 
@@ -90,7 +100,7 @@ def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
             f"run directory '{cfg.train.out_dir}' already holds checkpoint {existing.name}; "
             "choose another --out or drop --no-resume to continue it."
         )
-    result = train_run(cfg, registry, resume=True)
+    result = train_run(cfg, registry, resume=True, stream=sys.stdout)  # the current stdout, not the one at import
     return EXIT_PREEMPTED if result.preempted else 0
 
 
@@ -125,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(registry)
         if args.command == "presets":
             return _cmd_presets(args, registry)
+        if args.command in ("eval", "export"):
+            from jepa_core.eval.cli_eval import run_command
+
+            return run_command(args, registry)
         if args.command == "config":
             print(json.dumps(to_dict(resolve_config(args, registry)), indent=2))
             return 0

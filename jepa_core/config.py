@@ -35,6 +35,12 @@ def non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attr.name} must be >= 0, got {value!r}")
 
 
+def _betas(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """AdamW's ``(beta1, beta2)``: each in [0, 1)."""
+    if not all(0.0 <= b < 1.0 for b in value):
+        raise ValueError(f"{attr.name} must be two values in [0, 1), got {value!r}")
+
+
 def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attr.name} must be in [0, 1], got {value!r}")
@@ -61,7 +67,7 @@ class OptimConfig:
     warmup_epochs: float = attrs.field(default=40.0, validator=non_negative)
     weight_decay: float = attrs.field(default=0.04, validator=non_negative)
     final_weight_decay: float = attrs.field(default=0.4, validator=non_negative)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), validator=_betas)
     eps: float = attrs.field(default=1e-8, validator=positive)
     ema_start: float = attrs.field(default=0.996, validator=unit_interval)
     ema_end: float = attrs.field(default=1.0, validator=unit_interval)
@@ -77,6 +83,15 @@ class TrainConfig:
     ``micro_batch_size`` is what one process runs in one forward pass (default: the global
     batch split over the processes). The gap is closed by gradient accumulation, so a preset
     means the same optimisation on 1 GPU or 16.
+
+    Speed and scale (applied from outside the model by :mod:`jepa_core.parallel`):
+    ``strategy`` ``auto`` = DDP with several processes, else none; ``fsdp`` shards weights,
+    gradients and optimizer state (FSDP2) for ViT-H/G. ``precision`` ``bf16`` autocasts
+    (no loss scaler), ``fp16`` adds a GradScaler. ``compile`` runs ``torch.compile`` on every
+    transformer block; ``activation_checkpointing`` recomputes block activations in backward.
+
+    >>> TrainConfig(batch_size=2048, micro_batch_size=128).batch_layout(8)
+    (128, 2)
     """
 
     epochs: int = attrs.field(default=300, validator=positive)
@@ -87,11 +102,17 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    strategy: Literal["auto", "ddp", "fsdp", "none"] = "auto"
+    compile: bool = False
+    activation_checkpointing: bool = False
     log_every: int = attrs.field(default=20, validator=positive)
     checkpoint_every: int = attrs.field(default=0, validator=non_negative)
     keep_checkpoints: int = attrs.field(default=2, validator=positive)
+    keep_every: int = attrs.field(default=0, validator=non_negative)  # checkpoints at multiples are kept forever
     out_dir: str = "runs/run"
     max_bad_fraction: float = attrs.field(default=0.01, validator=unit_interval)
+    init_from: str | None = None  # weights to start a NEW run from (either checkpoint format)
+    loss_log: bool = False  # per-step losses in out_dir/losses.tsv (synced every log_every steps)
 
     def batch_layout(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accum_steps)`` for ``world_size`` processes; ConfigError if uneven."""

@@ -130,10 +130,10 @@ class KeyedDataset(Dataset):
         epoch, step, micro, index = key
         bad: list[str] = []
         n = len(self)
-        for attempt in range(self.max_substitutes + 1):
+        for attempt in range(min(self.max_substitutes, n - 1) + 1):
             i = (index + attempt) % n
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(mix_seed(self.seed, epoch, i))
+            with torch.random.fork_rng(devices=[]):  # restores the CPU RNG; CUDA's is never touched
+                torch.default_generator.manual_seed(mix_seed(self.seed, epoch, i))
                 try:
                     x, y = self.dataset[i]
                 except BadSampleError as err:
@@ -184,4 +184,7 @@ def build_loader(
         worker_init_fn=_worker_init if num_workers else None,
         prefetch_factor=4 if num_workers else None,
         persistent_workers=False,
+        # Its own generator: each epoch's iterator draws a worker base seed, which must not
+        # advance the global RNG (model-side randomness), or a resumed run would diverge.
+        generator=torch.Generator().manual_seed(seed),
     )

@@ -57,30 +57,57 @@ def select_device(preference: str, info: DistInfo) -> torch.device:
 
 
 def init_distributed(info: DistInfo, device: torch.device) -> None:
-    """Join the process group (idempotent); SLURM variables are mapped to torch's env:// init."""
+    """Join the process group (idempotent); SLURM variables are mapped to torch's env:// init.
+
+    >>> init_distributed(detect(), torch.device("cpu"))   # a no-op in a single process
+    """
     if not info.enabled or dist.is_initialized():
         return
+    addr = os.environ.get("MASTER_ADDR") or os.environ.get("SLURM_LAUNCH_NODE_IPADDR")
+    if addr is None:
+        raise ConfigError(
+            f"rank {info.rank} of {info.world_size} was launched without MASTER_ADDR; use torchrun "
+            "or export MASTER_ADDR and MASTER_PORT."
+        )
+    os.environ.setdefault("MASTER_ADDR", addr)
+    os.environ.setdefault("MASTER_PORT", "29500")
     os.environ.setdefault("RANK", str(info.rank))
     os.environ.setdefault("WORLD_SIZE", str(info.world_size))
     os.environ.setdefault("LOCAL_RANK", str(info.local_rank))
-    if "MASTER_ADDR" not in os.environ:
-        addr = os.environ.get("SLURM_LAUNCH_NODE_IPADDR")
-        if addr is None:
-            raise ConfigError("distributed launch without MASTER_ADDR; use torchrun or export MASTER_ADDR/MASTER_PORT.")
-        os.environ["MASTER_ADDR"] = addr
-    os.environ.setdefault("MASTER_PORT", "29500")
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend)
 
 
-def wrap_ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """DistributedDataParallel over the trainable context path (the target encoder is never wrapped)."""
+def wrap_ddp(module: torch.nn.Module, device: torch.device, *, static_graph: bool = True) -> torch.nn.Module:
+    """DistributedDataParallel over the trainable context path (the target encoder is never wrapped).
+
+    Parameters with ``requires_grad=False`` get no gradient bucket (DDP skips them).
+    ``static_graph=True`` (the same parameters take part in every step, as in a JEPA step)
+    lets DDP skip the per-step search for unused parameters and supports activation
+    checkpointing, but it cannot run under ``no_sync`` (gradient accumulation): pass False
+    there. Gradients are views into the buckets (no extra copy).
+
+    >>> path = wrap_ddp(ContextPath(encoder, predictor), torch.device("cuda", 0))  # doctest: +SKIP
+    """
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(module, device_ids=ids, static_graph=True)
+    return DDP(module, device_ids=ids, static_graph=static_graph, gradient_as_bucket_view=True)
+
+
+def rank_seed(seed: int, info: DistInfo) -> int:
+    """A per-rank seed for the model-side RNG (dropout, drop-path), equal to ``seed`` on rank 0.
+
+    Model init uses ``seed`` on every rank (all replicas must start identical); what runs
+    after init must differ per rank, or every process would draw the same drop-path masks.
+    Data-side randomness (augmentation, masks) is keyed by sample and batch, not by rank.
+
+    >>> rank_seed(7, DistInfo(0, 2)), rank_seed(7, DistInfo(1, 2)) != 7
+    (7, True)
+    """
+    return seed if info.rank == 0 else (seed * 1_000_003 + info.rank) % (2**63 - 1)
 
 
 def barrier() -> None:

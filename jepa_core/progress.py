@@ -1,11 +1,17 @@
-"""Training callbacks: console progress + TensorBoard, bad-sample and non-finite checks.
+"""Training callbacks: console progress + TensorBoard, per-step loss log, bad-sample and
+non-finite checks.
 
-Everything that needs a host sync (``.item()``) happens only every ``log_every`` steps: the loss
-is summed on the device in between.
+Everything that needs a host sync (``.item()``, ``.tolist()``) happens only every ``log_every``
+steps (and before a checkpoint): losses stay on the device in between.
+
+>>> progress = ProgressLogger(total_steps=100, log_every=10, stream=None)
+>>> losses = LossLog("runs/x/losses.tsv", log_every=10)             # doctest: +SKIP
+>>> trainer.fit(loader, epochs=1, callbacks=[progress, losses])     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +21,9 @@ import torch
 
 from jepa_core.errors import DataError, NonFiniteLossError
 
+MAX_BAD_SAMPLES_PRINTED = 10
+"""Unreadable samples named one by one on the console; later ones are only counted."""
+
 
 def _fmt_duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
@@ -23,21 +32,68 @@ def _fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def nonfinite_error(step: int, checkpoint_dir: str | Path | None = None) -> NonFiniteLossError:
+    """The error for a run whose loss or gradient first became non-finite at ``step`` (1-based).
+
+    >>> str(nonfinite_error(7))[:60]
+    'the loss or gradient became non-finite at step 7; training s'
+    """
+    kept = f"the last good checkpoint in {checkpoint_dir} is kept" if checkpoint_dir else "the last good checkpoint is kept"
+    return NonFiniteLossError(
+        f"the loss or gradient became non-finite at step {step}; training stopped without saving it and "
+        f"{kept} (lower optim.lr, set optim.clip_grad, or check the data)."
+    )
+
+
+def raise_if_nonfinite(trainer: Any, checkpoint_dir: str | Path | None = None) -> None:
+    """One host sync: raise :class:`NonFiniteLossError` if any step so far was non-finite.
+
+    >>> raise_if_nonfinite(trainer)    # doctest: +SKIP
+    """
+    bad_step = int(trainer.first_nonfinite_step.item())
+    if bad_step >= 0:
+        raise nonfinite_error(bad_step, checkpoint_dir)
+
+
+def nonfinite_parameters(modules: dict[str, torch.nn.Module]) -> list[str]:
+    """Names (``what.param``) of parameters holding NaN or inf; one host sync for all of them.
+
+    Sharded parameters (DTensor) are checked on this rank's shard.
+
+    >>> nonfinite_parameters({"encoder": torch.nn.Linear(2, 2)})
+    []
+    """
+    named = [(f"{what}.{name}", p) for what, m in modules.items() for name, p in m.named_parameters()]
+    if not named:
+        return []
+    local = [p.to_local() if hasattr(p, "to_local") else p for _, p in named]
+    flags = torch.stack([torch.isfinite(p.detach()).all() for p in local]).cpu().tolist()
+    return [name for (name, _), ok in zip(named, flags) if not ok]
+
+
 class ProgressLogger:
     """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars.
 
     ``tensorboard_dir=None`` disables TensorBoard; ``stream=None`` disables the console.
-    ``max_bad_fraction`` stops the run when too many samples were unreadable.
+    Unreadable samples (reported by the loader) are counted, the first
+    ``MAX_BAD_SAMPLES_PRINTED`` named on the console and the count logged as the TensorBoard
+    scalar ``data/bad_samples``; once ``min_samples_for_bad_check`` samples were seen, a bad
+    fraction above ``max_bad_fraction`` stops the run with a :class:`DataError` naming examples.
+    At each log step it raises :class:`NonFiniteLossError` if a step was non-finite.
+
+    >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, max_bad_fraction=0.1)
     """
 
     def __init__(
         self, *, total_steps: int, log_every: int, tensorboard_dir: str | Path | None = None,
         stream: TextIO | None = sys.stdout, images_per_step_factor: int = 1,
         max_bad_fraction: float = 0.01, min_samples_for_bad_check: int = 200,
+        checkpoint_dir: str | Path | None = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
         self.images_factor = images_per_step_factor  # world size: log global images/s
         self.max_bad_fraction, self.min_samples = max_bad_fraction, min_samples_for_bad_check
+        self.checkpoint_dir = checkpoint_dir
         self.writer = None
         if tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -59,7 +115,11 @@ class ProgressLogger:
         self._images += out.batch_size * self.images_factor
         self.samples_seen += out.batch_size
         if out.bad_samples:
-            self.bad_samples.extend(out.bad_samples)
+            for msg in out.bad_samples:
+                self.bad_samples.append(msg)
+                if self.stream is not None and len(self.bad_samples) <= MAX_BAD_SAMPLES_PRINTED:
+                    more = " (further ones are only counted)" if len(self.bad_samples) == MAX_BAD_SAMPLES_PRINTED else ""
+                    print(f"skipped sample {len(self.bad_samples)}: {msg}{more}", file=self.stream, flush=True)
             self._check_bad()
         if trainer.step % self.log_every == 0 or trainer.step == self.total_steps:
             self.flush(trainer, out)
@@ -76,22 +136,18 @@ class ProgressLogger:
     def flush(self, trainer: Any, out: Any) -> None:
         if self._loss_sum is None:
             return
-        bad_step = int(trainer.first_nonfinite_step.item())
-        if bad_step >= 0:
-            raise NonFiniteLossError(
-                f"the loss or gradient became non-finite at step {bad_step}; stopped without saving, "
-                "the last good checkpoint is kept (lower optim.lr or check the data)."
-            )
+        raise_if_nonfinite(trainer, self.checkpoint_dir)
         mean_loss = float((self._loss_sum / self._steps).item())
         now = time.perf_counter()
         rate = self._images / max(now - self._t0, 1e-9)
         remaining = (self.total_steps - trainer.step) * (now - self._t0) / max(self._steps, 1)
         self.history.append((trainer.step, mean_loss))
         if self.stream is not None:
+            bad = f" | {len(self.bad_samples)} bad samples" if self.bad_samples else ""
             print(
                 f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} | loss {mean_loss:.4f} "
                 f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f} | ema {out.momentum:.4f} "
-                f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}",
+                f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}{bad}",
                 file=self.stream, flush=True,
             )
         if self.writer is not None:
@@ -109,7 +165,11 @@ class ProgressLogger:
         if self._steps:
             self.flush(trainer, _LastOut(trainer))
         if self.bad_samples and self.stream is not None:
-            print(f"skipped {len(self.bad_samples)} unreadable samples, e.g. {self.bad_samples[0]}", file=self.stream)
+            print(
+                f"skipped {len(self.bad_samples)} unreadable samples of {self.samples_seen} "
+                f"(the next readable sample was used instead), e.g. {self.bad_samples[0]}",
+                file=self.stream, flush=True,
+            )
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
@@ -125,3 +185,69 @@ class _LastOut:
         self.weight_decay = trainer.schedules.weight_decay_at(s)
         self.momentum = trainer.schedules.momentum(s)
         self.grad_norm = torch.zeros(())
+
+
+class LossLog:
+    """Every step's loss in a text file, ``step<TAB>loss`` per line, without a per-step host sync.
+
+    ``step`` is 1-based (as in the console and checkpoint names); ``loss`` is the exact
+    float32 value (``repr`` of the float, so reading it back is bit-exact). Losses stay on the
+    device and are copied to the host every ``log_every`` steps, at the end, and whenever
+    :meth:`flush` is called (the run's checkpointer calls it before each save, so the file
+    always covers every step up to the newest checkpoint). With ``start_step=s`` (a resume
+    from step ``s``) lines after ``s`` left by the interrupted run are dropped first, so the
+    file holds exactly one line per step of the run that the checkpoints continue.
+
+    >>> log = LossLog("runs/x/losses.tsv", log_every=20, start_step=0)   # doctest: +SKIP
+    >>> read_loss_log("runs/x/losses.tsv")[1]                            # doctest: +SKIP
+    0.4779171347618103
+    """
+
+    FILE_NAME = "losses.tsv"
+
+    def __init__(self, path: str | Path, *, log_every: int, start_step: int = 0) -> None:
+        self.path, self.log_every = Path(path), log_every
+        self._pending: list[tuple[int, torch.Tensor]] = []
+        self._truncate(start_step)
+
+    def _truncate(self, start_step: int) -> None:
+        kept = {s: v for s, v in read_loss_log(self.path).items() if s <= start_step} if self.path.exists() else {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".tmp-{self.path.name}")
+        tmp.write_text("".join(f"{s}\t{v!r}\n" for s, v in sorted(kept.items())))
+        os.replace(tmp, self.path)
+
+    def on_step_end(self, trainer: Any, out: Any) -> None:
+        self._pending.append((out.step + 1, out.loss.detach()))
+        if trainer.step % self.log_every == 0:
+            self.flush()
+
+    def flush(self, trainer: Any = None) -> None:
+        """Append the pending losses (one host sync for all of them)."""
+        if not self._pending:
+            return
+        values = torch.stack([loss.float() for _, loss in self._pending]).cpu().tolist()
+        lines = "".join(f"{step}\t{value!r}\n" for (step, _), value in zip(self._pending, values))
+        with open(self.path, "a") as f:
+            f.write(lines)
+            f.flush()
+        self._pending = []
+
+    def on_fit_end(self, trainer: Any) -> None:
+        self.flush()
+
+
+def read_loss_log(path: str | Path) -> dict[int, float]:
+    """``{step: loss}`` from a :class:`LossLog` file; a later line for a step wins.
+
+    Only newline-terminated lines count: a torn last line (a process killed mid-write) is
+    ignored.
+
+    >>> read_loss_log("runs/x/losses.tsv")                 # doctest: +SKIP
+    {1: 0.4779171347618103, 2: 0.4512...}
+    """
+    out: dict[int, float] = {}
+    for line in Path(path).read_text().split("\n")[:-1]:
+        step, value = line.split("\t")
+        out[int(step)] = float(value)
+    return out

@@ -247,7 +247,7 @@ def build_registry(
         pm.check_pending()
     except pluggy.PluginValidationError as err:
         raise RegistryError(
-            f"plugin '{err.plugin_name}' implements a hook that does not exist ({err}); "
+            f"plugin '{pm.get_name(err.plugin)}' implements a hook that does not exist ({err}); "
             f"valid hooks: {', '.join(sorted(_HOOK_OF_KIND.values()) + ['jepa_presets'])}."
         ) from err
     return Registry(pm, infos, failures)

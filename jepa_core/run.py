@@ -6,11 +6,13 @@ Run directory layout (``train.out_dir``)::
 
     config.json          the resolved config; `jepa train --config config.json` re-runs it
     tensorboard/         TensorBoard event files
-    checkpoints/         step_XXXXXXXX.pt (atomic; the newest K are kept)
+    checkpoints/         step_XXXXXXXX.pt (atomic; the newest K plus multiples of keep_every are kept)
+    losses.tsv           per-step losses when train.loss_log (see jepa_core.progress.LossLog)
     probe.json           linear-probe results when probe.enabled
 
 A run directory that already holds a checkpoint is resumed from its newest one (unless
-``resume=False``).
+``resume=False``). SIGTERM/SIGUSR1 finish the current step, write a checkpoint and return
+``preempted=True`` (the CLI exits with ``EXIT_PREEMPTED`` = 75); re-running resumes.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import torch
 
 from jepa_core import checkpoint as ckpt
 from jepa_core.config import RunConfig, save_config, to_dict
-from jepa_core.dist import DistInfo, barrier, detect, init_distributed, select_device, wrap_ddp
-from jepa_core.errors import ConfigError
+from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
+from jepa_core.errors import ConfigError, NonFiniteLossError
+from jepa_core.parallel import apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
-from jepa_core.progress import ProgressLogger
+from jepa_core.progress import LossLog, ProgressLogger, nonfinite_error, nonfinite_parameters
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
 
@@ -47,18 +50,57 @@ class Parts:
 
 
 def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Parts:
-    """Build every model-side component named in ``cfg`` (seeded, so init is reproducible)."""
+    """Build every model-side component named in ``cfg`` (seeded, so init is reproducible).
+
+    A component that rejects its options with ``ValueError`` (e.g. a width that does not split
+    into the heads) becomes a :class:`ConfigError` naming the config section.
+
+    >>> parts = build_parts(cfg, build_registry())          # doctest: +SKIP
+    """
     torch.manual_seed(cfg.train.seed if seed is None else seed)
-    encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
-    predictor = registry.get("predictor", cfg.predictor.name).build(cfg.predictor.options, encoder)
-    target = registry.get("target", cfg.target.name).build(cfg.target.options, encoder)
-    loss = registry.get("loss", cfg.loss.name).build(cfg.loss.options)
-    masker = registry.get("masker", cfg.masker.name).build(cfg.masker.options)
+    encoder = _build(cfg, registry, "encoder")
+    predictor = _build(cfg, registry, "predictor", encoder)
+    target = _build(cfg, registry, "target", encoder)
+    loss = _build(cfg, registry, "loss")
+    masker = _build(cfg, registry, "masker")
     return Parts(encoder, predictor, target, loss, masker)
+
+
+def _build(cfg: RunConfig, registry: Any, section: str, *args: Any) -> Any:
+    component = getattr(cfg, section)
+    try:
+        return registry.get(section, component.name).build(component.options, *args)
+    except ValueError as err:
+        raise ConfigError(f"the {section} '{component.name}' rejects its options ({err}); fix the {section}.* values.") from err
 
 
 def build_dataset(cfg: RunConfig, registry: Any, split: str):
     return registry.get("dataset", cfg.data.name).build(cfg.data.options, split)
+
+
+def first_readable_sample(dataset: Any, seed: int) -> torch.Tensor:
+    """The input of sample 0, or of the next readable one if it is unreadable (as in training).
+
+    Seeded like training reads (:class:`~jepa_core.data.KeyedDataset`), so it draws nothing
+    from the global RNG.
+
+    >>> first_readable_sample(dataset, seed=0).shape        # doctest: +SKIP
+    torch.Size([3, 224, 224])
+    """
+    from jepa_core.data import KeyedDataset
+
+    return KeyedDataset(dataset, seed)[(0, 0, 0, 0)][0]
+
+
+def check_masker(masker: Any, grid: tuple[int, ...], batch_size: int, cfg: RunConfig) -> None:
+    """Draw one batch of masks on ``grid`` so an impossible masker config fails before training.
+
+    The masker raises :class:`~jepa_core.errors.MaskingError` (one sentence naming the values)
+    when, e.g., more targets are asked for than fit on the grid.
+
+    >>> check_masker(parts.masker, parts.encoder.token_grid, 64, cfg)   # doctest: +SKIP
+    """
+    masker(batch_size, tuple(grid), torch.Generator().manual_seed(cfg.train.seed))
 
 
 def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunConfig) -> None:
@@ -81,22 +123,56 @@ class RunResult:
 
 
 class Checkpointer:
-    """Writes checkpoints every ``every`` steps, at each epoch end and at the end (main rank only)."""
+    """Writes checkpoints every ``every`` steps, at each epoch end and at the end (main rank only).
 
-    def __init__(self, folder: Path, cfg: RunConfig, info: DistInfo) -> None:
+    It refuses to save non-finite state: if any step so far had a non-finite loss or gradient,
+    or a weight is NaN/inf, it raises :class:`~jepa_core.errors.NonFiniteLossError` and the
+    earlier checkpoints stay the newest. ``before_save`` callables (e.g. :meth:`LossLog.flush`)
+    run right before each write. Retention: the newest ``train.keep_checkpoints`` plus every
+    step that is a multiple of ``train.keep_every``. Temporary files a killed write left
+    behind are removed at start-up.
+
+    >>> checkpointer = Checkpointer(Path("runs/x/checkpoints"), cfg, detect())   # doctest: +SKIP
+    """
+
+    def __init__(self, folder: Path, cfg: RunConfig, info: DistInfo, *, before_save: tuple[Any, ...] = ()) -> None:
         self.folder, self.cfg, self.info = folder, cfg, info
+        self.before_save = before_save
         self.last_saved_step = -1
+        if info.is_main:
+            ckpt.remove_temp_files(folder)
+
+    def check_finite(self, trainer: Trainer) -> None:
+        """Raise :class:`NonFiniteLossError` unless every step and every weight is finite (one sync)."""
+        bad = int(trainer.first_nonfinite_step.item())
+        if bad >= 0:
+            raise nonfinite_error(bad, self.folder)
+        names = nonfinite_parameters(
+            {"encoder": trainer.encoder, "predictor": trainer.predictor, "target_encoder": trainer.target.encoder}
+        )
+        count = torch.tensor(len(names), device=trainer.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)  # shards: agree on all ranks
+        if int(count.item()):
+            shown = ", ".join(names[:3]) or "a parameter shard on another rank"
+            raise NonFiniteLossError(
+                f"the weights became non-finite after step {trainer.step} ({shown}); training stopped without "
+                f"saving them and the last good checkpoint in {self.folder} is kept (lower optim.lr or set optim.clip_grad)."
+            )
 
     def save(self, trainer: Trainer) -> None:
         if trainer.step == self.last_saved_step:
             return
-        bad = int(trainer.first_nonfinite_step.item())
-        if bad >= 0:
-            return  # never overwrite good checkpoints with non-finite weights; ProgressLogger reports it
+        self.check_finite(trainer)  # never overwrite good checkpoints with non-finite weights
+        for hook in self.before_save:
+            hook(trainer)
+        train_state = trainer.state_dict()  # every rank: gathering sharded (FSDP) state is a collective
         if self.info.is_main:
-            state = {**trainer.state_dict(), "config": to_dict(self.cfg), "world_size": self.info.world_size}
+            state = {**train_state, "config": to_dict(self.cfg), "world_size": self.info.world_size}
             ckpt.save_checkpoint(state, self.folder, step=trainer.step)
-            ckpt.prune_checkpoints(self.folder, keep_last=self.cfg.train.keep_checkpoints)
+            ckpt.prune_checkpoints(
+                self.folder, keep_last=self.cfg.train.keep_checkpoints, keep_every=self.cfg.train.keep_every
+            )
         self.last_saved_step = trainer.step
         barrier()
 
@@ -139,17 +215,19 @@ class PreemptionHandler:
 def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = sys.stdout) -> RunResult:
     """Train ``cfg`` end to end in its run directory (see the module docstring)."""
     info = detect()
+    micro, accum = cfg.train.batch_layout(info.world_size)  # config errors before any work
     device = select_device(cfg.train.device, info)
     init_distributed(info, device)
     out_dir = Path(cfg.train.out_dir)
     log = (lambda msg: print(msg, file=stream, flush=True)) if (stream is not None and info.is_main) else (lambda msg: None)
 
-    parts = build_parts(cfg, registry)
-    dataset = build_dataset(cfg, registry, "train")
-    check_input_shape(parts.encoder, dataset[0][0], cfg)
+    dataset = build_dataset(cfg, registry, "train")  # data errors first, before any model is built
+    parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
+    check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
+    check_input_shape(parts.encoder, first_readable_sample(dataset, cfg.train.seed), cfg)
+    plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, cfg.train, device, info)
     from jepa_core.data import build_loader
 
-    micro, accum = cfg.train.batch_layout(info.world_size)
     loader = build_loader(
         dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, accum_steps=accum,
         seed=cfg.train.seed, rank=info.rank, world_size=info.world_size,
@@ -160,35 +238,52 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     trainer = Trainer(
         parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
         device=device, precision=cfg.train.precision,
-        wrap=(lambda m: wrap_ddp(m, device)) if info.enabled else None,
+        wrap=plan.wrap,
     )
     folder = out_dir / "checkpoints"
     latest = ckpt.latest_checkpoint(folder) if resume else None
     if latest is not None:
         trainer.load_state_dict(ckpt.load_checkpoint(latest, map_location=device))
         log(f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, step-in-epoch {trainer.step_in_epoch})")
+    elif cfg.train.init_from:
+        from jepa_core.interop import init_trainer_from
+
+        init = init_trainer_from(cfg.train.init_from, trainer, map_location=device)
+        log(f"initialised encoder, predictor and target encoder from {init.source} ({init.format} format); "
+            "optimizer and schedules start afresh")
+    if not info.is_main:  # model-side randomness (drop-path) must differ per rank; rank 0 keeps its stream
+        torch.manual_seed(rank_seed(cfg.train.seed + trainer.step, info))
     if info.is_main:
         save_config(cfg, out_dir / "config.json")
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     log(
         f"run {cfg.plugin}/{cfg.preset}: {len(dataset)} samples, {ipe} steps/epoch, {total} steps, "
         f"batch {cfg.train.batch_size} = {micro} x {info.world_size} processes x {accum} accumulation, "
-        f"grid {parts.encoder.token_grid}, device {device}, world size {info.world_size} -> {out_dir}"
+        f"grid {parts.encoder.token_grid}, device {device}, world size {info.world_size}, {plan.describe()} -> {out_dir}"
     )
     progress = ProgressLogger(
         total_steps=total, log_every=cfg.train.log_every, stream=stream if info.is_main else None,
         tensorboard_dir=out_dir / "tensorboard" if info.is_main else None,
         images_per_step_factor=info.world_size, max_bad_fraction=cfg.train.max_bad_fraction,
+        # the bad-fraction check starts after 200 samples, or one epoch of this rank's samples if fewer
+        min_samples_for_bad_check=min(200, ipe * micro * accum), checkpoint_dir=folder,
     )
-    checkpointer = Checkpointer(folder, cfg, info)
+    loss_log = None
+    if cfg.train.loss_log and info.is_main:
+        loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
+    checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
+    callbacks = [progress, *([loss_log] if loss_log else []), checkpointer]
     with PreemptionHandler(trainer) as preemption:
-        trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=[progress, checkpointer])
+        trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
     preempted = preemption.received is not None
     if preempted:
         log(f"stopped by signal {preemption.received} at step {trainer.step}; checkpoint written, re-run to resume")
     probe = None
+    probe_encoder = trainer.target.encoder
+    if cfg.probe.enabled and not preempted and is_sharded(probe_encoder):  # FSDP: gather a full copy (all ranks)
+        probe_encoder = unsharded_copy(probe_encoder, build_parts(cfg, registry).encoder.to(device))
     if cfg.probe.enabled and not preempted and info.is_main:
-        probe = run_probe(cfg, registry, trainer.target.encoder, device, log)
+        probe = run_probe(cfg, registry, probe_encoder, device, log)
         (out_dir / "probe.json").write_text(json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2))
     return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepa_core.checkpoint import load_module_state, strip_prefix
+from jepa_core import parallel
+from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
@@ -100,7 +101,8 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.stop_requested = False
-        # Device-side fault tracking: step of the first non-finite loss/grad, -1 if none.
+        # Device-side fault tracking: number (1-based, as in the console and checkpoint names)
+        # of the first step whose loss or gradient was non-finite, -1 if none. Never synced here.
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ one step
@@ -141,7 +143,7 @@ class Trainer:
             loss = loss + micro_loss.detach()
         self.scaler.unscale_(self.optimizer)
         grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
+        grad_norm = parallel.total_norm(grads) if grads else torch.zeros((), device=self.device)
         if self.optim_cfg.clip_grad is not None:
             torch.nn.utils.clip_grads_with_norm_(
                 [p for g in self.optimizer.param_groups for p in g["params"]], self.optim_cfg.clip_grad, grad_norm
@@ -154,7 +156,7 @@ class Trainer:
         if self.precision != "fp16":  # fp16 overflow is the scaler's job: it skips the step
             unset = self.first_nonfinite_step < 0
             self.first_nonfinite_step = torch.where(
-                unset & ~finite, torch.full_like(self.first_nonfinite_step, self.step), self.first_nonfinite_step
+                unset & ~finite, torch.full_like(self.first_nonfinite_step, self.step + 1), self.first_nonfinite_step
             )
         bad = tuple(msg for mb in micro for msg in mb.bad_samples)
         out = StepOutput(self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(mb) for mb in micro), bad)
@@ -203,10 +205,11 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly: networks, optimizer, scaler, position, RNGs."""
         return {
-            "encoder": self.encoder.state_dict(),
-            "predictor": self.predictor.state_dict(),
-            "target_encoder": self.target.encoder.state_dict(),
-            "opt": self.optimizer.state_dict(),
+            # Full (unsharded) states in one format for every strategy; a collective under FSDP.
+            "encoder": parallel.module_state_dict(self.encoder),
+            "predictor": parallel.module_state_dict(self.predictor),
+            "target_encoder": parallel.module_state_dict(self.target.encoder),
+            "opt": parallel.optimizer_state_dict(self.context_path, self.optimizer),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "epoch": self.epoch,
@@ -215,11 +218,19 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for what, module in (("encoder", self.encoder), ("predictor", self.predictor), ("target_encoder", self.target.encoder)):
+        """Restore :meth:`state_dict` output; a mismatch is a :class:`CheckpointError` naming it.
+
+        >>> trainer.load_state_dict(load_checkpoint(latest_checkpoint(folder)))   # doctest: +SKIP
+        """
+        for what in ("encoder", "predictor", "target_encoder", "opt", "step", "epoch", "step_in_epoch"):
             if what not in state:
                 raise CheckpointError(f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}.")
-            load_module_state(module, strip_prefix(state[what]), what=what)
-        self.optimizer.load_state_dict(state["opt"])
+        for what, module in (("encoder", self.encoder), ("predictor", self.predictor), ("target_encoder", self.target.encoder)):
+            parallel.load_module_state(module, strip_prefix(state[what]), what=what)
+        try:
+            parallel.load_optimizer_state(self.context_path, self.optimizer, state["opt"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"the optimizer state in the checkpoint does not match the model: {err}.") from err
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

@@ -13,9 +13,13 @@ from .datasets import dataset_specs
 from .masks import masker_specs
 from .predictor import PredictorConfig, build_predictor
 from .presets import preset_specs
+from .timm_export import exporter as timm_exporter
 from .vit import ViTConfig, build_vit
 
 JEPA_PLUGIN_NAME = "image"
+
+# Read by `jepa export FORMAT` (a plain attribute, not a hook): format -> fn(encoder, out, metadata).
+EXPORTERS = {"timm": timm_exporter}
 
 
 @hookimpl

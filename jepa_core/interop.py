@@ -1,0 +1,201 @@
+"""Checkpoint formats: this project's checkpoints and the released I-JEPA ``.pth.tar`` files.
+
+Two formats are read (always with ``weights_only=True``):
+
+* ``jepaforge``: written by :mod:`jepa_core.checkpoint`; a dict with ``format == "jepaforge"``,
+  the networks ``encoder``/``predictor``/``target_encoder``, ``opt``, position, RNGs and the
+  resolved run ``config``;
+* ``ijepa``: the released I-JEPA format; a dict with ``encoder``, ``predictor`` and
+  ``target_encoder`` state_dicts (keys prefixed ``module.``) plus ``opt``, ``scaler``, ``epoch``,
+  ``loss``, ``batch_size``, ``world_size`` and ``lr``. It holds no config: the caller says the
+  architecture (``--plugin image --preset vith14``, ``--set`` overrides).
+
+Example::
+
+    ckpt = read_checkpoint("IN1K-vit.h.14-300e.pth.tar")
+    ckpt.format                                   # 'ijepa'
+    load_networks(ckpt, encoder=enc, target_encoder=tgt)   # strict; names mismatched keys
+    infer_architecture(ckpt.network("encoder"))   # {'embed_dim': 1280, 'depth': 32, ...}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import torch
+from torch import nn
+
+from jepa_core import parallel
+from jepa_core.checkpoint import FORMAT, latest_checkpoint, load_checkpoint, strip_prefix
+from jepa_core.errors import CheckpointError
+
+Format = Literal["jepaforge", "ijepa"]
+FORMATS: tuple[str, ...] = ("jepaforge", "ijepa")
+NETWORKS: tuple[str, ...] = ("encoder", "predictor", "target_encoder")
+IJEPA_EXTRA_KEYS: tuple[str, ...] = ("opt", "scaler", "epoch", "loss", "batch_size", "world_size", "lr")
+
+
+def _is_state_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(k, str) for k in value)
+
+
+def detect_format(state: Any, *, source: str = "the checkpoint") -> Format:
+    """``"jepaforge"`` or ``"ijepa"`` for a loaded checkpoint dict; CheckpointError for anything else.
+
+    A dict without a ``format`` entry is the released I-JEPA format when it holds the three
+    network state_dicts (their ``module.`` prefix is optional: re-saved copies often drop it).
+
+    >>> detect_format({"format": "jepaforge", "encoder": {}})
+    'jepaforge'
+    """
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source} holds a {type(state).__name__}, not a checkpoint dict.")
+    if "format" in state:
+        if state["format"] == FORMAT:
+            return "jepaforge"
+        raise CheckpointError(
+            f"{source} has format {state['format']!r}; supported formats: {FORMAT!r} and the released I-JEPA format."
+        )
+    if all(_is_state_dict(state.get(k)) for k in NETWORKS):
+        return "ijepa"
+    keys = ", ".join(sorted(map(str, state))[:8]) or "none"
+    raise CheckpointError(
+        f"{source} is neither a jepaforge checkpoint (no 'format' entry) nor a released I-JEPA checkpoint "
+        f"(needs 'encoder', 'predictor' and 'target_encoder' state_dicts); its keys are: {keys}."
+    )
+
+
+@attrs.frozen
+class Checkpoint:
+    """A loaded checkpoint, its ``format`` and where it came from."""
+
+    source: str
+    format: str
+    state: dict[str, Any] = attrs.field(repr=False)
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The run config stored in a jepaforge checkpoint (``None`` for the released format)."""
+        cfg = self.state.get("config") if self.format == "jepaforge" else None
+        return cfg if isinstance(cfg, dict) else None
+
+    def network(self, name: str) -> dict[str, Any]:
+        """State_dict of network ``name`` (one of :data:`NETWORKS`) without the ``module.`` prefix."""
+        if name not in NETWORKS:
+            raise CheckpointError(f"unknown network '{name}'; valid networks: {', '.join(NETWORKS)}.")
+        sd = self.state.get(name)
+        if not isinstance(sd, dict):
+            raise CheckpointError(f"checkpoint '{self.source}' has no '{name}' state; keys present: {', '.join(sorted(self.state))}.")
+        return strip_prefix(sd)
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """``path`` itself, or for a run directory its newest ``checkpoints/step_*.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path / "checkpoints") or latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"directory '{path}' holds no checkpoints (looked for checkpoints/step_*.pt).")
+        return found
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint file (or a run directory's newest) safely and detect its format.
+
+    >>> read_checkpoint("runs/demo").format          # doctest: +SKIP
+    'jepaforge'
+    """
+    path = resolve_checkpoint_path(path)
+    state = load_checkpoint(path, map_location=map_location)
+    return Checkpoint(str(path), detect_format(state, source=f"checkpoint '{path}'"), state)
+
+
+# --------------------------------------------------------------------- architecture
+
+_BLOCK = re.compile(r"^(blocks|predictor_blocks)\.(\d+)\.")
+
+
+def _depth(state_dict: dict[str, Any], prefix: str) -> int:
+    return len({int(m.group(2)) for k in state_dict if (m := _BLOCK.match(k)) and m.group(1) == prefix})
+
+
+def _grid(num_tokens: int) -> str:
+    side = int(round(num_tokens ** 0.5))
+    return f"{side}x{side}" if side * side == num_tokens else str(num_tokens)
+
+
+def infer_architecture(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """What the I-JEPA key layout tells about a ViT encoder or predictor (``{}`` if neither).
+
+    Encoder: ``embed_dim``, ``depth``, ``patch_size``, ``in_chans``, ``grid``, ``mlp_dim``.
+    Predictor: ``predictor_dim``, ``predictor_depth``, ``encoder_dim``, ``grid``.
+
+    >>> infer_architecture(vit.state_dict())          # doctest: +SKIP
+    {'embed_dim': 192, 'depth': 2, 'patch_size': 8, 'in_chans': 3, 'grid': '4x4', 'mlp_dim': 768}
+    """
+    sd = strip_prefix(state_dict)
+    out: dict[str, Any] = {}
+    w = sd.get("patch_embed.proj.weight")
+    if hasattr(w, "shape") and len(w.shape) == 4:
+        out.update(embed_dim=int(w.shape[0]), depth=_depth(sd, "blocks"), patch_size=int(w.shape[-1]),
+                   in_chans=int(w.shape[1]))
+        pos = sd.get("pos_embed")
+        if hasattr(pos, "shape") and len(pos.shape) == 3:
+            out["grid"] = _grid(int(pos.shape[1]))
+        fc1 = sd.get("blocks.0.mlp.fc1.weight")
+        if hasattr(fc1, "shape"):
+            out["mlp_dim"] = int(fc1.shape[0])
+    w = sd.get("predictor_embed.weight")
+    if hasattr(w, "shape") and len(w.shape) == 2:
+        out.update(predictor_dim=int(w.shape[0]), predictor_depth=_depth(sd, "predictor_blocks"),
+                   encoder_dim=int(w.shape[1]))
+        pos = sd.get("predictor_pos_embed")
+        if hasattr(pos, "shape") and len(pos.shape) == 3:
+            out["grid"] = _grid(int(pos.shape[1]))
+    return out
+
+
+def describe_architecture(arch: dict[str, Any]) -> str:
+    """``"embed_dim 1280, depth 32, patch_size 14, ..."``."""
+    return ", ".join(f"{k} {v}" for k, v in arch.items())
+
+
+def load_network(module: nn.Module, state_dict: dict[str, Any], *, what: str, source: str) -> None:
+    """Strict load of ``state_dict`` into ``module``; a mismatch is a CheckpointError naming the
+    differing architecture fields (depth, width, patch, grid) and the mismatched keys/shapes.
+    ``module`` may be plain or sharded (FSDP): :func:`jepa_core.parallel.load_module_state`."""
+    try:
+        parallel.load_module_state(module, strip_prefix(state_dict), what=what)
+    except CheckpointError as err:
+        ours, theirs = infer_architecture(module.state_dict()), infer_architecture(state_dict)
+        diffs = [f"{k} {theirs[k]} vs {ours[k]}" for k in theirs if k in ours and theirs[k] != ours[k]]
+        arch = f"; architecture (checkpoint vs model): {', '.join(diffs)}" if diffs else ""
+        raise CheckpointError(
+            f"{str(err).rstrip('.')}{arch}; checkpoint '{source}' (choose the matching --preset or --set "
+            f"{'encoder' if what != 'predictor' else 'predictor'}.* overrides)."
+        ) from err
+
+
+def load_networks(
+    ckpt: Checkpoint, *, encoder: nn.Module | None = None, predictor: nn.Module | None = None,
+    target_encoder: nn.Module | None = None,
+) -> None:
+    """Strictly load each given network from ``ckpt`` (either format).
+
+    >>> load_networks(read_checkpoint(path), encoder=enc, predictor=pred, target_encoder=tgt)  # doctest: +SKIP
+    """
+    for name, module in (("encoder", encoder), ("predictor", predictor), ("target_encoder", target_encoder)):
+        if module is not None:
+            load_network(module, ckpt.network(name), what=name, source=ckpt.source)
+
+
+def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Initialise a :class:`~jepa_core.trainer.Trainer`'s three networks from ``path`` (weights only:
+    the optimizer, schedules and step start afresh), e.g. to continue pretraining a released model."""
+    ckpt = read_checkpoint(path, map_location=map_location)
+    load_networks(ckpt, encoder=trainer.encoder, predictor=trainer.predictor, target_encoder=trainer.target.encoder)
+    return ckpt

@@ -1,0 +1,117 @@
+"""benchmarks/bench_gpu.py: the analytic FLOP counter against FlopCounterMode, and a CPU smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from jepa_core.interfaces import MaskSet
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_models():
+    from jepa_image.predictor import ViTPredictor
+    from jepa_image.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    enc = VisionTransformer(img_size=64, patch_size=8, embed_dim=96, depth=2, num_heads=3)
+    pred = ViTPredictor(encoder_dim=96, token_grid=enc.token_grid, num_heads=3, embed_dim=48, depth=2)
+    for m in (*enc.modules(), *pred.modules()):
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False  # explicit QK^T / AV matmuls, which FlopCounterMode counts on CPU
+    return enc, pred
+
+
+def measured(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def masks(b: int = 2, nc: int = 20, m: int = 3, nt: int = 6) -> MaskSet:
+    g = torch.Generator().manual_seed(0)
+    perms = torch.stack([torch.randperm(64, generator=g) for _ in range(b)])
+    return MaskSet(perms[:, :nc].sort(1).values, perms[:, nc : nc + m * nt].reshape(b, m, nt))
+
+
+def test_encoder_and_predictor_forward_flops_match_flop_counter(bench):
+    enc, pred = tiny_models()
+    shape = bench.model_shape(enc, pred)
+    x, mk = torch.randn(2, 3, 64, 64), masks()
+    nc, (m, nt) = mk.context.shape[1], mk.targets.shape[1:]
+    with torch.no_grad():
+        full = measured(lambda: enc(x))
+        ctx = measured(lambda: enc(x, mk.context))
+        z = enc(x, mk.context)
+        p = measured(lambda: pred(z, mk.context, mk.targets))
+    assert full == pytest.approx(2 * bench.encoder_forward_flops(shape, 64), rel=0.02)
+    assert ctx == pytest.approx(2 * bench.encoder_forward_flops(shape, nc), rel=0.02)
+    assert p == pytest.approx(2 * bench.predictor_forward_flops(shape, nc, nt, m), rel=0.02)
+
+
+def test_training_step_flops_match_flop_counter(bench):
+    from jepa_core.losses import SmoothL1Loss
+    from jepa_core.targets import EMATargetProvider
+
+    enc, pred = tiny_models()
+    target = EMATargetProvider(enc)
+    x, mk = torch.randn(2, 3, 64, 64), masks()
+
+    def step():
+        loss = SmoothL1Loss()(pred(enc(x, mk.context), mk.context, mk.targets), target.targets(x, mk.targets))
+        loss.backward()
+
+    flops = bench.step_flops(bench.model_shape(enc, pred), nc=20, nt=6, m=3)
+    assert measured(step) == pytest.approx(2 * flops.total, rel=0.03)
+    assert flops.target > 0 and flops.context > 0 and flops.predictor > 0
+
+
+def test_vith14_step_cost_matches_the_published_estimate(bench):
+    shape = bench.ModelShape(256, 2 * 3 * 14 * 14 * 1280, 1280, 32, 4.0, 384, 12, 4.0)
+    flops = bench.step_flops(shape, nc=69, nt=44, m=4)
+    assert flops.total / 1e12 == pytest.approx(0.66, rel=0.03)
+    assert flops.target / flops.total == pytest.approx(0.50, abs=0.03)
+    assert flops.context / flops.total == pytest.approx(0.40, abs=0.03)
+    assert flops.predictor / flops.total == pytest.approx(0.09, abs=0.02)
+
+
+def test_peak_tflops_table_and_override(bench):
+    assert bench.peak_tflops(torch.device("cpu"), None) is None
+    assert bench.peak_tflops(torch.device("cpu"), 100.0) == 100.0
+    assert bench.PEAK_BF16_TFLOPS["H100"] == 989.0 and bench.PEAK_BF16_TFLOPS["A100"] == 312.0
+
+
+def test_cpu_smoke_run_prints_every_field(bench, capsys):
+    rc = bench.main(["--device", "cpu", "--models", "tiny", "--batch-size", "2", "--steps", "1", "--warmup", "1",
+                     "--precision", "fp32", "--peak-tflops", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = next(l for l in out.splitlines() if l.startswith("model=tiny"))
+    fields = dict(item.split("=", 1) for item in line.split())
+    assert set(fields) == {"model", "device", "batch", "step_ms", "images_per_s", "peak_mem_gib",
+                           "gflop_per_image", "achieved_tflops", "peak_tflops", "mfu"}
+    assert fields["device"] == "cpu" and fields["batch"] == "2" and fields["peak_mem_gib"] == "n/a"
+    assert float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
+    assert float(fields["mfu"]) == pytest.approx(float(fields["achieved_tflops"]), abs=1e-3)  # peak 1 TFLOP/s
+    assert "| tiny | 2 |" in out
+
+
+@pytest.mark.gpu
+def test_gpu_run_reports_memory_and_mfu(bench, capsys):
+    rc = bench.main(["--models", "tiny", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--peak-tflops", "989"])
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("model=tiny"))
+    fields = dict(item.split("=", 1) for item in line.split())
+    assert rc == 0 and float(fields["peak_mem_gib"]) > 0 and 0 < float(fields["mfu"]) < 1

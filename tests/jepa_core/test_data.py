@@ -1,0 +1,190 @@
+"""The data path: resumable sampler, rank/accumulation slicing, bad samples, deterministic masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from jepa_core.data import Batch, EpochBatchSampler, KeyedDataset, MaskCollator, build_loader, mix_seed
+from jepa_core.errors import BadSampleError, DataError
+from tests.toy_seq_plugin import SeqBlockConfig, SeqBlockMasker
+
+GRID = (16,)
+
+
+def _indices(batches) -> list[int]:
+    return [key[3] for batch in batches for key in batch]
+
+
+def _epoch(sampler: EpochBatchSampler, epoch: int, start_step: int = 0) -> list[list[tuple]]:
+    sampler.set_epoch(epoch, start_step=start_step)
+    return list(sampler)
+
+
+# ---------------------------------------------------------------------------- sampler
+def test_each_index_at_most_once_per_epoch():
+    sampler = EpochBatchSampler(50, 4, seed=3)
+    assert sampler.steps_per_epoch == 12 and len(sampler) == 12
+    for epoch in range(3):
+        batches = _epoch(sampler, epoch)
+        idx = _indices(batches)
+        assert len(batches) == 12 and all(len(b) == 4 for b in batches)
+        assert len(idx) == 48 == len(set(idx)) and set(idx) <= set(range(50))
+        assert all(key[0] == epoch for b in batches for key in b)
+        assert [b[0][1] for b in batches] == list(range(12))  # the step is in the key
+
+
+def test_order_differs_across_epochs_and_seeds_but_repeats_for_same_seed():
+    a, b, c = EpochBatchSampler(64, 8, seed=0), EpochBatchSampler(64, 8, seed=0), EpochBatchSampler(64, 8, seed=1)
+    assert _indices(_epoch(a, 0)) == _indices(_epoch(b, 0))
+    assert _indices(_epoch(a, 0)) != _indices(_epoch(a, 1))
+    assert _indices(_epoch(a, 0)) != _indices(_epoch(c, 0))
+    assert _indices(_epoch(a, 5)) == _indices(_epoch(b, 5))  # any epoch, no history needed
+
+
+def test_no_shuffle_is_in_order():
+    sampler = EpochBatchSampler(10, 2, shuffle=False)
+    assert _indices(_epoch(sampler, 4)) == list(range(10))
+
+
+def test_set_epoch_start_step_resumes_at_the_right_place():
+    sampler = EpochBatchSampler(64, 4, seed=7, accum_steps=2)
+    full = _epoch(sampler, 2)
+    resumed = _epoch(sampler, 2, start_step=3)
+    assert resumed == full[3 * 2:]  # 2 micro-batches per step
+    assert len(sampler) == len(resumed) == (8 - 3) * 2
+    assert _epoch(sampler, 2, start_step=8) == []
+
+
+def test_world_and_accum_slicing_agree():
+    """Ranks of world=2/accum=1 see exactly the micro-batches (keys) that world=1/accum=2 sees."""
+    single = _epoch(EpochBatchSampler(100, 5, seed=11, accum_steps=2), 1)
+    ranks = [_epoch(EpochBatchSampler(100, 5, seed=11, rank=r, world_size=2), 1) for r in range(2)]
+    assert len(single) == 2 * len(ranks[0]) == 2 * len(ranks[1]) == 20
+    for step in range(10):
+        for r in range(2):
+            assert ranks[r][step] == single[2 * step + r]
+            assert {key[2] for key in ranks[r][step]} == {r}  # micro index g = k * world + rank
+    # both ranks together cover each index at most once
+    idx = _indices(ranks[0]) + _indices(ranks[1])
+    assert len(idx) == len(set(idx)) == 100
+
+
+def test_four_way_layouts_agree():
+    base = _epoch(EpochBatchSampler(96, 3, seed=2, accum_steps=4), 0)
+    mixed = [_epoch(EpochBatchSampler(96, 3, seed=2, rank=r, world_size=2, accum_steps=2), 0) for r in range(2)]
+    for step in range(8):
+        for k in range(2):
+            for r in range(2):
+                assert mixed[r][2 * step + k] == base[4 * step + 2 * k + r]
+
+
+def test_too_small_dataset_is_a_data_error():
+    with pytest.raises(DataError, match="10 samples, fewer than one global batch of 16"):
+        EpochBatchSampler(10, 4, world_size=2, accum_steps=2)
+
+
+# ----------------------------------------------------------------------- keyed dataset
+class Flaky(Dataset):
+    """Sample i is (rand(), i); indices in ``bad`` raise BadSampleError, ``broken`` raises ValueError."""
+
+    def __init__(self, n: int = 8, bad=(), broken=()) -> None:
+        self.n, self.bad, self.broken = n, set(bad), set(broken)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        if i in self.bad:
+            raise BadSampleError(f"sample {i} is truncated")
+        if i in self.broken:
+            raise ValueError(f"bug at {i}")
+        return torch.rand(2), i
+
+
+def test_bad_sample_is_substituted_and_reported():
+    ds = KeyedDataset(Flaky(bad={3, 4}), seed=0)
+    x, label, position, bad = ds[(0, 1, 2, 3)]
+    assert label == 5 and position == (0, 1, 2)
+    assert bad == ("sample 3 is truncated", "sample 4 is truncated")
+    assert ds[(0, 0, 0, 2)][3] == ()
+    _, label, _, bad = KeyedDataset(Flaky(bad={7}), seed=0)[(0, 0, 0, 7)]
+    assert label == 0 and bad == ("sample 7 is truncated",)  # wraps around
+
+
+def test_too_many_bad_samples_is_a_data_error():
+    with pytest.raises(DataError, match="3 consecutive samples from index 1 are unreadable"):
+        KeyedDataset(Flaky(bad={1, 2, 3}), seed=0, max_substitutes=2)[(0, 0, 0, 1)]
+
+
+def test_other_errors_propagate():
+    with pytest.raises(ValueError, match="bug at 2"):
+        KeyedDataset(Flaky(broken={2}), seed=0)[(0, 0, 0, 2)]
+
+
+def test_augmentation_seeded_by_epoch_and_index():
+    ds = KeyedDataset(Flaky(), seed=5)
+    x1 = ds[(1, 0, 0, 4)][0]
+    assert torch.equal(x1, ds[(1, 3, 1, 4)][0])  # position in the epoch does not matter
+    assert not torch.equal(x1, ds[(2, 0, 0, 4)][0])  # a new epoch draws a new augmentation
+    assert not torch.equal(x1, KeyedDataset(Flaky(), seed=6)[(1, 0, 0, 4)][0])
+    state = torch.get_rng_state()
+    ds[(0, 0, 0, 0)]
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is not disturbed
+
+
+def test_loader_reports_bad_samples_in_the_batch():
+    loader = build_loader(Flaky(n=8, bad={2}), SeqBlockMasker(SeqBlockConfig()), grid=GRID, micro_batch=8,
+                          seed=0, shuffle=False)
+    (batch,) = list(loader)
+    assert batch.bad_samples == ("sample 2 is truncated",)
+    assert batch.labels.tolist() == [0, 1, 3, 3, 4, 5, 6, 7]
+
+
+# ------------------------------------------------------------------------ mask collator
+def _items(epoch: int, step: int, micro: int, n: int = 4):
+    return [(torch.zeros(3), 0, (epoch, step, micro), ()) for _ in range(n)]
+
+
+def test_masks_are_a_function_of_seed_epoch_step_micro():
+    collate = MaskCollator(SeqBlockMasker(SeqBlockConfig(num_targets=2, block=3)), GRID, seed=0)
+    first = collate(_items(1, 2, 3))
+    assert isinstance(first, Batch) and first.masks.targets.shape == (4, 2, 3)
+    again = MaskCollator(SeqBlockMasker(SeqBlockConfig(num_targets=2, block=3)), GRID, seed=0)(_items(1, 2, 3))
+    assert torch.equal(first.masks.targets, again.masks.targets)
+    assert torch.equal(first.masks.context, again.masks.context)
+    for other in (_items(2, 2, 3), _items(1, 3, 3), _items(1, 2, 4)):
+        assert not torch.equal(collate(other).masks.targets, first.masks.targets)
+    other_seed = MaskCollator(SeqBlockMasker(SeqBlockConfig(num_targets=2, block=3)), GRID, seed=1)
+    assert not torch.equal(other_seed(_items(1, 2, 3)).masks.targets, first.masks.targets)
+
+
+def test_mix_seed_is_order_sensitive():
+    assert mix_seed(1, 2, 3) == mix_seed(1, 2, 3)
+    assert len({mix_seed(1, 2, 3), mix_seed(3, 2, 1), mix_seed(1, 2), mix_seed(1, 2, 3, 0)}) == 4
+
+
+class Noisy(Dataset):
+    """32 samples of pure random "augmentation", seeded by the keyed dataset."""
+
+    def __len__(self) -> int:
+        return 32
+
+    def __getitem__(self, i: int):
+        return torch.randn(4), i
+
+
+def test_loader_is_identical_across_worker_counts_and_layouts():
+    masker = SeqBlockMasker(SeqBlockConfig())
+    kwargs = dict(grid=GRID, micro_batch=4, seed=9)
+    serial = list(build_loader(Noisy(), masker, accum_steps=2, **kwargs))
+    workers = list(build_loader(Noisy(), masker, accum_steps=2, num_workers=2, **kwargs))
+    rank1 = list(build_loader(Noisy(), masker, rank=1, world_size=2, **kwargs))
+    assert len(serial) == len(workers) == 8 and len(rank1) == 4
+    for a, b in zip(serial, workers):
+        assert torch.equal(a.inputs, b.inputs) and torch.equal(a.labels, b.labels)
+        assert torch.equal(a.masks.context, b.masks.context) and torch.equal(a.masks.targets, b.masks.targets)
+    for step, b in enumerate(rank1):
+        a = serial[2 * step + 1]
+        assert torch.equal(a.inputs, b.inputs) and torch.equal(a.masks.targets, b.masks.targets)

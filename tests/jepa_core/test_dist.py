@@ -1,0 +1,128 @@
+"""jepa_core.dist: torchrun/SLURM detection, and `python -m jepa_core train` under torchrun.
+
+The two-process test runs the real CLI with two gloo processes (global batch = 2 x micro-batch,
+so no accumulation per rank) and checks it against one process with accumulation 2 on the
+same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+import pytest
+import torch
+
+from jepa_core import checkpoint as ckpt
+from jepa_core.dist import DistInfo, detect, init_distributed, rank_seed, select_device
+from jepa_core.errors import ConfigError
+from tests.jepa_core.test_parallel import assert_states_close, torchrun
+
+STEPS = 4
+
+
+# ------------------------------------------------------------------------ detection
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, DistInfo(0, 1, 0)),
+        ({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}, DistInfo(3, 8, 1)),
+        ({"SLURM_PROCID": "5", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1"}, DistInfo(5, 16, 1)),
+        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_LOCALID": "0"}, DistInfo(0, 1, 0)),  # one srun task
+        # torchrun inside an srun allocation: torchrun's variables win.
+        ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "SLURM_PROCID": "0", "SLURM_NTASKS": "1"}, DistInfo(1, 2, 1)),
+    ],
+    ids=["single", "torchrun", "slurm", "slurm-one-task", "torchrun-in-slurm"],
+)
+def test_detect_maps_torchrun_and_slurm_variables(env, expected):
+    assert detect(env) == expected
+    assert detect(env).is_main == (expected.rank == 0)
+    assert detect(env).enabled == (expected.world_size > 1)
+
+
+def test_init_distributed_without_master_addr_is_a_config_error(monkeypatch):
+    for key in ("MASTER_ADDR", "SLURM_LAUNCH_NODE_IPADDR", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError, match="rank 1 of 2 was launched without MASTER_ADDR"):
+        init_distributed(DistInfo(1, 2, 0), torch.device("cpu"))
+    assert "RANK" not in os.environ  # nothing half-set on failure
+    init_distributed(DistInfo(), torch.device("cpu"))  # a single process: no-op
+    assert not torch.distributed.is_initialized()
+
+
+def test_rank_seed_differs_per_rank_and_keeps_rank_zero():
+    seeds = {rank_seed(3, DistInfo(r, 4, r)) for r in range(4)}
+    assert len(seeds) == 4 and rank_seed(3, DistInfo(0, 4, 0)) == 3
+
+
+def test_select_device_refuses_bad_values():
+    assert select_device("cpu", DistInfo()) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="train.device must be"):
+        select_device("tpu", DistInfo())
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            select_device("cuda", DistInfo())
+
+
+# ------------------------------------------------------------ python -m jepa_core under torchrun
+
+
+@pytest.fixture(scope="module")
+def torchrun_cli(tmp_path_factory):
+    root = tmp_path_factory.mktemp("torchrun")
+    args = [
+        "-m", "jepa_core", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
+        "--out", str(root / "run"), "--set", "train.batch_size=8", "--set", "train.micro_batch_size=4",
+        "--set", f"train.max_steps={STEPS}", "--set", "train.checkpoint_every=2", "--set", "train.device=cpu",
+        "--set", "train.log_every=1",
+    ]
+    torchrun(args, log_dir=root / "logs")
+    return root
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory):
+    from jepa_core.registry import build_registry
+    from jepa_core.run import train_run
+    from tests import toy_seq_plugin
+
+    out = tmp_path_factory.mktemp("single")
+    cfg = toy_seq_plugin.toy_config()
+    cfg = attrs.evolve(cfg, train=attrs.evolve(
+        cfg.train, batch_size=8, micro_batch_size=4, max_steps=STEPS, device="cpu", out_dir=str(out), log_every=1,
+    ))
+    result = train_run(cfg, build_registry(autoload=False, plugins=[toy_seq_plugin]), stream=None)
+    assert cfg.train.batch_layout(1) == (4, 2) and cfg.train.batch_layout(2) == (4, 1)
+    return result, ckpt.load_checkpoint(ckpt.latest_checkpoint(out / "checkpoints"))
+
+
+def _rank_log(root: Path, rank: int, stream: str) -> str:
+    (path,) = (root / "logs").glob(f"**/attempt_0/{rank}/{stream}.log")
+    return path.read_text()
+
+
+def test_two_processes_equal_one_process_with_accumulation(torchrun_cli, single_process):
+    _, reference = single_process
+    two = ckpt.load_checkpoint(ckpt.latest_checkpoint(torchrun_cli / "run" / "checkpoints"))
+    assert two["step"] == reference["step"] == STEPS
+    assert two["world_size"] == 2 and reference["world_size"] == 1
+    for what in ("encoder", "predictor", "target_encoder"):
+        assert_states_close(two[what], reference[what])
+    # The weights really moved between the two checkpoints: equality is not trivial.
+    earlier = ckpt.load_checkpoint(ckpt.list_checkpoints(torchrun_cli / "run" / "checkpoints")[0][1])
+    assert earlier["step"] == 2
+    assert (earlier["encoder"]["embed.weight"] - two["encoder"]["embed.weight"]).abs().max() > 1e-4
+
+
+def test_only_rank_zero_writes_files_and_logs(torchrun_cli):
+    run = torchrun_cli / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "tensorboard"]
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == [ckpt.checkpoint_name(2), ckpt.checkpoint_name(STEPS)]  # no stray temp files
+    assert len(list((run / "tensorboard").rglob("events.*"))) == 1  # one writer, not one per rank
+    rank0, rank1 = _rank_log(torchrun_cli, 0, "stdout"), _rank_log(torchrun_cli, 1, "stdout")
+    assert "world size 2, strategy ddp" in rank0 and f"step      {STEPS}/{STEPS}" in rank0
+    assert rank1 == ""

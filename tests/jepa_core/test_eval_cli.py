@@ -1,0 +1,125 @@
+"""`jepa eval linear-probe | knn` and `jepa export timm` end to end on a tiny trained checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from jepa_core.cli import main
+from jepa_core.config import apply_overrides
+from jepa_core.registry import build_registry
+from jepa_core.run import train_run
+
+TINY = [
+    "encoder.img_size=32", "encoder.patch_size=8", "encoder.depth=2", "encoder.embed_dim=32",
+    "encoder.num_heads=2", "predictor.embed_dim=16", "predictor.depth=1", "data.resolution=32",
+    "data.num_train=48", "data.num_val=24", "data.num_classes=6", "train.batch_size=8",
+    "train.num_workers=0", "train.max_steps=2", "probe.enabled=false", "probe.epochs=5",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    reg = build_registry()
+    out = tmp_path_factory.mktemp("run")
+    cfg = apply_overrides(reg.preset("image", "demo").build(), TINY + [f"train.out_dir={out}"], reg)
+    assert train_run(cfg, reg, stream=None).steps == 2
+    return out
+
+
+def test_linear_probe_on_the_checkpoints_own_dataset(run_dir, capsys, tmp_path):
+    ckpt = run_dir / "checkpoints" / "step_00000002.pt"
+    rc = main(["eval", "linear-probe", "--checkpoint", str(ckpt), "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "jepaforge format" in out and "data 'synthetic_shapes'" in out
+    assert "linear probe (target encoder): top-1 " in out and "top-5" in out and "on 24 val samples (48 train" in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    result = saved["results"]["target encoder"]
+    assert result["num_classes"] == 6 and 0.0 <= result["top1"] <= 100.0 and f"top-1 {result['top1']:.1f}%" in out
+
+
+def test_knn_low_shot_last4_context_with_baseline(run_dir, capsys):
+    rc = main(["eval", "knn", "--checkpoint", str(run_dir), "--k", "3", "--labels-per-class", "2",
+               "--encoder", "context", "--compare-random-init", "--set", "encoder.depth=2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "k-NN (k=3, T=0.07) (context encoder): top-1" in out and "(12 train samples, 6 classes)" in out
+    assert "k-NN (k=3, T=0.07) (random init): top-1" in out
+    rc = main(["eval", "knn", "--checkpoint", str(run_dir), "--pool", "last4"])
+    assert rc == 2
+    assert "at least 4 blocks, but VisionTransformer has 2" in capsys.readouterr().err
+
+
+def test_probe_on_image_folders_with_label_fraction(run_dir, tmp_path, capsys):
+    from jepa_image.synthetic import SyntheticShapesDataset
+
+    for split, n in (("train", 12), ("val", 6)):
+        ds = SyntheticShapesDataset(n, resolution=40, num_classes=3, split="train" if split == "train" else "val")
+        for i in range(n):
+            folder = tmp_path / split / ds.classes[ds.label(i)]
+            folder.mkdir(parents=True, exist_ok=True)
+            ds.image(i).save(folder / f"{i}.png")
+    rc = main(["eval", "linear-probe", "--checkpoint", str(run_dir), "--train", str(tmp_path / "train"),
+               "--val", str(tmp_path / "val"), "--label-fraction", "0.5"])
+    out = capsys.readouterr().out
+    assert rc == 0, capsys.readouterr().err
+    assert "data 'image_folder'" in out and "label fraction 0.5" in out
+    assert "on 6 val samples (6 train samples, 3 classes)" in out and "top-5" not in out
+
+
+def test_user_errors_exit_2_with_one_sentence(run_dir, tmp_path, capsys):
+    missing = tmp_path / "missing.pth.tar"
+    assert main(["eval", "linear-probe", "--checkpoint", str(missing)]) == 2
+    assert f"error: checkpoint '{missing}' does not exist." in capsys.readouterr().err
+    bad = tmp_path / "garbage.pt"
+    torch.save({"weights": torch.zeros(1)}, bad)
+    assert main(["eval", "knn", "--checkpoint", str(bad)]) == 2
+    assert "is neither a jepaforge checkpoint" in capsys.readouterr().err
+    assert main(["eval", "knn", "--checkpoint", str(run_dir), "--train", str(tmp_path)]) == 2
+    assert "give both --train and --val" in capsys.readouterr().err
+    assert main(["eval", "knn", "--checkpoint", str(run_dir), "--labels-per-class", "100"]) == 2
+    assert "--labels-per-class 100 is more than class 0 has (8" in capsys.readouterr().err
+    assert main(["eval", "knn", "--checkpoint", str(run_dir), "--set", "encoder.depth=1"]) == 2
+    assert "unexpected keys blocks.1." in capsys.readouterr().err
+
+
+def test_export_timm_from_the_cli(run_dir, tmp_path, capsys):
+    timm = pytest.importorskip("timm")
+    out = tmp_path / "export" / "model.pth"
+    assert main(["export", "timm", "--checkpoint", str(run_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert f"timm model: {info['timm_model']}" in printed
+    assert info["kwargs"]["depth"] == 2 and info["encoder"] == "target"
+    model = timm.create_model(info["timm_model"], **info["kwargs"])
+    model.load_state_dict(torch.load(out, weights_only=True))
+    from jepa_core.extract import extract, load_encoder
+
+    enc = load_encoder(run_dir)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), extract(enc, x), atol=1e-5)
+
+
+def test_eval_and_export_a_released_ijepa_file(tmp_path, capsys):
+    from jepa_core.run import build_parts
+    from tests.jepa_core.test_interop import released_state
+
+    reg = build_registry()
+    cfg = apply_overrides(reg.preset("image", "demo").build(), TINY, reg)
+    path = tmp_path / "IN1K-tiny.pth.tar"
+    torch.save(released_state(build_parts(cfg, reg, seed=3)), path)
+    arch = ["--set", "encoder.img_size=32", "--set", "encoder.patch_size=8", "--set", "encoder.depth=2",
+            "--set", "encoder.embed_dim=32", "--set", "encoder.num_heads=2", "--set", "data.resolution=32",
+            "--set", "data.num_train=24", "--set", "data.num_val=12"]
+    assert main(["eval", "knn", "--checkpoint", str(path), *arch]) == 2
+    assert "released I-JEPA format and holds no config; pass --plugin and --preset" in capsys.readouterr().err
+    assert main(["eval", "knn", "--checkpoint", str(path), "--plugin", "image", "--preset", "demo", *arch]) == 0
+    out = capsys.readouterr().out
+    assert "(ijepa format)" in out and "k-NN (k=20, T=0.07) (target encoder): top-1" in out
+    assert main(["export", "timm", "--checkpoint", str(path), "--out", str(tmp_path / "m.pth"),
+                 "--plugin", "image", "--preset", "demo", "--encoder", "context", *arch[:10]]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["encoder"] == "context"

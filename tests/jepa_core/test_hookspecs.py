@@ -1,0 +1,100 @@
+"""Every hookspec is documented with an example and exercised (datasette-style coverage)."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import attrs
+import pytest
+
+from jepa_core import hookimpl, hookspecs
+from jepa_core.registry import _HOOK_OF_KIND, build_registry
+from jepa_core.specs import (
+    COMPONENT_KINDS,
+    DatasetSpec,
+    EncoderSpec,
+    LossSpec,
+    MaskerSpec,
+    PredictorSpec,
+    PresetSpec,
+    TargetProviderSpec,
+)
+
+SPEC_MARK = f"{hookspecs.PROJECT}_spec"
+HOOKSPECS = sorted(
+    name for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, SPEC_MARK)
+)
+
+
+@attrs.frozen
+class _Opts:
+    size: int = 1
+
+
+# One record per hook: (hook name, registry kind or "preset", record).
+RECORDS = {
+    "jepa_encoders": ("encoder", EncoderSpec(name="all_enc", config_type=_Opts, build=lambda c: c)),
+    "jepa_predictors": ("predictor", PredictorSpec(name="all_pred", config_type=_Opts, build=lambda c, e: c)),
+    "jepa_maskers": ("masker", MaskerSpec(name="all_mask", config_type=_Opts, build=lambda c: c)),
+    "jepa_target_providers": ("target", TargetProviderSpec(name="all_tgt", config_type=_Opts, build=lambda c, e: c)),
+    "jepa_losses": ("loss", LossSpec(name="all_loss", config_type=_Opts, build=lambda c: c)),
+    "jepa_datasets": ("dataset", DatasetSpec(name="all_data", config_type=_Opts, build=lambda c, s: c)),
+    "jepa_presets": ("preset", PresetSpec(name="all_preset", build=lambda: "cfg")),
+}
+
+
+def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
+    module = types.ModuleType("all_hooks")
+    module.JEPA_PLUGIN_NAME = "all_hooks"
+    for hook_name, (_, record) in RECORDS.items():
+        def impl(_hook=hook_name, _record=record):
+            called.append(_hook)
+            yield _record
+
+        impl.__name__ = hook_name
+        setattr(module, hook_name, hookimpl(impl))
+    return module
+
+
+def test_hookspecs_are_found():
+    assert len(HOOKSPECS) == 7
+
+
+@pytest.mark.parametrize("name", HOOKSPECS)
+def test_hookspec_has_docstring_with_example(name):
+    doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+    assert doc.splitlines()[0].strip(), f"{name} has no summary line"
+    assert "Example::" in doc and "@hookimpl" in doc and f"def {name}()" in doc, f"{name} lacks an example"
+
+
+def test_every_hookspec_is_collected_by_the_registry():
+    """Each hookspec maps to a registry kind (or presets), and nothing in the registry is unspecified."""
+    assert set(HOOKSPECS) == set(_HOOK_OF_KIND.values()) | {"jepa_presets"}
+    assert set(_HOOK_OF_KIND) == set(COMPONENT_KINDS)
+
+
+def test_every_hookspec_is_exercised():
+    assert set(RECORDS) == set(HOOKSPECS), "add a record to RECORDS for each new hookspec"
+    called: list[str] = []
+    reg = build_registry(autoload=False, plugins=[_all_hooks_plugin(called)])
+    assert sorted(called) == HOOKSPECS  # every hook was called exactly once
+    for hook_name, (kind, record) in RECORDS.items():
+        if kind == "preset":
+            assert reg.preset("all_hooks", record.name) is record
+            assert reg.provided_by("all_hooks")["preset"] == [record.name]
+        else:
+            assert reg.get(kind, record.name) is record, hook_name
+            assert reg.provider_of(kind, record.name).name == "all_hooks"
+
+
+def test_hook_returning_none_is_allowed():
+    module = types.ModuleType("quiet")
+
+    @hookimpl
+    def jepa_encoders():
+        return None
+
+    module.jepa_encoders = jepa_encoders
+    reg = build_registry(autoload=False, plugins=[module])
+    assert "quiet" in reg.plugins and reg.names("encoder") == []

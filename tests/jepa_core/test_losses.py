@@ -1,0 +1,57 @@
+"""Smooth-L1 and L2 losses on hand-made tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jepa_core.losses import L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
+
+# differences 0, 0.5, 2, -3 laid out as [B*M=2, Nt=1, D=2]
+PRED = torch.tensor([[[0.0, 0.5]], [[2.0, -3.0]]])
+TARGET = torch.zeros(2, 1, 2)
+
+
+def test_smooth_l1_beta_one():
+    # |d| < 1: 0.5 d^2 ; |d| >= 1: |d| - 0.5   ->  0, 0.125, 1.5, 2.5
+    assert SmoothL1Loss(beta=1.0)(PRED, TARGET).item() == pytest.approx((0 + 0.125 + 1.5 + 2.5) / 4)
+
+
+def test_smooth_l1_beta_two():
+    # |d| < 2: 0.5 d^2 / 2 ; |d| >= 2: |d| - 1   ->  0, 0.0625, 1, 2
+    assert SmoothL1Loss(beta=2.0)(PRED, TARGET).item() == pytest.approx((0 + 0.0625 + 1 + 2) / 4)
+
+
+def test_smooth_l1_is_symmetric_and_shift_invariant():
+    loss = SmoothL1Loss()
+    shift = torch.full_like(PRED, 7.0)
+    assert loss(PRED, TARGET).item() == pytest.approx(loss(TARGET, PRED).item())
+    assert loss(PRED + shift, TARGET + shift).item() == pytest.approx(loss(PRED, TARGET).item())
+
+
+def test_l2_is_mean_squared_error():
+    assert L2Loss()(PRED, TARGET).item() == pytest.approx((0 + 0.25 + 4 + 9) / 4)
+    assert L2Loss()(torch.ones(3, 2, 4), torch.ones(3, 2, 4)).item() == 0.0
+
+
+def test_l2_gradient():
+    pred = PRED.clone().requires_grad_(True)
+    L2Loss()(pred, TARGET).backward()
+    assert torch.allclose(pred.grad, 2 * PRED / PRED.numel())
+
+
+def test_low_precision_inputs_give_float32_loss():
+    out = SmoothL1Loss()(PRED.bfloat16(), TARGET.bfloat16())
+    assert out.dtype == torch.float32 and out.item() == pytest.approx(1.03125)
+
+
+def test_registered_losses(toy_registry):
+    smooth = toy_registry.get("loss", "smooth_l1").build(SmoothL1Config(beta=2.0))
+    assert smooth(PRED, TARGET).item() == pytest.approx(0.765625)
+    l2 = toy_registry.get("loss", "l2").build(L2Config())
+    assert l2(PRED, TARGET).item() == pytest.approx(3.3125)
+
+
+def test_beta_must_be_positive():
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        SmoothL1Config(beta=0.0)

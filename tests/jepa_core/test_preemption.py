@@ -1,0 +1,62 @@
+"""Preemption: SIGTERM/SIGUSR1 finish the current step, write a checkpoint at that step and exit
+with code 75 (``EXIT_PREEMPTED``); re-running the same command resumes and finishes, with the
+same per-step losses as an uninterrupted run."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+
+from jepa_core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from jepa_core.progress import LossLog, read_loss_log
+from jepa_core.run import EXIT_PREEMPTED
+from tests.jepa_core.test_resume import REPO, SIGNAL_ENV, reference, run_cli, toy_command  # noqa: F401 (fixture)
+
+
+def test_exit_code_is_75():
+    assert EXIT_PREEMPTED == 75
+
+
+def test_sigterm_during_a_step_checkpoints_that_step_exits_75_and_rerun_resumes(tmp_path, reference):
+    threads = {"OMP_NUM_THREADS": str(reference.threads)}
+    # SIGTERM arrives inside step 6 (0-based call 5): the step is finished, then the run stops.
+    first = run_cli(tmp_path, env={SIGNAL_ENV: "5:SIGTERM", **threads})
+    assert first.returncode == EXIT_PREEMPTED, first.stderr
+    assert f"stopped by signal {int(signal.SIGTERM)} at step 6; checkpoint written, re-run to resume" in first.stdout
+    newest = latest_checkpoint(tmp_path / "checkpoints")
+    assert newest.name == "step_00000006.pt"
+    state = load_checkpoint(newest)
+    assert (state["step"], state["epoch"], state["step_in_epoch"]) == (6, 0, 6)
+    assert not (tmp_path / "probe.json").exists()
+
+    second = run_cli(tmp_path, env=threads)
+    assert second.returncode == 0, second.stderr
+    assert f"resuming from {newest} (step 6, epoch 0, step-in-epoch 6)" in second.stdout
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")][-1] == 16
+    assert read_loss_log(tmp_path / LossLog.FILE_NAME) == reference.losses  # bit-identical
+
+
+def test_sigusr1_from_outside_after_training_started(tmp_path):
+    # A long run (50 epochs = 400 steps); the signal comes from another process once a step was logged.
+    cmd = toy_command(tmp_path, "train.epochs=50", "train.log_every=1")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("step "):
+                proc.send_signal(signal.SIGUSR1)
+                break
+        rest, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == EXIT_PREEMPTED, err
+    stopped = re.search(rf"stopped by signal {int(signal.SIGUSR1)} at step (\d+); checkpoint written", out)
+    assert stopped, out
+    step = int(stopped.group(1))
+    assert 1 <= step < 400
+    assert latest_checkpoint(tmp_path / "checkpoints").name == f"step_{step:08d}.pt"
+    assert load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))["step"] == step
+    assert "Traceback" not in err

@@ -1,0 +1,106 @@
+"""Schedules against the closed-form formulas of the I-JEPA recipe."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from jepa_core.config import OptimConfig
+from jepa_core.schedules import Schedules
+
+LR, START_LR, FINAL_LR = 1e-3, 2e-4, 1e-6
+WD, FINAL_WD = 0.04, 0.4
+M0, M1 = 0.996, 1.0
+WARMUP, TOTAL = 10, 110
+
+
+@pytest.fixture
+def sched() -> Schedules:
+    return Schedules(
+        lr=LR, start_lr=START_LR, final_lr=FINAL_LR, warmup_steps=WARMUP, total_steps=TOTAL,
+        weight_decay=WD, final_weight_decay=FINAL_WD, ema_start=M0, ema_end=M1,
+    )
+
+
+def expected_lr(step: int) -> float:
+    if step < WARMUP:
+        return START_LR + (LR - START_LR) * step / WARMUP
+    t = min(1.0, (step - WARMUP) / (TOTAL - WARMUP))
+    return FINAL_LR + 0.5 * (LR - FINAL_LR) * (1 + math.cos(math.pi * t))
+
+
+STEPS = [0, 5, WARMUP, 35, 60, 85, TOTAL - 1, TOTAL]  # start, mid-warmup, end of warmup, ..., end
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_learning_rate_closed_form(sched, step):
+    assert sched.learning_rate(step) == pytest.approx(expected_lr(step), rel=1e-12, abs=1e-15)
+
+
+def test_learning_rate_landmarks(sched):
+    assert sched.learning_rate(0) == pytest.approx(START_LR)
+    assert sched.learning_rate(WARMUP // 2) == pytest.approx((START_LR + LR) / 2)
+    assert sched.learning_rate(WARMUP) == pytest.approx(LR)  # peak exactly at the end of warmup
+    middle = WARMUP + (TOTAL - WARMUP) // 2
+    assert sched.learning_rate(middle) == pytest.approx((LR + FINAL_LR) / 2)
+    assert sched.learning_rate(TOTAL) == pytest.approx(FINAL_LR)
+    assert sched.learning_rate(TOTAL + 50) == pytest.approx(FINAL_LR)  # held after the horizon
+    warm = [sched.learning_rate(s) for s in range(WARMUP + 1)]
+    decay = [sched.learning_rate(s) for s in range(WARMUP, TOTAL + 1)]
+    assert warm == sorted(warm) and decay == sorted(decay, reverse=True)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_weight_decay_cosine_increasing(sched, step):
+    t = min(1.0, step / TOTAL)
+    expected = FINAL_WD + 0.5 * (WD - FINAL_WD) * (1 + math.cos(math.pi * t))
+    assert sched.weight_decay_at(step) == pytest.approx(expected, rel=1e-12)
+
+
+def test_weight_decay_landmarks(sched):
+    assert sched.weight_decay_at(0) == pytest.approx(0.04)
+    assert sched.weight_decay_at(TOTAL // 2) == pytest.approx(0.22)
+    assert sched.weight_decay_at(TOTAL) == pytest.approx(0.4)
+    values = [sched.weight_decay_at(s) for s in range(TOTAL + 1)]
+    assert values == sorted(values)  # it INCREASES
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_momentum_linear_over_the_whole_run(sched, step):
+    expected = M0 + (M1 - M0) * min(1.0, step / TOTAL)
+    assert sched.momentum(step) == pytest.approx(expected, rel=1e-12)
+
+
+def test_momentum_landmarks(sched):
+    assert sched.momentum(0) == pytest.approx(0.996)
+    assert sched.momentum(WARMUP) == pytest.approx(0.996 + 0.004 * WARMUP / TOTAL)  # no warmup phase
+    assert sched.momentum(TOTAL // 2) == pytest.approx(0.998)
+    assert sched.momentum(TOTAL) == pytest.approx(1.0)
+    assert sched.momentum(TOTAL + 5) == pytest.approx(1.0)
+
+
+def test_zero_warmup_starts_at_peak():
+    s = Schedules(lr=LR, start_lr=START_LR, final_lr=FINAL_LR, warmup_steps=0, total_steps=100,
+                  weight_decay=WD, final_weight_decay=FINAL_WD, ema_start=M0, ema_end=M1)
+    assert s.learning_rate(0) == pytest.approx(LR)
+    assert s.learning_rate(50) == pytest.approx((LR + FINAL_LR) / 2)
+
+
+def test_from_config_horizon_uses_ipe_scale():
+    optim = OptimConfig(warmup_epochs=2, ipe_scale=1.25, lr=5e-4, start_lr=1e-4, final_lr=1e-5,
+                        weight_decay=0.05, final_weight_decay=0.3, ema_start=0.99, ema_end=0.999)
+    s = Schedules.from_config(optim, epochs=4, iterations_per_epoch=10)
+    assert s.total_steps == 50  # 1.25 * 4 * 10
+    assert s.warmup_steps == 20  # warmup is NOT scaled by ipe_scale
+    assert (s.lr, s.start_lr, s.final_lr) == (5e-4, 1e-4, 1e-5)
+    assert (s.weight_decay, s.final_weight_decay, s.ema_start, s.ema_end) == (0.05, 0.3, 0.99, 0.999)
+    # the run ends at step 40, before the horizon: momentum there is 0.8 of the way to ema_end
+    assert s.momentum(40) == pytest.approx(0.99 + 0.009 * 40 / 50)
+    assert s.momentum(50) == pytest.approx(0.999)
+    assert s.learning_rate(20) == pytest.approx(5e-4)
+
+
+def test_from_config_fractional_warmup_and_default_scale():
+    s = Schedules.from_config(OptimConfig(warmup_epochs=1.5), epochs=3, iterations_per_epoch=8)
+    assert (s.total_steps, s.warmup_steps) == (24, 12)
