@@ -1,0 +1,87 @@
+"""Every image preset: exact recipe values, and one real training step at reduced size on CPU."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from jepa_core.config import apply_overrides
+from jepa_core.registry import build_registry
+from jepa_core.run import train_run
+
+# preset -> (size, patch, res, epochs, warmup, predictor depth), from the spec's recipe table
+OFFICIAL = {
+    "vith14": ("huge", 14, 224, 300, 40, 12),
+    "vith16_448": ("huge", 16, 448, 300, 40, 12),
+    "vith14_in22k": ("huge", 14, 224, 66, 3, 12),
+    "vitg16_in22k": ("giant", 16, 224, 44, 3, 16),
+    "vitb16": ("base", 16, 224, 600, 40, 6),
+    "vitl16": ("large", 16, 224, 600, 40, 12),
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry()
+
+
+def test_every_registered_preset_is_covered(registry):
+    assert set(registry.presets("image")) >= set(OFFICIAL) | {"demo"}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_official_presets_hold_the_recipe_values(registry, name):
+    size, patch, res, epochs, warmup, pred_depth = OFFICIAL[name]
+    cfg = registry.preset("image", name).build()
+    assert (cfg.encoder.options.size, cfg.encoder.options.patch_size, cfg.encoder.options.img_size) == (size, patch, res)
+    assert cfg.data.name == "image_folder" and cfg.data.options.resolution == res
+    assert cfg.data.options.crop_scale == (0.3, 1.0)
+    assert (cfg.predictor.options.embed_dim, cfg.predictor.options.depth) == (384, pred_depth)
+    assert cfg.predictor.options.num_heads is None  # same head count as the encoder
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.precision) == (epochs, 2048, "bf16")
+    o = cfg.optim
+    assert (o.lr, o.start_lr, o.final_lr, o.warmup_epochs) == (1e-3, 2e-4, 1e-6, warmup)
+    assert (o.weight_decay, o.final_weight_decay, o.ema_start, o.ema_end) == (0.04, 0.4, 0.996, 1.0)
+    assert (o.betas, o.eps, o.ipe_scale, o.clip_grad) == ((0.9, 0.999), 1e-8, 1.0, None)
+    m = cfg.masker.options
+    assert cfg.masker.name == "multiblock" and not m.reference_sampling
+    assert (m.num_targets, m.target_scale, m.target_aspect_ratio) == (4, (0.15, 0.2), (0.75, 1.5))
+    assert (m.context_scale, m.context_aspect_ratio, m.min_keep) == ((0.85, 1.0), (1.0, 1.0), 10)
+    assert cfg.loss.name == "smooth_l1" and cfg.loss.options.beta == 1.0
+    assert cfg.target.name == "ema" and cfg.target.options.layer_norm_targets
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    g = torch.Generator().manual_seed(0)
+    for cls in ("a", "b"):
+        (root / cls).mkdir()
+        for i in range(2):
+            pixels = (torch.rand(40, 48, 3, generator=g) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL) + ["demo"])
+def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_folder, tmp_path):
+    cfg = registry.preset("image", name).build()
+    patch = cfg.encoder.options.patch_size
+    res = 10 * patch  # a 10x10 token grid: the official masks (min_keep 10) still fit
+    overrides = [
+        "encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", f"data.resolution={res}",
+        "train.batch_size=2", "train.micro_batch_size=none", "train.max_steps=1", "train.num_workers=0",
+        f"train.out_dir={tmp_path}", "probe.enabled=false",
+    ]
+    if cfg.data.name == "image_folder":
+        overrides.append(f"data.root={image_folder}")
+    else:
+        overrides.append("data.num_train=4")
+    cfg = apply_overrides(cfg, overrides, registry)
+    result = train_run(cfg, registry, stream=None)
+    assert result.steps == 1
+    assert all(math.isfinite(loss) for _, loss in result.loss_history)
+    assert (tmp_path / "config.json").is_file()
