@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from jepa_core.config import RunConfig, apply_overrides, load_config, set_value, to_dict
-from jepa_core.errors import ConfigError, JepaError
+from jepa_core.errors import ConfigError, JepaError, user_message
 from jepa_core.registry import Registry, build_registry
 
 EXIT_USAGE = 2
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(to_dict(resolve_config(args, registry)), indent=2))
             return 0
     except JepaError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -41,3 +41,20 @@ class BadSampleError(DataError):
     The core loader catches only this error: it counts the sample as bad, uses the next
     readable one in its place and reports the count; anything else propagates.
     """
+
+
+def user_message(err: BaseException) -> str:
+    """The one-sentence message of ``err``, also when a DataLoader worker re-raised it.
+
+    A worker's exception comes back as the same type with the worker traceback in its message;
+    its last line is ``module.Type: message``.
+
+    >>> user_message(DataError("folder '/x' has no images."))
+    "folder '/x' has no images."
+    """
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    prefix = f"{type(err).__module__}.{type(err).__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last.split(": ", 1)[-1]

@@ -212,8 +212,13 @@ class PreemptionHandler:
             signal.signal(sig, handler)
 
 
-def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = sys.stdout) -> RunResult:
+_STDOUT: Any = object()  # sentinel: resolve sys.stdout at call time, not import time
+
+
+def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = _STDOUT) -> RunResult:
     """Train ``cfg`` end to end in its run directory (see the module docstring)."""
+    if stream is _STDOUT:
+        stream = sys.stdout
     info = detect()
     micro, accum = cfg.train.batch_layout(info.world_size)  # config errors before any work
     device = select_device(cfg.train.device, info)
