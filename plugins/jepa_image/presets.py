@@ -76,7 +76,7 @@ def vitl16() -> RunConfig:
 
 
 def demo() -> RunConfig:
-    """A tiny ViT on synthetic shapes: ~3 minutes on 2 CPU cores, then a linear probe."""
+    """A tiny ViT on synthetic shapes: ~2 minutes on 2 CPU cores (1m43s measured), then a linear probe."""
     res, patch = 64, 8
     return RunConfig(
         plugin="image",
@@ -104,7 +104,7 @@ def demo() -> RunConfig:
 
 def preset_specs() -> list[PresetSpec]:
     return [
-        PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU, ~3 min; ends with a linear probe"),
+        PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU, ~2 min; ends with a linear probe"),
         PresetSpec(name="vith14", build=vith14, description="official: ViT-H/14, 224px, 300 ep, IN-1k"),
         PresetSpec(name="vith16_448", build=vith16_448, description="official: ViT-H/16, 448px, 300 ep, IN-1k"),
         PresetSpec(name="vith14_in22k", build=vith14_in22k, description="official: ViT-H/14, 224px, 66 ep, IN-22k"),
