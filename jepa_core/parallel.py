@@ -28,7 +28,8 @@ A model's "blocks" (the units compiled and sharded) are the items of its outermo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -363,6 +364,29 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
     groups = [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]]
     full = {"state": {names[int(i)]: s for i, s in state["state"].items()}, "param_groups": groups}
     set_optimizer_state_dict(model, optimizer, full, options=_full_options())
+
+
+@contextlib.contextmanager
+def gradient_sync(module: nn.Module, enabled: bool) -> Iterator[None]:
+    """Reduce gradients across ranks in this backward only if ``enabled``.
+
+    Gradient accumulation enables it for the last micro-batch only: DDP skips its all-reduce
+    under ``no_sync()``, FSDP2 its reduce-scatter after ``set_requires_gradient_sync(False)``
+    (it then keeps unsharded gradients until the synchronising backward). A module that is
+    neither (one process) is left alone.
+
+    >>> for i, mb in enumerate(micro_batches):                     # doctest: +SKIP
+    ...     with gradient_sync(path, enabled=i == len(micro_batches) - 1):
+    ...         loss(mb).backward()
+    """
+    if hasattr(module, "set_requires_gradient_sync"):  # FSDP2: a flag read during backward
+        module.set_requires_gradient_sync(enabled)
+        yield
+    elif not enabled and hasattr(module, "no_sync"):  # DDP
+        with module.no_sync():
+            yield
+    else:
+        yield
 
 
 def total_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from jepa_core import checkpoint as ckpt
 from jepa_core.config import RunConfig, save_config, to_dict
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
-from jepa_core.errors import ConfigError, NonFiniteLossError
+from jepa_core.errors import ConfigError, DataError, NonFiniteLossError
 from jepa_core.parallel import apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
@@ -101,6 +101,24 @@ def check_masker(masker: Any, grid: tuple[int, ...], batch_size: int, cfg: RunCo
     >>> check_masker(parts.masker, parts.encoder.token_grid, 64, cfg)   # doctest: +SKIP
     """
     masker(batch_size, tuple(grid), torch.Generator().manual_seed(cfg.train.seed))
+
+
+def check_probe_data(cfg: RunConfig, registry: Any) -> None:
+    """Fail before training when the end-of-run probe could not run: no val split, or no labels.
+
+    Builds the ``val`` split (the dataset raises its own one-sentence error when there is none)
+    and reads the label of its first sample.
+
+    >>> check_probe_data(cfg, registry)        # doctest: +SKIP
+    """
+    val = build_dataset(cfg, registry, "val")
+    if len(val) == 0:
+        raise DataError(f"probe.enabled=true needs a non-empty val split, but dataset '{cfg.data.name}' has none; "
+                        "set one (e.g. data.val_root) or probe.enabled=false.")
+    label = int(val[0][1])
+    if label < 0:
+        raise DataError(f"probe.enabled=true needs class labels, but dataset '{cfg.data.name}' gives label {label} "
+                        "(a flat folder of images); use one sub-folder per class or set probe.enabled=false.")
 
 
 def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunConfig) -> None:
@@ -227,6 +245,8 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     log = (lambda msg: print(msg, file=stream, flush=True)) if (stream is not None and info.is_main) else (lambda msg: None)
 
     dataset = build_dataset(cfg, registry, "train")  # data errors first, before any model is built
+    if cfg.probe.enabled and info.is_main:
+        check_probe_data(cfg, registry)
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
     check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
     check_input_shape(parts.encoder, first_readable_sample(dataset, cfg.train.seed), cfg)

@@ -136,8 +136,7 @@ class Trainer:
         for i, mb in enumerate(micro):
             mb = mb.to(self.device, non_blocking=True)
             last = i == len(micro) - 1
-            sync = contextlib.nullcontext() if last or not hasattr(self.context_path, "no_sync") else self.context_path.no_sync()
-            with sync:
+            with parallel.gradient_sync(self.context_path, enabled=last):
                 micro_loss = self.compute_loss(mb) / len(micro)
                 self.scaler.scale(micro_loss).backward()
             loss = loss + micro_loss.detach()

@@ -102,9 +102,41 @@ def demo() -> RunConfig:
     )
 
 
+def small() -> RunConfig:
+    """Small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU: a narrow ViT, then a linear probe.
+
+    ``--data`` is a folder of class sub-folders; 10% of it is held out for the probe unless
+    ``data.val_root`` names a val folder.
+    """
+    res, patch = 32, 4
+    return RunConfig(
+        plugin="image",
+        preset="small",
+        encoder=ComponentConfig("vit", ViTConfig(size="tiny", patch_size=patch, img_size=res, depth=4, embed_dim=128, num_heads=4)),
+        predictor=ComponentConfig("vit_predictor", PredictorConfig(embed_dim=64, depth=2)),
+        masker=ComponentConfig(
+            "multiblock",
+            MultiBlockConfig(num_targets=4, target_scale=(0.15, 0.2), context_scale=(0.85, 1.0), min_keep=4),
+        ),
+        target=ComponentConfig("ema", EMAConfig()),
+        loss=ComponentConfig("smooth_l1", SmoothL1Config()),
+        data=ComponentConfig("image_folder", ImageFolderConfig(resolution=res, crop_scale=(0.3, 1.0), val_fraction=0.1)),
+        optim=OptimConfig(
+            lr=1e-3, start_lr=1e-4, final_lr=1e-5, warmup_epochs=1, weight_decay=0.04, final_weight_decay=0.1,
+            ema_start=0.996, ema_end=1.0,
+        ),
+        train=TrainConfig(
+            epochs=3, batch_size=128, num_workers=2, precision="fp32", log_every=50, checkpoint_every=500,
+            out_dir="runs/small",
+        ),
+        probe=ProbeConfig(enabled=True, epochs=30, lr=1e-2, batch_size=256),
+    )
+
+
 def preset_specs() -> list[PresetSpec]:
     return [
         PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU, ~2 min; ends with a linear probe"),
+        PresetSpec(name="small", build=small, description="small real images (32 px class folders, e.g. Fashion-MNIST); CPU or one GPU; ends with a linear probe"),
         PresetSpec(name="vith14", build=vith14, description="official: ViT-H/14, 224px, 300 ep, IN-1k"),
         PresetSpec(name="vith16_448", build=vith16_448, description="official: ViT-H/16, 448px, 300 ep, IN-1k"),
         PresetSpec(name="vith14_in22k", build=vith14_in22k, description="official: ViT-H/14, 224px, 66 ep, IN-22k"),

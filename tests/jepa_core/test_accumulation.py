@@ -68,3 +68,46 @@ class _Masker:
     def __call__(self, batch_size, grid, generator):
         ctx = torch.randint(0, grid[0], (batch_size, 2), generator=generator)
         return MaskSet(ctx, ctx[:, None, :1])
+
+
+class _SyncRecorder(torch.nn.Module):
+    """Stands in for a wrapped context path: records which backward passes would reduce gradients."""
+
+    def __init__(self, path: torch.nn.Module, kind: str) -> None:
+        super().__init__()
+        self.path, self.kind, self.events = path, kind, []
+        if kind == "fsdp":
+            self.set_requires_gradient_sync = lambda flag: self.events.append(("sync", flag))
+
+    def forward(self, *args):
+        self.events.append(("forward",))
+        return self.path(*args)
+
+    def no_sync(self):
+        import contextlib
+
+        if self.kind != "ddp":
+            raise AssertionError("no_sync called on a module that is not DDP")
+
+        @contextlib.contextmanager
+        def ctx():
+            self.events.append(("no_sync_enter",))
+            yield
+            self.events.append(("no_sync_exit",))
+
+        return ctx()
+
+
+@pytest.mark.parametrize("kind", ["fsdp", "ddp"])
+def test_only_the_last_micro_batch_synchronises_gradients(kind):
+    trainer = tiny_trainer()
+    trainer.context_path = recorder = _SyncRecorder(trainer.context_path, kind)
+    trainer.train_step(split(tiny_batch(6), 3))
+    if kind == "fsdp":  # the flag is set before each micro-batch's forward: off, off, on
+        assert recorder.events == [("sync", False), ("forward",), ("sync", False), ("forward",), ("sync", True), ("forward",)]
+    else:  # DDP: the first two micro-batches run inside no_sync, the last one outside
+        assert recorder.events == [
+            ("no_sync_enter",), ("forward",), ("no_sync_exit",),
+            ("no_sync_enter",), ("forward",), ("no_sync_exit",),
+            ("forward",),
+        ]

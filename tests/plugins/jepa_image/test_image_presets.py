@@ -12,6 +12,7 @@ from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 from jepa_core.run import train_run
 
+PRESETS = sorted(build_registry().presets("image"))  # every registered one, whoever added it
 # preset -> (size, patch, res, epochs, warmup, predictor depth), from the spec's recipe table
 OFFICIAL = {
     "vith14": ("huge", 14, 224, 300, 40, 12),
@@ -29,7 +30,7 @@ def registry():
 
 
 def test_every_registered_preset_is_covered(registry):
-    assert set(registry.presets("image")) >= set(OFFICIAL) | {"demo"}
+    assert set(PRESETS) >= set(OFFICIAL) | {"demo", "small"}
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
@@ -66,7 +67,7 @@ def image_folder(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name", sorted(OFFICIAL) + ["demo"])
+@pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_folder, tmp_path):
     cfg = registry.preset("image", name).build()
     patch = cfg.encoder.options.patch_size
