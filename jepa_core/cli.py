@@ -5,7 +5,7 @@
     jepa plugins
     jepa presets [--plugin NAME]
     jepa config show --plugin NAME --preset NAME [--set k=v ...]
-    jepa eval linear-probe|knn --checkpoint CKPT [--train PATH --val PATH] [...]   (jepa_core.eval.cli_eval)
+    jepa eval linear-probe|knn|attentive-probe --checkpoint CKPT [--train PATH --val PATH] [...]   (jepa_core.eval.cli_eval)
     jepa export timm --checkpoint CKPT --out model.pth [--encoder target|context]
 
 User errors print one sentence (``error: ...``) and exit with code 2.
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from jepa_core.eval.cli_eval import add_commands
 
-    add_commands(sub)  # eval linear-probe | knn, export timm
+    add_commands(sub)  # eval linear-probe | knn | attentive-probe, export timm
     return p
 
 

@@ -3,6 +3,8 @@
     jepa eval linear-probe --checkpoint CKPT [--train PATH --val PATH] [--encoder target|context]
                            [--pool mean|last4] [--labels-per-class K | --label-fraction F] [--seed S]
     jepa eval knn --checkpoint CKPT --k 20 [--temperature 0.07] [...same options]
+    jepa eval attentive-probe --checkpoint CKPT [--epochs 20] [--lr 1e-3] [--heads H] [...same options,
+                              but no --pool: it uses all output tokens]
     jepa export timm --checkpoint CKPT --out model.pth [--encoder target|context]
 
 ``CKPT`` is a checkpoint file of either format (:mod:`jepa_core.interop`) or a run directory
@@ -12,6 +14,10 @@ sub-folder per class; the config's data becomes ``image_folder`` with ``root``/`
 keeps shared options such as ``resolution``); without them the checkpoint config's own dataset is
 used (e.g. ``synthetic_shapes``). Train features use the ``train_eval`` split (no augmentation),
 val features the ``val`` split. Features are extracted once, in batches, on the device.
+
+``attentive-probe`` (V-JEPA's protocol, :mod:`jepa_core.eval.attentive`) keeps every output token
+(``[N, T, D]``, held in CPU memory) and trains a cross-attention pooler + linear head on them; its
+defaults are its own (20 epochs, lr 1e-3, weight decay 0.05, batch 128), not the config's ``probe``.
 
 An exporter is found through the plugin that provides the encoder: its module attribute
 ``EXPORTERS = {"timm": fn}`` with ``fn(encoder, out, metadata)`` returning a record with a
@@ -24,7 +30,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import torch
@@ -32,6 +38,7 @@ import torch
 from jepa_core.config import RunConfig, apply_overrides, field_types, set_value
 from jepa_core.dist import DistInfo, select_device
 from jepa_core.errors import ConfigError, DataError
+from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.knn import knn_classify
 from jepa_core.eval.lowshot import fraction_subset, per_class_subset
@@ -41,17 +48,28 @@ from jepa_core.interop import Checkpoint, read_checkpoint
 from jepa_core.run import build_dataset, check_input_shape
 
 IMAGE_FOLDER = "image_folder"
+ATTENTIVE = "attentive-probe"
+ATTENTIVE_DEFAULTS: dict[str, Any] = {
+    name: attentive_probe.__kwdefaults__[name] for name in ("epochs", "lr", "weight_decay", "batch_size")
+}
 
 
 # ------------------------------------------------------------------------- parsers
 def add_commands(sub: Any) -> None:
     """Add the ``eval`` and ``export`` command groups to the ``jepa`` sub-parsers."""
-    e = sub.add_parser("eval", help="evaluate a frozen encoder (linear probe, k-NN)")
+    e = sub.add_parser("eval", help="evaluate a frozen encoder (linear probe, k-NN, attentive probe)")
     esub = e.add_subparsers(dest="eval_command", required=True)
     lp = esub.add_parser("linear-probe", help="linear classifier on frozen features; top-1/top-5")
     _add_eval_args(lp)
     lp.add_argument("--epochs", type=int, help="probe epochs (default: the config's probe.epochs)")
     lp.add_argument("--lr", type=float, help="probe learning rate (default: probe.lr)")
+    ap = esub.add_parser("attentive-probe",
+                         help="attentive pooler + linear head on all frozen output tokens (V-JEPA); top-1/top-5")
+    _add_eval_args(ap, pools=False)
+    ap.add_argument("--epochs", type=int, help=f"probe epochs (default {ATTENTIVE_DEFAULTS['epochs']})")
+    ap.add_argument("--lr", type=float, help=f"probe learning rate (default {ATTENTIVE_DEFAULTS['lr']:g})")
+    ap.add_argument("--heads", type=int, help="attention heads, a divisor of the token width "
+                                              "(default: the largest of 8, 4, 2, 1 that divides it)")
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -73,12 +91,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. encoder.depth=12 (repeatable)")
 
 
-def _add_eval_args(p: argparse.ArgumentParser) -> None:
+def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
     _add_model_args(p)
     p.add_argument("--train", help="labelled train image folder (one sub-folder per class)")
     p.add_argument("--val", help="labelled val image folder (the same class sub-folders)")
-    p.add_argument("--pool", choices=["mean", "last4"], default="mean",
-                   help="mean of output tokens, or concatenated means of the last 4 blocks (normed)")
+    if pools:
+        p.add_argument("--pool", choices=["mean", "last4"], default="mean",
+                       help="mean of output tokens, or concatenated means of the last 4 blocks (normed)")
+    else:  # hidden, parsed only to reject it with a clear sentence (see cmd_eval)
+        p.add_argument("--pool", default=None, help=argparse.SUPPRESS)
     shots = p.add_mutually_exclusive_group()
     shots.add_argument("--labels-per-class", type=int, metavar="K", help="use exactly K train samples per class")
     shots.add_argument("--label-fraction", type=float, metavar="F",
@@ -137,14 +158,20 @@ def _setup(args: argparse.Namespace, registry: Any, *, data: bool) -> EvalSetup:
     return EvalSetup(cfg, ckpt, device, registry)
 
 
-def _features(setup: EvalSetup, encoder: torch.nn.Module, args: argparse.Namespace):
+def _features(
+    setup: EvalSetup, encoder: torch.nn.Module, args: argparse.Namespace, pool: str | None = None,
+    precheck: Callable[[torch.nn.Module, torch.Tensor], None] | None = None,
+):
     cfg, registry = setup.cfg, setup.registry
+    pool = pool or args.pool
     train_set = build_dataset(cfg, registry, "train_eval")
     val_set = build_dataset(cfg, registry, "val")
     check_input_shape(encoder, train_set[0][0], cfg)
+    if precheck is not None:
+        precheck(encoder, train_set[0][0])
     batch = args.batch_size or cfg.probe.batch_size
-    tx, ty = extract_features(encoder, train_set, batch_size=batch, device=setup.device, pool=args.pool)
-    vx, vy = extract_features(encoder, val_set, batch_size=batch, device=setup.device, pool=args.pool)
+    tx, ty = extract_features(encoder, train_set, batch_size=batch, device=setup.device, pool=pool)
+    vx, vy = extract_features(encoder, val_set, batch_size=batch, device=setup.device, pool=pool)
     for name, y in (("train", ty), ("val", vy)):
         if bool((y < 0).any()):
             raise DataError(f"the {name} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
@@ -174,19 +201,37 @@ def _fmt(result: Any) -> str:
 
 # ------------------------------------------------------------------------ commands
 def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
+    attentive = args.eval_command == ATTENTIVE
+    if attentive and args.pool is not None:
+        raise ConfigError(f"--pool {args.pool} does not apply to attentive-probe, which uses all output tokens; "
+                          "drop --pool.")
+    pool = "none" if attentive else args.pool
+    pool_text = "all output tokens" if attentive else f"{args.pool} pool"
+    if attentive:
+        check_probe_options(**_attentive_options(args))
+        if args.heads is not None and args.heads < 1:
+            raise ConfigError(f"--heads must be >= 1, got {args.heads}.")
     setup = _setup(args, registry, data=True)
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
     shots = (f", {args.labels_per_class} labels per class" if args.labels_per_class is not None
              else f", label fraction {args.label_fraction}" if args.label_fraction is not None else "")
-    print(f"evaluating {source} ({fmt}), {args.pool} pool{shots}, data '{setup.cfg.data.name}', "
+    print(f"evaluating {source} ({fmt}), {pool_text}{shots}, data '{setup.cfg.data.name}', "
           f"device {setup.device}", flush=True)
     results: dict[str, Any] = {}
     for label, encoder in _encoders(setup, args).items():
         start = time.perf_counter()
-        tx, ty, vx, vy = _features(setup, encoder, args)
+        precheck = _heads_precheck(setup, args.heads) if attentive and args.heads is not None else None
+        tx, ty, vx, vy = _features(setup, encoder, args, pool, precheck)
         took = time.perf_counter() - start
-        if args.eval_command == "knn":
+        extra: dict[str, Any] = {}
+        if attentive:
+            heads = check_num_heads(args.heads, tx.shape[-1])
+            result = attentive_probe(tx, ty, vx, vy, **_attentive_options(args), num_heads=heads, seed=args.seed,
+                                     device=setup.device)
+            what = f"attentive probe ({heads} heads)"
+            extra["heads"] = heads
+        elif args.eval_command == "knn":
             result = knn_classify(tx, ty, vx, vy, k=args.k, temperature=args.temperature)
             what = f"k-NN (k={result.k}, T={result.temperature})"
         else:
@@ -195,15 +240,34 @@ def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
                                   weight_decay=probe.weight_decay, seed=args.seed, device=setup.device)
             what = "linear probe"
         print(f"{what} ({label}): {_fmt(result)}; features {tuple(tx.shape[1:])} in {took:.1f}s", flush=True)
-        results[label] = {**attrs.asdict(result), "feature_seconds": took}
+        results[label] = {**attrs.asdict(result), **extra, "feature_seconds": took}
     if args.json:
         payload = {"command": args.eval_command, "checkpoint": source,
-                   "format": setup.ckpt.format if setup.ckpt else "preset", "pool": args.pool,
+                   "format": setup.ckpt.format if setup.ckpt else "preset", "pool": pool,
                    "labels_per_class": args.labels_per_class, "label_fraction": args.label_fraction,
                    "seed": args.seed, "data": setup.cfg.data.name, "results": results}
+        if attentive:
+            payload["probe"] = _attentive_options(args)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     return 0
+
+
+def _heads_precheck(setup: EvalSetup, heads: int) -> Callable[[torch.nn.Module, torch.Tensor], None]:
+    """A check, run on one sample before extraction, that ``heads`` divides the encoder's token width."""
+
+    @torch.no_grad()
+    def check(encoder: torch.nn.Module, sample: torch.Tensor) -> None:
+        tokens = encoder.to(setup.device).eval()(sample[None].to(setup.device))  # [1, T, D]
+        check_num_heads(heads, tokens.shape[-1])
+
+    return check
+
+
+def _attentive_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The attentive probe's training options: its own defaults, overridden by --epochs/--lr."""
+    given = {"epochs": args.epochs, "lr": args.lr}
+    return {**ATTENTIVE_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
 
 
 def cmd_export(args: argparse.Namespace, registry: Any) -> int:
