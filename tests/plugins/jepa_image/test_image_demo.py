@@ -1,8 +1,8 @@
-"""The demo recipe at reduced cost: it trains (loss falls) and ends with a probe of both encoders.
+"""The ``demo`` preset exactly as `make demo` runs it (only the output folder differs).
 
-The full demo's claim (trained target encoder beats random init on held-out images) is measured
-by `make demo` (numbers in the README); at this reduced budget the probe gap is not reliable, so
-this test checks that the probe runs on held-out data for both encoders and that training learns.
+It must learn: the loss falls, and the linear probe of the trained target encoder beats the same
+ViT at random init on held-out images, with the preset's fixed seed. This is the suite's slowest
+test (about 1.5-2 minutes on 2 CPU cores); the numbers it sees are in the README.
 """
 
 from __future__ import annotations
@@ -13,22 +13,21 @@ from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 from jepa_core.run import train_run
 
+MARGIN = 5.0  # percentage points; measured gap at the preset's seed: 24.7% vs 14.0% (README)
 
-def test_reduced_demo_loss_falls_and_probes_both_encoders(tmp_path):
+
+def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):
     registry = build_registry()
     cfg = registry.preset("image", "demo").build()
     assert cfg.data.name == "synthetic_shapes" and cfg.probe.enabled and cfg.probe.compare_random_init
-    cfg = apply_overrides(cfg, [
-        "data.num_train=768", "data.num_val=128", "train.batch_size=32", "train.epochs=1",
-        "train.num_workers=0", "train.log_every=4", "probe.epochs=10", f"train.out_dir={tmp_path}",
-    ], registry)
+    cfg = apply_overrides(cfg, [f"train.out_dir={tmp_path}"], registry)
     result = train_run(cfg, registry, stream=None)
-    assert result.steps == 24
+    assert result.steps == cfg.train.epochs * cfg.data.options.num_train // cfg.train.batch_size
     losses = [loss for _, loss in result.loss_history]
-    assert losses[-1] < 0.8 * losses[0], losses
-    assert set(result.probe) == {"trained", "random_init"}
-    for probe in result.probe.values():
-        assert probe.num_val == 128 and probe.num_classes == 8
-        assert 0.0 <= probe.top1 <= 100.0
+    assert losses[-1] < 0.6 * losses[0], losses
+    trained, random_init = result.probe["trained"], result.probe["random_init"]
+    for probe in (trained, random_init):
+        assert probe.num_val == cfg.data.options.num_val and probe.num_classes == 8
+    assert trained.top1 > random_init.top1 + MARGIN, (trained, random_init)
     saved = json.loads((tmp_path / "probe.json").read_text())
-    assert saved["trained"]["top1"] == result.probe["trained"].top1
+    assert saved["trained"]["top1"] == trained.top1
