@@ -90,6 +90,10 @@ class TrainConfig:
     (no loss scaler), ``fp16`` adds a GradScaler. ``compile`` runs ``torch.compile`` on every
     transformer block; ``activation_checkpointing`` recomputes block activations in backward.
 
+    TensorBoard monitors (:mod:`jepa_core.monitors`, main rank only): ``monitor_every`` logs
+    representation-collapse scalars (``monitor/*``; one extra no-grad forward of each encoder),
+    ``mask_image_every`` logs pictures of the masks; 0 turns either off.
+
     >>> TrainConfig(batch_size=2048, micro_batch_size=128).batch_layout(8)
     (128, 2)
     """
@@ -113,6 +117,8 @@ class TrainConfig:
     max_bad_fraction: float = attrs.field(default=0.01, validator=unit_interval)
     init_from: str | None = None  # weights to start a NEW run from (either checkpoint format)
     loss_log: bool = False  # per-step losses in out_dir/losses.tsv (synced every log_every steps)
+    monitor_every: int = attrs.field(default=100, validator=non_negative)  # collapse scalars; 0 = off
+    mask_image_every: int = attrs.field(default=500, validator=non_negative)  # mask pictures; 0 = off
 
     def batch_layout(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accum_steps)`` for ``world_size`` processes; ConfigError if uneven."""

@@ -5,7 +5,7 @@
 Run directory layout (``train.out_dir``)::
 
     config.json          the resolved config; `jepa train --config config.json` re-runs it
-    tensorboard/         TensorBoard event files
+    tensorboard/         TensorBoard event files (train/*, monitor/* collapse scalars, mask pictures)
     checkpoints/         step_XXXXXXXX.pt (atomic; the newest K plus multiples of keep_every are kept)
     losses.tsv           per-step losses when train.loss_log (see jepa_core.progress.LossLog)
     probe.json           linear-probe results when probe.enabled
@@ -33,6 +33,7 @@ from jepa_core.errors import ConfigError, DataError, NonFiniteLossError
 from jepa_core.parallel import apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
+from jepa_core.monitors import CollapseMonitor, MaskPictures
 from jepa_core.progress import LossLog, ProgressLogger, nonfinite_error, nonfinite_parameters
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
@@ -230,6 +231,29 @@ class PreemptionHandler:
             signal.signal(sig, handler)
 
 
+def monitors(cfg: RunConfig, info: DistInfo, progress: ProgressLogger, parts: Parts, log: Any) -> list[Any]:
+    """The TensorBoard monitors ``cfg`` asks for (main rank only), writing through ``progress``'s writer.
+
+    ``train.monitor_every`` -> :class:`~jepa_core.monitors.CollapseMonitor` (skipped, with a
+    note, when FSDP shards the encoders: the extra forward would be a collective on one rank),
+    ``train.mask_image_every`` -> :class:`~jepa_core.monitors.MaskPictures`; 0 turns either off.
+
+    >>> monitors(cfg, detect(), progress, parts, print)               # doctest: +SKIP
+    [<jepa_core.monitors.CollapseMonitor ...>, <jepa_core.monitors.MaskPictures ...>]
+    """
+    if not info.is_main:
+        return []
+    out: list[Any] = []
+    if cfg.train.monitor_every:
+        if is_sharded(parts.encoder):
+            log("train.monitor_every: collapse monitors are off under FSDP (sharded encoders)")
+        else:
+            out.append(CollapseMonitor(progress, every=cfg.train.monitor_every))
+    if cfg.train.mask_image_every:
+        out.append(MaskPictures(progress, every=cfg.train.mask_image_every, grid=parts.encoder.token_grid))
+    return out
+
+
 _STDOUT: Any = object()  # sentinel: resolve sys.stdout at call time, not import time
 
 
@@ -297,7 +321,7 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     if cfg.train.loss_log and info.is_main:
         loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
     checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
-    callbacks = [progress, *([loss_log] if loss_log else []), checkpointer]
+    callbacks = [progress, *([loss_log] if loss_log else []), *monitors(cfg, info, progress, parts, log), checkpointer]
     with PreemptionHandler(trainer) as preemption:
         trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
     preempted = preemption.received is not None

@@ -47,7 +47,13 @@ class ContextPath(nn.Module):
 
 @attrs.frozen
 class StepOutput:
-    """What one step produced. Tensors stay on the device (no host sync)."""
+    """What one step produced. Tensors stay on the device (no host sync).
+
+    ``last_batch`` is the step's last micro-batch as the model saw it (already on the device; a
+    reference, not a copy) so callbacks can look at inputs and masks (e.g.
+    :mod:`jepa_core.monitors`). Drop the ``StepOutput`` before the next step if device memory
+    is tight: it keeps that micro-batch alive (``fit`` does).
+    """
 
     step: int
     loss: torch.Tensor
@@ -57,6 +63,7 @@ class StepOutput:
     momentum: float
     batch_size: int
     bad_samples: tuple[str, ...] = ()
+    last_batch: Batch | None = attrs.field(default=None, repr=False, eq=False)
 
 
 class Callback(Protocol):
@@ -133,6 +140,7 @@ class Trainer:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=self.device)
+        mb: Batch | None = None
         for i, mb in enumerate(micro):
             mb = mb.to(self.device, non_blocking=True)
             last = i == len(micro) - 1
@@ -158,7 +166,9 @@ class Trainer:
                 unset & ~finite, torch.full_like(self.first_nonfinite_step, self.step + 1), self.first_nonfinite_step
             )
         bad = tuple(msg for mb in micro for msg in mb.bad_samples)
-        out = StepOutput(self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(mb) for mb in micro), bad)
+        out = StepOutput(
+            self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(b) for b in micro), bad, last_batch=mb
+        )
         self.step += 1
         self.step_in_epoch += 1
         return out
@@ -187,6 +197,7 @@ class Trainer:
                 out = self.train_step(batch)
                 for cb in callbacks:
                     _call(cb, "on_step_end", self, out)
+                del out  # frees the last micro-batch on the device before the next step loads one
                 if self._done(max_steps):
                     break
             else:

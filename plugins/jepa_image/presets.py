@@ -106,7 +106,8 @@ def small() -> RunConfig:
     """Small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU: a narrow ViT, then a linear probe.
 
     ``--data`` is a folder of class sub-folders; 10% of it is held out for the probe unless
-    ``data.val_root`` names a val folder.
+    ``data.val_root`` names a val folder. Measured on Fashion-MNIST (60,000 train images, 2 CPU
+    cores): 19 min; linear probe 79.6% vs 72.4% at random init, k-NN 78.4% vs 60.6% (README).
     """
     res, patch = 32, 4
     return RunConfig(
@@ -126,7 +127,7 @@ def small() -> RunConfig:
             ema_start=0.996, ema_end=1.0,
         ),
         train=TrainConfig(
-            epochs=3, batch_size=128, num_workers=2, precision="fp32", log_every=50, checkpoint_every=500,
+            epochs=5, batch_size=128, num_workers=2, precision="fp32", log_every=100, checkpoint_every=500,
             out_dir="runs/small",
         ),
         probe=ProbeConfig(enabled=True, epochs=30, lr=1e-2, batch_size=256),

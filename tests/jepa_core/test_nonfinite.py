@@ -22,6 +22,7 @@ from jepa_core.config import positive
 from jepa_core.data import build_loader
 from jepa_core.errors import NonFiniteLossError
 from jepa_core.losses import SmoothL1Loss
+from jepa_core.monitors import CollapseMonitor, MaskPictures
 from jepa_core.progress import LossLog, ProgressLogger
 from jepa_core.registry import build_registry
 from jepa_core.run import Checkpointer, build_dataset, build_parts
@@ -146,21 +147,39 @@ class HostSyncSpy:
         return spy
 
 
+class _RecordingWriter:
+    def __init__(self) -> None:
+        self.tags: list[str] = []
+
+    def add_scalar(self, tag, value, step) -> None:
+        self.tags.append(tag)
+
+    def add_image(self, tag, image, step) -> None:
+        self.tags.append(tag)
+
+
 def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, toy_registry, monkeypatch):
     _, trainer, loader = _toy_trainer(toy_registry)
     batches = iter(loader)
     progress = ProgressLogger(total_steps=100, log_every=4, stream=None)
     losses = LossLog(tmp_path / "losses.tsv", log_every=4)
+    writer = _RecordingWriter()
+    monitors = [CollapseMonitor(writer, every=4), MaskPictures(writer, every=4)]
     first = next(batches)
     spy = HostSyncSpy(monkeypatch)
-    for _ in range(3):  # steps 1..3: none is a log step
+    for _ in range(3):  # steps 1..3: none is a log or monitor step
         out = trainer.train_step(first)
-        progress.on_step_end(trainer, out)
-        losses.on_step_end(trainer, out)
-    assert spy.calls == []
+        for callback in (progress, losses, *monitors):
+            callback.on_step_end(trainer, out)
+    assert spy.calls == [] and writer.tags == []
     out = trainer.train_step(first)  # step 4: the log step syncs (control: the spy works)
     progress.on_step_end(trainer, out)
     assert any(call.startswith("item in") for call in spy.calls)
+    for monitor in monitors:  # and the monitors sync only now, when they fire
+        spy.calls.clear()
+        monitor.on_step_end(trainer, out)
+        assert any("(monitors.py)" in call for call in spy.calls)
+    assert "masks" in writer.tags and "monitor/target_effective_rank" in writer.tags
 
 
 def test_non_finite_step_is_reported_at_the_next_log_step_not_before(toy_registry):
