@@ -2,6 +2,7 @@
 
     jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
     jepa train --config runs/demo/config.json
+    jepa submit --plugin image --preset vith14 --data PATH --out DIR --nodes 2 --gpus-per-node 8 [...]   (jepa_core.launch; needs submitit)
     jepa plugins
     jepa presets [--plugin NAME]
     jepa config show --plugin NAME --preset NAME [--set k=v ...]
@@ -27,20 +28,17 @@ EXIT_USAGE = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jepa", description="Train joint-embedding predictive architectures.")
-    p.add_argument("--load-plugin", "-p", action="append", default=[], metavar="MODULE",
-                   help="load a plugin module explicitly (repeatable)")
-    p.add_argument("--no-autoload", action="store_true", help="do not load entry-point plugins")
-    p.add_argument("--on-plugin-error", choices=["raise", "warn"], default="raise",
-                   help="stop at a plugin that fails to import (raise) or skip it (warn)")
+    add_global_args(p)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a JEPA")
-    _add_run_args(t)
-    t.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
-    t.add_argument("--no-resume", action="store_true",
-                   help="refuse to continue when the run directory already holds a checkpoint")
-    t.add_argument("--init-from", metavar="CKPT",
-                   help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
+    add_train_args(t)
+
+    from jepa_core.launch import add_cluster_args  # no submitit import: the command itself needs it
+
+    s = sub.add_parser("submit", help="submit `jepa train` as a SLURM job (needs the optional package submitit)")
+    add_train_args(s)
+    add_cluster_args(s)
 
     sub.add_parser("plugins", help="list loaded plugins and what they provide")
     pr = sub.add_parser("presets", help="list presets")
@@ -55,6 +53,25 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(sub)  # eval linear-probe | knn | attentive-probe, export timm
     return p
+
+
+def add_global_args(p: argparse.ArgumentParser) -> None:
+    """The options before the command (plugin loading); ``jepa submit`` passes them on to each task."""
+    p.add_argument("--load-plugin", "-p", action="append", default=[], metavar="MODULE",
+                   help="load a plugin module explicitly (repeatable)")
+    p.add_argument("--no-autoload", action="store_true", help="do not load entry-point plugins")
+    p.add_argument("--on-plugin-error", choices=["raise", "warn"], default="raise",
+                   help="stop at a plugin that fails to import (raise) or skip it (warn)")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``jepa train``, shared by ``jepa submit``."""
+    _add_run_args(p)
+    p.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="refuse to continue when the run directory already holds a checkpoint")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -87,19 +104,25 @@ def resolve_config(args: argparse.Namespace, registry: Registry) -> RunConfig:
     return apply_overrides(cfg, args.overrides, registry)
 
 
-def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
+def check_no_resume(args: argparse.Namespace, cfg: RunConfig) -> None:
+    """``--no-resume``: a ConfigError when the run directory already holds a checkpoint."""
     from pathlib import Path
 
     from jepa_core import checkpoint as ckpt
-    from jepa_core.run import EXIT_PREEMPTED, train_run
 
-    cfg = resolve_config(args, registry)
     existing = ckpt.latest_checkpoint(Path(cfg.train.out_dir) / "checkpoints")
     if args.no_resume and existing is not None:
         raise ConfigError(
             f"run directory '{cfg.train.out_dir}' already holds checkpoint {existing.name}; "
             "choose another --out or drop --no-resume to continue it."
         )
+
+
+def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
+    from jepa_core.run import EXIT_PREEMPTED, train_run
+
+    cfg = resolve_config(args, registry)
+    check_no_resume(args, cfg)
     result = train_run(cfg, registry, resume=True, stream=sys.stdout)  # the current stdout, not the one at import
     return EXIT_PREEMPTED if result.preempted else 0
 
@@ -131,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "train":
             return _cmd_train(args, registry)
+        if args.command == "submit":
+            from jepa_core import launch
+
+            launch.submit(args, registry, stream=sys.stdout)
+            return 0
         if args.command == "plugins":
             return _cmd_plugins(registry)
         if args.command == "presets":

@@ -287,7 +287,7 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     trainer = Trainer(
         parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
         device=device, precision=cfg.train.precision,
-        wrap=plan.wrap,
+        wrap=plan.wrap, stop_check_every=cfg.train.log_every,  # log steps sync anyway
     )
     folder = out_dir / "checkpoints"
     latest = ckpt.latest_checkpoint(folder) if resume else None
@@ -324,9 +324,10 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     callbacks = [progress, *([loss_log] if loss_log else []), *monitors(cfg, info, progress, parts, log), checkpointer]
     with PreemptionHandler(trainer) as preemption:
         trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
-    preempted = preemption.received is not None
+    preempted = preemption.received is not None or trainer.stop_requested  # the latter: another rank's signal
     if preempted:
-        log(f"stopped by signal {preemption.received} at step {trainer.step}; checkpoint written, re-run to resume")
+        cause = f"signal {preemption.received}" if preemption.received is not None else "another rank's signal"
+        log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
     probe = None
     probe_encoder = trainer.target.encoder
     if cfg.probe.enabled and not preempted and is_sharded(probe_encoder):  # FSDP: gather a full copy (all ranks)

@@ -91,6 +91,7 @@ class Trainer:
         device: torch.device | str = "cpu",
         precision: str = "fp32",
         wrap: Any = None,
+        stop_check_every: int = 1,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -108,6 +109,9 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.stop_requested = False
+        if stop_check_every < 1:
+            raise ValueError(f"stop_check_every must be >= 1, got {stop_check_every!r}")
+        self.stop_check_every = stop_check_every  # steps between ranks agreeing on a stop (see _stop_agreed)
         # Device-side fault tracking: number (1-based, as in the console and checkpoint names)
         # of the first step whose loss or gradient was non-finite, -1 if none. Never synced here.
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
@@ -209,7 +213,26 @@ class Trainer:
             _call(cb, "on_fit_end", self)
 
     def _done(self, max_steps: int | None) -> bool:
-        return self.stop_requested or (max_steps is not None and self.step >= max_steps)
+        return self._stop_agreed() or (max_steps is not None and self.step >= max_steps)
+
+    def _stop_agreed(self) -> bool:
+        """``stop_requested``, agreed by every rank when distributed: any rank's request stops all.
+
+        Ranks may receive a signal a step apart; stopping apart would leave one rank saving a
+        checkpoint while another waits in the next step's collective. So the flag is all-reduced
+        (MAX), every ``stop_check_every`` steps only (the check is a host sync); all ranks hold the
+        same step count, so they check at the same steps. One process: the local flag, no sync.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self.stop_requested
+        if self.step % self.stop_check_every:
+            return False
+        flag = torch.tensor([1 if self.stop_requested else 0], dtype=torch.int32, device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.stop_requested = bool(flag.item())
+        return self.stop_requested
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
