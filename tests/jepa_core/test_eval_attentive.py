@@ -8,13 +8,9 @@ import pytest
 import torch
 
 from jepa_core.cli import main
-from jepa_core.config import apply_overrides
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import AttentiveClassifier, AttentivePooler, attentive_probe, default_num_heads
 from jepa_core.eval.probe import linear_probe
-from jepa_core.registry import build_registry
-from jepa_core.run import train_run
-from tests.jepa_core.test_eval_cli import TINY
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -107,13 +103,9 @@ def test_bad_inputs_raise_one_sentence():
 
 
 # ----------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    reg = build_registry()
-    out = tmp_path_factory.mktemp("run")
-    cfg = apply_overrides(reg.preset("image", "demo").build(), TINY + [f"train.out_dir={out}"], reg)
-    assert train_run(cfg, reg, stream=None).steps == 2
-    return out
+@pytest.fixture
+def run_dir(tiny_image_run):
+    return tiny_image_run
 
 
 def test_attentive_probe_cli_with_low_shot_baseline_and_json(run_dir, capsys, tmp_path):

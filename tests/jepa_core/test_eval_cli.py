@@ -10,7 +10,6 @@ import torch
 from jepa_core.cli import main
 from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
-from jepa_core.run import train_run
 
 TINY = [
     "encoder.img_size=32", "encoder.patch_size=8", "encoder.depth=2", "encoder.embed_dim=32",
@@ -20,13 +19,9 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    reg = build_registry()
-    out = tmp_path_factory.mktemp("run")
-    cfg = apply_overrides(reg.preset("image", "demo").build(), TINY + [f"train.out_dir={out}"], reg)
-    assert train_run(cfg, reg, stream=None).steps == 2
-    return out
+@pytest.fixture
+def run_dir(tiny_image_run):
+    return tiny_image_run
 
 
 def test_linear_probe_on_the_checkpoints_own_dataset(run_dir, capsys, tmp_path):
