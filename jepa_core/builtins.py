@@ -16,6 +16,7 @@ def jepa_target_providers():
     yield TargetProviderSpec(
         name="ema", config_type=EMAConfig, build=build_ema,
         description="momentum (EMA) copy of the context encoder; layer-normed targets",
+        example=EMAConfig,  # paired with every registered encoder in the conformance tests
     )
 
 
@@ -23,6 +24,9 @@ def jepa_target_providers():
 def jepa_losses():
     yield LossSpec(
         name="smooth_l1", config_type=SmoothL1Config, build=lambda cfg: SmoothL1Loss(cfg.beta),
-        description="Huber loss, beta=1 in the reference recipe",
+        description="Huber loss, beta=1 in the reference recipe", example=SmoothL1Config,
     )
-    yield LossSpec(name="l2", config_type=L2Config, build=lambda cfg: L2Loss(), description="mean squared error")
+    yield LossSpec(
+        name="l2", config_type=L2Config, build=lambda cfg: L2Loss(), description="mean squared error",
+        example=L2Config,
+    )

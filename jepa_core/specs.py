@@ -11,7 +11,8 @@ Example::
         width: int = 32
 
     EncoderSpec(name="seq_mlp", config_type=SeqEncoderConfig,
-                build=lambda cfg: SeqEncoder(cfg.width), description="toy 1-D encoder")
+                build=lambda cfg: SeqEncoder(cfg.width), description="toy 1-D encoder",
+                example=lambda: SeqEncoderConfig(width=8))   # small options for conformance tests
 """
 
 from __future__ import annotations
@@ -24,6 +25,32 @@ import attrs
 SPLITS = ("train", "train_eval", "val")
 
 
+@attrs.frozen(kw_only=True)
+class Example:
+    """Small options for conformance tests (:mod:`jepa_core.testing`), plus what the kit needs.
+
+    A spec's ``example`` callable returns either a bare options record (an instance of its
+    ``config_type``) or an ``Example`` when the kit needs more than the options:
+
+    - ``grid``: maskers only, the token grid the masks are drawn on (required for a masker);
+    - ``input_shape``: encoders only, the shape of ONE input sample, used when the built
+      encoder has no ``expected_input_shape`` attribute (which wins when present);
+    - ``encoder``: predictors and target providers only, the registered encoder (built from
+      its own example) they are paired with; ``None`` pairs them with every registered
+      encoder that has an example (for modality-agnostic parts such as ``ema``).
+
+    Keep examples tiny (one block, a few tokens): every registered component is checked on
+    CPU in the test suite.
+
+    >>> Example(options=SeqBlockConfig(), grid=(16,))        # doctest: +SKIP
+    """
+
+    options: Any
+    grid: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    encoder: str | None = None
+
+
 def _is_attrs_class(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
     if not attrs.has(value):
         raise TypeError(f"config_type must be an attrs class, got {value!r}")
@@ -31,12 +58,21 @@ def _is_attrs_class(_inst: Any, _attr: attrs.Attribute, value: Any) -> None:
 
 @attrs.frozen(kw_only=True)
 class ComponentSpec:
-    """Base record: a named, configurable component."""
+    """Base record: a named, configurable component.
+
+    ``example`` (optional) returns small options for conformance tests: an instance of
+    ``config_type``, or an :class:`Example` carrying one plus a masker's grid, an encoder's
+    input shape or a predictor's paired encoder. :func:`jepa_core.testing.conformance_cases`
+    checks every registered component with it. Without one, losses and target providers are
+    checked with their default options (cheap); encoders, predictors, maskers and datasets are
+    reported as skipped (their defaults may be large, need files or need a grid).
+    """
 
     name: str
     config_type: type = attrs.field(validator=_is_attrs_class)
     build: Callable[..., Any]
     description: str = ""
+    example: Callable[[], Any] | None = None
 
     kind: str = attrs.field(init=False, default="component")
 

@@ -17,7 +17,7 @@ from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfi
 from jepa_core.interfaces import MaskSet, gather_tokens
 from jepa_core.losses import SmoothL1Config
 from jepa_core.targets import EMAConfig
-from jepa_core.specs import DatasetSpec, EncoderSpec, MaskerSpec, PredictorSpec, PresetSpec
+from jepa_core.specs import DatasetSpec, EncoderSpec, Example, MaskerSpec, PredictorSpec, PresetSpec
 
 JEPA_PLUGIN_NAME = "toyseq"
 
@@ -127,22 +127,33 @@ class SineDataset(torch.utils.data.Dataset):
 
 @hookimpl
 def jepa_encoders():
-    yield EncoderSpec(name="seq_transformer", config_type=SeqEncoderConfig, build=SeqEncoder)
+    yield EncoderSpec(
+        name="seq_transformer", config_type=SeqEncoderConfig, build=SeqEncoder,
+        example=lambda: SeqEncoderConfig(length=32, width=16, depth=1),  # input shape: expected_input_shape
+    )
 
 
 @hookimpl
 def jepa_predictors():
-    yield PredictorSpec(name="seq_predictor", config_type=SeqPredictorConfig, build=SeqPredictor)
+    yield PredictorSpec(
+        name="seq_predictor", config_type=SeqPredictorConfig, build=SeqPredictor,
+        example=lambda: Example(options=SeqPredictorConfig(width=8), encoder="seq_transformer"),
+    )
 
 
 @hookimpl
 def jepa_maskers():
-    yield MaskerSpec(name="seq_block", config_type=SeqBlockConfig, build=SeqBlockMasker)
+    yield MaskerSpec(
+        name="seq_block", config_type=SeqBlockConfig, build=SeqBlockMasker,
+        example=lambda: Example(options=SeqBlockConfig(), grid=(16,)),
+    )
 
 
 @hookimpl
 def jepa_datasets():
-    yield DatasetSpec(name="sine_waves", config_type=SineConfig, build=SineDataset)
+    yield DatasetSpec(
+        name="sine_waves", config_type=SineConfig, build=SineDataset, example=lambda: SineConfig(num_samples=8),
+    )
 
 
 def toy_config() -> RunConfig:

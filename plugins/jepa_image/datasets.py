@@ -21,11 +21,13 @@ def dataset_specs() -> list[DatasetSpec]:
             config_type=ImageFolderConfig,
             build=build_image_folder,
             description="images from a folder: one sub-folder per class, or a flat folder (labels -1)",
+            example=None,  # needs image files: tests/jepa_core/test_conformance.py checks it on a tmp folder
         ),
         DatasetSpec(
             name="synthetic_shapes",
             config_type=SyntheticShapesConfig,
             build=build_synthetic,
             description="generated shapes on textured backgrounds, class = shape kind (no files needed)",
+            example=lambda: SyntheticShapesConfig(num_train=4, num_val=4, resolution=16),
         ),
     ]

@@ -22,7 +22,7 @@ import torch
 
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
-from jepa_core.specs import MaskerSpec
+from jepa_core.specs import Example, MaskerSpec
 
 # Block sizes whose placement failed (each after ``max_tries`` tries) before the masker gives up.
 _MAX_SIZE_ROUNDS = 3
@@ -572,23 +572,27 @@ def masker_specs() -> list[MaskerSpec]:
             config_type=MultiBlockConfig,
             build=MultiBlockMasker,
             description="I-JEPA multi-block masking: M target blocks, one context block minus the targets",
+            example=lambda: Example(options=MultiBlockConfig(), grid=(14, 14)),
         ),
         MaskerSpec(
             name="rasterized",
             config_type=RasterizedConfig,
             build=RasterizedMasker,
             description="one random quadrant is the context, the other three are targets (Table 6)",
+            example=lambda: Example(options=RasterizedConfig(), grid=(5, 6)),
         ),
         MaskerSpec(
             name="block",
             config_type=BlockConfig,
             build=BlockMasker,
             description="one target block of scale 0.6, the context is its complement (Table 6)",
+            example=lambda: Example(options=BlockConfig(), grid=(10, 10)),
         ),
         MaskerSpec(
             name="random",
             config_type=RandomConfig,
             build=RandomMasker,
             description="a random 60% of the tokens is the target, the rest the context (Table 6)",
+            example=lambda: Example(options=RandomConfig(), grid=(5, 5)),
         ),
     ]

@@ -7,7 +7,7 @@ It registers exactly as a third-party package would: through the entry-point gro
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
-from jepa_core.specs import EncoderSpec, PredictorSpec
+from jepa_core.specs import EncoderSpec, Example, PredictorSpec
 
 from .datasets import dataset_specs
 from .masks import masker_specs
@@ -27,6 +27,8 @@ def jepa_encoders():
     yield EncoderSpec(
         name="vit", config_type=ViTConfig, build=build_vit,
         description="ViT (no class token, fixed 2-D sin-cos positions); I-JEPA checkpoint keys",
+        # conformance tests: one block on a 4x4 grid (input shape from expected_input_shape)
+        example=lambda: ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1),
     )
 
 
@@ -35,6 +37,7 @@ def jepa_predictors():
     yield PredictorSpec(
         name="vit_predictor", config_type=PredictorConfig, build=build_predictor,
         description="narrow ViT predictor: shared mask token + sin-cos positions, one sequence per target",
+        example=lambda: Example(options=PredictorConfig(embed_dim=48, depth=1), encoder="vit"),
     )
 
 

@@ -16,7 +16,7 @@ import torch
 
 from jepa_core import MaskSet, hookimpl
 from jepa_core.errors import MaskingError
-from jepa_core.specs import MaskerSpec
+from jepa_core.specs import Example, MaskerSpec
 
 JEPA_PLUGIN_NAME = "stripes"
 
@@ -65,4 +65,6 @@ def jepa_maskers():
     yield MaskerSpec(
         name="stripes", config_type=StripeConfig, build=StripeMasker,
         description="example plugin: predict whole rows of the token grid",
+        # small options for the conformance kit (jepa_core.testing): 2 one-row stripes of a 4x5 grid
+        example=lambda: Example(options=StripeConfig(), grid=(4, 5)),
     )
