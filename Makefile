@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m43s)
+demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m43s-1m50s)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
 
 test: $(STAMP)  ## the whole test suite (CI runs this)
