@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from jepa_core.errors import BadSampleError, DataError
-from jepa_core.interfaces import Masker, MaskSet
+from jepa_core.interfaces import Masker, Masks, map_masks
 
 _MIX = 0x9E3779B97F4A7C15
 _MASK63 = (1 << 63) - 1
@@ -42,7 +42,7 @@ class Batch:
     """One collated batch: inputs ``[B, ...]``, its masks, labels ``[B]`` and bad-sample report."""
 
     inputs: torch.Tensor
-    masks: MaskSet
+    masks: Masks  # a MaskSet, or a tuple of them (multi-mask)
     labels: torch.Tensor
     bad_samples: tuple[str, ...] = ()
 
@@ -51,17 +51,11 @@ class Batch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return Batch(
-            move(self.inputs), MaskSet(move(self.masks.context), move(self.masks.targets)),
-            move(self.labels), self.bad_samples,
-        )
+        return Batch(move(self.inputs), map_masks(self.masks, move), move(self.labels), self.bad_samples)
 
     def pin_memory(self) -> "Batch":  # called by DataLoader(pin_memory=True)
-        return Batch(
-            self.inputs.pin_memory(),
-            MaskSet(self.masks.context.pin_memory(), self.masks.targets.pin_memory()),
-            self.labels.pin_memory(), self.bad_samples,
-        )
+        pin = lambda t: t.pin_memory()  # noqa: E731
+        return Batch(pin(self.inputs), map_masks(self.masks, pin), pin(self.labels), self.bad_samples)
 
 
 class EpochBatchSampler(Sampler):

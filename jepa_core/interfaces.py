@@ -11,6 +11,11 @@ tokens per sample, D = encoder width):
 - encoder output ``[B, N_kept, D]``;
 - predictions and targets ``[B * M, Nt, D]``, flattened sample-major (row ``b * M + m``).
 
+Multi-mask training (V-JEPA's short- and long-range masks): a masker may return a TUPLE of
+:class:`MaskSet` (one ``(context, targets)`` pair per mask configuration, each with its own
+``Nc``/``M``/``Nt``); the context path runs once per set, the target encoder once for all sets
+(when the provider has ``targets_many``), and the step's loss is the mean over the sets.
+
 Example (a custom masker only needs a ``__call__`` with this signature)::
 
     class HalfMasker:
@@ -22,7 +27,8 @@ Example (a custom masker only needs a ``__call__`` with this signature)::
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, Union, runtime_checkable
 
 import attrs
 import torch
@@ -39,6 +45,28 @@ class MaskSet:
     @property
     def num_targets(self) -> int:
         return int(self.targets.shape[1])
+
+
+Masks = Union[MaskSet, tuple[MaskSet, ...]]
+"""What a masker returns: one :class:`MaskSet`, or a tuple of them (multi-mask training)."""
+
+
+def mask_sets(masks: MaskSet | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
+    """``masks`` as a non-empty tuple of :class:`MaskSet` (a single set becomes a 1-tuple).
+
+    >>> len(mask_sets(MaskSet(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 1, 2, dtype=torch.long))))
+    1
+    """
+    sets = (masks,) if isinstance(masks, MaskSet) else tuple(masks)
+    if not sets or not all(isinstance(m, MaskSet) for m in sets):
+        raise TypeError(f"a masker must return a MaskSet or a non-empty tuple of MaskSets, got {type(masks).__name__}")
+    return sets
+
+
+def map_masks(masks: Masks, fn: "Callable[[torch.Tensor], torch.Tensor]") -> Masks:
+    """Apply ``fn`` to every index tensor, keeping the single-set or tuple form."""
+    moved = tuple(MaskSet(fn(m.context), fn(m.targets)) for m in mask_sets(masks))
+    return moved[0] if isinstance(masks, MaskSet) else moved
 
 
 @runtime_checkable
@@ -73,12 +101,13 @@ class Predictor(Protocol):
 class Masker(Protocol):
     """Samples context and target token indices for a batch; runs inside the DataLoader collate.
 
-    ``masker(batch_size, grid, generator)`` returns a :class:`MaskSet`. It never sees the data.
+    ``masker(batch_size, grid, generator)`` returns a :class:`MaskSet`, or a tuple of them for
+    multi-mask training (see the module docstring). It never sees the data.
     """
 
     def __call__(
         self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator
-    ) -> MaskSet: ...
+    ) -> Masks: ...
 
 
 @runtime_checkable
@@ -86,7 +115,9 @@ class TargetProvider(Protocol):
     """Produces regression targets ``[B * M, Nt, D]`` without gradient; updated after each step.
 
     ``update(context_encoder, momentum)`` is called after every optimizer step (an EMA provider
-    moves its weights towards the context encoder's).
+    moves its weights towards the context encoder's). Optional: ``targets_many(x, [target_idx,
+    ...])`` returning one tensor per index set from a single encoder pass (multi-mask training
+    calls ``targets`` once per set without it; see :func:`jepa_core.targets.targets_for`).
     """
 
     def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor: ...

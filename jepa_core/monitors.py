@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_core import parallel
-from jepa_core.interfaces import MaskSet
+from jepa_core.interfaces import MaskSet, mask_sets
 
 UNUSED_COLOUR: tuple[int, int, int] = (128, 128, 128)
 CONTEXT_COLOUR: tuple[int, int, int] = (31, 119, 180)
@@ -354,8 +354,9 @@ class MaskPictures:
 
     def pictures(self, batch: Any, grid: Sequence[int]) -> dict[str, torch.Tensor]:
         """``{tag: uint8 [3, H, W]}`` for ``batch`` (a :class:`~jepa_core.data.Batch`)."""
-        k = min(self.max_samples, int(batch.masks.context.shape[0]))
-        masks = MaskSet(batch.masks.context[:k].cpu(), batch.masks.targets[:k].cpu())  # host copies
+        first = mask_sets(batch.masks)[0]  # multi-mask batches: the first set's picture
+        k = min(self.max_samples, int(first.context.shape[0]))
+        masks = MaskSet(first.context[:k].cpu(), first.targets[:k].cpu())  # host copies
         out = {"masks": tile([mask_picture(masks, grid, i, scale=self.scale) for i in range(k)])}
         if self.overlay and can_overlay(batch.inputs, grid):
             images = batch.inputs[:k].detach().cpu()  # [k, C, H, W]

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import torch
@@ -35,10 +37,15 @@ class EMATargetProvider(nn.Module):
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+        return self.targets_many(x, [target_idx])[0]  # [B*M, Nt, D]
+
+    @torch.no_grad()
+    def targets_many(self, x: torch.Tensor, target_idx: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """One encoder pass, then the targets of each index set (multi-mask training)."""
         h = self.encoder(x)  # [B, N, D]
         if self.layer_norm_targets:
             h = F.layer_norm(h, (h.shape[-1],))
-        return gather_target_blocks(h, target_idx)  # [B*M, Nt, D]
+        return [gather_target_blocks(h, idx) for idx in target_idx]  # each [B*M_i, Nt_i, D]
 
     @torch.no_grad()
     def update(self, context_encoder: nn.Module, momentum: float) -> None:
@@ -48,6 +55,18 @@ class EMATargetProvider(nn.Module):
             raise RuntimeError("target and context encoders have different parameter lists")
         torch._foreach_mul_(target_params, momentum)
         torch._foreach_add_(target_params, context_params, alpha=1.0 - momentum)
+
+
+def targets_for(provider: Any, x: torch.Tensor, target_idx: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Targets of each index set: ``provider.targets_many`` when it has one (one encoder pass),
+    else ``provider.targets`` once per set.
+
+    >>> [t.shape for t in targets_for(ema, x, [short.targets, long.targets])]   # doctest: +SKIP
+    """
+    many = getattr(provider, "targets_many", None)
+    if many is not None:
+        return list(many(x, list(target_idx)))
+    return [provider.targets(x, idx) for idx in target_idx]
 
 
 def build_ema(cfg: EMAConfig, context_encoder: nn.Module) -> EMATargetProvider:

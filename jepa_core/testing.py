@@ -193,7 +193,11 @@ def _draw(masker: Any, batch_size: int, grid: tuple[int, ...], seed: int, who: s
                      batch_size, grid, _generator(seed))
 
 
-def _same_masks(a: MaskSet, b: MaskSet) -> bool:
+def _same_masks(a: Any, b: Any) -> bool:
+    """Equal masks: two MaskSets, or two tuples of them (multi-mask) set by set."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        a_sets, b_sets = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
+        return len(a_sets) == len(b_sets) and all(_same_masks(x, y) for x, y in zip(a_sets, b_sets))
     return (
         a.context.shape == b.context.shape and a.targets.shape == b.targets.shape
         and torch.equal(a.context, b.context) and torch.equal(a.targets, b.targets)
@@ -210,7 +214,7 @@ def _first_duplicate(rows: torch.Tensor) -> int | None:
 
 
 def _check_maskset(masks: Any, batch_size: int, n: int, who: str, where: str) -> None:
-    _require(isinstance(masks, MaskSet), f"{who}: must return a MaskSet, got {type(masks).__name__} ({where})")
+    _require(isinstance(masks, MaskSet), f"{who}: must return a MaskSet (or a tuple of them), got {type(masks).__name__} ({where})")
     for field in ("context", "targets"):
         t = getattr(masks, field)
         _require(isinstance(t, torch.Tensor), f"{who}: MaskSet.{field} must be a torch.Tensor, got {type(t).__name__} ({where})")
@@ -263,7 +267,13 @@ def check_masker(
     n = math.prod(grid)
     for seed in range(draws):
         masks = _draw(masker, batch_size, grid, seed, who)
-        _check_maskset(masks, batch_size, n, who, f"grid {grid}, batch_size {batch_size}, generator seed {seed}")
+        where = f"grid {grid}, batch_size {batch_size}, generator seed {seed}"
+        if isinstance(masks, tuple):  # multi-mask: every set must hold on its own
+            _require(len(masks) > 0, f"{who}: returned an empty tuple of mask sets ({where})")
+            for i, one in enumerate(masks):
+                _check_maskset(one, batch_size, n, who, f"{where}, mask set {i}")
+        else:
+            _check_maskset(masks, batch_size, n, who, where)
     first = _draw(masker, batch_size, grid, 0, who, global_seed=1)
     again = _draw(masker, batch_size, grid, 0, who, global_seed=2)
     _require(

@@ -27,8 +27,10 @@ from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
+from jepa_core.interfaces import MaskSet, mask_sets
 from jepa_core.optim import build_optimizer, set_hyperparameters
 from jepa_core.schedules import Schedules
+from jepa_core.targets import targets_for
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -40,9 +42,18 @@ class ContextPath(nn.Module):
         super().__init__()
         self.encoder, self.predictor = encoder, predictor
 
-    def forward(self, x: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(x, context_idx)  # [B, Nc, D]
-        return self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
+    def forward(
+        self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
+        target_idx: torch.Tensor | Sequence[torch.Tensor],
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Predictions ``[B*M, Nt, D]``; with sequences of index sets (multi-mask), one per set.
+
+        All sets go through ONE call, so DDP/FSDP see a single forward per micro-batch.
+        """
+        if isinstance(context_idx, torch.Tensor):
+            z = self.encoder(x, context_idx)  # [B, Nc, D]
+            return self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
+        return [self.predictor(self.encoder(x, c), c, t) for c, t in zip(context_idx, target_idx)]
 
 
 @attrs.frozen
@@ -124,11 +135,20 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def compute_loss(self, batch: Batch) -> torch.Tensor:
-        """Forward pass only: the JEPA loss of ``batch`` (already on the device)."""
+        """Forward pass only: the JEPA loss of ``batch`` (already on the device).
+
+        Multi-mask batches (a tuple of MaskSets): the mean of the per-set losses.
+        """
         with self._autocast():
-            targets = self.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
-            preds = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
-            return self.loss_fn(preds, targets)
+            if isinstance(batch.masks, MaskSet):
+                targets = self.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
+                preds = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
+                return self.loss_fn(preds, targets)
+            sets = mask_sets(batch.masks)
+            all_targets = targets_for(self.target, batch.inputs, [m.targets for m in sets])
+            all_preds = self.context_path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
+            losses = [self.loss_fn(p, t) for p, t in zip(all_preds, all_targets)]
+            return torch.stack(losses).mean()
 
     def train_step(self, batch: Batch | Sequence[Batch]) -> StepOutput:
         """One optimisation step: loss, AdamW with this step's lr/wd, then EMA.
