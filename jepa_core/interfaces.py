@@ -89,7 +89,9 @@ class Predictor(Protocol):
     """Predicts target-token features from context features.
 
     ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt])`` returns
-    ``[B * M, Nt, D]``.
+    ``[B * M, Nt, D]``. A predictor may add a ``mask_index: int = 0`` parameter: in multi-mask
+    training it then receives the index of the mask set it is predicting (V-JEPA learns one mask
+    token per mask set).
     """
 
     def forward(

@@ -13,6 +13,7 @@ One step: target provider (no grad) -> context encoder -> predictor -> loss -> A
 from __future__ import annotations
 
 import contextlib
+import inspect
 import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -41,6 +42,9 @@ class ContextPath(nn.Module):
     def __init__(self, encoder: nn.Module, predictor: nn.Module) -> None:
         super().__init__()
         self.encoder, self.predictor = encoder, predictor
+        # A predictor whose forward takes ``mask_index`` (e.g. one mask token per mask set, as
+        # V-JEPA) is told which set of a multi-mask batch it serves; others are called as before.
+        self.passes_mask_index = "mask_index" in inspect.signature(predictor.forward).parameters
 
     def forward(
         self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
@@ -53,7 +57,11 @@ class ContextPath(nn.Module):
         if isinstance(context_idx, torch.Tensor):
             z = self.encoder(x, context_idx)  # [B, Nc, D]
             return self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
-        return [self.predictor(self.encoder(x, c), c, t) for c, t in zip(context_idx, target_idx)]
+        preds = []
+        for i, (c, t) in enumerate(zip(context_idx, target_idx)):
+            extra = {"mask_index": i} if self.passes_mask_index else {}
+            preds.append(self.predictor(self.encoder(x, c), c, t, **extra))
+        return preds
 
 
 @attrs.frozen

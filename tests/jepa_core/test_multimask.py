@@ -159,3 +159,29 @@ def test_two_ddp_processes_equal_one_process_on_multi_mask_batches(tmp_path):
     for key, value in single.encoder.state_dict().items():
         torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)
         torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{key}: {m}")
+
+
+def test_a_predictor_taking_mask_index_is_told_which_set_it_serves():
+    trainer = tiny_trainer()
+    inner = trainer.context_path.predictor
+    seen = []
+
+    class PerSetPredictor(torch.nn.Module):  # wraps the ViT predictor; V-JEPA would pick a mask token
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, z, context_idx, target_idx, mask_index: int = 0):
+            seen.append(mask_index)
+            return self.inner(z, context_idx, target_idx)
+
+    from jepa_core.trainer import ContextPath
+
+    path = ContextPath(trainer.encoder, PerSetPredictor())
+    assert path.passes_mask_index and not trainer.context_path.passes_mask_index
+    batch = tiny_batch(2)
+    short, long = two_sets(2)
+    preds = path(batch.inputs, [short.context, long.context], [short.targets, long.targets])
+    assert seen == [0, 1] and [p.shape[0] for p in preds] == [4, 2]
+    path(batch.inputs, short.context, short.targets)  # single set: called as before, the default index
+    assert seen == [0, 1, 0]
