@@ -164,6 +164,16 @@ def _check_every(every: int) -> int:
     return every
 
 
+def _due(writer_or_logger: Any, every: int, trainer: Any, out: Any) -> tuple[Any, Any] | None:
+    """``(writer, last micro-batch)`` when a monitor firing every ``every`` steps is due, else None."""
+    if not every or trainer.step % every:
+        return None
+    writer, batch = _writer(writer_or_logger), getattr(out, "last_batch", None)
+    if writer is None or batch is None:
+        return None
+    return writer, batch
+
+
 class CollapseMonitor:
     """Logs ``monitor/{target,context}_{feature_std,effective_rank}`` every ``every`` steps.
 
@@ -206,11 +216,10 @@ class CollapseMonitor:
         return dict(zip(stats, values))
 
     def on_step_end(self, trainer: Any, out: Any) -> None:
-        if not self.every or trainer.step % self.every:
+        due = _due(self.writer_or_logger, self.every, trainer, out)
+        if due is None:
             return
-        writer, batch = _writer(self.writer_or_logger), getattr(out, "last_batch", None)
-        if writer is None or batch is None:
-            return
+        writer, batch = due
         self.last = self.measure(trainer, batch.inputs)
         for key, value in self.last.items():
             writer.add_scalar(key, value, trainer.step)
@@ -364,11 +373,10 @@ class MaskPictures:
         return out
 
     def on_step_end(self, trainer: Any, out: Any) -> None:
-        if not self.every or trainer.step % self.every:
+        due = _due(self.writer_or_logger, self.every, trainer, out)
+        if due is None:
             return
-        writer, batch = _writer(self.writer_or_logger), getattr(out, "last_batch", None)
-        if writer is None or batch is None:
-            return
+        writer, batch = due
         grid = self.grid or tuple(trainer.encoder.token_grid)
         for tag, picture in self.pictures(batch, grid).items():
             writer.add_image(tag, picture, trainer.step)

@@ -24,7 +24,7 @@ import pytest
 
 from jepa_core import hookimpl
 from jepa_core.checkpoint import checkpoint_name, latest_checkpoint
-from jepa_core.cli import EXIT_USAGE, _parser, main
+from jepa_core.cli import _parser, main
 from jepa_core.launch import (
     MISSING_SUBMITIT, ClusterOptions, TrainJob, _ForwardTimeoutSignal, add_cluster_args, executor_parameters,
     rank_variables, train_argv,
@@ -33,6 +33,7 @@ from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.registry import AUTOLOAD_ENV, PLUGINS_ENV
 from jepa_core.run import PreemptionHandler
 from jepa_core.specs import LossSpec
+from tests.jepa_core.test_cli import _error
 
 JEPA_PLUGIN_NAME = "launch_tests"
 SIGNAL_ENV = "JEPA_TEST_LAUNCH_SIGNAL"
@@ -73,15 +74,6 @@ def _env(monkeypatch):
 @pytest.fixture
 def submitit():
     return pytest.importorskip("submitit")
-
-
-def _error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    captured = capsys.readouterr()
-    assert code == EXIT_USAGE, captured
-    err = captured.err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def _submit(monkeypatch, argv: list[str]):
