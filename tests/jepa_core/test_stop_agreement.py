@@ -34,6 +34,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         loader = [tiny_batch(4, seed=i) for i in range(STEPS)]
         trainer.fit(loader, epochs=1, callbacks=[_RequestStop(rank)])
         torch.save({"step": trainer.step, "stop": trainer.stop_requested}, os.path.join(out, f"rank{rank}.pt"))
+        dist.barrier()  # both ranks done before teardown: gloo can abort a rank torn down mid-exchange
     finally:
         dist.destroy_process_group()
 
