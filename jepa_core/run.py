@@ -335,6 +335,7 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
     if cfg.probe.enabled and not preempted and info.is_main:
         probe = run_probe(cfg, registry, probe_encoder, device, log)
         (out_dir / "probe.json").write_text(json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2))
+    barrier()  # all ranks leave together (the others wait for rank 0's probe)
     return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from jepa_core import parallel
@@ -251,8 +252,6 @@ class Trainer:
         (MAX), every ``stop_check_every`` steps only (the check is a host sync); all ranks hold the
         same step count, so they check at the same steps. One process: the local flag, no sync.
         """
-        import torch.distributed as dist
-
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return self.stop_requested
         if self.step % self.stop_check_every:

@@ -73,12 +73,7 @@ with project_registry() as _reg:  # collection only: the ids; the tests use a fr
 del _reg
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/jepa_core/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from jepa_core.eval.attentive import AttentiveClassifier, AttentivePooler, atten
 from jepa_core.eval.probe import linear_probe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The probes here are tiny: one intra-op thread is faster and steadier on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/jepa_core/conftest.py
 
 
 def hidden_token_task(n: int, *, seed: int, num_classes: int = 4, tokens: int = 16, dim: int = 32,
