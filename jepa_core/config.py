@@ -73,11 +73,15 @@ class OptimConfig:
     ema_end: float = attrs.field(default=1.0, validator=unit_interval)
     ipe_scale: float = attrs.field(default=1.0, validator=positive)
     clip_grad: float | None = attrs.field(default=None, validator=positive)
+    clip_grad_after_warmup: bool = False  # V-JEPA: clip only once the lr warmup is over
 
 
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """Loop, device and run-directory settings.
+
+    An epoch is one pass over the dataset, or exactly ``steps_per_epoch`` steps when set
+    (V-JEPA's recipe counts 300 steps per epoch; the schedules' warmup and horizon follow it).
 
     ``batch_size`` is the GLOBAL batch of one optimizer step (the recipe's 2048);
     ``micro_batch_size`` is what one process runs in one forward pass (default: the global
@@ -99,6 +103,7 @@ class TrainConfig:
     """
 
     epochs: int = attrs.field(default=300, validator=positive)
+    steps_per_epoch: int | None = attrs.field(default=None, validator=positive)  # None: one pass over the data
     batch_size: int = attrs.field(default=2048, validator=positive)
     micro_batch_size: int | None = attrs.field(default=None, validator=positive)
     max_steps: int | None = attrs.field(default=None, validator=positive)

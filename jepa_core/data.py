@@ -67,17 +67,26 @@ class EpochBatchSampler(Sampler):
     ``(epoch, step, g, sample_index)``: masks are seeded by ``g``, so one process with
     ``accum_steps=2`` sees exactly the micro-batches (and masks) that two processes do.
     The last partial global batch is dropped. ``set_epoch(e, start_step=k)`` resumes mid-epoch.
+
+    ``steps_per_epoch`` fixes an epoch's length in steps whatever the dataset's size (V-JEPA
+    counts 300 iterations per "epoch"): the epoch's order is then a stream of permutations
+    (a fresh one, seeded by ``(seed, epoch, round)``, each time the last one runs out).
     """
 
     def __init__(
         self, num_samples: int, micro_batch: int, *, seed: int = 0, rank: int = 0,
-        world_size: int = 1, accum_steps: int = 1, shuffle: bool = True,
+        world_size: int = 1, accum_steps: int = 1, shuffle: bool = True, steps_per_epoch: int | None = None,
     ) -> None:
         self.num_samples, self.micro_batch = num_samples, micro_batch
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.accum_steps = accum_steps
         self.global_batch = micro_batch * world_size * accum_steps
-        self.steps_per_epoch = num_samples // self.global_batch
+        if steps_per_epoch is not None and steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
+        if num_samples < 1:
+            raise DataError("the dataset is empty.")
+        self.fixed_length = steps_per_epoch is not None
+        self.steps_per_epoch = steps_per_epoch if steps_per_epoch is not None else num_samples // self.global_batch
         if self.steps_per_epoch == 0:
             raise DataError(
                 f"the dataset has {num_samples} samples, fewer than one global batch of "
@@ -89,10 +98,17 @@ class EpochBatchSampler(Sampler):
         self.epoch, self.start_step = epoch, start_step
 
     def order(self, epoch: int) -> torch.Tensor:
+        """Sample indices of ``epoch`` in the order they are used (at least one epoch's worth)."""
+        rounds = 1
+        if self.fixed_length:
+            rounds = -(-self.steps_per_epoch * self.global_batch // self.num_samples)  # ceil
         if not self.shuffle:
-            return torch.arange(self.num_samples)
-        g = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
-        return torch.randperm(self.num_samples, generator=g)
+            return torch.arange(self.num_samples).repeat(rounds)
+        perms = []
+        for r in range(rounds):
+            seed = mix_seed(self.seed, epoch) if r == 0 else mix_seed(self.seed, epoch, r)
+            perms.append(torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(seed)))
+        return torch.cat(perms)
 
     def __iter__(self):
         order = self.order(self.epoch)
@@ -162,12 +178,12 @@ def _worker_init(_worker_id: int) -> None:
 def build_loader(
     dataset: Dataset, masker: Masker, *, grid: Sequence[int], micro_batch: int, seed: int,
     rank: int = 0, world_size: int = 1, accum_steps: int = 1, num_workers: int = 0,
-    pin_memory: bool = False, shuffle: bool = True,
+    pin_memory: bool = False, shuffle: bool = True, steps_per_epoch: int | None = None,
 ) -> DataLoader:
     """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`."""
     sampler = EpochBatchSampler(
         len(dataset), micro_batch, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
-        accum_steps=accum_steps, shuffle=shuffle,
+        accum_steps=accum_steps, shuffle=shuffle, steps_per_epoch=steps_per_epoch,
     )
     return DataLoader(
         KeyedDataset(dataset, seed),

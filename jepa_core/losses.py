@@ -6,6 +6,8 @@ Both average over every predicted token and feature dimension.
 0.5
 >>> L2Loss()(torch.zeros(2, 3, 4), torch.full((2, 3, 4), 2.0)).item()
 4.0
+>>> L1Loss()(torch.zeros(2, 3, 4), torch.full((2, 3, 4), -2.0)).item()
+2.0
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class L2Config:
     """Mean squared error (the loss the paper's text describes)."""
 
 
+@attrs.frozen
+class L1Config:
+    """Mean absolute error (V-JEPA's loss)."""
+
+
 class SmoothL1Loss:
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = beta
@@ -40,3 +47,8 @@ class SmoothL1Loss:
 class L2Loss:
     def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(predictions.float(), targets.float())
+
+
+class L1Loss:
+    def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(predictions.float(), targets.float())

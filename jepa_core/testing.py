@@ -14,7 +14,8 @@ component and the violated property (the failing call's own exception is chained
   ``find_unused_parameters``); keeping every token equals the full forward; state_dict
   round-trip gives identical outputs.
 - :func:`check_predictor` -- ``[B*M, Nt, D]`` sample-major (row ``b*M+m``), finite, depends on
-  its context, gradients reach every parameter.
+  its context, gradients reach every parameter (a predictor taking ``mask_index`` is run for
+  each of its ``num_mask_tokens`` mask sets, as one multi-mask step does).
 - :func:`check_target_provider` -- ``[B*M, Nt, D]`` targets without grad, row ``b*M+m``; no
   parameter shared with the encoder; ``update(momentum=1)`` keeps, ``update(momentum=0)``
   copies the encoder.
@@ -49,6 +50,7 @@ overrides=["encoder.depth=1"])``.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import pickle
@@ -393,7 +395,15 @@ def check_predictor(
             "sample-major (row b*M + m) and computed per sample",
         )
     model.zero_grad(set_to_none=True)
-    out.float().square().mean().backward()
+    loss = out.float().square().mean()
+    # A predictor serving several mask sets (``mask_index``; e.g. one mask token per set) is run
+    # for each of its ``num_mask_tokens`` sets, as one multi-mask training step does.
+    sets = getattr(model, "num_mask_tokens", 1) if "mask_index" in inspect.signature(model.forward).parameters else 1
+    for i in range(1, sets):
+        extra = _call(who, f"forward(..., mask_index={i})", model, ctx, masks.context, masks.targets, mask_index=i)
+        _check_tensor(extra, (b * m, nt, dim), who, f"forward(..., mask_index={i})")
+        loss = loss + extra.float().square().mean()
+    loss.backward()
     _check_grads(model, who)
 
 

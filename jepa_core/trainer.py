@@ -184,7 +184,7 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         grad_norm = parallel.total_norm(grads) if grads else torch.zeros((), device=self.device)
-        if self.optim_cfg.clip_grad is not None:
+        if self.optim_cfg.clip_grad is not None and self._clipping(self.step):
             torch.nn.utils.clip_grads_with_norm_(
                 [p for g in self.optimizer.param_groups for p in g["params"]], self.optim_cfg.clip_grad, grad_norm
             )
@@ -205,6 +205,10 @@ class Trainer:
         self.step += 1
         self.step_in_epoch += 1
         return out
+
+    def _clipping(self, step: int) -> bool:
+        """Whether ``clip_grad`` applies at ``step`` (always, or after warmup if so configured)."""
+        return not self.optim_cfg.clip_grad_after_warmup or step >= self.schedules.warmup_steps
 
     # --------------------------------------------------------------------- fit
     def fit(

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 from torch import nn
@@ -51,8 +53,13 @@ class PredictorConfig:
 class ViTPredictor(nn.Module):
     """Predicts target-block features from context features (the Predictor protocol).
 
-    ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt])``
+    ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt], mask_index=0)``
     returns ``[B * M, Nt, D]`` with row ``b * M + m`` for sample b, target block m.
+
+    Any token grid works when ``pos_embed`` ``[prod(grid), Dp]`` is given (the video plugin
+    passes 3-D sin-cos); by default a 2-D grid gets 2-D sin-cos. ``num_mask_tokens > 1`` learns
+    one mask token per mask set of multi-mask training (V-JEPA), picked by ``mask_index``;
+    ``zero_mask_tokens`` starts them at zero (V-JEPA) instead of trunc-normal(0.02) (I-JEPA).
 
     >>> p = ViTPredictor(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1)
     >>> p(torch.randn(2, 3, 64), torch.tensor([[0, 1, 2]] * 2), torch.tensor([[[5], [9]]] * 2)).shape
@@ -62,41 +69,77 @@ class ViTPredictor(nn.Module):
     def __init__(
         self,
         encoder_dim: int,
-        token_grid: tuple[int, int],
+        token_grid: tuple[int, ...],
         num_heads: int,
         embed_dim: int,
         depth: int,
         mlp_ratio: float = 4.0,
+        *,
+        pos_embed: torch.Tensor | None = None,
+        num_mask_tokens: int = 1,
+        zero_mask_tokens: bool = False,
     ) -> None:
         super().__init__()
-        if len(token_grid) != 2:
-            raise ValueError(f"ViTPredictor needs a 2-D token grid, got {tuple(token_grid)}")
+        grid = tuple(int(g) for g in token_grid)
+        if pos_embed is None:
+            if len(grid) != 2:
+                raise ValueError(f"ViTPredictor needs a 2-D token grid or a pos_embed, got grid {grid}")
+            pos_embed = sincos_pos_embed_2d(embed_dim, *grid)  # [N, Dp]
+        if tuple(pos_embed.shape) != (math.prod(grid), embed_dim):
+            raise ValueError(
+                f"pos_embed must be [{math.prod(grid)}, {embed_dim}] for grid {grid}, got {tuple(pos_embed.shape)}"
+            )
+        if num_mask_tokens < 1:
+            raise ValueError(f"num_mask_tokens must be >= 1, got {num_mask_tokens}")
         check_heads(embed_dim, num_heads, "predictor")
         self.encoder_dim = encoder_dim
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.depth = depth
-        self.token_grid: tuple[int, int] = (int(token_grid[0]), int(token_grid[1]))
+        self.token_grid: tuple[int, ...] = grid
+        self.num_mask_tokens = num_mask_tokens
         self.grad_checkpointing = False
 
         self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))  # [1, 1, Dp]
-        pos = sincos_pos_embed_2d(embed_dim, *self.token_grid)  # [N, Dp]
-        self.register_buffer("predictor_pos_embed", pos.unsqueeze(0), persistent=True)
+        # I-JEPA: one shared token (key `mask_token`); V-JEPA: one per mask set (`mask_tokens.{i}`).
+        if num_mask_tokens == 1:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))  # [1, 1, Dp]
+        else:
+            self.mask_tokens = nn.ParameterList(
+                nn.Parameter(torch.zeros(1, 1, embed_dim)) for _ in range(num_mask_tokens)
+            )
+        self.register_buffer("predictor_pos_embed", pos_embed.unsqueeze(0), persistent=True)  # [1, N, Dp]
         self.predictor_blocks = nn.ModuleList(
             make_block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)
         )
         self.predictor_norm = norm_layer(embed_dim)
         self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
         self.apply(init_weights)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        if not zero_mask_tokens:
+            for token in self._mask_token_list():
+                nn.init.trunc_normal_(token, std=0.02)
+
+    def _mask_token_list(self) -> list[nn.Parameter]:
+        return [self.mask_token] if self.num_mask_tokens == 1 else list(self.mask_tokens)
+
+    def mask_token_for(self, mask_index: int) -> nn.Parameter:
+        """The learned mask token ``[1, 1, Dp]`` of mask set ``mask_index`` (shared when there is one)."""
+        if self.num_mask_tokens == 1:
+            return self.mask_token
+        if not 0 <= mask_index < self.num_mask_tokens:
+            raise ValueError(
+                f"mask_index={mask_index} is out of range: this predictor has {self.num_mask_tokens} mask tokens "
+                "(one per mask set); set the predictor's num_mask_tokens to the masker's number of sets."
+            )
+        return self.mask_tokens[mask_index]
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in backward (training mode only)."""
         self.grad_checkpointing = enable
 
     def forward(
-        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
+        mask_index: int = 0,
     ) -> torch.Tensor:
         b, nc, _ = context_tokens.shape
         if context_idx.shape != (b, nc):
@@ -114,7 +157,7 @@ class ViTPredictor(nn.Module):
         x = x.repeat_interleave(m, dim=0)  # [B*M, Nc, Dp], row b*M + m
 
         tgt = target_idx.reshape(b * m, nt)  # [B*M, Nt]
-        mask = self.mask_token.to(x.dtype) + gather_tokens(pos.expand(b * m, -1, -1), tgt)
+        mask = self.mask_token_for(mask_index).to(x.dtype) + gather_tokens(pos.expand(b * m, -1, -1), tgt)
 
         z = torch.cat([x, mask], dim=1)  # [B*M, Nc+Nt, Dp]
         use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()

@@ -52,9 +52,9 @@ def make_block(dim: int, num_heads: int, mlp_ratio: float, drop_path: float = 0.
 
 
 def init_weights(module: nn.Module) -> None:
-    """I-JEPA init: trunc-normal(0.02) Linear/Conv2d weights, zero biases, LayerNorm 1/0."""
+    """I-JEPA init: trunc-normal(0.02) Linear/Conv weights, zero biases, LayerNorm 1/0 (Conv3d: video tubelets)."""
     # torch's default cut-offs (+-2, absolute) as in the common ViT recipe: ~untruncated.
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)

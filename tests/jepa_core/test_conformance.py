@@ -49,7 +49,7 @@ from tests.toy_seq_plugin import (
 )
 
 STRIPE_PLUGIN_DIR = Path(__file__).resolve().parents[2] / "examples" / "stripe_masker_plugin"
-PROJECT_PLUGINS = {"core", "image", "toyseq", "stripes"}
+PROJECT_PLUGINS = {"core", "image", "video", "toyseq", "stripes"}
 # Built-ins allowed to have no example, each checked by its own test here.
 NO_EXAMPLE = {("dataset", "image_folder")}
 
@@ -208,6 +208,18 @@ class ColumnMajorPredictor(SeqPredictor):
         return out.view(b, m, *out.shape[1:]).transpose(0, 1).reshape(out.shape)
 
 
+class PerSetTokenPredictor(SeqPredictor):
+    """Holds one extra vector per mask set; ``use_index=False`` forgets to pick it by mask_index."""
+
+    def __init__(self, cfg, enc, use_index: bool):
+        super().__init__(cfg, enc)
+        self.num_mask_tokens, self.use_index = 2, use_index
+        self.set_bias = nn.ParameterList(nn.Parameter(torch.zeros(enc.embed_dim)) for _ in range(2))
+
+    def forward(self, ctx, ctx_idx, tgt_idx, mask_index: int = 0):
+        return super().forward(ctx, ctx_idx, tgt_idx) + self.set_bias[mask_index if self.use_index else 0]
+
+
 class SharingTarget(nn.Module):
     """Uses the context encoder itself as the teacher."""
 
@@ -298,6 +310,13 @@ def test_kit_catches_a_predictor_with_the_wrong_row_order():
     pred = ColumnMajorPredictor(SeqPredictorConfig(width=8), enc)
     with pytest.raises(AssertionError, match=r"ColumnMajorPredictor: .*sample-major \(row b\*M \+ m\)"):
         check_predictor(pred, enc, x, masks)
+
+
+def test_kit_runs_a_per_set_predictor_for_every_mask_set():
+    enc, x, masks = _parts()
+    check_predictor(PerSetTokenPredictor(SeqPredictorConfig(width=8), enc, use_index=True), enc, x, masks)
+    with pytest.raises(AssertionError, match=r"gradients do not flow to parameters \['set_bias.1'\]"):
+        check_predictor(PerSetTokenPredictor(SeqPredictorConfig(width=8), enc, use_index=False), enc, x, masks)
 
 
 def test_kit_catches_a_target_provider_sharing_the_encoder():

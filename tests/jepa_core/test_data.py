@@ -57,6 +57,29 @@ def test_set_epoch_start_step_resumes_at_the_right_place():
     assert _epoch(sampler, 2, start_step=8) == []
 
 
+def test_fixed_steps_per_epoch_streams_fresh_permutations():
+    # 10 samples, batch 4, 7 steps: 28 draws = 3 permutations (10 + 10 + 8), none repeated early.
+    sampler = EpochBatchSampler(10, 4, seed=5, steps_per_epoch=7)
+    assert sampler.steps_per_epoch == 7 and len(sampler) == 7
+    idx = _indices(_epoch(sampler, 0))
+    assert len(idx) == 28
+    assert sorted(idx[:10]) == list(range(10)) and sorted(idx[10:20]) == list(range(10))
+    assert idx[:10] != idx[10:20]  # a fresh permutation per round
+    plain = EpochBatchSampler(10, 4, seed=5)
+    assert idx[:8] == _indices(_epoch(plain, 0))  # round 0 is the plain epoch's order
+    assert _indices(_epoch(sampler, 1)) != idx and _epoch(sampler, 0, start_step=5) == _epoch(sampler, 0)[5:]
+
+
+def test_fixed_steps_per_epoch_may_be_shorter_than_the_data_and_allows_tiny_datasets():
+    short = EpochBatchSampler(100, 4, seed=1, steps_per_epoch=3)
+    assert len(set(_indices(_epoch(short, 0)))) == 12
+    tiny = EpochBatchSampler(3, 4, seed=1, steps_per_epoch=2)  # fewer samples than a batch: still fine
+    counts = [_indices(_epoch(tiny, 0)).count(i) for i in range(3)]
+    assert sum(counts) == 8 and min(counts) >= 2 and max(counts) <= 3  # 3 permutations, cut at 8
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
+        EpochBatchSampler(10, 2, steps_per_epoch=0)
+
+
 def test_world_and_accum_slicing_agree():
     """Ranks of world=2/accum=1 see exactly the micro-batches (keys) that world=1/accum=2 sees."""
     single = _epoch(EpochBatchSampler(100, 5, seed=11, accum_steps=2), 1)

@@ -1,11 +1,11 @@
-"""Smooth-L1 and L2 losses on hand-made tensors."""
+"""Smooth-L1, L2 and L1 losses on hand-made tensors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jepa_core.losses import L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
+from jepa_core.losses import L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
 
 # differences 0, 0.5, 2, -3 laid out as [B*M=2, Nt=1, D=2]
 PRED = torch.tensor([[[0.0, 0.5]], [[2.0, -3.0]]])
@@ -50,6 +50,15 @@ def test_registered_losses(toy_registry):
     assert smooth(PRED, TARGET).item() == pytest.approx(0.765625)
     l2 = toy_registry.get("loss", "l2").build(L2Config())
     assert l2(PRED, TARGET).item() == pytest.approx(3.3125)
+    l1 = toy_registry.get("loss", "l1").build(L1Config())
+    assert l1(PRED, TARGET).item() == pytest.approx(1.375)
+
+
+def test_l1_is_mean_absolute_error_with_sign_gradient():
+    assert L1Loss()(PRED, TARGET).item() == pytest.approx((0 + 0.5 + 2 + 3) / 4)
+    pred = PRED.clone().requires_grad_(True)
+    L1Loss()(pred, TARGET).backward()
+    assert torch.equal(pred.grad, torch.sign(PRED) / PRED.numel())
 
 
 def test_beta_must_be_positive():

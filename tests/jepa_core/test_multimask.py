@@ -178,8 +178,12 @@ def test_a_predictor_taking_mask_index_is_told_which_set_it_serves():
 
     from jepa_core.trainer import ContextPath
 
+    class PlainPredictor(torch.nn.Module):  # the Predictor protocol without mask_index
+        def forward(self, z, context_idx, target_idx):
+            return inner(z, context_idx, target_idx)
+
     path = ContextPath(trainer.encoder, PerSetPredictor())
-    assert path.passes_mask_index and not trainer.context_path.passes_mask_index
+    assert path.passes_mask_index and not ContextPath(trainer.encoder, PlainPredictor()).passes_mask_index
     batch = tiny_batch(2)
     short, long = two_sets(2)
     preds = path(batch.inputs, [short.context, long.context], [short.targets, long.targets])

@@ -160,7 +160,7 @@ def test_registry_is_built_on_demand():
     assert with_toy is not bare and with_toy.manager is not bare.manager
     assert with_toy.names("encoder") == ["seq_transformer"]
     assert bare.names("encoder") == []
-    assert bare.names("loss") == ["l2", "smooth_l1"]  # core built-ins are always there
+    assert bare.names("loss") == ["l1", "l2", "smooth_l1"]  # core built-ins are always there
 
 
 def test_entry_point_discovery_from_an_installed_distribution(tmp_path, monkeypatch, capsys):
@@ -176,7 +176,7 @@ def test_entry_point_discovery_from_an_installed_distribution(tmp_path, monkeypa
     assert reg.provider_of("encoder", "seq_transformer") == info
     assert "image" in reg.plugins  # the real entry point still loads beside it
     # explicitly naming the same module again does not register it twice
-    assert set(build_registry(plugins=["tests.toy_seq_plugin"]).plugins) == {"core", "image", "toyseq"}
+    assert set(build_registry(plugins=["tests.toy_seq_plugin"]).plugins) == {"core", "image", "video", "toyseq"}
 
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out

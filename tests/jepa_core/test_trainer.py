@@ -193,3 +193,39 @@ def test_load_state_dict_missing_part_is_a_checkpoint_error(registry):
     del state["predictor"]
     with pytest.raises(CheckpointError, match="no 'predictor' state"):
         trainer.load_state_dict(state)
+
+
+@pytest.mark.parametrize("after_warmup, clipped_steps", [(False, [0, 1, 2, 3]), (True, [2, 3])])
+def test_gradient_clipping_can_wait_for_the_end_of_warmup(registry, monkeypatch, after_warmup, clipped_steps):
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
+        "optim.clip_grad=0.001", f"optim.clip_grad_after_warmup={after_warmup}", "optim.warmup_epochs=0.1",
+    ], registry)
+    trainer = _trainer(cfg, registry)  # 20 steps per epoch -> warmup of 2 steps
+    assert trainer.schedules.warmup_steps == 2
+    clip = torch.nn.utils.clip_grads_with_norm_
+    seen: list[int] = []
+
+    def recording(params, max_norm, total_norm):
+        seen.append(trainer.step)
+        return clip(params, max_norm, total_norm)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grads_with_norm_", recording)
+    norms = []
+    for seed in range(4):
+        trainer.train_step(_batches(cfg, seed=seed)[0])
+        grads = [p.grad for p in trainer.encoder.parameters() if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+    assert seen == clipped_steps
+    for step, norm in enumerate(norms):  # clipped steps leave gradients at the 0.001 cap
+        assert (norm <= 0.0011) == (step in clipped_steps), (step, norm)
+
+
+def test_train_run_with_fixed_steps_per_epoch(registry, tmp_path):
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
+        "data.num_samples=32", "train.batch_size=16", "train.epochs=2", "train.steps_per_epoch=3",
+        "train.log_every=1", f"train.out_dir={tmp_path}",
+    ], registry)
+    result = train_run(cfg, registry, stream=None)
+    assert result.steps == 6  # 2 epochs of 3 steps, though 32 samples hold only 2 batches of 16
+    state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "checkpoints"))
+    assert state["epoch"] == 2 and state["step"] == 6

@@ -164,3 +164,16 @@ def test_bad_index_shapes_raise() -> None:
         pred(ctx, ctx_idx, tgt_idx[:, 0])
     with pytest.raises(ValueError, match="context_idx"):
         pred(ctx, ctx_idx[:, :3], tgt_idx)
+
+
+def test_any_grid_with_a_given_pos_embed_and_one_shared_mask_token() -> None:
+    pos = torch.randn(12, 32)  # a (3, 4) grid given as (12,): positions come from the caller
+    pred = ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1, pos_embed=pos)
+    torch.testing.assert_close(pred.predictor_pos_embed[0], pos)
+    ctx, ctx_idx, tgt_idx = torch.randn(1, 3, 64), torch.tensor([[0, 1, 2]]), torch.tensor([[[5, 11]]])
+    # I-JEPA: one mask token shared by every set, whatever the mask_index
+    torch.testing.assert_close(pred(ctx, ctx_idx, tgt_idx, mask_index=3), pred(ctx, ctx_idx, tgt_idx))
+    with pytest.raises(ValueError, match=r"pos_embed must be \[12, 32\] for grid \(12,\), got \(16, 32\)"):
+        ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1, pos_embed=torch.randn(16, 32))
+    with pytest.raises(ValueError, match="needs a 2-D token grid or a pos_embed"):
+        ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1)
