@@ -6,7 +6,9 @@ Registered first by :func:`jepa_core.registry.build_registry` under the name ``c
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
-from jepa_core.losses import L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
+from jepa_core.losses import (
+    CosineConfig, CosineLoss, L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss,
+)
 from jepa_core.specs import LossSpec, TargetProviderSpec
 from jepa_core.targets import EMAConfig, build_ema
 
@@ -33,4 +35,8 @@ def jepa_losses():
     yield LossSpec(
         name="l1", config_type=L1Config, build=lambda cfg: L1Loss(),
         description="mean absolute error (V-JEPA)", example=L1Config,
+    )
+    yield LossSpec(
+        name="cosine", config_type=CosineConfig, build=lambda cfg: CosineLoss(),
+        description="2 - 2 cos per token (Audio-JEPA)", example=CosineConfig,
     )

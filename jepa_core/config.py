@@ -285,6 +285,9 @@ def parse_value(text: Any, tp: Any, key: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return parse_value(text, inner[0], key) if len(inner) == 1 else text
     if origin is tuple:
+        nested = _nested_tuple(text, key)
+        if nested is not None:
+            return coerce_value(nested, tp, key)
         stripped = text.strip().strip("()[]")
         items = [s.strip() for s in stripped.split(",") if s.strip()]
         return coerce_value(tuple(parse_value(i, _item_type(args, n), key) for n, i in enumerate(items)), tp, key)
@@ -300,6 +303,17 @@ def parse_value(text: Any, tp: Any, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"'{key}' must be {tp.__name__}, got '{text}'.") from None
     return coerce_value(text, tp, key)
+
+
+def _nested_tuple(text: str, key: str) -> Any:
+    """``((0.15, 0.15), (0.7, 0.7))`` or ``[[...], [...]]`` -> nested lists; None for flat text."""
+    inner = text.strip()[1:-1]
+    if not any(c in inner for c in "()[]"):
+        return None
+    try:
+        return json.loads(text.replace("(", "[").replace(")", "]"))
+    except json.JSONDecodeError:
+        raise ConfigError(f"'{key}' must be a nested tuple such as ((0.15, 0.15), (0.7, 0.7)), got '{text}'.") from None
 
 
 def _item_type(args: tuple, n: int) -> Any:

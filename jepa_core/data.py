@@ -10,6 +10,7 @@ worker count, process restarts or what ran before. That is what makes resume exa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,17 +157,39 @@ class KeyedDataset(Dataset):
 
 
 class MaskCollator:
-    """Stacks samples and draws the batch's masks from a generator seeded by its position."""
+    """Stacks samples and draws the batch's masks from a generator seeded by its position.
 
-    def __init__(self, masker: Masker, grid: Sequence[int], seed: int) -> None:
+    A masker whose ``__call__`` has a ``progress`` parameter (a curriculum, e.g. A-JEPA's) is
+    also given the fraction of training done at this batch, ``(epoch * steps_per_epoch + step)
+    / total_steps`` clipped to [0, 1] (0 when ``total_steps`` is unknown).
+    """
+
+    def __init__(
+        self, masker: Masker, grid: Sequence[int], seed: int, *, steps_per_epoch: int = 0, total_steps: int = 0,
+    ) -> None:
         self.masker, self.grid, self.seed = masker, tuple(grid), seed
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        call = getattr(masker, "__call__", None)
+        try:
+            self.passes_progress = call is not None and "progress" in inspect.signature(call).parameters
+        except (TypeError, ValueError):  # builtins without a signature
+            self.passes_progress = False
+
+    def progress(self, epoch: int, step: int) -> float:
+        """Fraction of training done at ``(epoch, step)``, in [0, 1]."""
+        if self.total_steps <= 0:
+            return 0.0
+        return min(1.0, max(0.0, (epoch * self.steps_per_epoch + step) / self.total_steps))
 
     def __call__(self, items: list[tuple[Any, ...]]) -> Batch:
         inputs = torch.stack([it[0] for it in items])
         labels = torch.tensor([it[1] for it in items], dtype=torch.long)
         epoch, step, micro = items[0][2]
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x4D41534B))
-        masks = self.masker(len(items), self.grid, g)
+        if self.passes_progress:
+            masks = self.masker(len(items), self.grid, g, progress=self.progress(epoch, step))
+        else:
+            masks = self.masker(len(items), self.grid, g)
         bad = tuple(msg for it in items for msg in it[3])
         return Batch(inputs, masks, labels, bad)
 
@@ -178,17 +201,21 @@ def _worker_init(_worker_id: int) -> None:
 def build_loader(
     dataset: Dataset, masker: Masker, *, grid: Sequence[int], micro_batch: int, seed: int,
     rank: int = 0, world_size: int = 1, accum_steps: int = 1, num_workers: int = 0,
-    pin_memory: bool = False, shuffle: bool = True, steps_per_epoch: int | None = None,
+    pin_memory: bool = False, shuffle: bool = True, steps_per_epoch: int | None = None, epochs: int | None = None,
 ) -> DataLoader:
-    """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`."""
+    """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`.
+
+    ``epochs`` (the run's length) lets a curriculum masker know its progress (see :class:`MaskCollator`).
+    """
     sampler = EpochBatchSampler(
         len(dataset), micro_batch, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
         accum_steps=accum_steps, shuffle=shuffle, steps_per_epoch=steps_per_epoch,
     )
+    total = (epochs or 0) * sampler.steps_per_epoch
     return DataLoader(
         KeyedDataset(dataset, seed),
         batch_sampler=sampler,
-        collate_fn=MaskCollator(masker, grid, seed),
+        collate_fn=MaskCollator(masker, grid, seed, steps_per_epoch=sampler.steps_per_epoch, total_steps=total),
         num_workers=num_workers,
         pin_memory=pin_memory,
         worker_init_fn=_worker_init if num_workers else None,

@@ -104,7 +104,9 @@ class Masker(Protocol):
     """Samples context and target token indices for a batch; runs inside the DataLoader collate.
 
     ``masker(batch_size, grid, generator)`` returns a :class:`MaskSet`, or a tuple of them for
-    multi-mask training (see the module docstring). It never sees the data.
+    multi-mask training (see the module docstring). It never sees the data. A masker may add a
+    ``progress: float = 0.0`` parameter: the loader then passes the fraction of training done
+    (0 -> 1), for mask curricula (A-JEPA moves from multi-block to time-frequency masks).
     """
 
     def __call__(

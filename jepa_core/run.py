@@ -281,7 +281,7 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
         dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, accum_steps=accum,
         seed=cfg.train.seed, rank=info.rank, world_size=info.world_size,
         num_workers=cfg.train.num_workers, pin_memory=device.type == "cuda",
-        steps_per_epoch=cfg.train.steps_per_epoch,
+        steps_per_epoch=cfg.train.steps_per_epoch, epochs=cfg.train.epochs,
     )
     ipe = loader.batch_sampler.steps_per_epoch
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)

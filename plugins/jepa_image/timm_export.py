@@ -57,6 +57,12 @@ class TimmExport:
         )
 
 
+def _img_size(encoder: Any) -> int | list[int]:
+    """A side for square inputs, else ``[H, W]`` (timm takes either)."""
+    h, w = getattr(encoder, "input_hw", (encoder.img_size, encoder.img_size))
+    return int(h) if h == w else [int(h), int(w)]
+
+
 def _mlp_ratio(dim: int, hidden: int) -> float:
     """A ratio for which timm's ``int(dim * ratio)`` gives back ``hidden`` exactly."""
     for ratio in (hidden / dim, (hidden + 0.5) / dim):
@@ -85,7 +91,7 @@ def timm_spec(encoder: nn.Module) -> tuple[str, dict[str, Any]]:
         "global_pool": "avg",
         "class_token": False,
         "fc_norm": False,
-        "img_size": int(encoder.img_size),
+        "img_size": _img_size(encoder),
         "patch_size": int(encoder.patch_size),
         "in_chans": int(encoder.in_chans),
         "embed_dim": dim,

@@ -130,6 +130,7 @@ class VisionTransformer(nn.Module):
 
     ``forward(x [B, C, H, W], keep [B, K] | None) -> [B, K or N, D]``: positions are added to
     every token before the kept ones are gathered, then blocks + final norm run on those only.
+    ``img_size`` is a side (square inputs) or ``(H, W)`` (e.g. spectrograms: time x mel bins).
 
     >>> vit = VisionTransformer(img_size=32, patch_size=16, embed_dim=64, depth=1, num_heads=2)
     >>> vit(torch.randn(1, 3, 32, 32)).shape
@@ -138,7 +139,7 @@ class VisionTransformer(nn.Module):
 
     def __init__(
         self,
-        img_size: int = 224,
+        img_size: int | tuple[int, int] = 224,
         patch_size: int = 16,
         in_chans: int = 3,
         embed_dim: int = 768,
@@ -148,20 +149,22 @@ class VisionTransformer(nn.Module):
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        if img_size % patch_size != 0:
+        height, width = (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
+        if height % patch_size or width % patch_size:
             raise ValueError(f"img_size={img_size} is not divisible by patch_size={patch_size}")
         check_heads(embed_dim, num_heads, "ViT")
         self.img_size = img_size
+        self.input_hw: tuple[int, int] = (height, width)
         self.in_chans = in_chans
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.depth = depth
-        self.token_grid: tuple[int, int] = (img_size // patch_size, img_size // patch_size)
+        self.token_grid: tuple[int, int] = (height // patch_size, width // patch_size)
         self.grad_checkpointing = False
 
         self.patch_embed = PatchEmbed(
-            img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim
+            img_size=self.input_hw, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim
         )
         pos = sincos_pos_embed_2d(embed_dim, *self.token_grid)  # [N, D]
         self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
@@ -175,7 +178,7 @@ class VisionTransformer(nn.Module):
     @property
     def expected_input_shape(self) -> tuple[int, int, int]:
         """Shape of one input sample ``(C, H, W)``; the core checks the data against it."""
-        return (self.in_chans, self.img_size, self.img_size)
+        return (self.in_chans, *self.input_hw)
 
     @property
     def num_tokens(self) -> int:
@@ -186,10 +189,10 @@ class VisionTransformer(nn.Module):
         self.grad_checkpointing = enable
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        expected = (self.in_chans, self.img_size, self.img_size)
+        expected = (self.in_chans, *self.input_hw)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
-                f"expected input [B, {self.in_chans}, {self.img_size}, {self.img_size}], "
+                f"expected input [B, {self.in_chans}, {self.input_hw[0]}, {self.input_hw[1]}], "
                 f"got {tuple(x.shape)}"
             )
         x = self.patch_embed(x)  # [B, N, D]

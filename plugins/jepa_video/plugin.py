@@ -10,7 +10,10 @@ from __future__ import annotations
 from jepa_core.hookspecs import hookimpl
 from jepa_core.specs import EncoderSpec, Example, PredictorSpec
 
+from .datasets import dataset_specs
+from .masks import masker_specs
 from .predictor import VideoPredictorConfig, build_video_predictor
+from .presets import preset_specs
 from .video_vit import VideoViTConfig, build_video_vit
 
 JEPA_PLUGIN_NAME = "video"
@@ -33,3 +36,18 @@ def jepa_predictors():
         description="V-JEPA predictor: 3-D sin-cos positions, one zero-initialised mask token per mask set",
         example=lambda: Example(options=VideoPredictorConfig(embed_dim=48, depth=1), encoder="video_vit"),
     )
+
+
+@hookimpl
+def jepa_datasets():
+    return dataset_specs()
+
+
+@hookimpl
+def jepa_maskers():
+    return masker_specs()
+
+
+@hookimpl
+def jepa_presets():
+    return preset_specs()

@@ -188,6 +188,15 @@ def test_parse_value_direct():
         parse_value("3.5", int, "k")
 
 
+def test_parse_nested_tuples_from_the_command_line():
+    pairs = tuple[tuple[float, float], ...]
+    assert parse_value("((0.15, 0.15), (0.7, 0.7))", pairs, "k") == ((0.15, 0.15), (0.7, 0.7))
+    assert parse_value("[[1, 2],[3, 4]]", pairs, "k") == ((1.0, 2.0), (3.0, 4.0))
+    assert parse_value("(0.8, 0.9)", tuple[float, float], "k") == (0.8, 0.9)  # flat text as before
+    with pytest.raises(ConfigError, match=r"'k' must be a nested tuple such as"):
+        parse_value("((0.1, 0.2), (0.3", pairs, "k")
+
+
 # ------------------------------------------------------------------------ file form
 def test_dict_round_trip(cfg, reg):
     cfg = apply_overrides(cfg, ["optim.betas=0.8,0.9", "train.max_steps=10", "probe.enabled=true"], reg)

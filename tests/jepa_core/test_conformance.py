@@ -51,7 +51,7 @@ from tests.toy_seq_plugin import (
 STRIPE_PLUGIN_DIR = Path(__file__).resolve().parents[2] / "examples" / "stripe_masker_plugin"
 PROJECT_PLUGINS = {"core", "image", "video", "toyseq", "stripes"}
 # Built-ins allowed to have no example, each checked by its own test here.
-NO_EXAMPLE = {("dataset", "image_folder")}
+NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames")}
 
 
 @contextlib.contextmanager
@@ -131,6 +131,9 @@ def shrink(cfg) -> list[str]:
     if cfg.plugin == "image":
         res = 10 * cfg.encoder.options.patch_size  # a 10x10 token grid: the official masks (min_keep 10) fit
         return ["encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", f"data.resolution={res}"]
+    if cfg.plugin == "video":  # a 2 x 4 x 4 tubelet grid: the V-JEPA masks (min_keep 10) still fit
+        res = 4 * cfg.encoder.options.patch_size
+        return ["encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", "encoder.num_frames=4"]
     if cfg.plugin == "toyseq":
         return ["encoder.depth=1"]
     return []

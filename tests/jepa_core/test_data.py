@@ -183,6 +183,35 @@ def test_masks_are_a_function_of_seed_epoch_step_micro():
     assert not torch.equal(other_seed(_items(1, 2, 3)).masks.targets, first.masks.targets)
 
 
+class ProgressRecorder(SeqBlockMasker):
+    """Records the training progress the collate passes (a curriculum masker's view)."""
+
+    seen: list[float] = []
+
+    def __call__(self, batch_size, grid, generator, progress: float = 0.0):
+        ProgressRecorder.seen.append(progress)
+        return super().__call__(batch_size, grid, generator)
+
+
+def test_a_masker_taking_progress_gets_the_fraction_of_training_done():
+    ProgressRecorder.seen = []
+    collate = MaskCollator(ProgressRecorder(SeqBlockConfig()), GRID, seed=0, steps_per_epoch=4, total_steps=8)
+    for epoch, step in ((0, 0), (0, 2), (1, 0), (1, 3), (5, 0)):
+        collate(_items(epoch, step, 0))
+    assert ProgressRecorder.seen == [0.0, 0.25, 0.5, 0.875, 1.0]
+    MaskCollator(ProgressRecorder(SeqBlockConfig()), GRID, seed=0)(_items(3, 1, 0))  # run length unknown
+    assert ProgressRecorder.seen[-1] == 0.0
+    assert not MaskCollator(SeqBlockMasker(SeqBlockConfig()), GRID, seed=0).passes_progress  # called as before
+
+
+def test_the_loader_knows_the_run_length_for_curricula():
+    ProgressRecorder.seen = []
+    loader = build_loader(Noisy(), ProgressRecorder(SeqBlockConfig()), grid=GRID, micro_batch=8, seed=0, epochs=2)
+    loader.batch_sampler.set_epoch(1)
+    list(loader)
+    assert ProgressRecorder.seen == [0.5, 0.625, 0.75, 0.875]  # epoch 1 of 2, 4 steps per epoch
+
+
 def test_mix_seed_is_order_sensitive():
     assert mix_seed(1, 2, 3) == mix_seed(1, 2, 3)
     assert len({mix_seed(1, 2, 3), mix_seed(3, 2, 1), mix_seed(1, 2), mix_seed(1, 2, 3, 0)}) == 4

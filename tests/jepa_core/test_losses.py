@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jepa_core.losses import L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
+from jepa_core.losses import CosineLoss, L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss
 
 # differences 0, 0.5, 2, -3 laid out as [B*M=2, Nt=1, D=2]
 PRED = torch.tensor([[[0.0, 0.5]], [[2.0, -3.0]]])
@@ -64,3 +64,13 @@ def test_l1_is_mean_absolute_error_with_sign_gradient():
 def test_beta_must_be_positive():
     with pytest.raises(ValueError, match="beta must be > 0"):
         SmoothL1Config(beta=0.0)
+
+
+def test_cosine_is_two_minus_two_cos_per_token_and_ignores_scale():
+    pred = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # [1, 2, 2]
+    target = torch.tensor([[[3.0, 0.0], [5.0, 0.0]]])  # same direction; orthogonal
+    assert CosineLoss()(pred, target).item() == pytest.approx((0.0 + 2.0) / 2)
+    assert CosineLoss()(pred * 7.0, target).item() == pytest.approx(1.0)
+    p = pred.clone().requires_grad_(True)
+    CosineLoss()(p, target).backward()
+    assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0

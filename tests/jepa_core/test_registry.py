@@ -160,7 +160,7 @@ def test_registry_is_built_on_demand():
     assert with_toy is not bare and with_toy.manager is not bare.manager
     assert with_toy.names("encoder") == ["seq_transformer"]
     assert bare.names("encoder") == []
-    assert bare.names("loss") == ["l1", "l2", "smooth_l1"]  # core built-ins are always there
+    assert bare.names("loss") == ["cosine", "l1", "l2", "smooth_l1"]  # core built-ins are always there
 
 
 def test_entry_point_discovery_from_an_installed_distribution(tmp_path, monkeypatch, capsys):

@@ -170,3 +170,19 @@ def test_overrides() -> None:
     enc = build_vit(ViTConfig(size="small", img_size=32, patch_size=16, depth=2, embed_dim=128,
                               num_heads=4))
     assert (enc.embed_dim, enc.num_heads, enc.depth, len(enc.blocks)) == (128, 4, 2, 2)
+
+
+def test_rectangular_inputs_for_spectrograms() -> None:
+    vit = vit_mod.VisionTransformer(img_size=(64, 32), patch_size=16, in_chans=1, embed_dim=64, depth=1, num_heads=2)
+    assert vit.token_grid == (4, 2) and vit.expected_input_shape == (1, 64, 32)
+    torch.testing.assert_close(vit.pos_embed[0], sincos_pos_embed_2d(64, 4, 2))
+    x = torch.zeros(1, 1, 64, 32)
+    x[..., 48:64, 16:32] = 1.0  # the bottom-right patch: row 3, col 1 -> token 3 * 2 + 1 = 7
+    with torch.no_grad():
+        changed = (vit.patch_embed(x) - vit.patch_embed(torch.zeros_like(x))).abs().sum(-1)[0]
+    assert changed.nonzero().flatten().tolist() == [7]
+    assert vit(torch.randn(2, 1, 64, 32)).shape == (2, 8, 64)
+    with pytest.raises(ValueError, match=r"expected input \[B, 1, 64, 32\]"):
+        vit(torch.randn(2, 1, 32, 64))
+    with pytest.raises(ValueError, match=r"img_size=\(64, 40\) is not divisible by patch_size=16"):
+        vit_mod.VisionTransformer(img_size=(64, 40), patch_size=16, embed_dim=64, depth=1, num_heads=2)
