@@ -88,7 +88,7 @@ def demo() -> RunConfig:
         ),
         train=TrainConfig(
             epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=16, checkpoint_every=0,
-            out_dir="runs/video_demo",
+            monitor_every=40, mask_image_every=80, out_dir="runs/video_demo",
         ),
         probe=ProbeConfig(enabled=True, epochs=100, lr=1e-2),
     )

@@ -49,9 +49,9 @@ from tests.toy_seq_plugin import (
 )
 
 STRIPE_PLUGIN_DIR = Path(__file__).resolve().parents[2] / "examples" / "stripe_masker_plugin"
-PROJECT_PLUGINS = {"core", "image", "video", "toyseq", "stripes"}
+PROJECT_PLUGINS = {"core", "image", "video", "audio", "toyseq", "stripes"}
 # Built-ins allowed to have no example, each checked by its own test here.
-NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames")}
+NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames"), ("dataset", "wav_folder")}
 
 
 @contextlib.contextmanager
@@ -134,6 +134,9 @@ def shrink(cfg) -> list[str]:
     if cfg.plugin == "video":  # a 2 x 4 x 4 tubelet grid: the V-JEPA masks (min_keep 10) still fit
         res = 4 * cfg.encoder.options.patch_size
         return ["encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", "encoder.num_frames=4"]
+    if cfg.plugin == "audio":  # a 16 x 4 grid of (time, frequency) patches
+        p = cfg.encoder.options.patch_size
+        return ["encoder.depth=1", "predictor.depth=1", f"encoder.num_frames={16 * p}", f"encoder.num_mels={4 * p}"]
     if cfg.plugin == "toyseq":
         return ["encoder.depth=1"]
     return []

@@ -1,0 +1,41 @@
+"""The video ``demo`` preset exactly as documented (only the output folder differs).
+
+What it proves: the whole V-JEPA path (clips -> 3-D multi-block masks -> video ViT -> per-set
+predictor -> L1 to EMA targets, averaged over the two mask sets) trains on CPU: the loss falls
+by more than 60%, the collapse monitors log, and the end-of-run linear probes (trained target
+encoder and the same network at random init) run on the held-out clips. It does NOT claim that
+the trained encoder beats random init on this task: at this budget it does not (README: 29.3%
+vs 30.3% on 4 motion directions, chance 25%). About 1 minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jepa_core.config import apply_overrides
+from jepa_core.registry import build_registry
+from jepa_core.run import train_run
+
+
+def test_video_demo_trains_and_probes(tmp_path):
+    registry = build_registry()
+    cfg = registry.preset("video", "demo").build()
+    assert cfg.data.name == "synthetic_motion" and cfg.masker.name == "multiblock3d" and cfg.loss.name == "l1"
+    cfg = apply_overrides(cfg, [f"train.out_dir={tmp_path}"], registry)
+    result = train_run(cfg, registry, stream=None)
+    assert result.steps == cfg.train.epochs * cfg.data.options.num_train // cfg.train.batch_size
+    losses = [loss for _, loss in result.loss_history]
+    assert losses[-1] < 0.4 * losses[0], losses
+    for name in ("trained", "random_init"):
+        probe = result.probe[name]
+        assert probe.num_val == cfg.data.options.num_val and probe.num_classes == cfg.data.options.num_classes
+        assert 0.0 <= probe.top1 <= 100.0
+    assert json.loads((tmp_path / "probe.json").read_text())["trained"]["top1"] == result.probe["trained"].top1
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0]))
+    acc.Reload()
+    assert {"monitor/target_effective_rank", "monitor/context_effective_rank"} <= set(acc.Tags()["scalars"])
+    assert "masks" in acc.Tags()["images"]  # the 3-D masks drawn frame by frame
