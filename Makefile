@@ -4,10 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-video demo-audio test bench clean
 
 demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m43s-1m50s)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
+
+demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion; ~1 min)
+	$(VENV)/bin/jepa train --plugin video --preset demo --out runs/video_demo
+
+demo-audio: $(STAMP)  ## the audio plugin's CPU demo (spectrogram JEPA on synthetic sounds; ~1.5 min)
+	$(VENV)/bin/jepa train --plugin audio --preset demo --out runs/audio_demo
 
 test: $(STAMP)  ## the whole test suite (CI runs this)
 	$(PY) -m pytest -q

@@ -1,11 +1,13 @@
-"""GPU benchmark of full I-JEPA training steps: images/s, peak memory and MFU per model.
+"""GPU benchmark of full JEPA training steps: samples/s, peak memory and MFU per model.
 
     python benchmarks/bench_gpu.py --models vitb16,vitl16,vith14 --batch-size 128   # ~2-4 min on one H100
     python benchmarks/bench_gpu.py --preset vith14 --batch-size 128 --steps 20 --warmup 5 --compile
+    python benchmarks/bench_gpu.py --models video/vitl16 --batch-size 24              # V-JEPA clips
     python benchmarks/bench_gpu.py --device cpu --models tiny --batch-size 2 --steps 2 --warmup 1 --precision fp32
 
-Each model is an image-plugin preset (``tiny`` = a small ViT-Ti/16 variant of the ``vitb16``
-recipe, for smoke tests). A step is the real :meth:`Trainer.train_step` (target forward,
+Each model is a preset, ``plugin/preset`` or a bare image preset (``tiny`` = a small ViT-Ti/16
+variant of the image ``vitb16`` recipe, ``video/tiny`` a 2-block video ViT-Ti on 4 x 64 px
+clips, for smoke tests). ``images_per_s`` counts samples (clips for video). A step is the real :meth:`Trainer.train_step` (target forward,
 context encoder + predictor forward/backward, AdamW, EMA) on one random batch already on
 the device, with the preset's multi-block masks sampled on the CPU ahead of time. After
 ``--warmup`` steps, ``--steps`` steps are timed with CUDA events (``perf_counter`` on CPU).
@@ -34,6 +36,10 @@ width ``Dp``, ``Nc`` context tokens, ``M`` target blocks of ``Nt`` tokens:
   needs no gradient) over ``Nc`` tokens: ``2 patch + 3 L block(Nc, D)``;
 - predictor, forward + backward, one sequence of ``Nc + Nt`` tokens per target block:
   ``3 [2 Nc D Dp + M Lp block(Nc + Nt, Dp) + 2 M Nt Dp D]`` (embedding, blocks, projection).
+
+The patch embedding is ``2 * (weights per output channel) * D`` per token, so a video tubelet
+(Conv3d, ``C * t * p^2``) is counted like an image patch. Multi-mask steps (V-JEPA's short- and
+long-range sets): the target encoder once, the context encoder and predictor once per set.
 
 Norms, GELU, softmax, the loss, AdamW and the EMA are elementwise and left out (the usual MFU
 convention; :class:`torch.utils.flop_counter.FlopCounterMode` counts the same ops). Activation
@@ -123,15 +129,27 @@ def step_flops(shape: ModelShape, nc: int, nt: int, m: int) -> StepFlops:
     return StepFlops(target, context, predictor)
 
 
+def multi_step_flops(shape: ModelShape, sets: Sequence[tuple[int, int, int]]) -> StepFlops:
+    """One sample's step FLOPs with several mask sets ``(nc, nt, m)``: the target encoder runs
+    once, the context encoder and predictor once per set.
+
+    >>> s = ModelShape(1568, 2 * 3 * 2 * 16 * 16 * 1024, 1024, 24, 4.0, 384, 12, 4.0)
+    >>> multi_step_flops(s, [(400, 800, 1)]) == step_flops(s, 400, 800, 1)
+    True
+    """
+    parts = [step_flops(shape, nc, nt, m) for nc, nt, m in sets]
+    return StepFlops(parts[0].target, sum(p.context for p in parts), sum(p.predictor for p in parts))
+
+
 def model_shape(encoder: torch.nn.Module, predictor: torch.nn.Module) -> ModelShape:
     """Read a :class:`ModelShape` off the image plugin's ViT encoder and predictor."""
     def ratio(blocks, dim):
         return blocks[0].mlp.fc1.out_features / dim if len(blocks) else 4.0
 
-    p = encoder.patch_size
+    weights_per_channel = encoder.patch_embed.proj.weight[0].numel()  # C p^2 (image), C t p^2 (video tubelet)
     return ModelShape(
         num_tokens=encoder.num_tokens,
-        patch_flops_per_token=2 * encoder.in_chans * p * p * encoder.embed_dim,
+        patch_flops_per_token=2 * weights_per_channel * encoder.embed_dim,
         dim=encoder.embed_dim,
         depth=len(encoder.blocks),
         mlp_ratio=ratio(encoder.blocks, encoder.embed_dim),
@@ -186,12 +204,22 @@ class Result:
 
 
 def build_config(name: str, registry):
-    """A preset's RunConfig; ``tiny`` (smoke tests) is the vitb16 recipe shrunk to a 4-block
-    ViT-Ti/16 at 128 px (an 8x8 grid) with a 2-block, 96-wide predictor."""
-    if name != "tiny":
-        return registry.preset("image", name).build()
-    cfg = registry.preset("image", "vitb16").build()
-    enc = attrs.evolve(cfg.encoder.options, size="tiny", img_size=128, depth=4)
+    """A preset's RunConfig from ``plugin/preset`` (a bare name is an image preset).
+
+    ``tiny`` (smoke tests) is the image vitb16 recipe shrunk to a 4-block ViT-Ti/16 at 128 px (an
+    8x8 grid) with a 2-block, 96-wide predictor; ``video/tiny`` the video vitl16 recipe shrunk to
+    a 2-block ViT-Ti on 4 frames of 64 px (a 2x4x4 grid) with a 2-block, 96-wide predictor.
+    """
+    plugin, _, preset = name.rpartition("/")
+    plugin = plugin or "image"
+    if preset != "tiny":
+        return registry.preset(plugin, preset).build()
+    if plugin == "video":
+        cfg = registry.preset("video", "vitl16").build()
+        enc = attrs.evolve(cfg.encoder.options, size="tiny", img_size=64, num_frames=4, depth=2)
+    else:
+        cfg = registry.preset(plugin, "vitb16").build()
+        enc = attrs.evolve(cfg.encoder.options, size="tiny", img_size=128, depth=4)
     pred = attrs.evolve(cfg.predictor.options, embed_dim=96, depth=2)
     return attrs.evolve(cfg, encoder=attrs.evolve(cfg.encoder, options=enc),
                         predictor=attrs.evolve(cfg.predictor, options=pred))
@@ -204,6 +232,7 @@ def bench_model(
     from jepa_core.config import TrainConfig
     from jepa_core.data import Batch
     from jepa_core.dist import DistInfo
+    from jepa_core.interfaces import mask_sets
     from jepa_core.parallel import apply_parallelism
     from jepa_core.run import build_parts
     from jepa_core.schedules import Schedules
@@ -245,7 +274,9 @@ def bench_model(
         seconds = time.perf_counter() - t0
 
     flops = sum(
-        batch_size * step_flops(shape, b.masks.context.shape[1], b.masks.targets.shape[2], b.masks.targets.shape[1]).total
+        batch_size * multi_step_flops(
+            shape, [(s.context.shape[1], s.targets.shape[2], s.targets.shape[1]) for s in mask_sets(b.masks)]
+        ).total
         for b in batches[warmup:]
     )
     images = batch_size * steps

@@ -79,6 +79,40 @@ def test_training_step_flops_match_flop_counter(bench):
     assert flops.target > 0 and flops.context > 0 and flops.predictor > 0
 
 
+def test_video_multi_mask_step_flops_match_flop_counter(bench):
+    """Tubelets (Conv3d) and two mask sets: the target encoder once, context + predictor per set."""
+    from jepa_core.losses import L1Loss
+    from jepa_core.targets import EMATargetProvider
+    from jepa_video.predictor import VideoPredictorConfig, build_video_predictor
+    from jepa_video.video_vit import VideoVisionTransformer
+
+    torch.manual_seed(0)
+    enc = VideoVisionTransformer(img_size=32, patch_size=8, num_frames=4, embed_dim=96, depth=2, num_heads=3)  # 2x4x4
+    pred = build_video_predictor(VideoPredictorConfig(embed_dim=48, depth=2), enc)
+    for m in (*enc.modules(), *pred.modules()):
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False
+    target = EMATargetProvider(enc)
+    x = torch.randn(2, 3, 4, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    sets = []
+    for nc, nt in ((20, 10), (8, 22)):
+        perms = torch.stack([torch.randperm(32, generator=g) for _ in range(2)])
+        sets.append(MaskSet(perms[:, :nc].sort(1).values, perms[:, nc : nc + nt].reshape(2, 1, nt)))
+
+    def step():
+        targets = target.targets_many(x, [s.targets for s in sets])
+        losses = [L1Loss()(pred(enc(x, s.context), s.context, s.targets, mask_index=i), t)
+                  for i, (s, t) in enumerate(zip(sets, targets))]
+        torch.stack(losses).mean().backward()
+
+    shape = bench.model_shape(enc, pred)
+    assert shape.patch_flops_per_token == 2 * 3 * 2 * 8 * 8 * 96  # C * t * p^2 weights per output channel
+    flops = bench.multi_step_flops(shape, [(20, 10, 1), (8, 22, 1)])
+    assert measured(step) == pytest.approx(2 * flops.total, rel=0.03)
+    assert flops.target == bench.step_flops(shape, 20, 10, 1).target  # counted once
+
+
 def test_vith14_step_cost_matches_the_published_estimate(bench):
     shape = bench.ModelShape(256, 2 * 3 * 14 * 14 * 1280, 1280, 32, 4.0, 384, 12, 4.0)
     flops = bench.step_flops(shape, nc=69, nt=44, m=4)
@@ -107,6 +141,14 @@ def test_cpu_smoke_run_prints_every_field(bench, capsys):
     assert float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
     assert float(fields["mfu"]) == pytest.approx(float(fields["achieved_tflops"]), abs=1e-3)  # peak 1 TFLOP/s
     assert "| tiny | 2 |" in out
+
+
+def test_cpu_smoke_run_of_a_video_preset(bench, capsys):
+    rc = bench.main(["--device", "cpu", "--models", "video/tiny", "--batch-size", "2", "--steps", "1", "--warmup", "1",
+                     "--precision", "fp32"])
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("model=video/tiny"))
+    fields = dict(item.split("=", 1) for item in line.split())
+    assert rc == 0 and float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
 
 
 @pytest.mark.gpu
