@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_image.vit import VIT_SIZES, VisionTransformer, check_heads
+from jepa_image.vit import VIT_SIZES, VisionTransformer, check_size, resolve_size
 
 
 @attrs.frozen
@@ -44,10 +44,7 @@ class SpectrogramViTConfig:
         for name in ("num_frames", "num_mels"):
             if getattr(self, name) % self.patch_size:
                 raise ValueError(f"{name}={getattr(self, name)} is not divisible by patch_size={self.patch_size}")
-        if self.depth is not None and self.depth <= 0:
-            raise ValueError(f"depth must be positive, got {self.depth}")
-        dim, _, heads, _ = self.resolved()
-        check_heads(dim, heads, "spectrogram ViT")
+        check_size(self, "spectrogram ViT")
 
     @property
     def token_grid(self) -> tuple[int, int]:
@@ -55,13 +52,7 @@ class SpectrogramViTConfig:
 
     def resolved(self) -> tuple[int, int, int, float]:
         """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        dim, depth, heads, mlp_ratio = VIT_SIZES[self.size]
-        return (
-            self.embed_dim if self.embed_dim is not None else dim,
-            self.depth if self.depth is not None else depth,
-            self.num_heads if self.num_heads is not None else heads,
-            mlp_ratio,
-        )
+        return resolve_size(self)
 
 
 def build_spectrogram_vit(cfg: SpectrogramViTConfig) -> VisionTransformer:

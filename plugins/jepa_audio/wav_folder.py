@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import struct
 import wave
-from typing import Any
 
 import attrs
 import numpy as np
@@ -41,19 +40,12 @@ import torch
 
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
+from jepa_core.folders import check_fraction, class_names, scan_class_folders, split_holdout
 from jepa_core.specs import SPLITS
 from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave")
-VAL_SPLIT_SEED = 0
-"""Seed of the fixed permutation that picks the ``val_fraction`` held-out clips."""
-_LAYOUT = "root/<class>/**/<clip>.wav or root/<clip>.wav"
 _PCM, _EXTENSIBLE = 1, 0xFFFE
-
-
-def _fraction(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{attr.name} must be in [0, 1), got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +60,7 @@ class WavFolderConfig:
 
     root: str | None = None
     val_root: str | None = None
-    val_fraction: float = attrs.field(default=0.0, validator=_fraction)
+    val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     sample_rate: int = attrs.field(default=16000, validator=positive)
     n_mels: int = attrs.field(default=128, validator=positive)
     num_frames: int = attrs.field(default=1024, validator=positive)
@@ -186,80 +178,15 @@ def load_audio(path: str, sample_rate: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- scanning
-def _is_audio(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
-
-
-def _audio_under(folder: str) -> list[str]:
-    """All WAV files below ``folder`` (recursive, symlinks followed, hidden skipped), sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(os.path.join(dirpath, f) for f in filenames if _is_audio(f))
-    return sorted(found)
-
-
-def _check_root(root: str | os.PathLike | None) -> str:
-    if root is None:
-        raise DataError("the wav_folder dataset needs a data path: pass --data PATH or set data.root.")
-    path = os.fspath(root)
-    if not os.path.exists(path):
-        raise DataError(f"data path '{path}' does not exist; pass a folder laid out as {_LAYOUT}.")
-    if not os.path.isdir(path):
-        raise DataError(f"data path '{path}' is not a directory; pass a folder laid out as {_LAYOUT}.")
-    return path
-
-
-def class_names(root: str | os.PathLike) -> list[str]:
-    """Sorted non-hidden sub-folder names of ``root`` (empty for a flat folder)."""
-    with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-
-
 def scan_wavs(
     root: str | os.PathLike | None, classes: list[str] | None = None
 ) -> tuple[list[str], list[tuple[str, int]]]:
     """List ``(classes, samples)`` of ``root``; ``classes`` fixes the label order (e.g. train's).
 
     Raises :class:`DataError` for a missing root, a root mixing WAV files and sub-folders, a
-    class not in ``classes``, or no WAV file at all.
+    class not in ``classes``, or no WAV file at all (see :func:`jepa_core.folders.scan_class_folders`).
     """
-    path = _check_root(root)
-    sub = class_names(path)
-    top = sorted(os.path.join(path, f) for f in os.listdir(path) if _is_audio(f))
-    if sub and top:
-        raise DataError(
-            f"data path '{path}' holds both WAV files and sub-folders; use either one sub-folder "
-            "per class or a flat folder of WAV files."
-        )
-    samples: list[tuple[str, int]]
-    if sub:
-        classes = sub if classes is None else list(classes)
-        unknown = [c for c in sub if c not in classes]
-        if unknown:
-            raise DataError(f"class folder '{unknown[0]}' in '{path}' is not one of the training classes {classes}.")
-        index = {c: i for i, c in enumerate(classes)}
-        samples = [(f, index[c]) for c in sub for f in _audio_under(os.path.join(path, c))]
-    else:
-        classes, samples = [], [(f, -1) for f in top]
-    if not samples:
-        exts = ", ".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
-        raise DataError(f"no WAV files found in '{path}'; expected {_LAYOUT} (extensions {exts}, any case).")
-    return classes, samples
-
-
-def split_holdout(n: int, fraction: float, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
-    """Deterministic ``(train_indices, val_indices)`` of ``range(n)``, each sorted (the same rule
-    as ``image_folder``: at least one clip on each side).
-
-    >>> split_holdout(10, 0.2)[1] == split_holdout(10, 0.2)[1]
-    True
-    """
-    if n < 2:
-        raise DataError(f"cannot hold out a val split (data.val_fraction={fraction}) from only {n} clip.")
-    n_val = min(max(int(round(n * fraction)), 1), n - 1)
-    perm = np.random.default_rng(seed).permutation(n)
-    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+    return scan_class_folders(root, AUDIO_EXTENSIONS, dataset="wav_folder", noun="WAV files", classes=classes)
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -320,7 +247,7 @@ def build_wav_folder(cfg: WavFolderConfig, split: str) -> WavFolderDataset:
         raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
     classes, samples = scan_wavs(cfg.root)
     if cfg.val_fraction > 0 and cfg.val_root is None:
-        train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
+        train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction, what="clip")
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
     return WavFolderDataset(
         cfg.root, fe, num_frames=cfg.num_frames, random_crop=split == "train", classes=classes, samples=samples

@@ -19,22 +19,16 @@ import os
 from typing import Any, Callable
 
 import attrs
-import numpy as np
 from PIL import Image
 
+from jepa_core import folders
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
+from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
 from jepa_image.transforms import check_crop_scale, eval_transform, train_transform
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VAL_SPLIT_SEED = 0
-"""Seed of the fixed permutation that picks the ``val_fraction`` held-out images."""
-
-
-def _fraction(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{attr.name} must be in [0, 1), got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -50,37 +44,7 @@ class ImageFolderConfig:
     val_root: str | None = None
     resolution: int = attrs.field(default=224, validator=positive)
     crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
-    val_fraction: float = attrs.field(default=0.0, validator=_fraction)
-
-
-def _is_image(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _images_under(folder: str) -> list[str]:
-    """All image files below ``folder`` (recursive, symlinks followed), sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(os.path.join(dirpath, f) for f in filenames if _is_image(f))
-    return sorted(found)
-
-
-def _check_root(root: str | os.PathLike | None) -> str:
-    if root is None:
-        raise DataError("the image_folder dataset needs a data path: pass --data PATH or set data.root.")
-    path = os.fspath(root)
-    if not os.path.exists(path):
-        raise DataError(f"data path '{path}' does not exist; pass a folder of images or of class sub-folders.")
-    if not os.path.isdir(path):
-        raise DataError(f"data path '{path}' is not a directory; pass a folder of images or of class sub-folders.")
-    return path
-
-
-def class_names(root: str | os.PathLike) -> list[str]:
-    """Sorted non-hidden sub-folder names of ``root`` (empty for a flat folder)."""
-    with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
 
 
 def scan_folder(
@@ -89,32 +53,9 @@ def scan_folder(
     """List ``(classes, samples)`` of ``root``; ``classes`` fixes the label order (e.g. train's).
 
     Raises :class:`DataError` for a missing root, a root mixing images and sub-folders, a class
-    not in ``classes``, or no images at all.
+    not in ``classes``, or no images at all (see :func:`jepa_core.folders.scan_class_folders`).
     """
-    path = _check_root(root)
-    sub = class_names(path)
-    top = sorted(os.path.join(path, f) for f in os.listdir(path) if _is_image(f))
-    if sub and top:
-        raise DataError(
-            f"data path '{path}' holds both image files and sub-folders; use either one sub-folder "
-            "per class or a flat folder of images."
-        )
-    samples: list[tuple[str, int]]
-    if sub:
-        classes = sub if classes is None else list(classes)
-        unknown = [c for c in sub if c not in classes]
-        if unknown:
-            raise DataError(
-                f"class folder '{unknown[0]}' in '{path}' is not one of the training classes {classes}."
-            )
-        index = {c: i for i, c in enumerate(classes)}
-        samples = [(f, index[c]) for c in sub for f in _images_under(os.path.join(path, c))]
-    else:
-        classes, samples = [], [(f, -1) for f in top]
-    if not samples:
-        exts = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
-        raise DataError(f"no images found in '{path}'; accepted extensions are {exts} (any case).")
-    return classes, samples
+    return scan_class_folders(root, IMAGE_EXTENSIONS, dataset="image_folder", noun="images", classes=classes)
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -163,15 +104,11 @@ class ImageFolderDataset:
 
 
 def split_holdout(n: int, fraction: float, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
-    """Deterministic ``(train_indices, val_indices)`` of ``range(n)``, each sorted.
+    """Deterministic ``(train_indices, val_indices)`` of ``range(n)`` images, each sorted.
 
     Example: ``split_holdout(10, 0.2)`` -> 8 train and 2 val indices, the same on every call.
     """
-    if n < 2:
-        raise DataError(f"cannot hold out a val split (data.val_fraction={fraction}) from only {n} image.")
-    n_val = min(max(int(round(n * fraction)), 1), n - 1)
-    perm = np.random.default_rng(seed).permutation(n)
-    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+    return folders.split_holdout(n, fraction, seed, what="image")
 
 
 def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset:

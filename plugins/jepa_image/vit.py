@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import attrs
 import torch
@@ -81,6 +82,28 @@ def check_heads(embed_dim: int, num_heads: int, what: str) -> None:
         raise ValueError(f"{what} embed_dim={embed_dim} must be divisible by 4 (2-D sin-cos)")
 
 
+def resolve_size(cfg: Any) -> tuple[int, int, int, float]:
+    """``(embed_dim, depth, num_heads, mlp_ratio)`` of a config with ``size`` and the optional
+    ``embed_dim``/``depth``/``num_heads`` overrides (the image, video and audio ViT configs)."""
+    dim, depth, heads, mlp_ratio = VIT_SIZES[cfg.size]
+    return (
+        cfg.embed_dim if cfg.embed_dim is not None else dim,
+        cfg.depth if cfg.depth is not None else depth,
+        cfg.num_heads if cfg.num_heads is not None else heads,
+        mlp_ratio,
+    )
+
+
+def check_size(cfg: Any, what: str) -> None:
+    """Validate ``size``, the ``depth`` override and the head split of such a config (ValueError)."""
+    if cfg.size not in VIT_SIZES:
+        raise ValueError(f"unknown ViT size {cfg.size!r}; valid sizes: {sorted(VIT_SIZES)}")
+    if cfg.depth is not None and cfg.depth <= 0:
+        raise ValueError(f"depth must be positive, got {cfg.depth}")
+    dim, _, heads, _ = resolve_size(cfg)
+    check_heads(dim, heads, what)
+
+
 @attrs.frozen
 class ViTConfig:
     """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
@@ -109,20 +132,11 @@ class ViTConfig:
             raise ValueError(
                 f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}"
             )
-        if self.depth is not None and self.depth <= 0:
-            raise ValueError(f"depth must be positive, got {self.depth}")
-        dim, _, heads, _ = self.resolved()
-        check_heads(dim, heads, "ViT")
+        check_size(self, "ViT")
 
     def resolved(self) -> tuple[int, int, int, float]:
         """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        dim, depth, heads, mlp_ratio = VIT_SIZES[self.size]
-        return (
-            self.embed_dim if self.embed_dim is not None else dim,
-            self.depth if self.depth is not None else depth,
-            self.num_heads if self.num_heads is not None else heads,
-            mlp_ratio,
-        )
+        return resolve_size(self)
 
 
 class VisionTransformer(nn.Module):

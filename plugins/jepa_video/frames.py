@@ -33,19 +33,15 @@ import torch
 
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
+from jepa_core.folders import check_fraction, check_root, split_holdout
 from jepa_core.specs import SPLITS
-from jepa_image.folder import IMAGE_EXTENSIONS, VAL_SPLIT_SEED, load_rgb, split_holdout
+from jepa_image.folder import IMAGE_EXTENSIONS, load_rgb
 from jepa_image.transforms import check_crop_scale
 from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
 
 FRAME_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
 _EXTS = ", ".join(e.lstrip(".") for e in FRAME_EXTENSIONS)
 _LAYOUT = "root/<class>/<clip>/<frames> or root/<clip>/<frames>"
-
-
-def _fraction(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{attr.name} must be in [0, 1), got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +56,7 @@ class VideoFramesConfig:
 
     root: str | None = None
     val_root: str | None = None
-    val_fraction: float = attrs.field(default=0.0, validator=_fraction)
+    val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     resolution: int = attrs.field(default=224, validator=positive)
     num_frames: int = attrs.field(default=16, validator=positive)
     frame_step: int = attrs.field(default=4, validator=positive)
@@ -97,17 +93,6 @@ def _entries(path: str) -> tuple[list[str], list[str]]:
     return sorted(dirs), files
 
 
-def _check_root(root: str | os.PathLike | None) -> str:
-    if root is None:
-        raise DataError("the video_frames dataset needs a data path: pass --data PATH or set data.root.")
-    path = os.fspath(root)
-    if not os.path.exists(path):
-        raise DataError(f"data path '{path}' does not exist; pass a folder laid out as {_LAYOUT}.")
-    if not os.path.isdir(path):
-        raise DataError(f"data path '{path}' is not a directory; pass a folder laid out as {_LAYOUT}.")
-    return path
-
-
 def class_names(root: str | os.PathLike) -> list[str]:
     """Sorted class-folder names of ``root`` (empty for a flat layout of clip folders)."""
     path = os.fspath(root)
@@ -130,7 +115,7 @@ def scan_clips(
     Raises :class:`DataError` for a missing root, frame files directly in ``root``, a root
     mixing clip folders and class folders, a class not in ``classes``, or no clip at all.
     """
-    path = _check_root(root)
+    path = check_root(root, dataset="video_frames", layout=f"a folder laid out as {_LAYOUT}")
     subs, top = _entries(path)
     if top:
         raise DataError(
@@ -272,9 +257,7 @@ class VideoFramesDataset:
 
 
 def _holdout(n: int, fraction: float) -> tuple[list[int], list[int]]:
-    if n < 2:
-        raise DataError(f"cannot hold out a val split (data.val_fraction={fraction}) from only {n} clip.")
-    return split_holdout(n, fraction, VAL_SPLIT_SEED)
+    return split_holdout(n, fraction, what="clip")
 
 
 def build_video_frames(cfg: VideoFramesConfig, split: str) -> VideoFramesDataset:

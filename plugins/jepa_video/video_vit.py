@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from jepa_core.interfaces import gather_tokens
-from jepa_image.vit import VIT_SIZES, check_heads, init_weights, make_block, norm_layer, run_blocks
+from jepa_image.vit import VIT_SIZES, check_heads, check_size, init_weights, make_block, norm_layer, resolve_size, run_blocks
 
 from .pos_embed import sincos_pos_embed_3d
 
@@ -55,10 +55,7 @@ class VideoViTConfig:
             raise ValueError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
         if self.num_frames % self.tubelet_size:
             raise ValueError(f"num_frames={self.num_frames} is not divisible by tubelet_size={self.tubelet_size}")
-        if self.depth is not None and self.depth <= 0:
-            raise ValueError(f"depth must be positive, got {self.depth}")
-        dim, _, heads, _ = self.resolved()
-        check_heads(dim, heads, "video ViT")
+        check_size(self, "video ViT")
 
     @property
     def token_grid(self) -> tuple[int, int, int]:
@@ -67,13 +64,7 @@ class VideoViTConfig:
 
     def resolved(self) -> tuple[int, int, int, float]:
         """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        dim, depth, heads, mlp_ratio = VIT_SIZES[self.size]
-        return (
-            self.embed_dim if self.embed_dim is not None else dim,
-            self.depth if self.depth is not None else depth,
-            self.num_heads if self.num_heads is not None else heads,
-            mlp_ratio,
-        )
+        return resolve_size(self)
 
 
 class TubeletEmbed(nn.Module):

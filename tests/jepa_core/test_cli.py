@@ -86,8 +86,8 @@ def test_unknown_preset(capsys):
 
 
 def test_unknown_plugin(capsys):
-    err = _error(capsys, ["train", "--plugin", "audio", "--preset", "demo"])
-    assert "'audio'" in err and "image" in err
+    err = _error(capsys, ["train", "--plugin", "sonar", "--preset", "demo"])
+    assert "'sonar'" in err and "image" in err
 
 
 def test_unknown_plugin_module(capsys):

@@ -92,7 +92,7 @@ def test_root_none_missing_file_and_empty_are_data_errors(tmp_path: Path) -> Non
 
 def test_images_mixed_with_class_folders_is_a_data_error(class_tree: Path) -> None:
     _write_image(class_tree / "stray.png")
-    with pytest.raises(DataError, match="both image files and sub-folders"):
+    with pytest.raises(DataError, match="holds both images and sub-folders"):
         ImageFolderDataset(class_tree)
 
 
