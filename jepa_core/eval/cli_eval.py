@@ -9,10 +9,12 @@
 
 ``CKPT`` is a checkpoint file of either format (:mod:`jepa_core.interop`) or a run directory
 (its newest checkpoint). A released I-JEPA file holds no config: add ``--plugin image --preset
-vith14`` (and ``--set`` overrides). The data: ``--train``/``--val`` are image folders (one
-sub-folder per class; the config's data becomes ``image_folder`` with ``root``/``val_root`` and
-keeps shared options such as ``resolution``); without them the checkpoint config's own dataset is
-used (e.g. ``synthetic_shapes``). Train features use the ``train_eval`` split (no augmentation),
+vith14`` (and ``--set`` overrides). The data: ``--train``/``--val`` are labelled folders (one
+sub-folder per class) of the modality's folder dataset: the checkpoint's own dataset when it reads
+folders (it has ``root``/``val_root``), else the one the encoder's plugin names in its module
+attribute ``FOLDER_DATASET`` (``image_folder``, ``video_frames``, ``wav_folder``), keeping shared
+options such as ``resolution``; without them the checkpoint config's own dataset is used (e.g.
+``synthetic_shapes``). Train features use the ``train_eval`` split (no augmentation),
 val features the ``val`` split. Features are extracted once, in batches, on the device.
 
 ``attentive-probe`` (V-JEPA's protocol, :mod:`jepa_core.eval.attentive`) keeps every output token
@@ -47,7 +49,6 @@ from jepa_core.extract import WHICH, build_encoder, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
 from jepa_core.run import build_dataset, check_input_shape
 
-IMAGE_FOLDER = "image_folder"
 ATTENTIVE = "attentive-probe"
 ATTENTIVE_DEFAULTS: dict[str, Any] = {
     name: attentive_probe.__kwdefaults__[name] for name in ("epochs", "lr", "weight_decay", "batch_size")
@@ -114,8 +115,9 @@ def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
 
 # --------------------------------------------------------------------------- setup
 def eval_data_config(cfg: RunConfig, registry: Any, train: str | None, val: str | None) -> RunConfig:
-    """``cfg`` with its data switched to ``image_folder(root=train, val_root=val)`` (shared options,
-    e.g. ``resolution``, carried over); unchanged when neither path is given."""
+    """``cfg`` reading ``root=train, val_root=val``: its own dataset if that reads folders, else the
+    encoder plugin's ``FOLDER_DATASET`` (shared options, e.g. ``resolution``, carried over);
+    unchanged when neither path is given."""
     if train is None and val is None:
         return cfg
     if train is None or val is None:
@@ -123,17 +125,31 @@ def eval_data_config(cfg: RunConfig, registry: Any, train: str | None, val: str 
     for flag, path in (("--train", train), ("--val", val)):
         if not Path(path).is_dir():
             raise DataError(f"{flag} path '{path}' is not a directory of class sub-folders.")
-    if cfg.data.name != IMAGE_FOLDER:
+    if not {"root", "val_root"} <= set(field_types(type(cfg.data.options))):
+        folder = folder_dataset(cfg, registry)
         old = attrs.asdict(cfg.data.options)
-        cfg = set_value(cfg, "data.name", IMAGE_FOLDER, registry)
+        cfg = set_value(cfg, "data.name", folder, registry)
         shared = set(field_types(type(cfg.data.options))) & set(old) - {"root", "val_root"}
         for key in sorted(shared):
             try:
                 cfg = set_value(cfg, f"data.{key}", old[key], registry)
             except ConfigError:
-                pass  # same name, different meaning: keep the image_folder default
+                pass  # same name, different meaning: keep the folder dataset's default
     cfg = set_value(cfg, "data.root", str(train), registry)
     return set_value(cfg, "data.val_root", str(val), registry)
+
+
+def folder_dataset(cfg: RunConfig, registry: Any) -> str:
+    """The folder dataset the encoder's plugin names (module attribute ``FOLDER_DATASET``)."""
+    provider = registry.provider_of("encoder", cfg.encoder.name)
+    name = getattr(registry.manager.get_plugin(provider.name), "FOLDER_DATASET", None)
+    if name is None:
+        raise ConfigError(
+            f"--train/--val need a dataset that reads folders, but '{cfg.data.name}' has no root/val_root and "
+            f"plugin '{provider.name}' names no FOLDER_DATASET; set data.* to a folder dataset in a config file."
+        )
+    registry.get("dataset", name)
+    return name
 
 
 @attrs.frozen

@@ -17,6 +17,9 @@ from .spectrogram_vit import SpectrogramViTConfig, build_spectrogram_vit
 
 JEPA_PLUGIN_NAME = "audio"
 
+# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
+FOLDER_DATASET = "wav_folder"
+
 
 @hookimpl
 def jepa_encoders():

@@ -18,6 +18,9 @@ from .vit import ViTConfig, build_vit
 
 JEPA_PLUGIN_NAME = "image"
 
+# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
+FOLDER_DATASET = "image_folder"
+
 # Read by `jepa export FORMAT` (a plain attribute, not a hook): format -> fn(encoder, out, metadata).
 EXPORTERS = {"timm": timm_exporter}
 

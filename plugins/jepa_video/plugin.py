@@ -18,6 +18,9 @@ from .video_vit import VideoViTConfig, build_video_vit
 
 JEPA_PLUGIN_NAME = "video"
 
+# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
+FOLDER_DATASET = "video_frames"
+
 
 @hookimpl
 def jepa_encoders():
