@@ -144,9 +144,13 @@ class TrainConfig:
 
 @attrs.frozen(kw_only=True)
 class ProbeConfig:
-    """Linear probe run at the end of training (the demo uses it)."""
+    """Probe run at the end of training (the demos use it): ``kind`` ``linear`` (mean-pooled
+    features, I-JEPA's protocol) or ``attentive`` (a cross-attention pooler over all output
+    tokens, V-JEPA's; see :mod:`jepa_core.eval.attentive`), with these epochs, lr, weight decay and
+    batch size."""
 
     enabled: bool = False
+    kind: Literal["linear", "attentive"] = "linear"
     epochs: int = attrs.field(default=100, validator=positive)
     lr: float = attrs.field(default=1e-2, validator=positive)
     weight_decay: float = attrs.field(default=1e-4, validator=non_negative)

@@ -8,7 +8,7 @@ Run directory layout (``train.out_dir``)::
     tensorboard/         TensorBoard event files (train/*, monitor/* collapse scalars, mask pictures)
     checkpoints/         step_XXXXXXXX.pt (atomic; the newest K plus multiples of keep_every are kept)
     losses.tsv           per-step losses when train.loss_log (see jepa_core.progress.LossLog)
-    probe.json           linear-probe results when probe.enabled
+    probe.json           end-of-run probe results (probe.kind: linear or attentive) when probe.enabled
 
 A run directory that already holds a checkpoint is resumed from its newest one (unless
 ``resume=False``). SIGTERM/SIGUSR1 finish the current step, write a checkpoint and return
@@ -32,6 +32,7 @@ from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_see
 from jepa_core.errors import ConfigError, DataError, NonFiniteLossError
 from jepa_core.parallel import apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.eval.features import extract_features
+from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.probe import ProbeResult, linear_probe
 from jepa_core.monitors import CollapseMonitor, MaskPictures
 from jepa_core.progress import LossLog, ProgressLogger, nonfinite_error, nonfinite_parameters
@@ -341,21 +342,30 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
 
 
 def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: torch.device, log: Any) -> dict[str, ProbeResult]:
-    """Linear probe of the trained target encoder, and of the same architecture at random init."""
+    """``probe.kind`` probe (linear or attentive) of the trained target encoder, and of the same
+    architecture at random init."""
     train_set = build_dataset(cfg, registry, "train_eval")
     val_set = build_dataset(cfg, registry, "val")
     encoders = {"trained": encoder}
     if cfg.probe.compare_random_init:
         encoders["random_init"] = build_parts(cfg, registry).encoder
+    p = cfg.probe
+    attentive = p.kind == "attentive"
+    pool = "none" if attentive else "mean"  # attentive: all output tokens [N, T, D]
     results = {}
     for name, enc in encoders.items():
-        tx, ty = extract_features(enc, train_set, batch_size=cfg.probe.batch_size, device=device)
-        vx, vy = extract_features(enc, val_set, batch_size=cfg.probe.batch_size, device=device)
-        results[name] = linear_probe(
-            tx, ty, vx, vy, epochs=cfg.probe.epochs, lr=cfg.probe.lr, weight_decay=cfg.probe.weight_decay,
-            seed=cfg.train.seed,
-        )
+        tx, ty = extract_features(enc, train_set, batch_size=p.batch_size, device=device, pool=pool)
+        vx, vy = extract_features(enc, val_set, batch_size=p.batch_size, device=device, pool=pool)
+        if attentive:
+            results[name] = attentive_probe(
+                tx, ty, vx, vy, epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, batch_size=p.batch_size,
+                seed=cfg.train.seed, device=device,
+            )
+        else:
+            results[name] = linear_probe(
+                tx, ty, vx, vy, epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, seed=cfg.train.seed,
+            )
         top5 = f", top-5 {results[name].top5:.1f}%" if results[name].top5 is not None else ""
-        log(f"linear probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
+        log(f"{p.kind} probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
             f"on {results[name].num_val} held-out samples")
     return results

@@ -32,3 +32,19 @@ def test_probe_a_video_checkpoint_on_labelled_clip_folders(tmp_path, capsys):
     assert rc == 0, out
     assert "data 'video_frames'" in out and "on 4 val samples (6 train samples, 2 classes)" in out
     assert "(random init): top-1" in out
+
+
+def test_the_end_of_run_probe_can_be_attentive(tmp_path):
+    import io
+
+    registry = build_registry()
+    cfg = apply_overrides(registry.preset("video", "demo").build(), [
+        "data.num_train=16", "data.num_val=8", "train.batch_size=8", "train.max_steps=1", "train.num_workers=0",
+        "probe.kind=attentive", "probe.epochs=2", "probe.batch_size=8", f"train.out_dir={tmp_path}",
+    ], registry)
+    log = io.StringIO()
+    result = train_run(cfg, registry, stream=log)
+    text = log.getvalue()
+    assert "attentive probe (trained target encoder): top-1" in text
+    assert "attentive probe (random_init target encoder): top-1" in text
+    assert result.probe["trained"].num_val == 8 and result.probe["trained"].num_train == 16
