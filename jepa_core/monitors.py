@@ -362,14 +362,20 @@ class MaskPictures:
         self.grid = tuple(grid) if grid is not None else None
 
     def pictures(self, batch: Any, grid: Sequence[int]) -> dict[str, torch.Tensor]:
-        """``{tag: uint8 [3, H, W]}`` for ``batch`` (a :class:`~jepa_core.data.Batch`)."""
-        first = mask_sets(batch.masks)[0]  # multi-mask batches: the first set's picture
-        k = min(self.max_samples, int(first.context.shape[0]))
-        masks = MaskSet(first.context[:k].cpu(), first.targets[:k].cpu())  # host copies
-        out = {"masks": tile([mask_picture(masks, grid, i, scale=self.scale) for i in range(k)])}
-        if self.overlay and can_overlay(batch.inputs, grid):
-            images = batch.inputs[:k].detach().cpu()  # [k, C, H, W]
-            out["masks_on_input"] = tile([overlay_picture(images[i], masks, grid, i) for i in range(k)])
+        """``{tag: uint8 [3, H, W]}`` for ``batch`` (a :class:`~jepa_core.data.Batch`).
+
+        Multi-mask batches: ``masks`` (and ``masks_on_input``) draw the first set, ``masks_set{j}``
+        (``masks_on_input_set{j}``) set ``j >= 1`` (e.g. V-JEPA's long-range masks).
+        """
+        out = {}
+        for j, mask_set in enumerate(mask_sets(batch.masks)):
+            suffix = f"_set{j}" if j else ""
+            k = min(self.max_samples, int(mask_set.context.shape[0]))
+            masks = MaskSet(mask_set.context[:k].cpu(), mask_set.targets[:k].cpu())  # host copies
+            out[f"masks{suffix}"] = tile([mask_picture(masks, grid, i, scale=self.scale) for i in range(k)])
+            if self.overlay and can_overlay(batch.inputs, grid):
+                images = batch.inputs[:k].detach().cpu()  # [k, C, H, W]
+                out[f"masks_on_input{suffix}"] = tile([overlay_picture(images[i], masks, grid, i) for i in range(k)])
         return out
 
     def on_step_end(self, trainer: Any, out: Any) -> None:

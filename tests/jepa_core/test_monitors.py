@@ -245,3 +245,17 @@ def test_train_run_writes_monitor_scalars_and_mask_images_to_tensorboard(toy_reg
     acc = EventAccumulator(str(off.out_dir / "tensorboard"))
     acc.Reload()
     assert not [t for t in acc.Tags()["scalars"] if t.startswith("monitor/")] and acc.Tags()["images"] == []
+
+
+def test_mask_pictures_draw_every_set_of_a_multi_mask_batch():
+    from jepa_core.data import Batch
+
+    grid = (2, 2, 2)  # video-like: drawn as 2 frames of 2 x 2
+    short = MaskSet(torch.tensor([[0, 1, 2], [4, 5, 6]]), torch.tensor([[[7]], [[3]]]))
+    long = MaskSet(torch.tensor([[0], [1]]), torch.tensor([[[2, 3, 4, 5, 6, 7]], [[0, 2, 3, 4, 5, 6]]]))
+    batch = Batch(torch.zeros(2, 3, 4, 8, 8), (short, long), torch.zeros(2, dtype=torch.long))
+    pics = MaskPictures(None, every=1, max_samples=2).pictures(batch, grid)
+    assert set(pics) == {"masks", "masks_set1"}  # 5-D inputs: no overlay
+    assert pics["masks"].shape == pics["masks_set1"].shape and not torch.equal(pics["masks"], pics["masks_set1"])
+    single = MaskPictures(None, every=1, max_samples=2).pictures(Batch(batch.inputs, short, batch.labels), grid)
+    assert torch.equal(single["masks"], pics["masks"])
