@@ -59,7 +59,13 @@ class ComponentConfig:
 
 @attrs.frozen(kw_only=True)
 class OptimConfig:
-    """AdamW and the per-iteration schedules of the I-JEPA recipe."""
+    """AdamW and the per-iteration schedules of the I-JEPA recipe.
+
+    ``lr_schedule``: ``warmup_cosine`` (I-JEPA, V-JEPA) or ``warmup_constant_cooldown``
+    (V-JEPA 2: ``lr`` after warmup, then linear to ``final_lr`` over the last ``cooldown_epochs``).
+    A constant weight decay or EMA momentum is ``final_weight_decay = weight_decay`` or
+    ``ema_end = ema_start``.
+    """
 
     lr: float = attrs.field(default=1e-3, validator=positive)
     start_lr: float = attrs.field(default=2e-4, validator=non_negative)
@@ -74,6 +80,8 @@ class OptimConfig:
     ipe_scale: float = attrs.field(default=1.0, validator=positive)
     clip_grad: float | None = attrs.field(default=None, validator=positive)
     clip_grad_after_warmup: bool = False  # V-JEPA: clip only once the lr warmup is over
+    lr_schedule: Literal["warmup_cosine", "warmup_constant_cooldown"] = "warmup_cosine"
+    cooldown_epochs: float = attrs.field(default=0.0, validator=non_negative)
 
 
 @attrs.frozen(kw_only=True)

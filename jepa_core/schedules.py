@@ -37,9 +37,33 @@ def linear(step: int, *, start: float, final: float, total: int) -> float:
     return start + (final - start) * progress
 
 
+def warmup_constant_cooldown(
+    step: int, *, start: float, peak: float, final: float, warmup: int, cooldown: int, total: int
+) -> float:
+    """Linear ``start -> peak`` over ``warmup`` steps, ``peak`` until ``total - cooldown``, then
+    linear ``peak -> final`` over the last ``cooldown`` steps (V-JEPA 2's schedule).
+
+    >>> [warmup_constant_cooldown(s, start=0.0, peak=1.0, final=0.0, warmup=2, cooldown=2, total=10) for s in (1, 5, 9, 10)]
+    [0.5, 1.0, 0.5, 0.0]
+    """
+    if step < warmup:
+        return start + (peak - start) * step / warmup
+    begin = total - cooldown
+    if step < begin or cooldown <= 0:
+        return peak
+    return peak + (final - peak) * min(1.0, (step - begin) / cooldown)
+
+
+LR_SCHEDULES = ("warmup_cosine", "warmup_constant_cooldown")
+
+
 @attrs.frozen(kw_only=True)
 class Schedules:
-    """Learning rate, weight decay and EMA momentum at any step."""
+    """Learning rate, weight decay and EMA momentum at any step.
+
+    ``lr_schedule`` ``warmup_cosine`` (I-JEPA, V-JEPA) or ``warmup_constant_cooldown`` (V-JEPA 2:
+    constant after warmup, linear to ``final_lr`` over the last ``cooldown_steps``).
+    """
 
     lr: float
     start_lr: float
@@ -50,8 +74,15 @@ class Schedules:
     final_weight_decay: float
     ema_start: float
     ema_end: float
+    lr_schedule: str = attrs.field(default="warmup_cosine", validator=attrs.validators.in_(LR_SCHEDULES))
+    cooldown_steps: int = 0
 
     def learning_rate(self, step: int) -> float:
+        if self.lr_schedule == "warmup_constant_cooldown":
+            return warmup_constant_cooldown(
+                step, start=self.start_lr, peak=self.lr, final=self.final_lr, warmup=self.warmup_steps,
+                cooldown=self.cooldown_steps, total=self.total_steps,
+            )
         return warmup_cosine(
             step, start=self.start_lr, peak=self.lr, final=self.final_lr,
             warmup=self.warmup_steps, total=self.total_steps,
@@ -72,4 +103,5 @@ class Schedules:
             warmup_steps=int(optim.warmup_epochs * iterations_per_epoch), total_steps=total,
             weight_decay=optim.weight_decay, final_weight_decay=optim.final_weight_decay,
             ema_start=optim.ema_start, ema_end=optim.ema_end,
+            lr_schedule=optim.lr_schedule, cooldown_steps=int(optim.cooldown_epochs * iterations_per_epoch),
         )

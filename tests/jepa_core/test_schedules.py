@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import attrs
+
 import pytest
 
 from jepa_core.config import OptimConfig
@@ -104,3 +106,31 @@ def test_from_config_horizon_uses_ipe_scale():
 def test_from_config_fractional_warmup_and_default_scale():
     s = Schedules.from_config(OptimConfig(warmup_epochs=1.5), epochs=3, iterations_per_epoch=8)
     assert (s.total_steps, s.warmup_steps) == (24, 12)
+
+
+def test_warmup_constant_cooldown_from_config():
+    # V-JEPA 2: warmup, constant lr, linear cooldown; fixed weight decay and EMA momentum
+    optim = OptimConfig(lr=1e-3, start_lr=1e-4, final_lr=1e-6, warmup_epochs=1, weight_decay=0.04,
+                        final_weight_decay=0.04, ema_start=0.99925, ema_end=0.99925,
+                        lr_schedule="warmup_constant_cooldown", cooldown_epochs=2)
+    s = Schedules.from_config(optim, epochs=10, iterations_per_epoch=10)  # warmup 10, cooldown steps 80..100
+    assert (s.warmup_steps, s.cooldown_steps, s.total_steps) == (10, 20, 100)
+    assert s.learning_rate(0) == pytest.approx(1e-4) and s.learning_rate(5) == pytest.approx(5.5e-4)
+    assert [s.learning_rate(k) for k in (10, 50, 80)] == pytest.approx([1e-3] * 3)
+    assert s.learning_rate(90) == pytest.approx((1e-3 + 1e-6) / 2) and s.learning_rate(100) == pytest.approx(1e-6)
+    assert s.learning_rate(200) == pytest.approx(1e-6)
+    assert [s.weight_decay_at(k) for k in (0, 50, 100)] == pytest.approx([0.04] * 3)
+    assert [s.momentum(k) for k in (0, 50, 100)] == pytest.approx([0.99925] * 3)
+    cosine = Schedules.from_config(attrs.evolve(optim, lr_schedule="warmup_cosine"), epochs=10, iterations_per_epoch=10)
+    assert cosine.learning_rate(50) < 1e-3  # the default keeps decaying after warmup
+
+
+def test_unknown_lr_schedule_is_rejected():
+    from jepa_core.errors import ConfigError
+    from jepa_core.config import apply_overrides
+    from jepa_core.registry import build_registry
+    from tests import toy_seq_plugin
+
+    reg = build_registry(autoload=False, plugins=[toy_seq_plugin])
+    with pytest.raises(ConfigError, match="optim.lr_schedule"):
+        apply_overrides(toy_seq_plugin.toy_config(), ["optim.lr_schedule=step"], reg)
