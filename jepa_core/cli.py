@@ -127,12 +127,15 @@ def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     return EXIT_PREEMPTED if result.preempted else 0
 
 
+PLURALS = {"loss": "losses"}
+
+
 def _cmd_plugins(registry: Registry) -> int:
     for name, info in sorted(registry.plugins.items()):
         dist = f"{info.distribution} {info.version}" if info.distribution else "(not from a distribution)"
         print(f"{name}  [{dist}]  module {info.module}")
         for kind, names in registry.provided_by(name).items():
-            print(f"    {kind + 's':<11} {', '.join(names)}")
+            print(f"    {PLURALS.get(kind, kind + 's'):<11} {', '.join(names)}")
     for failure in registry.failures:
         print(f"{failure.name}  FAILED TO LOAD ({failure.module}): {failure.error}")
     return 0

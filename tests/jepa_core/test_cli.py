@@ -37,6 +37,9 @@ def test_plugins_lists_image_with_its_distribution(capsys):
     image_block = out.split("image  [")[1]
     for name in ("vit", "vit_predictor", "multiblock", "image_folder", "synthetic_shapes", "vith14", "demo"):
         assert name in image_block, name
+    assert "    losses      cosine, l1, l2, smooth_l1" in out  # not "losss"
+    for plugin in ("video", "audio"):
+        assert f"{plugin}  [jepaforge 0.1.0]  module jepa_{plugin}.plugin" in out
 
 
 def test_plugins_with_no_autoload(capsys):
