@@ -1,8 +1,15 @@
 """The V-JEPA predictor: the image plugin's narrow ViT predictor on a 3-D token grid.
 
-Linear D -> Dp, fixed 3-D sin-cos positions, one learned mask token PER MASK SET (zero at
-init; the trainer passes ``mask_index``), ``depth`` blocks at width Dp with the encoder's head
-count, LayerNorm, linear Dp -> D. Runs once per (context, target) pair of a multi-mask batch.
+Linear D -> Dp, 3-D positions, one learned mask token PER MASK SET (zero at init; the trainer
+passes ``mask_index``), ``depth`` blocks at width Dp with the encoder's head count, LayerNorm,
+linear Dp -> D. Runs once per (context, target) pair of a multi-mask batch.
+
+Positions (``pos_embedding``): ``"sincos"`` (default, V-JEPA) is the image plugin's
+:class:`~jepa_image.predictor.ViTPredictor` with a fixed 3-D sin-cos ``predictor_pos_embed``;
+``"rope"`` (V-JEPA 2) is :class:`VideoRopePredictor`: the same structure without the additive
+positions, its blocks rotating queries/keys by 3-D RoPE (:mod:`jepa_video.rope`) -- context
+tokens at their ``context_idx`` coordinates, mask tokens at their ``target_idx`` coordinates.
+V-JEPA 2 uses RoPE in both the encoder and the predictor; the two choose independently here.
 
 Example::
 
@@ -14,19 +21,24 @@ Example::
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
+import torch
 from torch import nn
 
 from jepa_image.predictor import ViTPredictor
-from jepa_image.vit import check_heads
+from jepa_image.vit import check_heads, init_weights, norm_layer
 
 from .pos_embed import sincos_pos_embed_3d
+from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
 
 
 @attrs.frozen
 class VideoPredictorConfig:
     """Options of the ``video_predictor``. ``num_heads=None`` uses the encoder's head count;
-    ``num_mask_tokens`` must equal the masker's number of mask sets (2 for the V-JEPA masks).
+    ``num_mask_tokens`` must equal the masker's number of mask sets (2 for the V-JEPA masks);
+    ``pos_embedding`` is ``"sincos"`` (additive, V-JEPA; the default) or ``"rope"`` (V-JEPA 2).
 
     >>> VideoPredictorConfig().embed_dim, VideoPredictorConfig().num_mask_tokens
     (384, 2)
@@ -36,8 +48,10 @@ class VideoPredictorConfig:
     depth: int = 12
     num_heads: int | None = None
     num_mask_tokens: int = 2
+    pos_embedding: Literal["sincos", "rope"] = "sincos"
 
     def __attrs_post_init__(self) -> None:
+        check_pos_embedding(self.pos_embedding, "video predictor")
         if self.depth <= 0:
             raise ValueError(f"predictor depth must be positive, got {self.depth}")
         if self.embed_dim <= 0:
@@ -46,14 +60,119 @@ class VideoPredictorConfig:
             raise ValueError(f"num_mask_tokens must be >= 1 (one per mask set), got {self.num_mask_tokens}")
         if self.num_heads is not None:
             check_heads(self.embed_dim, self.num_heads, "predictor")
+            if self.pos_embedding == "rope":
+                check_rope_heads(self.embed_dim, self.num_heads, "predictor")
 
 
-def build_video_predictor(cfg: VideoPredictorConfig, encoder: nn.Module) -> ViTPredictor:
+class VideoRopePredictor(nn.Module):
+    """The V-JEPA predictor with 3-D RoPE instead of additive positions (the Predictor protocol).
+
+    ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt], mask_index=0)``
+    returns ``[B * M, Nt, D]`` with row ``b * M + m`` for sample b, target block m: one sequence
+    ``[context (Nc), mask tokens (Nt)]`` per target block, the context tokens rotated by their
+    ``context_idx`` grid coordinates, the mask tokens by their ``target_idx`` coordinates.
+
+    Structure and state-dict names follow :class:`~jepa_image.predictor.ViTPredictor` minus
+    ``predictor_pos_embed``: ``predictor_embed``, ``mask_token`` (one shared token) or
+    ``mask_tokens.{i}`` (one per mask set, picked by ``mask_index``), ``predictor_blocks``
+    (:class:`~jepa_video.rope.RopeBlock`), ``predictor_norm``, ``predictor_proj``.
+
+    >>> p = VideoRopePredictor(encoder_dim=64, token_grid=(2, 2, 2), num_heads=2, embed_dim=32, depth=1)
+    >>> p(torch.randn(2, 3, 64), torch.tensor([[0, 1, 2]] * 2), torch.tensor([[[5], [7]]] * 2)).shape
+    torch.Size([4, 1, 64])
+    """
+
+    def __init__(
+        self,
+        encoder_dim: int,
+        token_grid: tuple[int, ...],
+        num_heads: int,
+        embed_dim: int,
+        depth: int,
+        mlp_ratio: float = 4.0,
+        *,
+        num_mask_tokens: int = 1,
+        zero_mask_tokens: bool = True,
+    ) -> None:
+        super().__init__()
+        grid = tuple(int(g) for g in token_grid)
+        if len(grid) != 3 or min(grid) < 1:
+            raise ValueError(f"VideoRopePredictor needs a 3-D token grid (t, h, w), got {grid}")
+        if num_mask_tokens < 1:
+            raise ValueError(f"num_mask_tokens must be >= 1, got {num_mask_tokens}")
+        check_heads(embed_dim, num_heads, "predictor")
+        check_rope_heads(embed_dim, num_heads, "predictor")
+        self.encoder_dim = encoder_dim
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.depth = depth
+        self.token_grid: tuple[int, ...] = grid
+        self.num_mask_tokens = num_mask_tokens
+        self.pos_embedding = "rope"
+        self.grad_checkpointing = False
+
+        self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
+        if num_mask_tokens == 1:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))  # [1, 1, Dp]
+        else:
+            self.mask_tokens = nn.ParameterList(
+                nn.Parameter(torch.zeros(1, 1, embed_dim)) for _ in range(num_mask_tokens)
+            )
+        self.predictor_blocks = nn.ModuleList(RopeBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
+        self.predictor_norm = norm_layer(embed_dim)
+        self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
+        self.apply(init_weights)
+        if not zero_mask_tokens:
+            for token in self._mask_token_list():
+                nn.init.trunc_normal_(token, std=0.02)
+
+    def _mask_token_list(self) -> list[nn.Parameter]:
+        return [self.mask_token] if self.num_mask_tokens == 1 else list(self.mask_tokens)
+
+    mask_token_for = ViTPredictor.mask_token_for
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in backward (training mode only)."""
+        self.grad_checkpointing = enable
+
+    def forward(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
+        mask_index: int = 0,
+    ) -> torch.Tensor:
+        b, nc, _ = context_tokens.shape
+        if context_idx.shape != (b, nc):
+            raise ValueError(
+                f"context_idx must be [{b}, {nc}] to match context_tokens, got {tuple(context_idx.shape)}"
+            )
+        if target_idx.ndim != 3 or target_idx.shape[0] != b:
+            raise ValueError(f"target_idx must be [{b}, M, Nt], got {tuple(target_idx.shape)}")
+        m, nt = target_idx.shape[1], target_idx.shape[2]
+        grid_pos = grid_positions(self.token_grid, context_tokens.device)  # [N, 3] (t, h, w)
+
+        x = self.predictor_embed(context_tokens).repeat_interleave(m, dim=0)  # [B*M, Nc, Dp], row b*M + m
+        ctx_pos = grid_pos[context_idx].repeat_interleave(m, dim=0)  # [B*M, Nc, 3]
+        tgt = target_idx.reshape(b * m, nt)  # [B*M, Nt]
+        mask = self.mask_token_for(mask_index).to(x.dtype).expand(b * m, nt, -1)  # [B*M, Nt, Dp]
+
+        z = torch.cat([x, mask], dim=1)  # [B*M, Nc+Nt, Dp]
+        pos = torch.cat([ctx_pos, grid_pos[tgt]], dim=1)  # [B*M, Nc+Nt, 3]
+        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        z = run_rope_blocks(self.predictor_blocks, z, pos, use_ckpt)
+        z = self.predictor_norm(z)
+        return self.predictor_proj(z[:, nc:])  # [B*M, Nt, D]
+
+
+def build_video_predictor(cfg: VideoPredictorConfig, encoder: nn.Module) -> ViTPredictor | VideoRopePredictor:
     """A predictor sized for ``encoder`` (its embed_dim, 3-D token_grid and, by default, heads)."""
     num_heads = cfg.num_heads if cfg.num_heads is not None else encoder.num_heads
     grid = tuple(encoder.token_grid)
     if len(grid) != 3:
         raise ValueError(f"the video predictor needs an encoder with a 3-D token grid (t, h, w), got {grid}")
+    if cfg.pos_embedding == "rope":
+        return VideoRopePredictor(
+            encoder_dim=encoder.embed_dim, token_grid=grid, num_heads=num_heads, embed_dim=cfg.embed_dim,
+            depth=cfg.depth, num_mask_tokens=cfg.num_mask_tokens, zero_mask_tokens=True,
+        )
     return ViTPredictor(
         encoder_dim=encoder.embed_dim, token_grid=grid, num_heads=num_heads, embed_dim=cfg.embed_dim,
         depth=cfg.depth, pos_embed=sincos_pos_embed_3d(cfg.embed_dim, grid),

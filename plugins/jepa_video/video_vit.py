@@ -1,9 +1,16 @@
-"""Video Vision Transformer for V-JEPA: tubelet embedding, fixed 3-D sin-cos positions, no class token.
+"""Video Vision Transformer for V-JEPA: tubelet embedding, 3-D sin-cos or 3-D RoPE positions, no class token.
 
 A clip ``[B, C, T, H, W]`` is cut into tubelets by a 3-D convolution with kernel = stride =
 ``(tubelet_size, patch_size, patch_size)``: 16 frames at 224 px with (2, 16, 16) give a grid of
 8 x 14 x 14 = 1568 tokens, flattened time-slowest. The transformer blocks, their init and
 activation checkpointing are the image plugin's (V-JEPA's ViT is I-JEPA's with a 3-D stem).
+
+Positions (``pos_embedding``): ``"sincos"`` (default, V-JEPA) adds a fixed 3-D sin-cos
+``pos_embed`` to every token before the kept ones are gathered; ``"rope"`` (V-JEPA 2) adds
+nothing and instead rotates queries and keys in every attention layer by each token's
+``(t, h, w)`` grid index (:mod:`jepa_video.rope`): the grid coordinates are gathered at ``keep``
+together with the tokens, so a kept token keeps its own position. V-JEPA 2 uses RoPE in both
+the encoder and the predictor; the two choose independently here.
 
 Example::
 
@@ -15,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import attrs
 import torch
@@ -24,11 +32,15 @@ from jepa_core.interfaces import gather_tokens
 from jepa_image.vit import VIT_SIZES, check_heads, check_size, init_weights, make_block, norm_layer, resolve_size, run_blocks
 
 from .pos_embed import sincos_pos_embed_3d
+from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
 
 
 @attrs.frozen
 class VideoViTConfig:
     """Options of the ``video_vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
+
+    ``pos_embedding``: ``"sincos"`` (additive 3-D sin-cos, V-JEPA; the default) or ``"rope"``
+    (3-D rotary embedding in every attention layer, V-JEPA 2; heads need >= 6 channels).
 
     >>> VideoViTConfig(size="large").token_grid
     (8, 14, 14)
@@ -44,10 +56,12 @@ class VideoViTConfig:
     depth: int | None = None
     embed_dim: int | None = None
     num_heads: int | None = None
+    pos_embedding: Literal["sincos", "rope"] = "sincos"
 
     def __attrs_post_init__(self) -> None:
         if self.size not in VIT_SIZES:
             raise ValueError(f"unknown ViT size {self.size!r}; valid sizes: {sorted(VIT_SIZES)}")
+        check_pos_embedding(self.pos_embedding, "video ViT")
         for name in ("patch_size", "tubelet_size", "img_size", "num_frames", "in_chans"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -56,6 +70,9 @@ class VideoViTConfig:
         if self.num_frames % self.tubelet_size:
             raise ValueError(f"num_frames={self.num_frames} is not divisible by tubelet_size={self.tubelet_size}")
         check_size(self, "video ViT")
+        if self.pos_embedding == "rope":
+            dim, _, heads, _ = self.resolved()
+            check_rope_heads(dim, heads, "video ViT")
 
     @property
     def token_grid(self) -> tuple[int, int, int]:
@@ -82,8 +99,11 @@ class TubeletEmbed(nn.Module):
 class VideoVisionTransformer(nn.Module):
     """Video ViT encoder implementing :class:`jepa_core.interfaces.Encoder`.
 
-    ``forward(x [B, C, T, H, W], keep [B, K] | None) -> [B, K or N, D]``: positions are added
-    to every tubelet token before the kept ones are gathered; blocks + final norm run on those.
+    ``forward(x [B, C, T, H, W], keep [B, K] | None) -> [B, K or N, D]``: with ``pos_embedding=
+    "sincos"`` positions are added to every tubelet token before the kept ones are gathered; with
+    ``"rope"`` the tokens' ``(t, h, w)`` coordinates are gathered at ``keep`` alongside them and
+    every :class:`~jepa_video.rope.RopeBlock` rotates queries/keys by them (no ``pos_embed``).
+    Blocks + final norm run on the kept tokens only.
 
     >>> vit = VideoVisionTransformer(img_size=32, patch_size=16, num_frames=4, embed_dim=48, depth=1, num_heads=2)
     >>> vit(torch.randn(1, 3, 4, 32, 32)).shape
@@ -102,14 +122,19 @@ class VideoVisionTransformer(nn.Module):
         num_heads: int = 16,
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
+        pos_embedding: str = "sincos",
     ) -> None:
         super().__init__()
+        check_pos_embedding(pos_embedding, "video ViT")
         if img_size % patch_size or num_frames % tubelet_size:
             raise ValueError(
                 f"img_size={img_size} must be divisible by patch_size={patch_size} and "
                 f"num_frames={num_frames} by tubelet_size={tubelet_size}"
             )
         check_heads(embed_dim, num_heads, "video ViT")
+        if pos_embedding == "rope":
+            check_rope_heads(embed_dim, num_heads, "video ViT")
+        self.pos_embedding = pos_embedding
         self.img_size, self.patch_size = img_size, patch_size
         self.num_frames, self.tubelet_size = num_frames, tubelet_size
         self.in_chans, self.embed_dim, self.num_heads, self.depth = in_chans, embed_dim, num_heads, depth
@@ -119,10 +144,13 @@ class VideoVisionTransformer(nn.Module):
         self.grad_checkpointing = False
 
         self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
-        pos = sincos_pos_embed_3d(embed_dim, self.token_grid)  # [N, D]
-        self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
         dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
-        self.blocks = nn.ModuleList(make_block(embed_dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
+        if pos_embedding == "rope":  # positions enter every attention layer; no pos_embed buffer
+            self.blocks = nn.ModuleList(RopeBlock(embed_dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
+        else:
+            pos = sincos_pos_embed_3d(embed_dim, self.token_grid)  # [N, D]
+            self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
+            self.blocks = nn.ModuleList(make_block(embed_dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
         self.norm = norm_layer(embed_dim)
         self.apply(init_weights)
 
@@ -144,10 +172,18 @@ class VideoVisionTransformer(nn.Module):
             c, t, s = self.in_chans, self.num_frames, self.img_size
             raise ValueError(f"expected clips [B, {c}, {t}, {s}, {s}] (B, C, T, H, W), got {tuple(x.shape)}")
         x = self.patch_embed(x)  # [B, N, D]
+        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        if self.pos_embedding == "rope":
+            pos = grid_positions(self.token_grid, x.device)  # [N, 3] (t, h, w)
+            if keep is not None:
+                x, pos = gather_tokens(x, keep), pos[keep]  # [B, K, D], [B, K, 3]
+            else:
+                pos = pos.expand(x.shape[0], -1, -1)  # [B, N, 3]
+            x = run_rope_blocks(self.blocks, x, pos, use_ckpt)
+            return self.norm(x)
         x = x + self.pos_embed.to(x.dtype)
         if keep is not None:
             x = gather_tokens(x, keep)  # [B, K, D]
-        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         x = run_blocks(self.blocks, x, use_ckpt)
         return self.norm(x)
 
@@ -163,4 +199,5 @@ def build_video_vit(cfg: VideoViTConfig) -> VideoVisionTransformer:
         img_size=cfg.img_size, patch_size=cfg.patch_size, num_frames=cfg.num_frames,
         tubelet_size=cfg.tubelet_size, in_chans=cfg.in_chans, embed_dim=embed_dim, depth=depth,
         num_heads=num_heads, mlp_ratio=mlp_ratio, drop_path_rate=cfg.drop_path_rate,
+        pos_embedding=cfg.pos_embedding,
     )
