@@ -22,7 +22,17 @@ def registry():
 
 
 def test_every_registered_preset_is_covered():
-    assert set(PRESETS) >= set(OFFICIAL) | {"demo"}
+    assert set(PRESETS) >= set(OFFICIAL) | {"demo", "vitg16_v2"}
+
+
+def test_vitg16_v2_holds_the_vjepa2_changes(registry):
+    cfg = registry.preset("video", "vitg16_v2").build()
+    e, p, o = cfg.encoder.options, cfg.predictor.options, cfg.optim
+    assert (e.size, e.pos_embedding, p.pos_embedding) == ("giant", "rope", "rope")
+    assert e.resolved()[:3] == (1408, 40, 16)
+    assert (o.lr_schedule, o.cooldown_epochs, o.ema_start, o.ema_end) == ("warmup_constant_cooldown", 40, 0.99925, 0.99925)
+    assert (o.weight_decay, o.final_weight_decay) == (0.04, 0.04)
+    assert cfg.masker == registry.preset("video", "vitl16").build().masker  # V-JEPA's masks
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
