@@ -1,6 +1,6 @@
-"""Dataset specs of the video plugin: ``video_frames`` and ``synthetic_motion``.
+"""Dataset specs of the video plugin: ``video_frames``, ``video_files`` and ``synthetic_motion``.
 
-Both give ``(clip, label)`` pairs, a clip being a float tensor ``[3, T, H, W]``
+All give ``(clip, label)`` pairs, a clip being a float tensor ``[3, T, H, W]``
 (ImageNet-normalised).
 
 Example::
@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from jepa_core.specs import DatasetSpec
+from jepa_video.files import VideoFilesConfig, build_video_files
 from jepa_video.frames import VideoFramesConfig, build_video_frames
 from jepa_video.synthetic import SyntheticMotionConfig, build_synthetic_motion
 
@@ -26,6 +27,14 @@ def dataset_specs() -> list[DatasetSpec]:
             description="clips as folders of frame images: root/<class>/<clip>/<frames> or "
             "root/<clip>/<frames> (labels -1)",
             example=None,  # needs frame files: tests/plugins/jepa_video/test_video_data.py checks it on a tmp folder
+        ),
+        DatasetSpec(
+            name="video_files",
+            config_type=VideoFilesConfig,
+            build=build_video_files,
+            description="video files (mp4, avi, mkv, webm, mov) decoded with PyAV: root/<class>/**/<video> or "
+            "root/<videos> (labels -1); needs pip install av",
+            example=None,  # needs video files and PyAV: tests/plugins/jepa_video/test_video_files.py checks it
         ),
         DatasetSpec(
             name="synthetic_motion",

@@ -51,7 +51,7 @@ from tests.toy_seq_plugin import (
 STRIPE_PLUGIN_DIR = Path(__file__).resolve().parents[2] / "examples" / "stripe_masker_plugin"
 PROJECT_PLUGINS = {"core", "image", "video", "audio", "toyseq", "stripes"}
 # Built-ins allowed to have no example, each checked by its own test here.
-NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames"), ("dataset", "wav_folder")}
+NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames"), ("dataset", "video_files"), ("dataset", "wav_folder")}
 
 
 @contextlib.contextmanager
