@@ -3,7 +3,8 @@
 The two-process test launches this module under torchrun (``python -m torch.distributed.run
 --nproc-per-node 2 -m tests.jepa_core.test_parallel OUT``): the worker at the bottom trains
 the toy config with DDP, then with FSDP2 (2 steps, then resumed to 4 from the checkpoint), and
-each rank dumps its DDP target encoder. The tests compare that with one process.
+each rank dumps its DDP target encoder; then the image and video demos (shrunk) with FSDP2 and
+activation checkpointing. The tests compare that with one process.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ IMAGE_ARGS = [  # the image plugin's demo ViT at 64 px, shrunk to 2 blocks for s
     "--set", "train.num_workers=0", "--set", "data.num_train=64", "--set", "probe.enabled=false",
     "--set", "train.micro_batch_size=4",  # masks are drawn per micro-batch: keep it equal
     "--set", "encoder.depth=2", "--set", "predictor.depth=1",
+]
+VIDEO_ARGS = [  # the video plugin's demo (two mask sets, a mask token per set) with V-JEPA 2's RoPE, 2 blocks
+    "-p", "jepa_video.plugin", "train", "--plugin", "video", "--preset", "demo",
+    "--set", "train.batch_size=8", "--set", "train.device=cpu", "--set", "train.max_steps=2",
+    "--set", "train.num_workers=0", "--set", "data.num_train=32", "--set", "probe.enabled=false",
+    "--set", "train.micro_batch_size=4", "--set", "encoder.depth=2", "--set", "predictor.depth=1",
+    "--set", "encoder.pos_embedding=rope", "--set", "predictor.pos_embedding=rope",
 ]
 
 
@@ -254,6 +262,18 @@ def test_fsdp_with_activation_checkpointing_on_the_image_vit_equals_one_process(
         assert_states_close(fsdp[what], single[what])
 
 
+def test_fsdp_on_the_video_plugin_with_rope_and_two_mask_sets_equals_one_process(two_process_runs, tmp_path):
+    from jepa_core.cli import main
+
+    assert main(VIDEO_ARGS + ["--out", str(tmp_path / "single"), "--set", "train.log_every=100"]) == 0
+    single = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "single" / "checkpoints"))
+    fsdp = ckpt.load_checkpoint(ckpt.latest_checkpoint(two_process_runs / "video_fsdp" / "checkpoints"))
+    assert fsdp["step"] == single["step"] == 2 and fsdp["world_size"] == 2
+    assert {"mask_tokens.0", "mask_tokens.1"} <= set(fsdp["predictor"])
+    for what in ("encoder", "predictor", "target_encoder"):
+        assert_states_close(fsdp[what], single[what])
+
+
 def test_fsdp_checkpoint_loads_into_a_single_process_trainer(two_process_runs):
     from jepa_core.registry import build_registry
     from jepa_core.run import build_parts
@@ -336,7 +356,8 @@ def _worker(out: Path) -> int:
         rc = cli.main(IMAGE_ARGS + ["--out", str(out / "image_fsdp")] + extra)
         if rc != 0:
             return rc
-    return 0
+    fsdp_ckpt = ["--set", "train.strategy=fsdp", "--set", "train.activation_checkpointing=true"]
+    return cli.main(VIDEO_ARGS + ["--out", str(out / "video_fsdp")] + fsdp_ckpt)
 
 
 if __name__ == "__main__":
