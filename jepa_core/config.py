@@ -82,6 +82,7 @@ class OptimConfig:
     clip_grad_after_warmup: bool = False  # V-JEPA: clip only once the lr warmup is over
     lr_schedule: Literal["warmup_cosine", "warmup_constant_cooldown"] = "warmup_cosine"
     cooldown_epochs: float = attrs.field(default=0.0, validator=non_negative)
+    ema_schedule: Literal["linear", "cosine"] = "linear"  # momentum from ema_start to ema_end
 
 
 @attrs.frozen(kw_only=True)

@@ -76,6 +76,7 @@ class Schedules:
     ema_end: float
     lr_schedule: str = attrs.field(default="warmup_cosine", validator=attrs.validators.in_(LR_SCHEDULES))
     cooldown_steps: int = 0
+    ema_schedule: str = attrs.field(default="linear", validator=attrs.validators.in_(("linear", "cosine")))
 
     def learning_rate(self, step: int) -> float:
         if self.lr_schedule == "warmup_constant_cooldown":
@@ -92,6 +93,8 @@ class Schedules:
         return cosine(step, start=self.weight_decay, final=self.final_weight_decay, total=self.total_steps)
 
     def momentum(self, step: int) -> float:
+        if self.ema_schedule == "cosine":  # Audio-JEPA
+            return cosine(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
         return linear(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
 
     @classmethod
@@ -104,4 +107,5 @@ class Schedules:
             weight_decay=optim.weight_decay, final_weight_decay=optim.final_weight_decay,
             ema_start=optim.ema_start, ema_end=optim.ema_end,
             lr_schedule=optim.lr_schedule, cooldown_steps=int(optim.cooldown_epochs * iterations_per_epoch),
+            ema_schedule=optim.ema_schedule,
         )

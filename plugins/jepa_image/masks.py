@@ -114,13 +114,23 @@ class BlockConfig:
 
 @attrs.frozen
 class RandomConfig:
-    """Options of :class:`RandomMasker`: the fraction of tokens that become the target.
+    """Options of :class:`RandomMasker`: the fraction of tokens that become the target, or with
+    ``max_target_ratio`` a fraction drawn per batch from ``[target_ratio, max_target_ratio]``
+    (Audio-JEPA: 0.4-0.6).
 
     >>> RandomConfig().target_ratio
     0.6
     """
 
     target_ratio: float = attrs.field(default=0.6, validator=_open_unit)
+    max_target_ratio: float | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        hi = self.max_target_ratio
+        if hi is not None and not (0.0 < hi < 1.0 and hi >= self.target_ratio):
+            raise ValueError(
+                f"max_target_ratio must be in [target_ratio, 1) = [{self.target_ratio}, 1) or None, got {hi!r}"
+            )
 
 
 # ------------------------------------------------------------------- shared helpers
@@ -533,7 +543,8 @@ class BlockMasker:
 class RandomMasker:
     """A uniformly random ``target_ratio`` of the tokens per image is the target (M = 1).
 
-    The context is the complement; both are sorted. The target holds ``round(ratio * N)`` tokens.
+    The context is the complement; both are sorted. The target holds ``round(ratio * N)`` tokens;
+    with ``max_target_ratio`` the ratio is drawn once per batch, uniformly in the range.
 
     >>> RandomMasker()(2, (5, 5), torch.Generator().manual_seed(0)).targets.shape
     torch.Size([2, 1, 15])
@@ -545,12 +556,16 @@ class RandomMasker:
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
         gh, gw = _grid2d(grid, "random")
         n = gh * gw
-        num_targets = _round_half_up(self.cfg.target_ratio * n)
-        if not 0 < num_targets < n:
-            raise MaskingError(
-                f"the random masker's target_ratio={self.cfg.target_ratio} gives {num_targets} of {n} tokens "
-                f"on grid {gh}x{gw}; both the target and the context need at least one token."
-            )
+        lo, hi = self.cfg.target_ratio, self.cfg.max_target_ratio
+        for ratio in (lo, hi) if hi is not None else (lo,):
+            count = _round_half_up(ratio * n)
+            if not 0 < count < n:
+                raise MaskingError(
+                    f"the random masker's target ratio {ratio} gives {count} of {n} tokens "
+                    f"on grid {gh}x{gw}; both the target and the context need at least one token."
+                )
+        ratio = lo if hi is None else lo + (hi - lo) * torch.rand(1, generator=generator).item()
+        num_targets = _round_half_up(ratio * n)
         order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
         targets = order[:, :num_targets].sort(dim=1).values
         context = order[:, num_targets:].sort(dim=1).values

@@ -134,3 +134,13 @@ def test_unknown_lr_schedule_is_rejected():
     reg = build_registry(autoload=False, plugins=[toy_seq_plugin])
     with pytest.raises(ConfigError, match="optim.lr_schedule"):
         apply_overrides(toy_seq_plugin.toy_config(), ["optim.lr_schedule=step"], reg)
+
+
+def test_cosine_ema_schedule():
+    optim = OptimConfig(ema_start=0.996, ema_end=1.0, ema_schedule="cosine")
+    s = Schedules.from_config(optim, epochs=1, iterations_per_epoch=100)
+    assert s.momentum(0) == pytest.approx(0.996) and s.momentum(100) == pytest.approx(1.0)
+    assert s.momentum(50) == pytest.approx(0.998)
+    assert s.momentum(25) == pytest.approx(1.0 - 0.004 * 0.5 * (1 + math.cos(math.pi / 4)))  # slow start
+    linear = Schedules.from_config(OptimConfig(ema_start=0.996, ema_end=1.0), epochs=1, iterations_per_epoch=100)
+    assert s.momentum(25) < linear.momentum(25)

@@ -21,7 +21,17 @@ def registry():
 
 
 def test_every_registered_preset_is_covered():
-    assert set(PRESETS) >= {"demo", "vitb16"}
+    assert set(PRESETS) >= {"demo", "vitb16", "audiojepa_vitb16"}
+
+
+def test_audiojepa_holds_its_facts(registry):
+    cfg = registry.preset("audio", "audiojepa_vitb16").build()
+    d, e, m = cfg.data.options, cfg.encoder.options, cfg.masker.options
+    assert (d.sample_rate, d.n_mels, d.num_frames) == (32000, 96, 512) and (e.num_frames, e.num_mels) == (512, 96)
+    assert cfg.masker.name == "random" and (m.target_ratio, m.max_target_ratio) == (0.4, 0.6)
+    assert cfg.loss.name == "cosine" and cfg.target.options.layer_norm_targets
+    o = cfg.optim
+    assert (o.ema_start, o.ema_end, o.ema_schedule) == (0.996, 1.0, "cosine")
 
 
 def test_vitb16_holds_the_ajepa_facts(registry):

@@ -296,7 +296,7 @@ def test_random_masker_ratio_and_complement(grid):
 def test_table6_impossible_configs():
     with pytest.raises(MaskingError, match="target_scale=1.0"):
         BlockMasker(BlockConfig(target_scale=1.0, aspect_ratio=(1.0, 1.0)))(2, (4, 4), gen(0))
-    with pytest.raises(MaskingError, match="target_ratio=0.99"):
+    with pytest.raises(MaskingError, match="target ratio 0.99 gives 16 of 16 tokens"):
         RandomMasker(RandomConfig(target_ratio=0.99))(2, (4, 4), gen(0))
     with pytest.raises(MaskingError, match="1x4"):
         RasterizedMasker()(2, (1, 4), gen(0))
@@ -320,3 +320,18 @@ def test_maskers_pickle_round_trip(spec):
     clone = pickle.loads(pickle.dumps(masker))
     a, b = masker(4, (14, 14), gen(9)), clone(4, (14, 14), gen(9))
     assert torch.equal(a.context, b.context) and torch.equal(a.targets, b.targets)
+
+
+def test_random_masker_ratio_range_is_drawn_per_batch():
+    masker = RandomMasker(RandomConfig(target_ratio=0.4, max_target_ratio=0.6))
+    g = gen(3)
+    counts = []
+    for _ in range(60):
+        m = masker(4, (10, 10), g)
+        assert m.targets.shape[:2] == (4, 1) and m.context.shape[1] + m.targets.shape[2] == 100
+        counts.append(m.targets.shape[2])
+    assert min(counts) >= 40 and max(counts) <= 60 and len(set(counts)) > 8
+    fixed = RandomMasker(RandomConfig(target_ratio=0.4))(4, (10, 10), gen(3))
+    assert fixed.targets.shape[2] == 40
+    with pytest.raises(ValueError, match=r"max_target_ratio must be in \[target_ratio, 1\)"):
+        RandomConfig(target_ratio=0.5, max_target_ratio=0.4)
