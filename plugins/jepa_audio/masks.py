@@ -52,22 +52,21 @@ import torch
 
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
-from jepa_core.specs import Example, MaskerSpec
-from jepa_image.masks import (
-    MultiBlockConfig,
-    MultiBlockMasker,
-    _aspect_range,
-    _at_least,
-    _block_indices,
-    _block_masks,
-    _block_size,
-    _grid2d,
-    _keep_valid,
-    _pair,
-    _random_subset,
-    _round_half_up,
-    _scale_range,
+from jepa_core.masking import (
+    aspect_range,
+    at_least,
+    block_indices,
+    block_masks,
+    block_size,
+    grid2d,
+    keep_valid,
+    pair,
+    random_subset,
+    round_half_up,
+    scale_range,
 )
+from jepa_core.specs import Example, MaskerSpec
+from jepa_image.masks import MultiBlockConfig, MultiBlockMasker
 
 # Block sizes whose placement failed (each after ``max_tries`` position draws) before giving up.
 _MAX_SIZE_ROUNDS = 3
@@ -105,12 +104,12 @@ class TimeFrequencyConfig:
     (0.05, 0.075)
     """
 
-    num_targets: int = attrs.field(default=3, validator=_at_least(1))
-    tf_scale: tuple[float, float] = attrs.field(default=(0.05, 0.075), converter=_pair, validator=_scale_range)
-    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=_pair, validator=_scale_range)
+    num_targets: int = attrs.field(default=3, validator=at_least(1))
+    tf_scale: tuple[float, float] = attrs.field(default=(0.05, 0.075), converter=pair, validator=scale_range)
+    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=pair, validator=scale_range)
     time_strip_prob: float = attrs.field(default=0.5, validator=_probability)
-    min_keep: int = attrs.field(default=10, validator=_at_least(1))
-    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    min_keep: int = attrs.field(default=10, validator=at_least(1))
+    max_tries: int = attrs.field(default=200, validator=at_least(1))
 
 
 @attrs.frozen
@@ -129,16 +128,16 @@ class CurriculumConfig:
     (0.0, 1.0)
     """
 
-    block_num_targets: int = attrs.field(default=4, validator=_at_least(1))
-    block_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=_pair, validator=_scale_range)
-    block_aspect: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=_pair, validator=_aspect_range)
-    tf_num_targets: int = attrs.field(default=3, validator=_at_least(1))
-    tf_scale: tuple[float, float] = attrs.field(default=(0.05, 0.075), converter=_pair, validator=_scale_range)
+    block_num_targets: int = attrs.field(default=4, validator=at_least(1))
+    block_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=pair, validator=scale_range)
+    block_aspect: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=pair, validator=aspect_range)
+    tf_num_targets: int = attrs.field(default=3, validator=at_least(1))
+    tf_scale: tuple[float, float] = attrs.field(default=(0.05, 0.075), converter=pair, validator=scale_range)
     tf_time_strip_prob: float = attrs.field(default=0.5, validator=_probability)
-    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=_pair, validator=_scale_range)
-    tf_prob: tuple[float, float] = attrs.field(default=(0.0, 1.0), converter=_pair, validator=_probability_pair)
-    min_keep: int = attrs.field(default=10, validator=_at_least(1))
-    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=pair, validator=scale_range)
+    tf_prob: tuple[float, float] = attrs.field(default=(0.0, 1.0), converter=pair, validator=_probability_pair)
+    min_keep: int = attrs.field(default=10, validator=at_least(1))
+    max_tries: int = attrs.field(default=200, validator=at_least(1))
 
     def block_config(self, grid: tuple[int, int]) -> MultiBlockConfig:
         """The multi-block kind's :class:`MultiBlockConfig` on ``grid`` (context aspect = the grid's).
@@ -190,7 +189,7 @@ def strip_length(scale: float, extent: int, scale_range: tuple[float, float]) ->
     >>> strip_length(0.05, 8, (0.05, 0.075))  # no whole length fits 0.4..0.6 patches
     1
     """
-    length = _round_half_up(scale * extent)
+    length = round_half_up(scale * extent)
     lo = max(1, math.ceil(scale_range[0] * extent - _EPS))
     hi = min(extent, math.floor(scale_range[1] * extent + _EPS))
     if lo <= hi:
@@ -258,7 +257,7 @@ class TimeFrequencyMasker:
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
         _check_batch(batch_size, "tf_blocks")
-        grid2 = _grid2d(grid, "tf_blocks")
+        grid2 = grid2d(grid, "tf_blocks")
         self.check_feasible(grid2)
         for _ in range(_MAX_SIZE_ROUNDS):
             sizes = self._sample_sizes(grid2, generator)
@@ -290,7 +289,7 @@ class TimeFrequencyMasker:
         gt, gf = grid
         n = gt * gf
         area = strip_length(cfg.tf_scale[0], gt, cfg.tf_scale) * gf
-        h, w = _block_size(cfg.context_scale[1], gt / gf, grid, False)
+        h, w = block_size(cfg.context_scale[1], gt / gf, grid, False)
         best = min(h * w, n - area)
         if best < cfg.min_keep:
             raise self._fail(grid, f"a context can keep at most {max(best, 0)} of {n} tokens")
@@ -307,7 +306,7 @@ class TimeFrequencyMasker:
             s = cfg.tf_scale[0] + u * (cfg.tf_scale[1] - cfg.tf_scale[0])
             s_c = cfg.context_scale[0] + v * (cfg.context_scale[1] - cfg.context_scale[0])
             length = strip_length(s, gt, cfg.tf_scale)
-            c_hw = _block_size(s_c, gt / gf, grid, False)
+            c_hw = block_size(s_c, gt / gf, grid, False)
             if min(c_hw[0] * c_hw[1], gt * gf - length * gf) >= cfg.min_keep:
                 return length, band_shape(length * gf, grid), c_hw
         raise self._fail(grid, f"{cfg.max_tries} size draws in a row could not keep enough tokens")
@@ -339,8 +338,8 @@ class TimeFrequencyMasker:
         """Boolean target masks ``[B, M, N]``."""
         is_time, s_top, b_top, b_left = corners[:4]
         length, (b_len, b_width), _ = sizes
-        strips = _block_masks(s_top, torch.zeros_like(s_top), length, grid[1], grid)
-        bands = _block_masks(b_top, b_left, b_len, b_width, grid)
+        strips = block_masks(s_top, torch.zeros_like(s_top), length, grid[1], grid)
+        bands = block_masks(b_top, b_left, b_len, b_width, grid)
         return torch.where(is_time[..., None], strips, bands)
 
     def _place(
@@ -356,9 +355,9 @@ class TimeFrequencyMasker:
         for attempt in range(self.cfg.max_tries):
             if attempt:
                 fresh = self._draw(batch_size, grid, sizes, generator)
-                corners = tuple(_keep_valid(old, new, valid) for old, new in zip(corners, fresh))
+                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh))
             union = self._target_masks(corners, grid, sizes).any(dim=1)  # [B, N]
-            kept = _block_masks(corners[4], corners[5], *c_hw, grid) & ~union
+            kept = block_masks(corners[4], corners[5], *c_hw, grid) & ~union
             valid = kept.sum(dim=1) >= self.cfg.min_keep
             if bool(valid.all()):
                 return self._finish(corners, kept, grid, sizes, generator)
@@ -375,10 +374,10 @@ class TimeFrequencyMasker:
         is_time, s_top, b_top, b_left = corners[:4]
         length, (b_len, b_width), _ = sizes
         gf = grid[1]
-        strips = _block_indices(s_top, torch.zeros_like(s_top), length, gf, gf)  # [B, M, L * gf]
-        bands = _block_indices(b_top, b_left, b_len, b_width, gf)  # [B, M, L * gf] (same area)
+        strips = block_indices(s_top, torch.zeros_like(s_top), length, gf, gf)  # [B, M, L * gf]
+        bands = block_indices(b_top, b_left, b_len, b_width, gf)  # [B, M, L * gf] (same area)
         targets = torch.where(is_time[..., None], strips, bands)
-        context = _random_subset(kept, int(kept.sum(dim=1).min()), generator)
+        context = random_subset(kept, int(kept.sum(dim=1).min()), generator)
         return MaskSet(context=context, targets=targets)
 
 
@@ -438,7 +437,7 @@ class CurriculumMasker:
     ) -> MaskSet:
         p_tf = self.tf_probability(progress)
         _check_batch(batch_size, "curriculum")
-        grid2 = _grid2d(grid, "curriculum")
+        grid2 = grid2d(grid, "curriculum")
         block = self.block_masker(grid2)
         if min(self.cfg.tf_prob) < 1.0:
             self._block_feasible(block, grid2)
@@ -450,7 +449,7 @@ class CurriculumMasker:
         return self._run(lambda: block(batch_size, grid2, generator), "multi-block (block_*)")
 
     def _block_feasible(self, block: MultiBlockMasker, grid: tuple[int, int]) -> None:
-        self._run(lambda: block._check_feasible(grid), "multi-block (block_*)")
+        self._run(lambda: block.check_feasible(grid), "multi-block (block_*)")
 
     def _tf_feasible(self, grid: tuple[int, int]) -> None:
         self._run(lambda: self.tf_masker.check_feasible(grid), "time-frequency (tf_*)")

@@ -13,60 +13,34 @@ Example::
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any
 
 import attrs
 import torch
 
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
+from jepa_core.masking import (
+    area_range,
+    aspect_range,
+    at_least,
+    block_indices,
+    block_masks,
+    block_size,
+    grid2d,
+    keep_valid,
+    open_unit,
+    pair,
+    random_subset,
+    raster_first,
+    round_half_up,
+    scale_range,
+    unit,
+)
 from jepa_core.specs import Example, MaskerSpec
 
 # Block sizes whose placement failed (each after ``max_tries`` tries) before the masker gives up.
 _MAX_SIZE_ROUNDS = 3
-# A relative nudge to evaluate block sizes just either side of a rounding breakpoint.
-_EPS = 1e-9
-
-# ---------------------------------------------------------------------- validators
-
-
-def _scale_range(_inst: Any, attr: attrs.Attribute, value: tuple[float, float]) -> None:
-    lo, hi = value
-    if not (0.0 < lo <= 1.0 and 0.0 < hi <= 1.0) or lo > hi:
-        raise ValueError(f"{attr.name} must be (lo, hi) with 0 < lo <= hi <= 1, got {value!r}")
-
-
-def _aspect_range(_inst: Any, attr: attrs.Attribute, value: tuple[float, float]) -> None:
-    lo, hi = value
-    if not (lo > 0.0 and hi > 0.0) or lo > hi or not math.isfinite(hi):
-        raise ValueError(f"{attr.name} must be (lo, hi) with 0 < lo <= hi, got {value!r}")
-
-
-def _at_least(minimum: int) -> Any:
-    def check(_inst: Any, attr: attrs.Attribute, value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"{attr.name} must be >= {minimum}, got {value!r}")
-
-    return check
-
-
-def _open_unit(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{attr.name} must be in (0, 1), got {value!r}")
-
-
-def _unit(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
-
-
-def _pair(value: Any) -> tuple[float, float]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"expected a (lo, hi) pair, got {value!r}")
-    return (float(value[0]), float(value[1]))
-
 
 # ------------------------------------------------------------------------- configs
 
@@ -79,18 +53,18 @@ class MultiBlockConfig:
     (0.15, 0.2)
     """
 
-    num_targets: int = attrs.field(default=4, validator=_at_least(1))
-    target_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=_pair, validator=_scale_range)
+    num_targets: int = attrs.field(default=4, validator=at_least(1))
+    target_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=pair, validator=scale_range)
     target_aspect_ratio: tuple[float, float] = attrs.field(
-        default=(0.75, 1.5), converter=_pair, validator=_aspect_range
+        default=(0.75, 1.5), converter=pair, validator=aspect_range
     )
-    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=_pair, validator=_scale_range)
+    context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=pair, validator=scale_range)
     context_aspect_ratio: tuple[float, float] = attrs.field(
-        default=(1.0, 1.0), converter=_pair, validator=_aspect_range
+        default=(1.0, 1.0), converter=pair, validator=aspect_range
     )
-    min_keep: int = attrs.field(default=10, validator=_at_least(0))
+    min_keep: int = attrs.field(default=10, validator=at_least(0))
     allow_target_overlap: bool = True
-    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    max_tries: int = attrs.field(default=200, validator=at_least(1))
     reference_sampling: bool = False
 
 
@@ -107,9 +81,9 @@ class BlockConfig:
     0.6
     """
 
-    target_scale: float = attrs.field(default=0.6, validator=_unit)
-    aspect_ratio: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=_pair, validator=_aspect_range)
-    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    target_scale: float = attrs.field(default=0.6, validator=unit)
+    aspect_ratio: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=pair, validator=aspect_range)
+    max_tries: int = attrs.field(default=200, validator=at_least(1))
 
 
 @attrs.frozen
@@ -122,7 +96,7 @@ class RandomConfig:
     0.6
     """
 
-    target_ratio: float = attrs.field(default=0.6, validator=_open_unit)
+    target_ratio: float = attrs.field(default=0.6, validator=open_unit)
     max_target_ratio: float | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
@@ -131,94 +105,6 @@ class RandomConfig:
             raise ValueError(
                 f"max_target_ratio must be in [target_ratio, 1) = [{self.target_ratio}, 1) or None, got {hi!r}"
             )
-
-
-# ------------------------------------------------------------------- shared helpers
-
-
-def _grid2d(grid: tuple[int, ...], name: str) -> tuple[int, int]:
-    if len(grid) != 2 or any(int(d) < 1 for d in grid):
-        raise MaskingError(f"the {name} masker needs a 2-D token grid (gh, gw) of positive sizes, got {tuple(grid)}.")
-    return int(grid[0]), int(grid[1])
-
-
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
-def _block_size(scale: float, aspect: float, grid: tuple[int, int], reference: bool) -> tuple[int, int]:
-    """Block ``(h, w)`` covering ``scale`` of the grid with ``h / w ~ aspect``, clamped to the grid.
-
-    The reference behaviour keeps ``h < gh`` and ``w < gw`` (its exclusive top/left draw needs it).
-
-    >>> _block_size(0.2, 1.0, (14, 14), False)
-    (6, 6)
-    """
-    gh, gw = grid
-    n = gh * gw
-    h = _round_half_up(math.sqrt(scale * n * aspect))
-    w = _round_half_up(math.sqrt(scale * n / aspect))
-    cap = 1 if reference else 0
-    return min(max(h, 1), gh - cap), min(max(w, 1), gw - cap)
-
-
-@functools.lru_cache(maxsize=256)
-def _area_range(
-    scale: tuple[float, float], aspect: tuple[float, float], grid: tuple[int, int], reference: bool
-) -> tuple[int, int]:
-    """Exact (min, max) block area over every ``(scale, aspect)`` in the ranges.
-
-    h and w grow with scale, so the extremes sit at the scale ends; along the aspect axis both are
-    piecewise constant, so evaluating each side of every rounding breakpoint covers every piece.
-
-    >>> _area_range((0.15, 0.2), (0.75, 1.5), (4, 4), False)
-    (2, 4)
-    """
-    n = grid[0] * grid[1]
-    areas = []
-    for s in scale:
-        points = {aspect[0], aspect[1]}
-        for k in range(max(grid) + 1):
-            edge = (k + 0.5) ** 2
-            for ar in (edge / (s * n), s * n / edge):
-                points.update((ar * (1 - _EPS), ar * (1 + _EPS)))
-        for ar in points:
-            if aspect[0] <= ar <= aspect[1]:
-                h, w = _block_size(s, ar, grid, reference)
-                areas.append(h * w)
-    return min(areas), max(areas)
-
-
-def _block_masks(tops: torch.Tensor, lefts: torch.Tensor, h: int, w: int, grid: tuple[int, int]) -> torch.Tensor:
-    """Boolean masks ``[..., gh * gw]`` of ``h x w`` blocks at ``tops`` / ``lefts`` ``[...]``."""
-    rows = torch.arange(grid[0])
-    cols = torch.arange(grid[1])
-    in_rows = (rows >= tops[..., None]) & (rows < tops[..., None] + h)
-    in_cols = (cols >= lefts[..., None]) & (cols < lefts[..., None] + w)
-    return (in_rows[..., :, None] & in_cols[..., None, :]).flatten(-2)
-
-
-def _block_indices(tops: torch.Tensor, lefts: torch.Tensor, h: int, w: int, gw: int) -> torch.Tensor:
-    """Sorted row-major indices ``[..., h * w]`` of ``h x w`` blocks at ``tops`` / ``lefts``."""
-    rows = tops[..., None] + torch.arange(h)
-    cols = lefts[..., None] + torch.arange(w)
-    return (rows[..., :, None] * gw + cols[..., None, :]).flatten(-2)
-
-
-def _random_subset(mask: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """``size`` indices drawn uniformly without replacement from each row's True entries, sorted.
-
-    Every row of ``mask [..., N]`` must hold at least ``size`` True entries.
-    """
-    keys = torch.rand(mask.shape, generator=generator)
-    keys.masked_fill_(~mask, 2.0)
-    picked = keys.topk(size, dim=-1, largest=False, sorted=False).indices
-    return picked.sort(dim=-1).values
-
-
-def _raster_first(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """The first ``size`` True indices of each row of ``mask [B, N]`` in raster order."""
-    return mask.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)[..., :size]
 
 
 # ---------------------------------------------------------------------- multi-block
@@ -256,8 +142,8 @@ class MultiBlockMasker:
         self.cfg = cfg
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
-        grid2 = _grid2d(grid, "multiblock")
-        self._check_feasible(grid2)
+        grid2 = grid2d(grid, "multiblock")
+        self.check_feasible(grid2)
         failed: set[tuple[tuple[int, int], tuple[int, int]]] = set()
         for _ in range(self.cfg.max_tries):
             t_hw, c_hw = self._sample_sizes(grid2, generator)
@@ -279,7 +165,7 @@ class MultiBlockMasker:
 
     # ---------------------------------------------------------------- sizes
 
-    def _check_feasible(self, grid: tuple[int, int]) -> None:
+    def check_feasible(self, grid: tuple[int, int]) -> None:
         """Raise at once for configurations no draw can satisfy."""
         cfg = self.cfg
         gh, gw = grid
@@ -287,8 +173,8 @@ class MultiBlockMasker:
         if cfg.reference_sampling and min(grid) < 2:
             raise MaskingError(f"reference_sampling needs a grid of at least 2x2, got {gh}x{gw}.")
         ref = cfg.reference_sampling
-        t_min, t_max = _area_range(cfg.target_scale, cfg.target_aspect_ratio, grid, ref)
-        _, c_max = _area_range(cfg.context_scale, cfg.context_aspect_ratio, grid, ref)
+        t_min, t_max = area_range(cfg.target_scale, cfg.target_aspect_ratio, grid, ref)
+        _, c_max = area_range(cfg.context_scale, cfg.context_aspect_ratio, grid, ref)
         removed = cfg.num_targets * t_min if not cfg.allow_target_overlap else t_min
         reason = None
         if t_max < cfg.min_keep:
@@ -328,7 +214,7 @@ class MultiBlockMasker:
             s = scale[0] + u * (scale[1] - scale[0])
             log_lo, log_hi = math.log(aspect[0]), math.log(aspect[1])
             ar = math.exp(log_lo + v * (log_hi - log_lo))
-        return _block_size(s, ar, grid, self.cfg.reference_sampling)
+        return block_size(s, ar, grid, self.cfg.reference_sampling)
 
     def _sizes_feasible(self, t_hw: tuple[int, int], c_hw: tuple[int, int], grid: tuple[int, int]) -> bool:
         cfg = self.cfg
@@ -407,7 +293,7 @@ class MultiBlockMasker:
         for attempt in range(self.cfg.max_tries):
             if attempt:
                 fresh = self._draw(batch_size, grid, t_hw, c_hw, generator)
-                corners = tuple(_keep_valid(old, new, valid) for old, new in zip(corners, fresh))
+                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh))
             kept, valid = self._evaluate(corners, grid, t_hw, c_hw)
             if bool(valid.all()):
                 return self._finish(corners, kept, grid, t_hw, generator)
@@ -422,8 +308,8 @@ class MultiBlockMasker:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context-minus-targets masks ``[B, N]`` and per-image validity ``[B]``."""
         t_top, t_left, c_top, c_left = corners
-        targets = _block_masks(t_top, t_left, *t_hw, grid).any(dim=1)
-        kept = _block_masks(c_top, c_left, *c_hw, grid) & ~targets
+        targets = block_masks(t_top, t_left, *t_hw, grid).any(dim=1)
+        kept = block_masks(c_top, c_left, *c_hw, grid) & ~targets
         valid = kept.sum(dim=1) >= self.cfg.min_keep
         if not self.cfg.allow_target_overlap:
             valid &= ~_targets_overlap(t_top, t_left, t_hw)
@@ -439,16 +325,11 @@ class MultiBlockMasker:
     ) -> MaskSet:
         size = int(kept.sum(dim=1).min())
         if self.cfg.reference_sampling:
-            context = _raster_first(kept, size)
+            context = raster_first(kept, size)
         else:
-            context = _random_subset(kept, size, generator)
-        targets = _block_indices(corners[0], corners[1], *t_hw, grid[1])
+            context = random_subset(kept, size, generator)
+        targets = block_indices(corners[0], corners[1], *t_hw, grid[1])
         return MaskSet(context=context, targets=targets)
-
-
-def _keep_valid(old: torch.Tensor, new: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    mask = valid.view(-1, *([1] * (old.dim() - 1)))
-    return torch.where(mask, old, new)
 
 
 def _targets_overlap(tops: torch.Tensor, lefts: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -482,7 +363,7 @@ class RasterizedMasker:
         self.cfg = cfg
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
-        gh, gw = _grid2d(grid, "rasterized")
+        gh, gw = grid2d(grid, "rasterized")
         if gh < 2 or gw < 2:
             raise MaskingError(f"the rasterized masker needs a grid of at least 2x2 for 4 quadrants, got {gh}x{gw}.")
         rows = (torch.arange(gh) >= gh // 2).long()
@@ -492,8 +373,8 @@ class RasterizedMasker:
         context_mask = quadrant == chosen[:, None]
         target_mask = quadrant == self._OTHERS[chosen][..., None]  # [B, 3, N]
         smallest = (gh // 2) * (gw // 2)
-        targets = _random_subset(target_mask, smallest, generator)
-        context = _random_subset(context_mask, int(context_mask.sum(dim=1).min()), generator)
+        targets = random_subset(target_mask, smallest, generator)
+        context = random_subset(context_mask, int(context_mask.sum(dim=1).min()), generator)
         return MaskSet(context=context, targets=targets)
 
 
@@ -512,9 +393,9 @@ class BlockMasker:
         self.cfg = cfg
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
-        gh, gw = _grid2d(grid, "block")
+        gh, gw = grid2d(grid, "block")
         scale = (self.cfg.target_scale, self.cfg.target_scale)
-        if _area_range(scale, self.cfg.aspect_ratio, (gh, gw), False)[0] >= gh * gw:
+        if area_range(scale, self.cfg.aspect_ratio, (gh, gw), False)[0] >= gh * gw:
             raise MaskingError(
                 f"the block masker's target_scale={self.cfg.target_scale} covers the whole {gh}x{gw} grid, "
                 "leaving no context; lower masker.target_scale."
@@ -522,16 +403,16 @@ class BlockMasker:
         h, w = self._size((gh, gw), generator)
         tops = torch.randint(0, gh - h + 1, (batch_size,), generator=generator)
         lefts = torch.randint(0, gw - w + 1, (batch_size,), generator=generator)
-        target_mask = _block_masks(tops, lefts, h, w, (gh, gw))
-        context = _raster_first(~target_mask, gh * gw - h * w).sort(dim=-1).values
-        targets = _block_indices(tops, lefts, h, w, gw)[:, None, :]
+        target_mask = block_masks(tops, lefts, h, w, (gh, gw))
+        context = raster_first(~target_mask, gh * gw - h * w).sort(dim=-1).values
+        targets = block_indices(tops, lefts, h, w, gw)[:, None, :]
         return MaskSet(context=context, targets=targets)
 
     def _size(self, grid: tuple[int, int], generator: torch.Generator) -> tuple[int, int]:
         log_lo, log_hi = (math.log(a) for a in self.cfg.aspect_ratio)
         for _ in range(self.cfg.max_tries):
             v = torch.rand(1, generator=generator).item()
-            h, w = _block_size(self.cfg.target_scale, math.exp(log_lo + v * (log_hi - log_lo)), grid, False)
+            h, w = block_size(self.cfg.target_scale, math.exp(log_lo + v * (log_hi - log_lo)), grid, False)
             if h * w < grid[0] * grid[1]:
                 return h, w
         raise MaskingError(
@@ -554,18 +435,18 @@ class RandomMasker:
         self.cfg = cfg
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> MaskSet:
-        gh, gw = _grid2d(grid, "random")
+        gh, gw = grid2d(grid, "random")
         n = gh * gw
         lo, hi = self.cfg.target_ratio, self.cfg.max_target_ratio
         for ratio in (lo, hi) if hi is not None else (lo,):
-            count = _round_half_up(ratio * n)
+            count = round_half_up(ratio * n)
             if not 0 < count < n:
                 raise MaskingError(
                     f"the random masker's target ratio {ratio} gives {count} of {n} tokens "
                     f"on grid {gh}x{gw}; both the target and the context need at least one token."
                 )
         ratio = lo if hi is None else lo + (hi - lo) * torch.rand(1, generator=generator).item()
-        num_targets = _round_half_up(ratio * n)
+        num_targets = round_half_up(ratio * n)
         order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
         targets = order[:, :num_targets].sort(dim=1).values
         context = order[:, num_targets:].sort(dim=1).values

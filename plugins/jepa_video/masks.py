@@ -34,8 +34,8 @@ import torch
 
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
+from jepa_core.masking import area_range, aspect_range, at_least, block_size, pair, random_subset, round_half_up, scale_range
 from jepa_core.specs import Example, MaskerSpec
-from jepa_image.masks import _area_range, _aspect_range, _at_least, _block_size, _scale_range
 
 # Block sizes whose placement failed (each after ``max_tries`` position draws) before giving up.
 _MAX_SIZE_ROUNDS = 3
@@ -43,17 +43,11 @@ _MAX_SIZE_ROUNDS = 3
 # ---------------------------------------------------------------------- validators
 
 
-def _pair(value: Any) -> tuple[float, float]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"expected a (lo, hi) pair, got {value!r}")
-    return (float(value[0]), float(value[1]))
-
-
 def _pairs(value: Any) -> tuple[tuple[float, float], ...]:
     """``[[lo, hi], ...]`` (e.g. from JSON) -> a tuple of float pairs; one bare pair is NOT accepted."""
     if not isinstance(value, (tuple, list)):
         raise ValueError(f"expected a tuple of (lo, hi) pairs, one per mask config, got {value!r}")
-    return tuple(_pair(v) for v in value)
+    return tuple(pair(v) for v in value)
 
 
 def _ints(value: Any) -> tuple[int, ...]:
@@ -87,10 +81,10 @@ class MaskConfig3D:
     (1.0, 1.0)
     """
 
-    num_blocks: int = attrs.field(default=8, validator=_at_least(1))
-    spatial_scale: tuple[float, float] = attrs.field(default=(0.15, 0.15), converter=_pair, validator=_scale_range)
-    temporal_scale: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=_pair, validator=_scale_range)
-    aspect: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=_pair, validator=_aspect_range)
+    num_blocks: int = attrs.field(default=8, validator=at_least(1))
+    spatial_scale: tuple[float, float] = attrs.field(default=(0.15, 0.15), converter=pair, validator=scale_range)
+    temporal_scale: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=pair, validator=scale_range)
+    aspect: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=pair, validator=aspect_range)
 
 
 @attrs.frozen
@@ -106,18 +100,18 @@ class MultiBlock3DConfig:
     MaskConfig3D(num_blocks=2, spatial_scale=(0.7, 0.7), temporal_scale=(1.0, 1.0), aspect=(0.75, 1.5))
     """
 
-    num_blocks: tuple[int, ...] = attrs.field(default=(8, 2), converter=_ints, validator=_each(_at_least(1)))
+    num_blocks: tuple[int, ...] = attrs.field(default=(8, 2), converter=_ints, validator=_each(at_least(1)))
     spatial_scale: tuple[tuple[float, float], ...] = attrs.field(
-        default=((0.15, 0.15), (0.7, 0.7)), converter=_pairs, validator=_each(_scale_range)
+        default=((0.15, 0.15), (0.7, 0.7)), converter=_pairs, validator=_each(scale_range)
     )
     temporal_scale: tuple[tuple[float, float], ...] = attrs.field(
-        default=((1.0, 1.0), (1.0, 1.0)), converter=_pairs, validator=_each(_scale_range)
+        default=((1.0, 1.0), (1.0, 1.0)), converter=_pairs, validator=_each(scale_range)
     )
     aspect: tuple[tuple[float, float], ...] = attrs.field(
-        default=((0.75, 1.5), (0.75, 1.5)), converter=_pairs, validator=_each(_aspect_range)
+        default=((0.75, 1.5), (0.75, 1.5)), converter=_pairs, validator=_each(aspect_range)
     )
-    min_keep: int = attrs.field(default=10, validator=_at_least(1))
-    max_tries: int = attrs.field(default=200, validator=_at_least(1))
+    min_keep: int = attrs.field(default=10, validator=at_least(1))
+    max_tries: int = attrs.field(default=200, validator=at_least(1))
 
     def __attrs_post_init__(self) -> None:
         lengths = (len(self.num_blocks), len(self.spatial_scale), len(self.temporal_scale), len(self.aspect))
@@ -170,13 +164,9 @@ def _grid3d(grid: tuple[int, ...]) -> tuple[int, int, int]:
     return dims  # type: ignore[return-value]
 
 
-def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
 def _frames(scale: float, t: int) -> int:
     """Block length in frames: ``max(1, round(scale * t))`` (at most ``t`` as ``scale <= 1``)."""
-    return min(max(1, _round_half_up(scale * t)), t)
+    return min(max(1, round_half_up(scale * t)), t)
 
 
 def _union_masks(
@@ -192,29 +182,6 @@ def _union_masks(
     # Token (ti, p) is covered iff some block k holds frame ti and spatial position p: a 0/1 matmul.
     hits = torch.bmm(in_t.transpose(1, 2).float(), spatial.float())  # [B, t, gh * gw], counts <= K
     return (hits > 0.5).flatten(1)  # [B, N] bool
-
-
-def _random_subset(mask: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """``size`` indices drawn uniformly without replacement from each row's True entries, sorted.
-
-    Same rule as :func:`jepa_image.masks._random_subset` (keep the ``size`` smallest random keys of
-    the True entries), but faster: when most of a row is kept it finds the dropped entries
-    instead, and it orders the result with ``nonzero`` rather than a sort. Every row of ``mask [B, N]`` must hold at least ``size`` True entries.
-    """
-    counts = mask.sum(dim=1)  # [B]
-    if bool((counts == size).all()):  # nothing to cut
-        return mask.nonzero()[:, 1].view(mask.shape[0], size)
-    n = mask.shape[1]
-    keys = torch.rand(mask.shape, generator=generator)
-    keys.masked_fill_(~mask, 2.0)  # entries outside the mask sort last
-    if size <= n - size:
-        picked = keys.topk(size, dim=1, largest=False, sorted=False).indices  # [B, size]
-        keep = torch.zeros_like(mask).scatter_(1, picked, True)
-    else:
-        dropped = keys.topk(n - size, dim=1, largest=True, sorted=False).indices  # [B, n - size]
-        keep = torch.ones_like(mask).scatter_(1, dropped, False)
-    # exactly `size` True per row; nonzero lists them row by row in ascending order (cheaper than a sort)
-    return keep.nonzero()[:, 1].view(mask.shape[0], size)
 
 
 # ---------------------------------------------------------------------- masker
@@ -262,8 +229,8 @@ class MultiBlock3DMasker:
         sets = []
         for union in self.target_masks(batch_size, grid, generator):  # [B, N] each
             context_mask = ~union
-            context = _random_subset(context_mask, int(context_mask.sum(dim=1).min()), generator)  # [B, Nc]
-            targets = _random_subset(union, int(union.sum(dim=1).min()), generator)  # [B, Nt]
+            context = random_subset(context_mask, int(context_mask.sum(dim=1).min()), generator)  # [B, Nc]
+            targets = random_subset(union, int(union.sum(dim=1).min()), generator)  # [B, Nt]
             sets.append(MaskSet(context=context, targets=targets[:, None, :]))  # targets [B, 1, Nt]
         return tuple(sets)
 
@@ -295,7 +262,7 @@ class MultiBlock3DMasker:
     def _check_feasible(self, k: int, mc: MaskConfig3D, grid: tuple[int, int, int]) -> None:
         # Blocks may overlap, so the smallest union is ONE block (all blocks at the same corner).
         t, gh, gw = grid
-        area = _area_range(mc.spatial_scale, mc.aspect, (gh, gw), False)[0]
+        area = area_range(mc.spatial_scale, mc.aspect, (gh, gw), False)[0]
         volume = _frames(mc.temporal_scale[0], t) * area
         if t * gh * gw - volume < self.cfg.min_keep:
             raise self._fail(k, mc, grid, f"even the smallest block ({volume} tokens) leaves fewer of {t * gh * gw}")
@@ -310,7 +277,7 @@ class MultiBlock3DMasker:
         log_lo, log_hi = math.log(mc.aspect[0]), math.log(mc.aspect[1])
         ar = math.exp(log_lo + u_a * (log_hi - log_lo))
         r = mc.temporal_scale[0] + u_t * (mc.temporal_scale[1] - mc.temporal_scale[0])
-        h, w = _block_size(s, ar, grid[1:], False)
+        h, w = block_size(s, ar, grid[1:], False)
         return _frames(r, grid[0]), h, w
 
     def _corners(

@@ -189,20 +189,6 @@ def test_deterministic_for_a_seed():
     assert not (a.context.shape == c.context.shape and torch.equal(a.context, c.context))
 
 
-@pytest.mark.parametrize("reference", [False, True])
-@pytest.mark.parametrize(
-    ("scale", "aspect", "grid"),
-    [((0.15, 0.2), (0.75, 1.5), (14, 14)), ((0.85, 1.0), (1.0, 1.0), (16, 16)), ((0.05, 0.6), (0.3, 3.0), (7, 11))],
-)
-def test_area_range_matches_dense_sampling(reference, scale, aspect, grid):
-    from jepa_image.masks import _area_range, _block_size
-
-    s_values = torch.linspace(scale[0], scale[1], 101).tolist()
-    a_values = torch.linspace(aspect[0], aspect[1], 401).tolist()
-    areas = [math.prod(_block_size(s, a, grid, reference)) for s in s_values for a in a_values]
-    assert _area_range(scale, aspect, grid, reference) == (min(areas), max(areas))
-
-
 # ------------------------------------------------------------------------- errors
 
 

@@ -11,7 +11,6 @@ import attrs
 import pytest
 import torch
 
-import jepa_image.masks as image_masks
 from jepa_core import hookimpl
 from jepa_core.config import apply_overrides, from_dict, load_config, save_config, set_value, to_dict
 from jepa_core.errors import MaskingError
@@ -23,7 +22,6 @@ from jepa_video.masks import (
     MaskConfig3D,
     MultiBlock3DConfig,
     MultiBlock3DMasker,
-    _random_subset,
     masker_specs,
 )
 from tests import toy_seq_plugin
@@ -112,15 +110,6 @@ def test_truncation_keeps_a_random_subset_not_the_raster_first_tokens():
                 lost = dropped[b].nonzero().flatten()
                 dropped_before_kept += int(lost.numel() > 0 and lost.min() < kept[b].max())
     assert dropped_before_kept > 0  # raster-first truncation would only ever drop the last tokens
-
-
-def test_random_subset_matches_the_image_plugin_rule():
-    # Same keys -> same subset as jepa_image's helper, on both of the fast paths.
-    mask = torch.rand(16, 300, generator=gen(1)) < 0.6
-    for size in (40, int(mask.sum(1).min())):
-        mine = _random_subset(mask, size, gen(5))
-        theirs = image_masks._random_subset(mask, size, gen(5))
-        assert torch.equal(mine, theirs)
 
 
 # ------------------------------------------------------------------ block geometry
