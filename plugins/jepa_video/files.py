@@ -52,13 +52,10 @@ from typing import Any, Callable, Iterable
 import attrs
 import numpy as np
 
-from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
-from jepa_core.folders import check_fraction, class_names, scan_class_folders, split_holdout
+from jepa_core.folders import class_names, scan_class_folders
 from jepa_core.specs import SPLITS
-from jepa_image.transforms import check_crop_scale
-from jepa_video.frames import window_indices, window_start
-from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
+from jepa_video.frames import VideoFramesConfig, build_clip_split, window_indices, window_start
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 """File extensions (matched case-insensitively) the ``video_files`` dataset reads."""
@@ -67,24 +64,15 @@ NEED_AV = "the video_files dataset needs PyAV: pip install 'jepaforge[video]' (o
 
 
 @attrs.frozen(kw_only=True)
-class VideoFilesConfig:
-    """Options of the ``video_files`` dataset (the fields and defaults of ``video_frames``).
+class VideoFilesConfig(VideoFramesConfig):
+    """Options of the ``video_files`` dataset: those of ``video_frames`` (same fields, defaults and
+    checks), so ``data.name=video_files`` switches a config between frame folders and video files.
 
     ``val_root`` holds the val split; without it, ``val_fraction > 0`` holds out that fraction
     of ``root``'s videos (a fixed, seeded choice; the train split then excludes them). When
     ``val_root`` is set, ``val_fraction`` is ignored. ``flip`` is the train flip probability
     (set 0 when labels depend on left/right, e.g. SSv2's "moving something left").
     """
-
-    root: str | None = None
-    val_root: str | None = None
-    val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
-    resolution: int = attrs.field(default=224, validator=positive)
-    num_frames: int = attrs.field(default=16, validator=positive)
-    frame_step: int = attrs.field(default=4, validator=positive)
-    crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
-    aspect: tuple[float, float] = attrs.field(default=(0.75, 1.35), validator=check_aspect)
-    flip: float = attrs.field(default=0.5, validator=check_flip)
 
 
 def require_av() -> Any:
@@ -382,30 +370,12 @@ class VideoFilesDataset:
 
 
 def build_video_files(cfg: VideoFilesConfig, split: str) -> VideoFilesDataset:
-    """Build a split described by ``cfg`` (see :class:`VideoFilesConfig`); ``train_eval`` is the
-    train videos with the eval window and transform (for probes)."""
+    """Build a split described by ``cfg`` (see :class:`VideoFilesConfig` and
+    :func:`jepa_video.frames.build_clip_split`); PyAV is checked first."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     require_av()
-    window = {"num_frames": cfg.num_frames, "frame_step": cfg.frame_step}
-    if split == "val" and cfg.val_root is not None:
-        train_classes = None
-        if cfg.root is not None and os.path.isdir(cfg.root):
-            train_classes = class_names(cfg.root) or None
-        return VideoFilesDataset(cfg.val_root, eval_clip_transform(cfg.resolution), classes=train_classes, **window)
-    if split == "val" and cfg.val_fraction <= 0:
-        raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
-    classes, clips = scan_videos(cfg.root)
-    if cfg.val_fraction > 0 and cfg.val_root is None:
-        train_idx, val_idx = split_holdout(len(clips), cfg.val_fraction, what="clip")
-        clips = [clips[i] for i in (val_idx if split == "val" else train_idx)]
-    train = split == "train"
-    tf = (
-        train_clip_transform(cfg.resolution, cfg.crop_scale, cfg.aspect, cfg.flip)
-        if train
-        else eval_clip_transform(cfg.resolution)
-    )
-    return VideoFilesDataset(cfg.root, tf, random_start=train, classes=classes, clips=clips, **window)
+    return build_clip_split(cfg, split, VideoFilesDataset, scan_videos, class_names)
 
 
 __all__ = [

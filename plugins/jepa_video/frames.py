@@ -256,28 +256,29 @@ class VideoFramesDataset:
         return (self.transform(frames) if self.transform is not None else frames), self.clips[index][1]
 
 
-def _holdout(n: int, fraction: float) -> tuple[list[int], list[int]]:
-    return split_holdout(n, fraction, what="clip")
-
-
-def build_video_frames(cfg: VideoFramesConfig, split: str) -> VideoFramesDataset:
-    """Build a split described by ``cfg`` (see :class:`VideoFramesConfig`); ``train_eval`` is the
-    train clips with the eval window and transform (for probes)."""
+def build_clip_split(
+    cfg: Any, split: str, make: Callable[..., Any], scan: Callable[..., tuple[list[str], list[tuple[str, int]]]],
+    classes_of: Callable[[str], list[str]],
+) -> Any:
+    """One split of a clip dataset (``video_frames``, ``video_files``): ``make(root, transform, *,
+    num_frames, frame_step, random_start=False, classes=None, clips=None)`` builds it, ``scan(root)``
+    lists ``(classes, clips)``, ``classes_of(root)`` names a root's classes. ``train`` takes random
+    windows and the train transform; ``train_eval`` (the train clips, for probes) and ``val`` take
+    centred windows and the eval transform; val is ``val_root`` or the seeded ``val_fraction``
+    hold-out of ``root``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     window = {"num_frames": cfg.num_frames, "frame_step": cfg.frame_step}
     if split == "val" and cfg.val_root is not None:
         train_classes = None
         if cfg.root is not None and os.path.isdir(cfg.root):
-            train_classes = class_names(cfg.root) or None
-        return VideoFramesDataset(
-            cfg.val_root, eval_clip_transform(cfg.resolution), classes=train_classes, **window
-        )
+            train_classes = classes_of(cfg.root) or None
+        return make(cfg.val_root, eval_clip_transform(cfg.resolution), classes=train_classes, **window)
     if split == "val" and cfg.val_fraction <= 0:
         raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
-    classes, clips = scan_clips(cfg.root)
+    classes, clips = scan(cfg.root)
     if cfg.val_fraction > 0 and cfg.val_root is None:
-        train_idx, val_idx = _holdout(len(clips), cfg.val_fraction)
+        train_idx, val_idx = split_holdout(len(clips), cfg.val_fraction, what="clip")
         clips = [clips[i] for i in (val_idx if split == "val" else train_idx)]
     train = split == "train"
     tf = (
@@ -285,7 +286,12 @@ def build_video_frames(cfg: VideoFramesConfig, split: str) -> VideoFramesDataset
         if train
         else eval_clip_transform(cfg.resolution)
     )
-    return VideoFramesDataset(cfg.root, tf, random_start=train, classes=classes, clips=clips, **window)
+    return make(cfg.root, tf, random_start=train, classes=classes, clips=clips, **window)
+
+
+def build_video_frames(cfg: VideoFramesConfig, split: str) -> VideoFramesDataset:
+    """Build a split described by ``cfg`` (see :class:`VideoFramesConfig` and :func:`build_clip_split`)."""
+    return build_clip_split(cfg, split, VideoFramesDataset, scan_clips, class_names)
 
 
 __all__ = [
