@@ -27,6 +27,49 @@ from .pos_embed import sincos_pos_embed_2d
 from .vit import check_heads, init_weights, make_block, norm_layer, run_blocks
 
 
+def add_mask_tokens(module: nn.Module, count: int, dim: int, *, zero: bool) -> None:
+    """Give ``module`` its learned mask tokens ``[1, 1, dim]``: one shared ``mask_token`` (I-JEPA)
+    or ``mask_tokens.{i}`` for ``count > 1`` (V-JEPA: one per mask set); zero or trunc-normal(0.02)."""
+    if count < 1:
+        raise ValueError(f"num_mask_tokens must be >= 1, got {count}")
+    module.num_mask_tokens = count
+    if count == 1:
+        module.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+    else:
+        module.mask_tokens = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, dim)) for _ in range(count))
+    if not zero:
+        for token in mask_token_list(module):
+            nn.init.trunc_normal_(token, std=0.02)
+
+
+def mask_token_list(module: nn.Module) -> list[nn.Parameter]:
+    return [module.mask_token] if module.num_mask_tokens == 1 else list(module.mask_tokens)
+
+
+def mask_token_for(module: nn.Module, mask_index: int) -> nn.Parameter:
+    """The learned mask token ``[1, 1, Dp]`` of mask set ``mask_index`` (shared when there is one)."""
+    if module.num_mask_tokens == 1:
+        return module.mask_token
+    if not 0 <= mask_index < module.num_mask_tokens:
+        raise ValueError(
+            f"mask_index={mask_index} is out of range: this predictor has {module.num_mask_tokens} mask tokens "
+            "(one per mask set); set the predictor's num_mask_tokens to the masker's number of sets."
+        )
+    return module.mask_tokens[mask_index]
+
+
+def check_index_shapes(
+    context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+) -> tuple[int, int, int, int]:
+    """``(B, Nc, M, Nt)`` of a predictor call; ValueError when the index shapes do not fit."""
+    b, nc, _ = context_tokens.shape
+    if context_idx.shape != (b, nc):
+        raise ValueError(f"context_idx must be [{b}, {nc}] to match context_tokens, got {tuple(context_idx.shape)}")
+    if target_idx.ndim != 3 or target_idx.shape[0] != b:
+        raise ValueError(f"target_idx must be [{b}, M, Nt], got {tuple(target_idx.shape)}")
+    return b, nc, int(target_idx.shape[1]), int(target_idx.shape[2])
+
+
 @attrs.frozen
 class PredictorConfig:
     """Options of the ``vit_predictor``. ``num_heads=None`` uses the encoder's head count.
@@ -89,25 +132,16 @@ class ViTPredictor(nn.Module):
             raise ValueError(
                 f"pos_embed must be [{math.prod(grid)}, {embed_dim}] for grid {grid}, got {tuple(pos_embed.shape)}"
             )
-        if num_mask_tokens < 1:
-            raise ValueError(f"num_mask_tokens must be >= 1, got {num_mask_tokens}")
         check_heads(embed_dim, num_heads, "predictor")
         self.encoder_dim = encoder_dim
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.depth = depth
         self.token_grid: tuple[int, ...] = grid
-        self.num_mask_tokens = num_mask_tokens
         self.grad_checkpointing = False
 
         self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
-        # I-JEPA: one shared token (key `mask_token`); V-JEPA: one per mask set (`mask_tokens.{i}`).
-        if num_mask_tokens == 1:
-            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))  # [1, 1, Dp]
-        else:
-            self.mask_tokens = nn.ParameterList(
-                nn.Parameter(torch.zeros(1, 1, embed_dim)) for _ in range(num_mask_tokens)
-            )
+        add_mask_tokens(self, num_mask_tokens, embed_dim, zero=True)  # initialised below
         self.register_buffer("predictor_pos_embed", pos_embed.unsqueeze(0), persistent=True)  # [1, N, Dp]
         self.predictor_blocks = nn.ModuleList(
             make_block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)
@@ -116,22 +150,10 @@ class ViTPredictor(nn.Module):
         self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
         self.apply(init_weights)
         if not zero_mask_tokens:
-            for token in self._mask_token_list():
+            for token in mask_token_list(self):
                 nn.init.trunc_normal_(token, std=0.02)
 
-    def _mask_token_list(self) -> list[nn.Parameter]:
-        return [self.mask_token] if self.num_mask_tokens == 1 else list(self.mask_tokens)
-
-    def mask_token_for(self, mask_index: int) -> nn.Parameter:
-        """The learned mask token ``[1, 1, Dp]`` of mask set ``mask_index`` (shared when there is one)."""
-        if self.num_mask_tokens == 1:
-            return self.mask_token
-        if not 0 <= mask_index < self.num_mask_tokens:
-            raise ValueError(
-                f"mask_index={mask_index} is out of range: this predictor has {self.num_mask_tokens} mask tokens "
-                "(one per mask set); set the predictor's num_mask_tokens to the masker's number of sets."
-            )
-        return self.mask_tokens[mask_index]
+    mask_token_for = mask_token_for
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in backward (training mode only)."""
@@ -141,15 +163,7 @@ class ViTPredictor(nn.Module):
         self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
         mask_index: int = 0,
     ) -> torch.Tensor:
-        b, nc, _ = context_tokens.shape
-        if context_idx.shape != (b, nc):
-            raise ValueError(
-                f"context_idx must be [{b}, {nc}] to match context_tokens, "
-                f"got {tuple(context_idx.shape)}"
-            )
-        if target_idx.ndim != 3 or target_idx.shape[0] != b:
-            raise ValueError(f"target_idx must be [{b}, M, Nt], got {tuple(target_idx.shape)}")
-        m, nt = target_idx.shape[1], target_idx.shape[2]
+        b, nc, m, nt = check_index_shapes(context_tokens, context_idx, target_idx)
 
         x = self.predictor_embed(context_tokens)  # [B, Nc, Dp]
         pos = self.predictor_pos_embed.to(x.dtype)  # [1, N, Dp]

@@ -27,7 +27,7 @@ import attrs
 import torch
 from torch import nn
 
-from jepa_image.predictor import ViTPredictor
+from jepa_image.predictor import ViTPredictor, add_mask_tokens, check_index_shapes, mask_token_for, mask_token_list
 from jepa_image.vit import check_heads, init_weights, norm_layer
 
 from .pos_embed import sincos_pos_embed_3d
@@ -98,8 +98,6 @@ class VideoRopePredictor(nn.Module):
         grid = tuple(int(g) for g in token_grid)
         if len(grid) != 3 or min(grid) < 1:
             raise ValueError(f"VideoRopePredictor needs a 3-D token grid (t, h, w), got {grid}")
-        if num_mask_tokens < 1:
-            raise ValueError(f"num_mask_tokens must be >= 1, got {num_mask_tokens}")
         check_heads(embed_dim, num_heads, "predictor")
         check_rope_heads(embed_dim, num_heads, "predictor")
         self.encoder_dim = encoder_dim
@@ -107,29 +105,20 @@ class VideoRopePredictor(nn.Module):
         self.num_heads = num_heads
         self.depth = depth
         self.token_grid: tuple[int, ...] = grid
-        self.num_mask_tokens = num_mask_tokens
         self.pos_embedding = "rope"
         self.grad_checkpointing = False
 
         self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
-        if num_mask_tokens == 1:
-            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))  # [1, 1, Dp]
-        else:
-            self.mask_tokens = nn.ParameterList(
-                nn.Parameter(torch.zeros(1, 1, embed_dim)) for _ in range(num_mask_tokens)
-            )
+        add_mask_tokens(self, num_mask_tokens, embed_dim, zero=True)  # initialised below
         self.predictor_blocks = nn.ModuleList(RopeBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.predictor_norm = norm_layer(embed_dim)
         self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
         self.apply(init_weights)
         if not zero_mask_tokens:
-            for token in self._mask_token_list():
+            for token in mask_token_list(self):
                 nn.init.trunc_normal_(token, std=0.02)
 
-    def _mask_token_list(self) -> list[nn.Parameter]:
-        return [self.mask_token] if self.num_mask_tokens == 1 else list(self.mask_tokens)
-
-    mask_token_for = ViTPredictor.mask_token_for
+    mask_token_for = mask_token_for
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in backward (training mode only)."""
@@ -139,14 +128,7 @@ class VideoRopePredictor(nn.Module):
         self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
         mask_index: int = 0,
     ) -> torch.Tensor:
-        b, nc, _ = context_tokens.shape
-        if context_idx.shape != (b, nc):
-            raise ValueError(
-                f"context_idx must be [{b}, {nc}] to match context_tokens, got {tuple(context_idx.shape)}"
-            )
-        if target_idx.ndim != 3 or target_idx.shape[0] != b:
-            raise ValueError(f"target_idx must be [{b}, M, Nt], got {tuple(target_idx.shape)}")
-        m, nt = target_idx.shape[1], target_idx.shape[2]
+        b, nc, m, nt = check_index_shapes(context_tokens, context_idx, target_idx)
         grid_pos = grid_positions(self.token_grid, context_tokens.device)  # [N, 3] (t, h, w)
 
         x = self.predictor_embed(context_tokens).repeat_interleave(m, dim=0)  # [B*M, Nc, Dp], row b*M + m
