@@ -4,6 +4,8 @@ A linear probe sees one pooled vector per sample; an attentive probe keeps every
 ``[N, T, D]`` of the frozen encoder and learns *where to look*: ``num_queries`` learnable query
 tokens cross-attend to the tokens (one transformer-style block: pre-norm cross-attention with a
 residual, then a residual MLP), and a LayerNorm + Linear head classifies the attended queries.
+``num_blocks > 1`` puts ``num_blocks - 1`` pre-norm self-attention blocks over the tokens before
+that cross-attention block (V-JEPA 2 probes with 4 blocks; V-JEPA with 1).
 
 Example::
 
@@ -127,6 +129,33 @@ class AttentivePooler(nn.Module):
         return query.flatten(1)  # [B, Q * D]
 
 
+class SelfAttentionBlock(nn.Module):
+    """Pre-norm self-attention + MLP block over tokens ``[B, T, D]`` (the probe's extra blocks)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float = 4.0,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.norm1 = nn.LayerNorm(embed_dim)
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.proj = nn.Linear(embed_dim, embed_dim)
+        self.norm2 = nn.LayerNorm(embed_dim)
+        hidden = int(embed_dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    _trunc_normal(module.weight, generator)
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, T, D/H]
+        x = x + self.proj(attended.transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp(self.norm2(x))
+
+
 class AttentiveClassifier(nn.Module):
     """:class:`AttentivePooler` + LayerNorm + Linear: tokens ``[B, T, D]`` -> logits ``[B, num_classes]``.
 
@@ -138,11 +167,13 @@ class AttentiveClassifier(nn.Module):
 
     def __init__(
         self, embed_dim: int, num_classes: int, *, num_heads: int | None = None, num_queries: int = 1,
-        mlp_ratio: float = 4.0, generator: torch.Generator | None = None,
+        mlp_ratio: float = 4.0, num_blocks: int = 1, generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ConfigError(f"the attentive classifier needs at least 1 class, got num_classes={num_classes}.")
+        if num_blocks < 1:
+            raise ConfigError(f"the attentive probe needs at least 1 block (the cross-attention pooler), got {num_blocks}.")
         self.pooler = AttentivePooler(
             embed_dim, num_heads=num_heads, num_queries=num_queries, mlp_ratio=mlp_ratio, generator=generator
         )
@@ -152,9 +183,15 @@ class AttentiveClassifier(nn.Module):
         with torch.no_grad():
             _trunc_normal(self.head.weight, generator)
             nn.init.zeros_(self.head.bias)
+        heads = self.pooler.num_heads  # drawn after the pooler and head: 1 block draws what it always did
+        self.blocks = nn.ModuleList(
+            SelfAttentionBlock(embed_dim, heads, mlp_ratio, generator) for _ in range(num_blocks - 1)
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of ``tokens`` ``[B, T, D]``."""
+        for block in self.blocks:
+            tokens = block(tokens)  # [B, T, D]
         return self.head(self.norm(self.pooler(tokens)))  # [B, C]
 
 
@@ -196,7 +233,8 @@ def check_probe_options(*, epochs: int, lr: float, weight_decay: float, batch_si
 def attentive_probe(
     train_tokens: torch.Tensor, train_y: torch.Tensor, val_tokens: torch.Tensor, val_y: torch.Tensor, *,
     epochs: int = 20, lr: float = 1e-3, weight_decay: float = 0.05, batch_size: int = 128,
-    num_heads: int | None = None, num_queries: int = 1, seed: int = 0, device: torch.device | str = "cpu",
+    num_heads: int | None = None, num_queries: int = 1, num_blocks: int = 1, seed: int = 0,
+    device: torch.device | str = "cpu",
 ) -> ProbeResult:
     """Train an :class:`AttentiveClassifier` on frozen tokens; report val top-1/top-5 (%).
 
@@ -233,7 +271,9 @@ def attentive_probe(
 
     num_classes = int(max(train_y.max(), val_y.max())) + 1
     g = torch.Generator().manual_seed(seed)
-    model = AttentiveClassifier(dim, num_classes, num_heads=num_heads, num_queries=num_queries, generator=g)
+    model = AttentiveClassifier(
+        dim, num_classes, num_heads=num_heads, num_queries=num_queries, num_blocks=num_blocks, generator=g
+    )
     model = model.to(device)
     decay = [p for p in model.parameters() if p.ndim > 1]  # matrices and query tokens
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and LayerNorm affines

@@ -71,6 +71,9 @@ def add_commands(sub: Any) -> None:
     ap.add_argument("--lr", type=float, help=f"probe learning rate (default {ATTENTIVE_DEFAULTS['lr']:g})")
     ap.add_argument("--heads", type=int, help="attention heads, a divisor of the token width "
                                               "(default: the largest of 8, 4, 2, 1 that divides it)")
+    ap.add_argument("--blocks", type=int, default=1,
+                    help="probe blocks: N-1 self-attention blocks, then the cross-attention pooler "
+                         "(default 1, V-JEPA; V-JEPA 2 uses 4)")
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -227,6 +230,8 @@ def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
         check_probe_options(**_attentive_options(args))
         if args.heads is not None and args.heads < 1:
             raise ConfigError(f"--heads must be >= 1, got {args.heads}.")
+        if args.blocks < 1:
+            raise ConfigError(f"--blocks must be >= 1 (the cross-attention pooler), got {args.blocks}.")
     setup = _setup(args, registry, data=True)
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
@@ -243,10 +248,12 @@ def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
         extra: dict[str, Any] = {}
         if attentive:
             heads = check_num_heads(args.heads, tx.shape[-1])
-            result = attentive_probe(tx, ty, vx, vy, **_attentive_options(args), num_heads=heads, seed=args.seed,
-                                     device=setup.device)
-            what = f"attentive probe ({heads} heads)"
+            result = attentive_probe(tx, ty, vx, vy, **_attentive_options(args), num_heads=heads,
+                                     num_blocks=args.blocks, seed=args.seed, device=setup.device)
+            blocks = f", {args.blocks} blocks" if args.blocks > 1 else ""
+            what = f"attentive probe ({heads} heads{blocks})"
             extra["heads"] = heads
+            extra["blocks"] = args.blocks
         elif args.eval_command == "knn":
             result = knn_classify(tx, ty, vx, vy, k=args.k, temperature=args.temperature)
             what = f"k-NN (k={result.k}, T={result.temperature})"
