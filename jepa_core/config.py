@@ -156,10 +156,11 @@ class ProbeConfig:
     """Probe run at the end of training (the demos use it): ``kind`` ``linear`` (mean-pooled
     features, I-JEPA's protocol) or ``attentive`` (a cross-attention pooler over all output
     tokens, V-JEPA's; see :mod:`jepa_core.eval.attentive`), with these epochs, lr, weight decay and
-    batch size."""
+    batch size; ``attentive_blocks`` is the attentive probe's depth (V-JEPA 1, V-JEPA 2 4)."""
 
     enabled: bool = False
     kind: Literal["linear", "attentive"] = "linear"
+    attentive_blocks: int = attrs.field(default=1, validator=positive)
     epochs: int = attrs.field(default=100, validator=positive)
     lr: float = attrs.field(default=1e-2, validator=positive)
     weight_decay: float = attrs.field(default=1e-4, validator=non_negative)

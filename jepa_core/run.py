@@ -359,7 +359,7 @@ def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: t
         if attentive:
             results[name] = attentive_probe(
                 tx, ty, vx, vy, epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, batch_size=p.batch_size,
-                seed=cfg.train.seed, device=device,
+                num_blocks=p.attentive_blocks, seed=cfg.train.seed, device=device,
             )
         else:
             results[name] = linear_probe(

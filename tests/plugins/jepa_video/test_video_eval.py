@@ -34,16 +34,28 @@ def test_probe_a_video_checkpoint_on_labelled_clip_folders(tmp_path, capsys):
     assert "(random init): top-1" in out
 
 
-def test_the_end_of_run_probe_can_be_attentive(tmp_path):
+def test_the_end_of_run_probe_can_be_attentive(tmp_path, monkeypatch):
     import io
 
     registry = build_registry()
     cfg = apply_overrides(registry.preset("video", "demo").build(), [
         "data.num_train=16", "data.num_val=8", "train.batch_size=8", "train.max_steps=1", "train.num_workers=0",
-        "probe.kind=attentive", "probe.epochs=2", "probe.batch_size=8", f"train.out_dir={tmp_path}",
+        "probe.kind=attentive", "probe.attentive_blocks=2", "probe.epochs=2", "probe.batch_size=8",
+        f"train.out_dir={tmp_path}",
     ], registry)
+    from jepa_core.eval import attentive
+
+    depths = []
+    original = attentive.AttentiveClassifier.__init__
+
+    def recording(self, *args, num_blocks=1, **kwargs):
+        depths.append(num_blocks)
+        original(self, *args, num_blocks=num_blocks, **kwargs)
+
+    monkeypatch.setattr(attentive.AttentiveClassifier, "__init__", recording)
     log = io.StringIO()
     result = train_run(cfg, registry, stream=log)
+    assert depths == [2, 2]  # trained and random-init probes, each with probe.attentive_blocks
     text = log.getvalue()
     assert "attentive probe (trained target encoder): top-1" in text
     assert "attentive probe (random_init target encoder): top-1" in text
