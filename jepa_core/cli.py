@@ -95,13 +95,17 @@ def resolve_config(args: argparse.Namespace, registry: Registry) -> RunConfig:
                 f"--plugin and --preset are required (plugins with presets: {', '.join(registry.preset_plugins())})."
             )
         cfg = registry.preset(args.plugin, args.preset).build()
+    # Component switches (`--set data.name=video_files`) first: they reset that component's options,
+    # which must not drop --data; every other --set comes last and wins.
+    switches = [o for o in args.overrides if o.split("=", 1)[0].strip().endswith(".name")]
+    cfg = apply_overrides(cfg, switches, registry)
     if args.data is not None:
         cfg = set_value(cfg, "data.root", args.data, registry, from_text=True)
     if args.out is not None:
         cfg = set_value(cfg, "train.out_dir", args.out, registry, from_text=True)
     if getattr(args, "init_from", None) is not None:
         cfg = set_value(cfg, "train.init_from", args.init_from, registry, from_text=True)
-    return apply_overrides(cfg, args.overrides, registry)
+    return apply_overrides(cfg, [o for o in args.overrides if o not in switches], registry)
 
 
 def check_no_resume(args: argparse.Namespace, cfg: RunConfig) -> None:

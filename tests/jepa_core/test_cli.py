@@ -161,3 +161,15 @@ def test_console_entry_point_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: unknown preset 'nope'"), proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_data_path_survives_a_dataset_switch_and_later_sets_win(capsys, tmp_path):
+    import json
+
+    args = ["config", "show", "--plugin", "image", "--preset", "demo", "--data", str(tmp_path),
+            "--set", "data.name=image_folder", "--set", "data.resolution=48"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert (data["name"], data["root"], data["resolution"]) == ("image_folder", str(tmp_path), 48)
+    assert main(args + ["--set", f"data.root={tmp_path / 'other'}"]) == 0  # an explicit --set still wins
+    assert json.loads(capsys.readouterr().out)["data"]["root"] == str(tmp_path / "other")
