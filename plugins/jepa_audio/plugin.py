@@ -10,6 +10,8 @@ from __future__ import annotations
 from jepa_core.hookspecs import hookimpl
 from jepa_core.specs import EncoderSpec
 
+from jepa_image.timm_export import exporter as timm_exporter
+
 from .datasets import dataset_specs
 from .masks import masker_specs
 from .presets import preset_specs
@@ -19,6 +21,8 @@ JEPA_PLUGIN_NAME = "audio"
 
 # Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
 FOLDER_DATASET = "wav_folder"
+# Read by `jepa export FORMAT`: the spectrogram ViT is the image ViT, so timm's VisionTransformer holds it.
+EXPORTERS = {"timm": timm_exporter}
 
 
 @hookimpl
