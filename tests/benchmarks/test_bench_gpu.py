@@ -157,3 +157,20 @@ def test_gpu_run_reports_memory_and_mfu(bench, capsys):
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("model=tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
     assert rc == 0 and float(fields["peak_mem_gib"]) > 0 and 0 < float(fields["mfu"]) < 1
+
+
+def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
+    """benchmarks/gpu_checks.sh in its CPU smoke mode: every benchmark line lands in $OUT."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "DEVICE": "cpu", "IMAGE_MODELS": "tiny",
+           "VIDEO_MODELS": "video/tiny", "AUDIO_MODELS": "", "BATCH": "2", "VIDEO_BATCH": "2", "STEPS": "1",
+           "WARMUP": "0", "PRECISION": "fp32", "SKIP_INSTALL": "1"}
+    proc = subprocess.run(["bash", str(SCRIPT.parent / "gpu_checks.sh")], cwd=SCRIPT.parents[1], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "model=tiny device=cpu" in (tmp_path / "bench_image.txt").read_text()
+    assert "model=video/tiny device=cpu" in (tmp_path / "bench_video.txt").read_text()
+    assert not (tmp_path / "bench_audio.txt").exists()  # an empty model list is skipped

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one prepared device run for a session that is lent a GPU (see README, "GPU benchmark"):
+# install the project in place (no network: its dependencies are already on the device image),
+# run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones.
+# Results go to $OUT (the device tool's output folder; ./gpu_results elsewhere).
+#
+#   bash benchmarks/gpu_checks.sh                                      # on the GPU machine
+#   DEVICE=cpu IMAGE_MODELS=tiny VIDEO_MODELS=video/tiny AUDIO_MODELS= BATCH=2 VIDEO_BATCH=2 STEPS=1 WARMUP=0 \
+#     PRECISION=fp32 SKIP_INSTALL=1 bash benchmarks/gpu_checks.sh      # CPU smoke run (the test suite does this)
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+OUT=${OUT:-gpu_results}
+mkdir -p "$OUT"
+DEVICE=${DEVICE:-cuda}
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-3}
+PRECISION=${PRECISION:-bf16}
+status=0
+
+if [ -z "${SKIP_INSTALL:-}" ]; then
+  $PY -m pip install -q --no-deps --no-build-isolation -e . || exit 1
+fi
+if [ "$DEVICE" = cuda ]; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
+  $PY -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu_tests.txt" || status=1
+fi
+bench() {  # name models batch
+  [ -n "$2" ] || return 0
+  $PY benchmarks/bench_gpu.py --device "$DEVICE" --models "$2" --batch-size "$3" --steps "$STEPS" \
+    --warmup "$WARMUP" --precision "$PRECISION" 2>&1 | tee "$OUT/bench_$1.txt" || status=1
+}
+bench image "${IMAGE_MODELS-vitb16,vitl16,vith14}" "${BATCH:-128}"
+bench video "${VIDEO_MODELS-video/vitl16}" "${VIDEO_BATCH:-24}"
+bench audio "${AUDIO_MODELS-audio/vitb16}" "${BATCH:-128}"
+exit $status
