@@ -23,7 +23,7 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
 fi
 if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
-  $PY -m pytest -q -m gpu tests 2>&1 | tee "$OUT/gpu_tests.txt" || status=1
+  $PY -m pytest -q -m gpu --continue-on-collection-errors tests 2>&1 | tee "$OUT/gpu_tests.txt" || status=1
 fi
 bench() {  # name models batch
   [ -n "$2" ] || return 0
