@@ -1,5 +1,3 @@
-import sys
+from jepa_core.cli import entry
 
-from jepa_core.cli import main
-
-sys.exit(main())
+entry()

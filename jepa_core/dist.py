@@ -7,6 +7,7 @@ group; NCCL on GPUs, gloo on CPU.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Mapping
 
@@ -78,6 +79,15 @@ def init_distributed(info: DistInfo, device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend)
+    # Tear the group down before the interpreter does: a gloo group still alive at exit can leave
+    # a joinable thread behind, and the C++ runtime then aborts the process ("terminate called
+    # without an active exception") although training finished.
+    atexit.register(_destroy_at_exit)
+
+
+def _destroy_at_exit() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap_ddp(module: torch.nn.Module, device: torch.device, *, static_graph: bool = True) -> torch.nn.Module:
