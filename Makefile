@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo demo-video demo-audio test bench clean
 
-demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m39s-1m50s)
+demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m39s-1m52s)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
 
 demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion; ~1 min)
