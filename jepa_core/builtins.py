@@ -1,4 +1,4 @@
-"""The core's own plugin: modality-agnostic built-ins (EMA targets, losses).
+"""The core's own plugin: modality-agnostic built-ins (EMA targets, losses, regularisers).
 
 Registered first by :func:`jepa_core.registry.build_registry` under the name ``core``.
 """
@@ -9,7 +9,10 @@ from jepa_core.hookspecs import hookimpl
 from jepa_core.losses import (
     CosineConfig, CosineLoss, L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss,
 )
-from jepa_core.specs import LossSpec, TargetProviderSpec
+from jepa_core.regularizers import (
+    NoRegularizer, NoRegularizerConfig, SIGReg, SIGRegConfig, VICReg, VICRegConfig,
+)
+from jepa_core.specs import LossSpec, RegularizerSpec, TargetProviderSpec
 from jepa_core.targets import EMAConfig, build_ema
 
 
@@ -39,4 +42,21 @@ def jepa_losses():
     yield LossSpec(
         name="cosine", config_type=CosineConfig, build=lambda cfg: CosineLoss(),
         description="2 - 2 cos per token (Audio-JEPA)", example=CosineConfig,
+    )
+
+
+@hookimpl
+def jepa_regularizers():
+    yield RegularizerSpec(
+        name="none", config_type=NoRegularizerConfig, build=lambda cfg: NoRegularizer(),
+        description="no regulariser (the official recipes)", example=NoRegularizerConfig,
+    )
+    yield RegularizerSpec(
+        name="vicreg", config_type=VICRegConfig, build=VICReg,
+        description="VICReg variance hinge + off-diagonal covariance (C-JEPA)", example=VICRegConfig,
+    )
+    yield RegularizerSpec(
+        name="sigreg", config_type=SIGRegConfig, build=SIGReg,
+        description="LeJEPA's sketched isotropic Gaussian test (Epps-Pulley on random slices)",
+        example=lambda: SIGRegConfig(num_slices=64),
     )

@@ -21,8 +21,11 @@ import sys
 from collections.abc import Sequence
 
 from jepa_core.config import RunConfig, apply_overrides, load_config, set_value, to_dict
+from jepa_core.console import one_line_warnings, printable
 from jepa_core.errors import ConfigError, JepaError, user_message
 from jepa_core.registry import Registry, build_registry
+from jepa_core.safe_write import WRITE_ONLY_ERRNOS, default_fix, os_error_in, reason
+from jepa_core.specs import KINDS
 
 EXIT_USAGE = 2
 
@@ -71,6 +74,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
     p.add_argument("--no-resume", action="store_true",
                    help="refuse to continue when the run directory already holds a checkpoint")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a run although its stored config differs (beyond max_steps, logging and the like)")
     p.add_argument("--init-from", metavar="CKPT",
                    help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
 
@@ -128,11 +133,14 @@ def _cmd_train(args: argparse.Namespace, registry: Registry) -> int:
 
     cfg = resolve_config(args, registry)
     check_no_resume(args, cfg)
-    result = train_run(cfg, registry, resume=True, stream=sys.stdout)  # the current stdout, not the one at import
+    result = train_run(cfg, registry, resume=True, stream=sys.stdout,  # the current stdout, not the one at import
+                       allow_config_change=args.allow_config_change)
     return EXIT_PREEMPTED if result.preempted else 0
 
 
-PLURALS = {"loss": "losses"}
+
+
+PLURALS = {k.name: k.plural for k in KINDS}
 
 
 def _cmd_plugins(registry: Registry) -> int:
@@ -156,6 +164,16 @@ def _cmd_presets(args: argparse.Namespace, registry: Registry) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with one_line_warnings():
+        return _run(args)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {printable(message, sys.stderr)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         registry = build_registry(
             autoload=False if args.no_autoload else None, plugins=args.load_plugin, on_error=args.on_plugin_error
@@ -179,8 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(to_dict(resolve_config(args, registry)), indent=2))
             return 0
     except JepaError as err:
-        print(f"error: {user_message(err)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(user_message(err))
+    except Exception as err:
+        # A full or read-only file system hit by a write no specific check covered (e.g. TensorBoard).
+        found = os_error_in(err)
+        if found is None or found.errno not in WRITE_ONLY_ERRNOS:
+            raise
+        where = f" '{found.filename}'" if found.filename else ""
+        return _fail(f"could not write{where} ({reason(found)}); {default_fix(found, '--out')}.")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

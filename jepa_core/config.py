@@ -21,30 +21,10 @@ from typing import Any, Literal
 import attrs
 
 from jepa_core.errors import ConfigError
-
-# ---------------------------------------------------------------------- validators
-
-
-def positive(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{attr.name} must be > 0, got {value!r}")
-
-
-def non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if value is not None and not value >= 0:
-        raise ValueError(f"{attr.name} must be >= 0, got {value!r}")
-
-
-def _betas(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    """AdamW's ``(beta1, beta2)``: each in [0, 1)."""
-    if not all(0.0 <= b < 1.0 for b in value):
-        raise ValueError(f"{attr.name} must be two values in [0, 1), got {value!r}")
-
-
-def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attr.name} must be in [0, 1], got {value!r}")
-
+from jepa_core.regularizers import NoRegularizerConfig
+from jepa_core.specs import KINDS
+# The validators stay importable from here (plugin option records use them).
+from jepa_core.validators import adam_betas, non_negative, positive, unit_interval
 
 # ------------------------------------------------------------------------- records
 
@@ -73,7 +53,7 @@ class OptimConfig:
     warmup_epochs: float = attrs.field(default=40.0, validator=non_negative)
     weight_decay: float = attrs.field(default=0.04, validator=non_negative)
     final_weight_decay: float = attrs.field(default=0.4, validator=non_negative)
-    betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), validator=_betas)
+    betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), validator=adam_betas)
     eps: float = attrs.field(default=1e-8, validator=positive)
     ema_start: float = attrs.field(default=0.996, validator=unit_interval)
     ema_end: float = attrs.field(default=1.0, validator=unit_interval)
@@ -83,6 +63,12 @@ class OptimConfig:
     lr_schedule: Literal["warmup_cosine", "warmup_constant_cooldown"] = "warmup_cosine"
     cooldown_epochs: float = attrs.field(default=0.0, validator=non_negative)
     ema_schedule: Literal["linear", "cosine"] = "linear"  # momentum from ema_start to ema_end
+
+
+def seed_range(_inst: Any, attr: attrs.Attribute, value: int) -> None:
+    """A seed every generator accepts (torch, numpy, Python): ``0 <= seed < 2**63``."""
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{attr.name} must be in [0, 2**63 - 1], got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +93,11 @@ class TrainConfig:
     representation-collapse scalars (``monitor/*``; one extra no-grad forward of each encoder),
     ``mask_image_every`` logs pictures of the masks; 0 turns either off.
 
+    Online evaluation (``eval.*`` options, :mod:`jepa_core.online_eval`): ``eval_every=None``
+    (default) evaluates at the start, at the end of every epoch and at the end when the dataset
+    has labels, and says in one line that it is off when it has none; ``N > 0`` evaluates every
+    ``N`` steps (and at the start and end) and requires labels; ``0`` turns it off.
+
     >>> TrainConfig(batch_size=2048, micro_batch_size=128).batch_layout(8)
     (128, 2)
     """
@@ -117,7 +108,7 @@ class TrainConfig:
     micro_batch_size: int | None = attrs.field(default=None, validator=positive)
     max_steps: int | None = attrs.field(default=None, validator=positive)
     num_workers: int = attrs.field(default=8, validator=non_negative)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=seed_range)
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     strategy: Literal["auto", "ddp", "fsdp", "none"] = "auto"
@@ -133,6 +124,7 @@ class TrainConfig:
     loss_log: bool = False  # per-step losses in out_dir/losses.tsv (synced every log_every steps)
     monitor_every: int = attrs.field(default=100, validator=non_negative)  # collapse scalars; 0 = off
     mask_image_every: int = attrs.field(default=500, validator=non_negative)  # mask pictures; 0 = off
+    eval_every: int | None = attrs.field(default=None, validator=non_negative)  # online evaluation; see below
 
     def batch_layout(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accum_steps)`` for ``world_size`` processes; ConfigError if uneven."""
@@ -169,6 +161,29 @@ class ProbeConfig:
 
 
 @attrs.frozen(kw_only=True)
+class EvalConfig:
+    """Online evaluation during training (:mod:`jepa_core.online_eval`), when ``train.eval_every``
+    asks for it: a k-NN and a linear probe of the frozen evaluation encoder (the target encoder,
+    mean-pooled) on a fixed, seeded labelled subset.
+
+    ``train_samples`` samples of the ``train_eval`` split are the probes' training set and
+    ``val_samples`` samples of the ``val`` split (or, without one, further samples of
+    ``train_eval``) their test set; ``None`` takes up to 5,000 and 2,000 (fewer when the data is
+    smaller), an explicit size larger than the data is an error. ``knn_k``/``knn_temperature``: the weighted k-NN vote;
+    ``linear_steps``: full-batch L-BFGS iterations of the multinomial logistic regression on
+    standardised features, with L2 penalty ``linear_l2``.
+    """
+
+    train_samples: int | None = attrs.field(default=None, validator=positive)
+    val_samples: int | None = attrs.field(default=None, validator=positive)
+    batch_size: int = attrs.field(default=256, validator=positive)
+    knn_k: int = attrs.field(default=20, validator=positive)
+    knn_temperature: float = attrs.field(default=0.07, validator=positive)
+    linear_steps: int = attrs.field(default=100, validator=positive)
+    linear_l2: float = attrs.field(default=1e-4, validator=non_negative)
+
+
+@attrs.frozen(kw_only=True)
 class RunConfig:
     """Everything a run needs; presets return one, the run directory stores one."""
 
@@ -180,20 +195,17 @@ class RunConfig:
     target: ComponentConfig
     loss: ComponentConfig
     data: ComponentConfig
+    regularizer: ComponentConfig = ComponentConfig("none", NoRegularizerConfig())
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     probe: ProbeConfig = ProbeConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 # Which registry kind each component slot of RunConfig is built from.
-COMPONENT_SLOTS: dict[str, str] = {
-    "encoder": "encoder",
-    "predictor": "predictor",
-    "masker": "masker",
-    "target": "target",
-    "loss": "loss",
-    "data": "dataset",
-}
+COMPONENT_SLOTS: dict[str, str] = {k.section: k.name for k in KINDS}
+# Slots a config file may leave out (older run directories): their default component.
+OPTIONAL_SLOTS: dict[str, str] = {"regularizer": "none"}
 
 
 def component(registry: Any, slot: str, name: str, **options: Any) -> ComponentConfig:
@@ -336,6 +348,14 @@ def _item_type(args: tuple, n: int) -> Any:
     return args[n] if n < len(args) else Any
 
 
+def _finite_float(value: int | float) -> bool:
+    """Whether ``value`` is a finite float or an int a float can hold (10**400 cannot)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def coerce_value(value: Any, tp: Any, key: str) -> Any:
     """Check (and losslessly convert, e.g. int -> float, list -> tuple) ``value`` against ``tp``."""
     if tp is Any:
@@ -367,7 +387,7 @@ def coerce_value(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and _finite_float(value):
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -408,13 +428,18 @@ def from_dict(data: dict[str, Any], registry: Any) -> RunConfig:
             raise ConfigError(f"run config needs a string '{name}', got {data.get(name)!r}.")
         kwargs[name] = data[name]
     for slot in COMPONENT_SLOTS:
+        if slot in OPTIONAL_SLOTS and slot not in data:
+            kwargs[slot] = component(registry, slot, OPTIONAL_SLOTS[slot])
+            continue
         section = data.get(slot)
-        if not isinstance(section, dict) or "name" not in section:
-            raise ConfigError(f"run config section '{slot}' must be an object with a 'name'.")
+        if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+            raise ConfigError(f"run config section '{slot}' must be an object with a 'name' (a string).")
         options = {k: v for k, v in section.items() if k != "name"}
         kwargs[slot] = component(registry, slot, section["name"], **options)
-    for name, cls in (("optim", OptimConfig), ("train", TrainConfig), ("probe", ProbeConfig)):
+    for name, cls in (("optim", OptimConfig), ("train", TrainConfig), ("probe", ProbeConfig), ("eval", EvalConfig)):
         if name in data:
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"run config section '{name}' must be an object, got {type(data[name]).__name__}.")
             kwargs[name] = _make(cls, dict(data[name]), name)
     return RunConfig(**kwargs)
 
@@ -428,10 +453,18 @@ def save_config(cfg: RunConfig, path: str | Path) -> Path:
 
 def load_config(path: str | Path, registry: Any) -> RunConfig:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a directory; give a config.json file (e.g. runs/demo/config.json).")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist.")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not a text file (it is not UTF-8); give a JSON run config.") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"config file '{path}' is not valid JSON: {err}.") from err
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' nests too deeply to be a run config; give a JSON run config.") from None
+    except OSError as err:
+        raise ConfigError(f"config file '{path}' cannot be read: {err.strerror or err}.") from err
     return from_dict(data, registry)

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import attrs
@@ -48,14 +49,121 @@ def is_visible_file(name: str, extensions: tuple[str, ...]) -> bool:
     return not name.startswith(".") and name.lower().endswith(extensions)
 
 
+class FolderWalk:
+    """Recursive file listing that follows symbolic links once each, by resolved path.
+
+    Folders are visited in sorted order; a folder whose resolved path was already visited (a
+    link loop such as ``ln -s . loop``, or a second link to one folder) is not entered again,
+    and a file whose resolved path was already listed (a linked file) is listed once. What was
+    skipped is collected across calls, so one walk can list several class folders and
+    :meth:`report` the duplicates among all of them in one warning.
+
+    >>> walk = FolderWalk((".png",))
+    >>> files = walk.files("data/train/cat") + walk.files("data/train/dog")   # doctest: +SKIP
+    >>> walk.report("data/train")                                            # doctest: +SKIP
+    """
+
+    def __init__(self, extensions: tuple[str, ...]) -> None:
+        self.extensions = extensions
+        self._dirs: dict[str, str] = {}  # resolved path -> the path it was first reached by
+        self._files: dict[str, str] = {}
+        self.skipped_folders: list[tuple[str, str]] = []  # (path, the path already visited)
+        self.duplicate_files: list[tuple[str, str]] = []  # (path, the path already listed)
+
+    def files(self, folder: str | os.PathLike) -> list[str]:
+        """The visible files with one of the extensions below ``folder``, sorted, each file once."""
+        root = os.fspath(folder)
+        if not self._enter(root, os.path.realpath(root)):
+            return []
+        found: list[str] = []
+        stack = [(root, os.path.realpath(root))]
+        while stack:
+            path, real = stack.pop()
+            try:
+                with os.scandir(path) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                continue  # an unreadable folder holds nothing we can read
+            subdirs = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                link = entry.is_symlink()
+                resolved = os.path.realpath(entry.path) if link else os.path.join(real, entry.name)
+                try:
+                    is_dir = entry.is_dir()  # follows links; a broken link is neither
+                except OSError:
+                    continue
+                if is_dir:
+                    if self._enter(entry.path, resolved):
+                        subdirs.append((entry.path, resolved))
+                elif is_visible_file(entry.name, self.extensions) and self._list(entry.path, resolved):
+                    found.append(entry.path)
+            stack.extend(reversed(subdirs))
+        return sorted(found)
+
+    def _enter(self, path: str, resolved: str) -> bool:
+        first = self._dirs.setdefault(resolved, path)
+        if first != path:
+            self.skipped_folders.append((path, first))
+            return False
+        return True
+
+    def _list(self, path: str, resolved: str) -> bool:
+        first = self._files.setdefault(resolved, path)
+        if first != path:
+            self.duplicate_files.append((path, first))
+            return False
+        return True
+
+    def report(self, root: str | os.PathLike) -> None:
+        """One ``UserWarning`` naming what was skipped, if anything (nothing to say: no warning)."""
+        parts = []
+        if self.skipped_folders:
+            path, first = self.skipped_folders[0]
+            n = len(self.skipped_folders)
+            parts.append(f"{n} linked folder{'s' if n > 1 else ''} lead{'' if n > 1 else 's'} to a folder already "
+                         f"scanned and {'are' if n > 1 else 'is'} skipped (e.g. '{path}' is '{first}')")
+        if self.duplicate_files:
+            path, first = self.duplicate_files[0]
+            n = len(self.duplicate_files)
+            parts.append(f"{n} file{'s' if n > 1 else ''} reached by a second path {'are' if n > 1 else 'is'} "
+                         f"used once (e.g. '{path}' is '{first}')")
+        if parts:
+            warnings.warn(f"data path '{os.fspath(root)}': {'; '.join(parts)}.", UserWarning, stacklevel=3)
+
+
 def files_under(folder: str, extensions: tuple[str, ...]) -> list[str]:
-    """All files below ``folder`` with one of ``extensions`` (recursive, symlinks followed,
-    hidden files and folders skipped), sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(os.path.join(dirpath, f) for f in filenames if is_visible_file(f, extensions))
-    return sorted(found)
+    """All files below ``folder`` with one of ``extensions`` (recursive, hidden files and folders
+    skipped), sorted. Symbolic links are followed once each (see :class:`FolderWalk`); link
+    loops and files reached twice are skipped with one warning."""
+    walk = FolderWalk(extensions)
+    found = walk.files(folder)
+    walk.report(folder)
+    return found
+
+
+def unique_by_resolved_path(items: list[tuple[str, Any]], *, root: str, noun: str) -> list[tuple[str, Any]]:
+    """``items`` (``(path, label)`` pairs) without later ones whose path resolves to an earlier
+    one's; a warning names the first duplicate. For folder layouts walked to a fixed depth
+    (e.g. clip folders), where a link cannot loop but can repeat a sample.
+
+    >>> unique_by_resolved_path([("a/1", 0), ("b/1", 1)], root="data", noun="clip folders")  # doctest: +SKIP
+    """
+    seen: dict[str, str] = {}
+    kept, dropped = [], []
+    for item in items:
+        first = seen.setdefault(os.path.realpath(item[0]), item[0])
+        if first == item[0]:
+            kept.append(item)
+        else:
+            dropped.append((item[0], first))
+    if dropped:
+        path, first = dropped[0]
+        n = len(dropped)
+        warnings.warn(f"data path '{root}': {n} of the {noun} {'are' if n > 1 else 'is'} reached by a second path "
+                      f"and used once (e.g. '{path}' is '{first}').", UserWarning, stacklevel=2)
+    return kept
 
 
 def class_names(root: str | os.PathLike) -> list[str]:
@@ -101,7 +209,8 @@ def scan_class_folders(
     layout = f"a folder of {noun} or of class sub-folders"
     path = check_root(root, dataset=dataset, layout=layout)
     sub = class_names(path)
-    top = sorted(os.path.join(path, f) for f in os.listdir(path) if is_visible_file(f, extensions))
+    top = sorted(os.path.join(path, f) for f in os.listdir(path)
+                 if is_visible_file(f, extensions) and not os.path.isdir(os.path.join(path, f)))
     if sub and top:
         raise DataError(
             f"data path '{path}' holds both {noun} and sub-folders; use either one sub-folder per class "
@@ -114,9 +223,12 @@ def scan_class_folders(
         if unknown:
             raise DataError(f"class folder '{unknown[0]}' in '{path}' is not one of the training classes {classes}.")
         index = {c: i for i, c in enumerate(classes)}
-        samples = [(f, index[c]) for c in sub for f in files_under(os.path.join(path, c), extensions)]
+        walk = FolderWalk(extensions)  # one walk: a file linked into two classes is used once
+        samples = [(f, index[c]) for c in sub for f in walk.files(os.path.join(path, c))]
+        walk.report(path)
     else:
-        classes, samples = [], [(f, -1) for f in top]
+        classes = []
+        samples = unique_by_resolved_path([(f, -1) for f in top], root=path, noun=noun)
     if not samples:
         exts = ", ".join(e.lstrip(".") for e in extensions)
         raise DataError(f"no {noun} found in '{path}'; accepted extensions are {exts} (any case).")

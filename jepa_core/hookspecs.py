@@ -22,6 +22,7 @@ from jepa_core.specs import (
     MaskerSpec,
     PredictorSpec,
     PresetSpec,
+    RegularizerSpec,
     TargetProviderSpec,
 )
 
@@ -101,6 +102,19 @@ def jepa_datasets() -> Iterable[DatasetSpec]:
         @hookimpl
         def jepa_datasets():
             yield DatasetSpec(name="sine_waves", config_type=SineConfig, build=SineDataset)
+    """
+
+
+@hookspec
+def jepa_regularizers() -> Iterable[RegularizerSpec]:
+    """Anti-collapse regularisers on embeddings ``[N, D]`` (see :mod:`jepa_core.regularizers`).
+
+    Example::
+
+        @hookimpl
+        def jepa_regularizers():
+            yield RegularizerSpec(name="uniformity", config_type=UniformityConfig, build=Uniformity,
+                                  example=UniformityConfig)
     """
 
 

@@ -19,7 +19,9 @@ from typing import Any, TextIO
 
 import torch
 
+from jepa_core.console import echo
 from jepa_core.errors import DataError, NonFiniteLossError
+from jepa_core.safe_write import writing
 
 MAX_BAD_SAMPLES_PRINTED = 10
 """Unreadable samples named one by one on the console; later ones are only counted."""
@@ -75,10 +77,13 @@ class ProgressLogger:
     """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars.
 
     ``tensorboard_dir=None`` disables TensorBoard; ``stream=None`` disables the console.
-    Unreadable samples (reported by the loader) are counted, the first
-    ``MAX_BAD_SAMPLES_PRINTED`` named on the console and the count logged as the TensorBoard
-    scalar ``data/bad_samples``; once ``min_samples_for_bad_check`` samples were seen, a bad
-    fraction above ``max_bad_fraction`` stops the run with a :class:`DataError` naming examples.
+    Unreadable samples (reported by the loader) are counted once each (by dataset index), the
+    first ``MAX_BAD_SAMPLES_PRINTED`` named on the console and the count logged as the TensorBoard
+    scalar ``data/bad_samples``. The bad fraction is the share of drawn samples that were
+    unreadable (samples tried in place of an unreadable one do not count); it is checked at every
+    log step once ``min_samples_for_bad_check`` samples were drawn, and at the end of every epoch
+    and of the run whatever the count, and a fraction above ``max_bad_fraction`` stops the run
+    with a :class:`DataError` naming examples.
     At each log step it raises :class:`NonFiniteLossError` if a step was non-finite.
 
     >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, max_bad_fraction=0.1)
@@ -100,44 +105,77 @@ class ProgressLogger:
 
             self.writer = SummaryWriter(log_dir=str(tensorboard_dir))
         self._loss_sum: torch.Tensor | None = None
+        self._part_sums: dict[str, torch.Tensor] = {}  # named loss parts (loss_pred, loss_reg)
         self._steps = 0
         self._images = 0
         self._t0 = time.perf_counter()
         self._t_start = self._t0
         self.samples_seen = 0
-        self.bad_samples: list[str] = []
+        self.bad_samples: list[str] = []  # one message per unreadable sample, in the order met
+        self.bad_draws = 0  # drawn samples that were unreadable (a sample drawn in two epochs counts twice)
+        self._bad_keys: set[Any] = set()
         self.history: list[tuple[int, float]] = []  # (step, mean loss over the window)
+
+    def exclude_time(self, seconds: float) -> None:
+        """Leave ``seconds`` spent outside training (e.g. an online evaluation) out of img/s and ETA."""
+        self._t0 += seconds
 
     def on_step_end(self, trainer: Any, out: Any) -> None:
         loss = out.loss.float()
         self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+        for name, value in getattr(out, "parts", {}).items():
+            self._part_sums[name] = self._part_sums.get(name, 0) + value
         self._steps += 1
         self._images += out.batch_size * self.images_factor
         self.samples_seen += out.batch_size
         if out.bad_samples:
-            for msg in out.bad_samples:
-                self.bad_samples.append(msg)
-                if self.stream is not None and len(self.bad_samples) <= MAX_BAD_SAMPLES_PRINTED:
-                    more = " (further ones are only counted)" if len(self.bad_samples) == MAX_BAD_SAMPLES_PRINTED else ""
-                    print(f"skipped sample {len(self.bad_samples)}: {msg}{more}", file=self.stream, flush=True)
-            self._check_bad()
+            self._count_bad(out.bad_samples)
         if trainer.step % self.log_every == 0 or trainer.step == self.total_steps:
+            self.check_bad_fraction(final=trainer.step == self.total_steps)
             self.flush(trainer, out)
 
-    def _check_bad(self) -> None:
-        seen = max(self.samples_seen, 1)
-        if seen >= self.min_samples and len(self.bad_samples) / seen > self.max_bad_fraction:
+    def _count_bad(self, messages: tuple[str, ...]) -> None:
+        """Count draws that failed; remember (and print) each unreadable sample the first time."""
+        for msg in messages:
+            self.bad_draws += int(getattr(msg, "drawn", True))
+            key = getattr(msg, "index", msg)  # a BadSample knows its index; a plain message is its own key
+            if key in self._bad_keys:
+                continue
+            self._bad_keys.add(key)
+            self.bad_samples.append(msg)
+            n = len(self.bad_samples)
+            if n <= MAX_BAD_SAMPLES_PRINTED:
+                more = " (further ones are only counted)" if n == MAX_BAD_SAMPLES_PRINTED else ""
+                echo(f"skipped sample {n}: {msg}{more}", self.stream)
+
+    def check_bad_fraction(self, *, final: bool = False) -> None:
+        """Raise :class:`DataError` when more than ``max_bad_fraction`` of the samples drawn so far
+        were unreadable; before ``min_samples_for_bad_check`` draws only when ``final`` (an epoch
+        or the run ended)."""
+        drawn = self.samples_seen
+        if not self.bad_draws or not drawn or (not final and drawn < self.min_samples):
+            return
+        if self.bad_draws / drawn > self.max_bad_fraction:
+            distinct = f", {len(self.bad_samples)} distinct" if len(self.bad_samples) != self.bad_draws else ""
             examples = "; ".join(self.bad_samples[:3])
             raise DataError(
-                f"{len(self.bad_samples)} of {seen} samples were unreadable, more than "
-                f"train.max_bad_fraction={self.max_bad_fraction}; e.g. {examples}"
+                f"{self.bad_draws} of {drawn} samples drawn were unreadable ({self.bad_draws / drawn:.1%}{distinct}), "
+                f"more than train.max_bad_fraction={self.max_bad_fraction}; e.g. {examples}"
             )
+
+    def on_epoch_end(self, trainer: Any, epoch: int) -> None:
+        self.check_bad_fraction(final=True)
 
     def flush(self, trainer: Any, out: Any) -> None:
         if self._loss_sum is None:
             return
         raise_if_nonfinite(trainer, self.checkpoint_dir)
         mean_loss = float((self._loss_sum / self._steps).item())
+        parts = {}
+        if self._part_sums:
+            names = sorted(self._part_sums)
+            values = (torch.stack([self._part_sums[n] for n in names]) / self._steps).tolist()
+            parts = dict(zip(names, values))
         now = time.perf_counter()
         rate = self._images / max(now - self._t0, 1e-9)
         remaining = (self.total_steps - trainer.step) * (now - self._t0) / max(self._steps, 1)
@@ -145,7 +183,7 @@ class ProgressLogger:
         if self.stream is not None:
             bad = f" | {len(self.bad_samples)} bad samples" if self.bad_samples else ""
             print(
-                f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} | loss {mean_loss:.4f} "
+                f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} | loss {mean_loss:.4f}{_parts_text(parts)} "
                 f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f} | ema {out.momentum:.4f} "
                 f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}{bad}",
                 file=self.stream, flush=True,
@@ -153,6 +191,8 @@ class ProgressLogger:
         if self.writer is not None:
             s = trainer.step
             self.writer.add_scalar("train/loss", mean_loss, s)
+            for name, value in parts.items():
+                self.writer.add_scalar(f"train/{name}", value, s)
             self.writer.add_scalar("train/lr", out.lr, s)
             self.writer.add_scalar("train/weight_decay", out.weight_decay, s)
             self.writer.add_scalar("train/ema_momentum", out.momentum, s)
@@ -160,20 +200,26 @@ class ProgressLogger:
             self.writer.add_scalar("perf/images_per_s", rate, s)
             self.writer.add_scalar("data/bad_samples", len(self.bad_samples), s)
         self._loss_sum, self._steps, self._images, self._t0 = None, 0, 0, now
+        self._part_sums = {}
 
     def on_fit_end(self, trainer: Any) -> None:
         if self._steps:
             self.flush(trainer, _LastOut(trainer))
-        if self.bad_samples and self.stream is not None:
-            print(
-                f"skipped {len(self.bad_samples)} unreadable samples of {self.samples_seen} "
-                f"(the next readable sample was used instead), e.g. {self.bad_samples[0]}",
-                file=self.stream, flush=True,
-            )
+        if self.bad_samples:
+            echo(f"skipped {len(self.bad_samples)} unreadable samples ({self.bad_draws} of {self.samples_seen} "
+                 f"samples drawn; the next readable sample was used instead), e.g. {self.bad_samples[0]}", self.stream)
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
             self.writer = None
+        self.check_bad_fraction(final=True)
+
+
+def _parts_text(parts: dict[str, float]) -> str:
+    """`` [pred 0.1000 reg 0.5000]`` for ``{"loss_pred": 0.1, "loss_reg": 0.5}``; empty without parts."""
+    if not parts:
+        return ""
+    return " [" + " ".join(f"{n.removeprefix('loss_')} {v:.4f}" for n, v in parts.items()) + "]"
 
 
 class _LastOut:
@@ -212,10 +258,14 @@ class LossLog:
 
     def _truncate(self, start_step: int) -> None:
         kept = {s: v for s, v in read_loss_log(self.path).items() if s <= start_step} if self.path.exists() else {}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".tmp-{self.path.name}")
-        tmp.write_text("".join(f"{s}\t{v!r}\n" for s, v in sorted(kept.items())))
-        os.replace(tmp, self.path)
+        with writing(self.path, what="the loss log"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.write_text("".join(f"{s}\t{v!r}\n" for s, v in sorted(kept.items())))
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def on_step_end(self, trainer: Any, out: Any) -> None:
         self._pending.append((out.step + 1, out.loss.detach()))
@@ -228,7 +278,7 @@ class LossLog:
             return
         values = torch.stack([loss.float() for _, loss in self._pending]).cpu().tolist()
         lines = "".join(f"{step}\t{value!r}\n" for (step, _), value in zip(self._pending, values))
-        with open(self.path, "a") as f:
+        with writing(self.path, what="the loss log"), open(self.path, "a") as f:
             f.write(lines)
             f.flush()
         self._pending = []

@@ -23,20 +23,13 @@ import pluggy
 
 from jepa_core import hookspecs
 from jepa_core.errors import RegistryError
-from jepa_core.specs import COMPONENT_KINDS, ComponentSpec, PresetSpec
+from jepa_core.specs import COMPONENT_KINDS, KINDS, ComponentSpec, PresetSpec
 
 AUTOLOAD_ENV = "JEPA_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "JEPA_PLUGINS"
 CORE_PLUGIN_NAME = "core"
 
-_HOOK_OF_KIND = {
-    "encoder": "jepa_encoders",
-    "predictor": "jepa_predictors",
-    "masker": "jepa_maskers",
-    "target": "jepa_target_providers",
-    "loss": "jepa_losses",
-    "dataset": "jepa_datasets",
-}
+_HOOK_OF_KIND = {k.name: k.hook for k in KINDS}
 
 OnError = Literal["raise", "warn"]
 

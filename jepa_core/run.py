@@ -9,10 +9,13 @@ Run directory layout (``train.out_dir``)::
     checkpoints/         step_XXXXXXXX.pt (atomic; the newest K plus multiples of keep_every are kept)
     losses.tsv           per-step losses when train.loss_log (see jepa_core.progress.LossLog)
     probe.json           end-of-run probe results (probe.kind: linear or attentive) when probe.enabled
+    run.lock             while a run uses the directory: its host and pid (jepa_core.rundir)
 
 A run directory that already holds a checkpoint is resumed from its newest one (unless
-``resume=False``). SIGTERM/SIGUSR1 finish the current step, write a checkpoint and return
-``preempted=True`` (the CLI exits with ``EXIT_PREEMPTED`` = 75); re-running resumes.
+``resume=False``), with the same config except for what :data:`jepa_core.rundir.RESUMABLE_CHANGES`
+allows (``allow_config_change=True`` lifts that); a directory another run is using is refused.
+SIGTERM/SIGUSR1 finish the current step, write a checkpoint and return ``preempted=True`` (the
+CLI exits with ``EXIT_PREEMPTED`` = 75); re-running resumes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ from jepa_core.eval.features import extract_features
 from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.probe import ProbeResult, linear_probe
 from jepa_core.monitors import CollapseMonitor, MaskPictures
+from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, choose_subsets, eval_encoder, has_labels
+from jepa_core.representation import describe, representation_report, write_report
 from jepa_core.progress import LossLog, ProgressLogger, nonfinite_error, nonfinite_parameters
+from jepa_core import rundir
+from jepa_core.console import echo
+from jepa_core.eval.classes import check_dataset_classes, check_label_counts
+from jepa_core.safe_write import write_text, writing
+from jepa_core.seeding import seed_host_rngs
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
 
@@ -49,6 +59,7 @@ class Parts:
     target: torch.nn.Module
     loss: Any
     masker: Any
+    regularizer: Any = None
 
 
 def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Parts:
@@ -65,7 +76,19 @@ def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Pa
     target = _build(cfg, registry, "target", encoder)
     loss = _build(cfg, registry, "loss")
     masker = _build(cfg, registry, "masker")
-    return Parts(encoder, predictor, target, loss, masker)
+    regularizer = _build(cfg, registry, "regularizer")
+    return Parts(encoder, predictor, target, loss, masker, regularizer)
+
+
+def build_encoder(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> torch.nn.Module:
+    """The encoder alone, initialised exactly as :func:`build_parts` initialises it (the same seed,
+    built first): the network at its random init, for baselines.
+
+    >>> build_encoder(cfg, registry).state_dict().keys() == build_parts(cfg, registry).encoder.state_dict().keys()   # doctest: +SKIP
+    True
+    """
+    torch.manual_seed(cfg.train.seed if seed is None else seed)
+    return _build(cfg, registry, "encoder")
 
 
 def _build(cfg: RunConfig, registry: Any, section: str, *args: Any) -> Any:
@@ -121,6 +144,22 @@ def check_probe_data(cfg: RunConfig, registry: Any) -> None:
     if label < 0:
         raise DataError(f"probe.enabled=true needs class labels, but dataset '{cfg.data.name}' gives label {label} "
                         "(a flat folder of images); use one sub-folder per class or set probe.enabled=false.")
+    check_dataset_classes(val, what=f"the val split of dataset '{cfg.data.name}' (probe.enabled=true)")
+
+
+def check_batch_fits(dataset: Any, cfg: RunConfig) -> None:
+    """Fail before any model is built when one global batch needs more samples than the dataset has.
+
+    >>> check_batch_fits(dataset, cfg)        # doctest: +SKIP
+    """
+    try:
+        n = len(dataset)
+    except (OverflowError, ValueError) as err:  # a size beyond 2**63 or below 0
+        raise ConfigError(f"dataset '{cfg.data.name}' cannot have the size its options ask for ({err}); "
+                          "check the data.* values.") from err
+    if cfg.train.batch_size > n:
+        raise DataError(f"the dataset has {n} samples, fewer than one global batch of {cfg.train.batch_size}; "
+                        f"lower train.batch_size to at most {n}.")
 
 
 def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunConfig) -> None:
@@ -258,21 +297,45 @@ def monitors(cfg: RunConfig, info: DistInfo, progress: ProgressLogger, parts: Pa
 _STDOUT: Any = object()  # sentinel: resolve sys.stdout at call time, not import time
 
 
-def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = _STDOUT) -> RunResult:
-    """Train ``cfg`` end to end in its run directory (see the module docstring)."""
+def train_run(
+    cfg: RunConfig, registry: Any, *, resume: bool = True, stream: TextIO | None = _STDOUT,
+    allow_config_change: bool = False,
+) -> RunResult:
+    """Train ``cfg`` end to end in its run directory (see the module docstring).
+
+    Before any work the run directory is claimed (:func:`jepa_core.rundir.claim`): its path is
+    checked, its lock taken (a second run on it stops naming the holder), and a resumed run must
+    keep the stored config except for :data:`~jepa_core.rundir.RESUMABLE_CHANGES` unless
+    ``allow_config_change``.
+    """
     if stream is _STDOUT:
         stream = sys.stdout
+    info = detect()
+    cfg.train.batch_layout(info.world_size)  # config errors before any work
+    device = select_device(cfg.train.device, info)
+    init_distributed(info, device)
+    log = (lambda msg: echo(msg, stream)) if (stream is not None and info.is_main) else (lambda msg: None)
+    with rundir.claim(cfg, registry, info, resume=resume, allow_config_change=allow_config_change,
+                      log=log, device=device):
+        return _train(cfg, registry, resume=resume, stream=stream)
+
+
+def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None) -> RunResult:
+    """The body of :func:`train_run`, in a claimed run directory."""
     info = detect()
     micro, accum = cfg.train.batch_layout(info.world_size)  # config errors before any work
     device = select_device(cfg.train.device, info)
     init_distributed(info, device)
     out_dir = Path(cfg.train.out_dir)
-    log = (lambda msg: print(msg, file=stream, flush=True)) if (stream is not None and info.is_main) else (lambda msg: None)
+    log = (lambda msg: echo(msg, stream)) if (stream is not None and info.is_main) else (lambda msg: None)
 
     dataset = build_dataset(cfg, registry, "train")  # data errors first, before any model is built
+    check_batch_fits(dataset, cfg)
     if cfg.probe.enabled and info.is_main:
         check_probe_data(cfg, registry)
+    eval_subsets = online_eval_subsets(cfg, registry, log) if info.is_main else None
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
+    seed_host_rngs(rank_seed(cfg.train.seed, info))  # Python's random and numpy, for plugins that use them
     check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
     check_input_shape(parts.encoder, first_readable_sample(dataset, cfg.train.seed), cfg)
     plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, cfg.train, device, info)
@@ -290,11 +353,15 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
         parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
         device=device, precision=cfg.train.precision,
         wrap=plan.wrap, stop_check_every=cfg.train.log_every,  # log steps sync anyway
+        regularizer=parts.regularizer,
     )
     folder = out_dir / "checkpoints"
     latest = ckpt.latest_checkpoint(folder) if resume else None
     if latest is not None:
-        trainer.load_state_dict(ckpt.load_checkpoint(latest, map_location=device))
+        state = ckpt.load_checkpoint(latest, map_location=device)
+        ckpt.check_position(state, latest)
+        trainer.load_state_dict(state)
+        del state
         log(f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, step-in-epoch {trainer.step_in_epoch})")
     elif cfg.train.init_from:
         from jepa_core.interop import init_trainer_from
@@ -304,8 +371,10 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
             "optimizer and schedules start afresh")
     if not info.is_main:  # model-side randomness (drop-path) must differ per rank; rank 0 keeps its stream
         torch.manual_seed(rank_seed(cfg.train.seed + trainer.step, info))
+        seed_host_rngs(rank_seed(cfg.train.seed + trainer.step, info))
     if info.is_main:
-        save_config(cfg, out_dir / "config.json")
+        with writing(out_dir / "config.json", what="the run config", flag="--out"):
+            save_config(cfg, out_dir / "config.json")
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     log(
         f"run {cfg.plugin}/{cfg.preset}: {len(dataset)} samples, {ipe} steps/epoch, {total} steps, "
@@ -324,21 +393,64 @@ def train_run(cfg: RunConfig, registry: Any, *, resume: bool = True, stream: Tex
         loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
     checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
     callbacks = [progress, *([loss_log] if loss_log else []), *monitors(cfg, info, progress, parts, log), checkpointer]
+    if eval_subsets is not None and is_sharded(parts.encoder):
+        log("online evaluation is off under FSDP (sharded encoders); evaluate checkpoints with jepa eval")
+    elif eval_subsets is not None:  # first: its last evaluation must precede the logger closing TensorBoard
+        callbacks.insert(0, OnlineEvaluator(
+            eval_subsets, cfg.eval, every=cfg.train.eval_every or 0, device=device, log=log,
+            writer=progress.writer, out_dir=out_dir, progress=progress,
+        ))
     with PreemptionHandler(trainer) as preemption:
         trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
     preempted = preemption.received is not None or trainer.stop_requested  # the latter: another rank's signal
     if preempted:
         cause = f"signal {preemption.received}" if preemption.received is not None else "another rank's signal"
         log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
+    if info.is_main and not preempted:
+        report = representation_report(
+            {"target": eval_encoder(trainer), "context": trainer.encoder,
+             "random_init": build_encoder(cfg, registry).to(device)},
+            build_dataset(cfg, registry, "train_eval"), device=device, seed=cfg.train.seed,
+        ) if not is_sharded(trainer.encoder) else None
+        if report is not None:
+            report["step"] = trainer.step
+            write_report(report, out_dir)
+            log(describe(report))
     probe = None
     probe_encoder = trainer.target.encoder
     if cfg.probe.enabled and not preempted and is_sharded(probe_encoder):  # FSDP: gather a full copy (all ranks)
-        probe_encoder = unsharded_copy(probe_encoder, build_parts(cfg, registry).encoder.to(device))
+        probe_encoder = unsharded_copy(probe_encoder, build_encoder(cfg, registry).to(device))
     if cfg.probe.enabled and not preempted and info.is_main:
         probe = run_probe(cfg, registry, probe_encoder, device, log)
-        (out_dir / "probe.json").write_text(json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2))
+        write_text(out_dir / "probe.json", json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2),
+                   what="the probe results", flag="--out")
     barrier()  # all ranks leave together (the others wait for rank 0's probe)
     return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
+
+
+def online_eval_subsets(cfg: RunConfig, registry: Any, log: Any) -> EvalSubsets | None:
+    """The online evaluation's fixed subsets, or None when it is off (``train.eval_every``).
+
+    Checked before any model is built: ``eval_every > 0`` on a dataset without labels, or an
+    explicit subset size larger than the data, is a :class:`ConfigError`.
+    """
+    every = cfg.train.eval_every
+    if every == 0:
+        return None
+    train_eval = build_dataset(cfg, registry, "train_eval")
+    if not has_labels(train_eval):
+        if every is not None:
+            raise ConfigError(
+                f"train.eval_every={every} needs class labels, but dataset '{cfg.data.name}' gives none; "
+                "use labelled data or set train.eval_every=0."
+            )
+        log(f"online evaluation is off: dataset '{cfg.data.name}' has no labels")
+        return None
+    try:
+        val = build_dataset(cfg, registry, "val")
+    except DataError:
+        val = None
+    return choose_subsets(train_eval, val, cfg.eval, seed=cfg.train.seed)
 
 
 def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: torch.device, log: Any) -> dict[str, ProbeResult]:
@@ -348,13 +460,14 @@ def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: t
     val_set = build_dataset(cfg, registry, "val")
     encoders = {"trained": encoder}
     if cfg.probe.compare_random_init:
-        encoders["random_init"] = build_parts(cfg, registry).encoder
+        encoders["random_init"] = build_encoder(cfg, registry)
     p = cfg.probe
     attentive = p.kind == "attentive"
     pool = "none" if attentive else "mean"  # attentive: all output tokens [N, T, D]
     results = {}
     for name, enc in encoders.items():
         tx, ty = extract_features(enc, train_set, batch_size=p.batch_size, device=device, pool=pool)
+        check_label_counts(ty, what=f"the train_eval split of dataset '{cfg.data.name}'")
         vx, vy = extract_features(enc, val_set, batch_size=p.batch_size, device=device, pool=pool)
         if attentive:
             results[name] = attentive_probe(

@@ -125,6 +125,14 @@ class DatasetSpec(ComponentSpec):
 
 
 @attrs.frozen(kw_only=True)
+class RegularizerSpec(ComponentSpec):
+    """``build(config) -> Regularizer`` (:mod:`jepa_core.regularizers`): embeddings ``[N, D]`` ->
+    scalar, small for spread-out and large for collapsed batches."""
+
+    kind: str = attrs.field(init=False, default="regularizer")
+
+
+@attrs.frozen(kw_only=True)
 class PresetSpec:
     """A named recipe: ``build() -> RunConfig`` with every value set."""
 
@@ -133,11 +141,26 @@ class PresetSpec:
     description: str = ""
 
 
-COMPONENT_KINDS: dict[str, type[ComponentSpec]] = {
-    "encoder": EncoderSpec,
-    "predictor": PredictorSpec,
-    "masker": MaskerSpec,
-    "target": TargetProviderSpec,
-    "loss": LossSpec,
-    "dataset": DatasetSpec,
-}
+@attrs.frozen
+class Kind:
+    """One kind of component: its spec record, hook, plural and the run-config section using it."""
+
+    name: str
+    spec: type[ComponentSpec]
+    hook: str
+    plural: str
+    section: str
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("encoder", EncoderSpec, "jepa_encoders", "encoders", "encoder"),
+    Kind("predictor", PredictorSpec, "jepa_predictors", "predictors", "predictor"),
+    Kind("masker", MaskerSpec, "jepa_maskers", "maskers", "masker"),
+    Kind("target", TargetProviderSpec, "jepa_target_providers", "targets", "target"),
+    Kind("loss", LossSpec, "jepa_losses", "losses", "loss"),
+    Kind("dataset", DatasetSpec, "jepa_datasets", "datasets", "data"),
+    Kind("regularizer", RegularizerSpec, "jepa_regularizers", "regularizers", "regularizer"),
+)
+"""The one table of component kinds; the registry, config, CLI and conformance kit read it."""
+
+COMPONENT_KINDS: dict[str, type[ComponentSpec]] = {k.name: k.spec for k in KINDS}

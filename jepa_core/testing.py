@@ -76,6 +76,7 @@ __all__ = [
     "check_masker",
     "check_predictor",
     "check_preset",
+    "check_regularizer",
     "check_target_provider",
     "conformance_cases",
     "example_input",
@@ -84,9 +85,9 @@ __all__ = [
 ]
 
 # Order in which conformance_cases lists the kinds.
-KIND_ORDER: tuple[str, ...] = ("encoder", "predictor", "target", "masker", "loss", "dataset")
+KIND_ORDER: tuple[str, ...] = ("encoder", "predictor", "target", "masker", "loss", "dataset", "regularizer")
 # Kinds checked with their default options when the spec gives no example (cheap to build).
-DEFAULT_OK: frozenset[str] = frozenset({"loss", "target"})
+DEFAULT_OK: frozenset[str] = frozenset({"loss", "target", "regularizer"})
 
 _ATOL, _RTOL = 1e-5, 1e-4
 # (kind, name) -> (the spec's example, or the error its example callable raised)
@@ -516,6 +517,59 @@ def check_loss(
     )
 
 
+# -------------------------------------------------------------------- regulariser
+def check_regularizer(
+    regularizer: Any, *, name: str | None = None, num_samples: int = 512, dim: int = 16,
+) -> None:
+    """Check a regulariser (:mod:`jepa_core.regularizers`) on ``[num_samples, dim]`` embeddings.
+
+    It must return a finite scalar, differentiable with a finite non-zero gradient on spread
+    samples, leave its input alone and the global RNG untouched, give the same value twice for
+    the same step, and be clearly larger for a collapsed batch (every sample equal, or all on
+    one direction) than for samples of an isotropic standard normal. ``weight`` must be a finite
+    number >= 0 and ``apply_to`` one of ``pooled``, ``tokens``, ``both``.
+
+    >>> check_regularizer(SIGReg(SIGRegConfig(num_slices=64)))         # doctest: +SKIP
+    """
+    from jepa_core.regularizers import APPLY_TO, is_active
+
+    who = _who("regularizer", regularizer, name)
+    weight = getattr(regularizer, "weight", None)
+    _require(isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0,
+             f"{who}: needs a 'weight' that is a finite number >= 0, got {weight!r}")
+    _require(getattr(regularizer, "apply_to", None) in APPLY_TO,
+             f"{who}: 'apply_to' must be one of {', '.join(APPLY_TO)}, got {getattr(regularizer, 'apply_to', None)!r}")
+    if not is_active(regularizer):
+        return  # 'none' or weight 0: never called by the trainer
+    g = _generator(0)
+    normal = torch.randn(num_samples, dim, generator=g)
+    kept = normal.clone()
+    state = torch.get_rng_state()
+    spread = _call(who, "reg(normal samples, step=0)", regularizer, normal, step=0)
+    _require(torch.equal(state, torch.get_rng_state()), f"{who}: draws from the global RNG (use a seeded generator)")
+    _require(isinstance(spread, torch.Tensor) and spread.ndim == 0 and spread.is_floating_point(),
+             f"{who}: must return a floating-point scalar tensor, got {_shape(spread)}")
+    _require(bool(torch.isfinite(spread)), f"{who}: returned a non-finite value {float(spread)} for normal samples")
+    _require(torch.equal(normal, kept), f"{who}: modified its input in place")
+    again = _call(who, "reg(normal samples, step=0) again", regularizer, normal, step=0)
+    _require(torch.equal(spread, again), f"{who}: gives different values for the same samples and step")
+    collapsed = {
+        "identical samples": normal[:1].expand(num_samples, dim).clone(),
+        "samples on one direction": torch.randn(num_samples, 1, generator=g) * torch.ones(1, dim),
+    }
+    for what, z in collapsed.items():
+        value = float(_call(who, f"reg({what}, step=0)", regularizer, z, step=0))
+        _require(math.isfinite(value) and value > 2 * float(spread) + 1e-3,
+                 f"{who}: must be clearly larger for {what} (collapse) than for normal samples; "
+                 f"got {value:.4g} vs {float(spread):.4g}")
+    leaf = normal.clone().requires_grad_(True)
+    out = _call(who, "reg(samples) for a gradient", regularizer, leaf * 0.3, step=1)
+    _require(out.requires_grad, f"{who}: is not differentiable w.r.t. the embeddings (result has no grad_fn)")
+    out.backward()
+    _require(leaf.grad is not None and bool(torch.isfinite(leaf.grad).all()) and bool(leaf.grad.abs().sum() > 0),
+             f"{who}: gives no finite, non-zero gradient w.r.t. the embeddings")
+
+
 # ------------------------------------------------------------------------ dataset
 def check_dataset(dataset: Any, *, name: str | None = None) -> None:
     """Check one built dataset: non-empty, items ``(tensor, int label >= -1)`` of one shape."""
@@ -599,6 +653,7 @@ def check_preset(
         trainer = _call(
             who, "building the Trainer", Trainer, parts.encoder, parts.predictor, parts.target, parts.loss,
             optim=cfg.optim, schedules=schedules, device=device, precision=cfg.train.precision,
+            regularizer=parts.regularizer,
         )
         before = [p.detach().clone() for p in parts.target.parameters()]
         out = _call(who, "Trainer.train_step", trainer.train_step, batch)
@@ -751,6 +806,12 @@ def _cases_for(
             check_loss(_call(who, "build(example options)", spec.build, _options(spec, ex, who)), name=who)
 
         return [ConformanceCase(kind, name, plugin, run_loss)]
+    if kind == "regularizer":
+        def run_regularizer() -> None:
+            reg = _call(who, "build(example options)", spec.build, _options(spec, ex, who))
+            check_regularizer(reg, name=who)
+
+        return [ConformanceCase(kind, name, plugin, run_regularizer)]
     if kind == "dataset":
         def run_dataset() -> None:
             check_dataset_splits(spec, _options(spec, ex, who), name=who)

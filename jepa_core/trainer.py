@@ -31,6 +31,7 @@ from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
 from jepa_core.interfaces import MaskSet, mask_sets
 from jepa_core.optim import build_optimizer, set_hyperparameters
+from jepa_core.regularizers import Regularizer, is_active, regularize
 from jepa_core.schedules import Schedules
 from jepa_core.targets import targets_for
 
@@ -38,11 +39,16 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class ContextPath(nn.Module):
-    """The trainable part (context encoder + predictor): what DDP/FSDP wraps."""
+    """The trainable part (context encoder + predictor): what DDP/FSDP wraps.
 
-    def __init__(self, encoder: nn.Module, predictor: nn.Module) -> None:
+    With ``return_context=True`` the forward also returns the context encoder's output (for a
+    regulariser on it), as a ``(predictions, context_tokens)`` pair.
+    """
+
+    def __init__(self, encoder: nn.Module, predictor: nn.Module, *, return_context: bool = False) -> None:
         super().__init__()
         self.encoder, self.predictor = encoder, predictor
+        self.return_context = return_context
         # A predictor whose forward takes ``mask_index`` (e.g. one mask token per mask set, as
         # V-JEPA) is told which set of a multi-mask batch it serves; others are called as before.
         self.passes_mask_index = "mask_index" in inspect.signature(predictor.forward).parameters
@@ -50,25 +56,30 @@ class ContextPath(nn.Module):
     def forward(
         self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
         target_idx: torch.Tensor | Sequence[torch.Tensor],
-    ) -> torch.Tensor | list[torch.Tensor]:
+    ) -> Any:
         """Predictions ``[B*M, Nt, D]``; with sequences of index sets (multi-mask), one per set.
 
         All sets go through ONE call, so DDP/FSDP see a single forward per micro-batch.
         """
         if isinstance(context_idx, torch.Tensor):
             z = self.encoder(x, context_idx)  # [B, Nc, D]
-            return self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
-        preds = []
+            preds = self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
+            return (preds, z) if self.return_context else preds
+        preds, contexts = [], []
         for i, (c, t) in enumerate(zip(context_idx, target_idx)):
             extra = {"mask_index": i} if self.passes_mask_index else {}
-            preds.append(self.predictor(self.encoder(x, c), c, t, **extra))
-        return preds
+            z = self.encoder(x, c)  # [B, Nc_i, D]
+            preds.append(self.predictor(z, c, t, **extra))
+            contexts.append(z)
+        return (preds, contexts) if self.return_context else preds
 
 
 @attrs.frozen
 class StepOutput:
     """What one step produced. Tensors stay on the device (no host sync).
 
+    ``parts`` holds the named parts of the loss when there are several (``loss_pred``,
+    ``loss_reg`` with a regulariser), each averaged over the micro-batches like ``loss``.
     ``last_batch`` is the step's last micro-batch as the model saw it (already on the device; a
     reference, not a copy) so callbacks can look at inputs and masks (e.g.
     :mod:`jepa_core.monitors`). Drop the ``StepOutput`` before the next step if device memory
@@ -84,10 +95,13 @@ class StepOutput:
     batch_size: int
     bad_samples: tuple[str, ...] = ()
     last_batch: Batch | None = attrs.field(default=None, repr=False, eq=False)
+    parts: dict[str, torch.Tensor] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 class Callback(Protocol):
     """Hooks called by :meth:`Trainer.fit` (all optional)."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
 
     def on_step_end(self, trainer: "Trainer", out: StepOutput) -> None: ...
 
@@ -112,6 +126,7 @@ class Trainer:
         precision: str = "fp32",
         wrap: Any = None,
         stop_check_every: int = 1,
+        regularizer: Regularizer | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -120,8 +135,9 @@ class Trainer:
         self.predictor = predictor.to(self.device)
         self.target = target.to(self.device)
         self.loss_fn = loss
+        self.regularizer = regularizer if is_active(regularizer) else None
         self.optim_cfg, self.schedules, self.precision = optim, schedules, precision
-        path = ContextPath(self.encoder, self.predictor)
+        path = ContextPath(self.encoder, self.predictor, return_context=self.regularizer is not None)
         self.context_path = wrap(path) if wrap is not None else path
         self.optimizer = build_optimizer([("encoder", self.encoder), ("predictor", self.predictor)], optim)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
@@ -148,16 +164,30 @@ class Trainer:
 
         Multi-mask batches (a tuple of MaskSets): the mean of the per-set losses.
         """
+        return self.compute_loss_parts(batch)["loss"]
+
+    def compute_loss_parts(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Forward pass only: ``{"loss": total}``, plus ``loss_pred`` and ``loss_reg`` when a
+        regulariser is active (``loss = loss_pred + weight * loss_reg``; the regulariser sees the
+        context encoder's output, averaged over the mask sets of a multi-mask batch)."""
         with self._autocast():
             if isinstance(batch.masks, MaskSet):
                 targets = self.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
-                preds = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
-                return self.loss_fn(preds, targets)
-            sets = mask_sets(batch.masks)
-            all_targets = targets_for(self.target, batch.inputs, [m.targets for m in sets])
-            all_preds = self.context_path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
-            losses = [self.loss_fn(p, t) for p, t in zip(all_preds, all_targets)]
-            return torch.stack(losses).mean()
+                out = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
+                preds, contexts = (out[0], [out[1]]) if self.regularizer is not None else (out, [])
+                loss_pred = self.loss_fn(preds, targets)
+            else:
+                sets = mask_sets(batch.masks)
+                all_targets = targets_for(self.target, batch.inputs, [m.targets for m in sets])
+                out = self.context_path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
+                all_preds, contexts = out if self.regularizer is not None else (out, [])
+                losses = [self.loss_fn(p, t) for p, t in zip(all_preds, all_targets)]
+                loss_pred = torch.stack(losses).mean()
+            if self.regularizer is None:
+                return {"loss": loss_pred}
+            reg = self.regularizer
+            loss_reg = torch.stack([regularize(reg, z, step=self.step) for z in contexts]).mean()
+            return {"loss": loss_pred + reg.weight * loss_reg, "loss_pred": loss_pred, "loss_reg": loss_reg}
 
     def train_step(self, batch: Batch | Sequence[Batch]) -> StepOutput:
         """One optimisation step: loss, AdamW with this step's lr/wd, then EMA.
@@ -173,14 +203,19 @@ class Trainer:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=self.device)
+        parts: dict[str, torch.Tensor] = {}
         mb: Batch | None = None
         for i, mb in enumerate(micro):
             mb = mb.to(self.device, non_blocking=True)
             last = i == len(micro) - 1
             with parallel.gradient_sync(self.context_path, enabled=last):
-                micro_loss = self.compute_loss(mb) / len(micro)
+                micro_parts = self.compute_loss_parts(mb)
+                micro_loss = micro_parts["loss"] / len(micro)
                 self.scaler.scale(micro_loss).backward()
             loss = loss + micro_loss.detach()
+            for name, value in micro_parts.items():
+                if name != "loss":
+                    parts[name] = parts.get(name, 0) + value.detach().float() / len(micro)
         self.scaler.unscale_(self.optimizer)
         grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         grad_norm = parallel.total_norm(grads) if grads else torch.zeros((), device=self.device)
@@ -200,7 +235,8 @@ class Trainer:
             )
         bad = tuple(msg for mb in micro for msg in mb.bad_samples)
         out = StepOutput(
-            self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(b) for b in micro), bad, last_batch=mb
+            self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(b) for b in micro), bad, last_batch=mb,
+            parts=parts,
         )
         self.step += 1
         self.step_in_epoch += 1
@@ -227,6 +263,8 @@ class Trainer:
         """
         sampler = getattr(loader, "batch_sampler", None)
         accum = accum_steps or getattr(sampler, "accum_steps", 1)
+        for cb in callbacks:
+            _call(cb, "on_fit_start", self)
         while self.epoch < epochs and not self._done(max_steps):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(self.epoch, start_step=self.step_in_epoch)

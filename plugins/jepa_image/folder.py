@@ -24,6 +24,7 @@ from PIL import Image
 from jepa_core import folders
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
+from jepa_core.imaging import to_rgb8
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
 from jepa_image.transforms import check_crop_scale, eval_transform, train_transform
@@ -59,11 +60,12 @@ def scan_folder(
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Fully decode ``path`` as an RGB PIL image; any failure is a :class:`BadSampleError`."""
+    """Fully decode ``path`` as an 8-bit RGB PIL image (16-bit and other high-bit-depth images
+    rescaled, :func:`jepa_core.imaging.to_rgb8`); any failure is a :class:`BadSampleError`."""
     try:
         with Image.open(path) as img:
             img.load()  # decode now: PIL opens lazily, a truncated file fails only here
-            return img.convert("RGB")
+            return to_rgb8(img)
     except Exception as err:  # noqa: BLE001 - any decoder failure means this one file is bad
         raise BadSampleError(f"unreadable image '{path}': {type(err).__name__}: {err}") from err
 

@@ -33,7 +33,7 @@ import torch
 
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
-from jepa_core.folders import check_fraction, check_root, split_holdout
+from jepa_core.folders import check_fraction, check_root, split_holdout, unique_by_resolved_path
 from jepa_core.specs import SPLITS
 from jepa_image.folder import IMAGE_EXTENSIONS, load_rgb
 from jepa_image.transforms import check_crop_scale
@@ -152,6 +152,7 @@ def scan_clips(
         classes = []
         # empty clip folders stay (they fail as bad samples); only empty folders: no clip
         clips = [(os.path.join(path, s), -1) for s in subs] if clip_like else []
+    clips = unique_by_resolved_path(clips, root=path, noun="clip folders")  # linked twice: used once
     if not clips:
         raise DataError(
             f"no clip folders with frame images found in '{path}'; expected {_LAYOUT} with frames "

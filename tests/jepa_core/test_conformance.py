@@ -24,6 +24,7 @@ from torch import nn
 from jepa_core import hookimpl
 from jepa_core.interfaces import MaskSet
 from jepa_core.registry import Registry, build_registry
+from jepa_core.regularizers import VICReg
 from jepa_core.specs import COMPONENT_KINDS, EncoderSpec, Example, LossSpec, MaskerSpec
 from jepa_core.testing import (
     KIND_ORDER,
@@ -33,6 +34,7 @@ from jepa_core.testing import (
     check_loss,
     check_masker,
     check_predictor,
+    check_regularizer,
     check_target_provider,
     conformance_cases,
     example_input,
@@ -346,6 +348,42 @@ def test_kit_catches_a_loss_not_zero_on_equal_inputs():
 def test_kit_catches_a_loss_that_is_not_a_scalar():
     with pytest.raises(AssertionError, match=r"UnreducedLoss: must return a scalar"):
         check_loss(UnreducedLoss())
+
+
+class _BrokenRegularizer:
+    weight, apply_to = 1.0, "pooled"
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, z, *, step):
+        return self.fn(z)
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (lambda z: z.std(0).mean(), "clearly larger for identical samples"),  # rewards collapse
+        (lambda z: VICReg()(z.detach(), step=0), "not differentiable"),
+        (lambda z: VICReg()(z, step=0) + torch.rand(()), "global RNG"),
+        (lambda z: z.var(0), "floating-point scalar"),
+        (lambda z: torch.tensor(float("nan")) + z.sum() * 0, "non-finite"),
+    ],
+    ids=["rewards-collapse", "no-grad", "global-rng", "not-scalar", "nan"],
+)
+def test_kit_catches_broken_regularizers(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        check_regularizer(_BrokenRegularizer(fn), name="reg")
+
+
+def test_kit_checks_regularizer_weight_and_apply_to():
+    bad = _BrokenRegularizer(lambda z: VICReg()(z, step=0))
+    bad.weight = -1.0
+    with pytest.raises(AssertionError, match="finite number >= 0"):
+        check_regularizer(bad)
+    bad.weight, bad.apply_to = 1.0, "queue"
+    with pytest.raises(AssertionError, match="apply_to"):
+        check_regularizer(bad)
 
 
 def test_kit_catches_a_dataset_with_ragged_items():

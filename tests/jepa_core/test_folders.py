@@ -47,3 +47,58 @@ def test_fraction_validator():
     assert Cfg(0.5).val_fraction == 0.5
     with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\), got 1.0"):
         Cfg(1.0)
+
+
+def _touch(folder, names) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def test_a_symlink_loop_is_followed_once_and_reported(tmp_path):
+    from jepa_core.folders import scan_class_folders
+
+    _touch(tmp_path / "a", [f"{i:02d}.png" for i in range(10)])
+    _touch(tmp_path / "b", [f"{i:02d}.png" for i in range(10)])
+    (tmp_path / "b" / "loop").symlink_to(".")  # ln -s . b/loop
+    with pytest.warns(UserWarning, match=r"1 linked folder leads to a folder already scanned and is skipped "
+                                         r"\(e\.g\. '.*b/loop' is '.*b'\)"):
+        classes, samples = scan_class_folders(tmp_path, (".png",), dataset="image_folder", noun="images")
+    assert classes == ["a", "b"] and len(samples) == 20
+    assert sum(label == 1 for _, label in samples) == 10
+
+
+def test_files_and_folders_reached_twice_are_used_once_and_reported(tmp_path):
+    from jepa_core.folders import scan_class_folders
+
+    _touch(tmp_path / "data" / "a", ["1.png", "2.png"])
+    _touch(tmp_path / "data" / "b", ["3.png"])
+    (tmp_path / "data" / "b" / "again.png").symlink_to(tmp_path / "data" / "a" / "1.png")
+    (tmp_path / "data" / "b" / "sub").symlink_to(tmp_path / "data" / "a")
+    (tmp_path / "outside").mkdir()
+    _touch(tmp_path / "outside", ["9.png"])
+    (tmp_path / "data" / "b" / "extra").symlink_to(tmp_path / "outside")  # a link out of the root: followed
+    with pytest.warns(UserWarning) as record:
+        _, samples = scan_class_folders(tmp_path / "data", (".png",), dataset="image_folder", noun="images")
+    names = sorted((p.split("data/")[1], label) for p, label in samples)
+    assert names == [("a/1.png", 0), ("a/2.png", 0), ("b/3.png", 1), ("b/extra/9.png", 1)]
+    (message,) = [str(w.message) for w in record]
+    assert "1 linked folder leads to a folder already scanned" in message and "b/sub' is '" in message
+    assert "1 file reached by a second path is used once (e.g. '" in message and "b/again.png' is '" in message
+
+
+def test_no_warning_without_links(tmp_path, recwarn):
+    _touch(tmp_path / "x", ["1.png"])
+    assert len(files_under(str(tmp_path), (".png",))) == 1
+    assert not recwarn.list
+
+
+def test_linked_clip_folders_are_used_once(tmp_path):
+    from jepa_video.frames import scan_clips
+
+    _touch(tmp_path / "walk" / "clip1", ["f1.png"])
+    _touch(tmp_path / "run" / "clip2", ["f1.png"])
+    (tmp_path / "run" / "clip1").symlink_to(tmp_path / "walk" / "clip1")
+    with pytest.warns(UserWarning, match=r"1 of the clip folders is reached by a second path and used once \(e\.g\. '.*walk/clip1' is '.*run/clip1'\)"):
+        classes, clips = scan_clips(tmp_path)
+    assert classes == ["run", "walk"] and len(clips) == 2

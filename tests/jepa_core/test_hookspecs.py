@@ -18,6 +18,7 @@ from jepa_core.specs import (
     MaskerSpec,
     PredictorSpec,
     PresetSpec,
+    RegularizerSpec,
     TargetProviderSpec,
 )
 
@@ -40,6 +41,7 @@ RECORDS = {
     "jepa_target_providers": ("target", TargetProviderSpec(name="all_tgt", config_type=_Opts, build=lambda c, e: c)),
     "jepa_losses": ("loss", LossSpec(name="all_loss", config_type=_Opts, build=lambda c: c)),
     "jepa_datasets": ("dataset", DatasetSpec(name="all_data", config_type=_Opts, build=lambda c, s: c)),
+    "jepa_regularizers": ("regularizer", RegularizerSpec(name="all_reg", config_type=_Opts, build=lambda c: c)),
     "jepa_presets": ("preset", PresetSpec(name="all_preset", build=lambda: "cfg")),
 }
 
@@ -58,7 +60,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
 
 
 def test_hookspecs_are_found():
-    assert len(HOOKSPECS) == 7
+    assert len(HOOKSPECS) == 8
 
 
 @pytest.mark.parametrize("name", HOOKSPECS)

@@ -9,6 +9,7 @@ activation checkpointing. The tests compare that with one process.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -53,6 +54,9 @@ VIDEO_ARGS = [  # the video plugin's demo (two mask sets, a mask token per set) 
     "--set", "train.micro_batch_size=4", "--set", "encoder.depth=2", "--set", "predictor.depth=1",
     "--set", "encoder.pos_embedding=rope", "--set", "predictor.pos_embedding=rope",
 ]
+
+
+REGULARIZERS = ("vicreg", "sigreg")
 
 
 def free_port() -> int:
@@ -128,7 +132,7 @@ def test_cli_exits_2_for_fsdp_in_a_single_process(tmp_path, capsys):
 
 def tiny_vit_parts():
     from jepa_core.targets import EMATargetProvider
-    from jepa_image.predictor import PredictorConfig, build_predictor
+    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
 
     torch.manual_seed(0)
@@ -310,6 +314,21 @@ def test_ddp_target_encoders_identical_on_both_ranks(two_process_runs, reference
     assert_states_close(ranks[0], reference["target_encoder"])
 
 
+@pytest.mark.parametrize("reg", REGULARIZERS)
+def test_ddp_trains_with_each_regularizer_on_gathered_statistics(two_process_runs, reg):
+    """Statistics are all-reduced (tests/jepa_core/test_regularizers.py proves the value and
+    gradients equal one process on the whole batch); here: a real DDP run stays in lockstep."""
+    from jepa_core.progress import read_loss_log
+
+    ranks = [torch.load(two_process_runs / f"ddp_{reg}_target_rank{r}.pt") for r in (0, 1)]
+    for name, value in ranks[0].items():
+        assert torch.equal(value, ranks[1][name]), name
+    plain = torch.load(two_process_runs / "ddp_target_rank0.pt")
+    assert any(not torch.equal(plain[k], ranks[0][k]) for k in plain)  # the regulariser changed training
+    losses = read_loss_log(two_process_runs / f"ddp_{reg}" / "losses.tsv")
+    assert sorted(losses) == list(range(1, STEPS + 1)) and all(math.isfinite(v) for v in losses.values())
+
+
 # -------------------------------------------------------------------------- worker
 
 
@@ -326,8 +345,9 @@ def _worker(out: Path) -> int:
     def fit(self: Trainer, *args, **kwargs):  # record each rank's state after training
         original_fit(self, *args, **kwargs)
         enc = self.target.encoder
-        if tag["name"] == "ddp":
-            torch.save({k: v.detach().clone() for k, v in enc.state_dict().items()}, out / f"ddp_target_rank{rank}.pt")
+        if tag["name"].startswith("ddp"):
+            torch.save({k: v.detach().clone() for k, v in enc.state_dict().items()},
+                       out / f"{tag['name']}_target_rank{rank}.pt")
         else:
             try:
                 check_aligned(enc, self.encoder)
@@ -341,6 +361,9 @@ def _worker(out: Path) -> int:
     Trainer.fit = fit
     runs = [
         ("ddp", ["--out", str(out / "ddp"), "--set", "train.strategy=ddp", "--set", f"train.max_steps={STEPS}"]),
+        *((f"ddp_{reg}", ["--out", str(out / f"ddp_{reg}"), "--set", "train.strategy=ddp", "--set", f"train.max_steps={STEPS}",
+                          "--set", f"regularizer.name={reg}", "--set", "regularizer.weight=0.5",
+                          "--set", "train.loss_log=true"]) for reg in REGULARIZERS),
         ("fsdp", ["--out", str(out / "fsdp"), "--set", "train.strategy=fsdp", "--set", "train.max_steps=2"]),
         ("fsdp", ["--out", str(out / "fsdp"), "--set", "train.strategy=fsdp", "--set", f"train.max_steps={STEPS}",
                   "--set", "probe.enabled=true", "--set", "probe.epochs=2", "--set", "probe.compare_random_init=false"]),

@@ -1,0 +1,204 @@
+"""Anti-collapse regularisers on embeddings (core built-ins ``none``, ``vicreg``, ``sigreg``).
+
+A regulariser maps a batch of embeddings ``[N, D]`` to a scalar that is small when the batch is
+spread out and large when it has collapsed. The predictive objective adds ``weight x`` it to the
+prediction loss, computed on the context encoder's output (``apply_to``: the mean-pooled
+embedding of each sample, every token, or both summed)::
+
+    reg = SIGReg(num_slices=1024)
+    loss = loss_pred + 0.05 * reg(pooled, step=trainer.step)      # pooled [B, D]
+
+Batch statistics are **gathered** over all processes when ``torch.distributed`` is initialised:
+SIGReg all-reduces the empirical characteristic function and VICReg the first and second
+moments, with a differentiable all-reduce, so two ranks with ``B/2`` samples each compute the
+same value and the same gradients as one rank with ``B`` samples (the slice directions come from
+a generator seeded by the run seed and the step, the same on every rank).
+
+* :class:`VICReg` (Bardes et al. 2022, as C-JEPA adds it to I-JEPA): ``variance_weight x``
+  mean over channels of ``max(0, std_target - sqrt(Var(z_j) + eps))`` + ``covariance_weight x``
+  the sum of squared off-diagonal covariances divided by ``D``.
+* :class:`SIGReg` (LeJEPA, Balestriero & LeCun 2025): on ``num_slices`` random unit directions,
+  the Epps-Pulley statistic ``N * integral |phi_N(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt`` of the
+  projected samples against a standard normal (trapezoid rule over ``t in [0, t_max]`` with
+  ``knots`` points, doubled for the symmetric half), averaged over the directions. About 1 for
+  samples of an isotropic standard normal, ``~N`` for a collapsed batch. Cost ``O(N K knots)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+import torch
+import torch.distributed as dist
+
+from jepa_core.validators import finite_non_negative, non_negative, positive
+
+APPLY_TO: tuple[str, ...] = ("pooled", "tokens", "both")
+
+
+@runtime_checkable
+class Regularizer(Protocol):
+    """``reg(embeddings [N, D], step=s)`` -> scalar tensor; ``weight`` and ``apply_to`` say how
+    the predictive objective uses it (see the module docstring)."""
+
+    weight: float
+    apply_to: str
+
+    def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor: ...
+
+
+@attrs.frozen(kw_only=True)
+class RegularizerConfig:
+    """Options every regulariser shares: its ``weight`` in the loss and what it sees."""
+
+    weight: float = attrs.field(default=1.0, validator=finite_non_negative)
+    apply_to: Literal["pooled", "tokens", "both"] = "pooled"
+
+
+@attrs.frozen(kw_only=True)
+class NoRegularizerConfig:
+    """No regulariser (the official recipes): the loss is the prediction loss alone."""
+
+
+@attrs.frozen(kw_only=True)
+class VICRegConfig(RegularizerConfig):
+    """VICReg's variance and covariance terms (their 25:1 ratio as the default)."""
+
+    variance_weight: float = attrs.field(default=1.0, validator=finite_non_negative)
+    covariance_weight: float = attrs.field(default=0.04, validator=finite_non_negative)
+    std_target: float = attrs.field(default=1.0, validator=positive)
+    eps: float = attrs.field(default=1e-4, validator=positive)
+
+
+@attrs.frozen(kw_only=True)
+class SIGRegConfig(RegularizerConfig):
+    """LeJEPA's sketched isotropic Gaussian regulariser; ``seed`` offsets the slice stream."""
+
+    num_slices: int = attrs.field(default=1024, validator=positive)
+    t_max: float = attrs.field(default=3.0, validator=positive)
+    knots: int = attrs.field(default=17, validator=attrs.validators.ge(2))
+    seed: int = attrs.field(default=0, validator=non_negative)
+
+
+# ----------------------------------------------------------------------- gathering
+
+
+def distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gathered_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of ``t`` over all ranks (``t`` itself in one process), differentiable.
+
+    The backward of the all-reduce sums the ranks' gradients; with DDP averaging the parameter
+    gradients afterwards, each rank's samples get exactly the gradient of the global statistic.
+
+    >>> gathered_mean(torch.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    if not distributed():
+        return t
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce(t, op=dist.ReduceOp.SUM) / dist.get_world_size()
+
+
+def gathered_count(n: int) -> int:
+    """``n`` summed over ranks (ranks hold equal micro-batches, so ``n * world_size``)."""
+    return n * dist.get_world_size() if distributed() else n
+
+
+# ------------------------------------------------------------------- regularisers
+
+
+class VICReg:
+    """See the module docstring. ``VICReg()(z, step=0)`` with ``z [N, D]``, ``N >= 2``.
+
+    >>> reg = VICReg()
+    >>> round(float(reg(torch.zeros(8, 4), step=0)), 3)     # collapsed: every std is 0
+    0.99
+    """
+
+    def __init__(self, cfg: VICRegConfig = VICRegConfig()) -> None:
+        self.cfg = cfg
+        self.weight, self.apply_to = cfg.weight, cfg.apply_to
+
+    def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
+        z = embeddings.float()  # [N, D]
+        n, d = z.shape
+        total = gathered_count(n)
+        mean = gathered_mean(z.mean(0))  # [D]
+        second = gathered_mean(z.T @ z / n)  # [D, D], E[z z^T]
+        cov = (second - torch.outer(mean, mean)) * (total / max(total - 1, 1))  # unbiased
+        std = torch.sqrt(torch.diagonal(cov).clamp_min(0) + self.cfg.eps)
+        variance = torch.relu(self.cfg.std_target - std).mean()
+        off = cov - torch.diag(torch.diagonal(cov))
+        covariance = off.pow(2).sum() / d
+        return self.cfg.variance_weight * variance + self.cfg.covariance_weight * covariance
+
+
+class SIGReg:
+    """See the module docstring. ``SIGReg()(z, step=s)`` with ``z [N, D]``.
+
+    >>> reg = SIGReg(SIGRegConfig(num_slices=256))
+    >>> float(reg(torch.randn(4096, 16), step=0)) < 2.0, float(reg(torch.zeros(64, 16), step=0)) > 10.0
+    (True, True)
+    """
+
+    def __init__(self, cfg: SIGRegConfig = SIGRegConfig()) -> None:
+        self.cfg = cfg
+        self.weight, self.apply_to = cfg.weight, cfg.apply_to
+        t = torch.linspace(0.0, cfg.t_max, cfg.knots, dtype=torch.float64)  # [T]
+        dt = cfg.t_max / (cfg.knots - 1)
+        trapezoid = torch.full_like(t, 2 * dt)  # the integral over [-t_max, t_max]: twice [0, t_max]
+        trapezoid[0] = trapezoid[-1] = dt
+        self.t = t.float()
+        self.normal_cf = torch.exp(-t.square() / 2).float()  # [T], the characteristic function of N(0, 1)
+        self.quadrature = (trapezoid * torch.exp(-t.square() / 2)).float()  # [T], weights times w(t)
+
+    def directions(self, dim: int, step: int, device: torch.device) -> torch.Tensor:
+        """``[D, K]`` unit columns, the same on every rank for a given step."""
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        a = torch.randn(dim, self.cfg.num_slices, generator=g)
+        return (a / a.norm(dim=0, keepdim=True)).to(device)
+
+    def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
+        z = embeddings.float()  # [N, D]
+        n, d = z.shape
+        proj = z @ self.directions(d, step, z.device)  # [N, K]
+        t, normal_cf, quadrature = (v.to(z.device) for v in (self.t, self.normal_cf, self.quadrature))
+        xt = proj.unsqueeze(-1) * t  # [N, K, T]
+        ecf_re = gathered_mean(torch.cos(xt).mean(0))  # [K, T]
+        ecf_im = gathered_mean(torch.sin(xt).mean(0))  # [K, T]
+        err = (ecf_re - normal_cf).square() + ecf_im.square()  # [K, T]
+        statistic = gathered_count(n) * (err * quadrature).sum(-1)  # [K]
+        return statistic.mean()
+
+
+class NoRegularizer:
+    """The ``none`` regulariser: the objective skips it (``weight`` 0, never called)."""
+
+    weight, apply_to = 0.0, "pooled"
+
+    def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
+        return embeddings.new_zeros(())
+
+
+def is_active(reg: object) -> bool:
+    """Whether ``reg`` contributes to the loss (a real regulariser with a positive weight)."""
+    return reg is not None and not isinstance(reg, NoRegularizer) and float(getattr(reg, "weight", 0.0)) > 0
+
+
+def regularize(reg: Regularizer, tokens: torch.Tensor, *, step: int) -> torch.Tensor:
+    """``reg`` on context tokens ``[B, N, D]`` as its ``apply_to`` says (unweighted).
+
+    >>> float(regularize(VICReg(), torch.zeros(4, 3, 2), step=0)) > 0
+    True
+    """
+    parts = []
+    if reg.apply_to in ("pooled", "both"):
+        parts.append(reg(tokens.mean(1), step=step))  # [B, D]
+    if reg.apply_to in ("tokens", "both"):
+        parts.append(reg(tokens.reshape(-1, tokens.shape[-1]), step=step))  # [B*N, D]
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]

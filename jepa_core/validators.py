@@ -1,0 +1,43 @@
+"""Field validators for attrs config records (options of the core and of plugins).
+
+>>> import attrs
+>>> @attrs.frozen
+... class Opts:
+...     width: int = attrs.field(default=8, validator=positive)
+>>> Opts(width=0)
+Traceback (most recent call last):
+ValueError: width must be > 0, got 0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+
+def positive(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attr.name} must be > 0, got {value!r}")
+
+
+def non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value >= 0:
+        raise ValueError(f"{attr.name} must be >= 0, got {value!r}")
+
+
+def adam_betas(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """AdamW's ``(beta1, beta2)``: each in [0, 1)."""
+    if not all(0.0 <= b < 1.0 for b in value):
+        raise ValueError(f"{attr.name} must be two values in [0, 1), got {value!r}")
+
+
+def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attr.name} must be in [0, 1], got {value!r}")
+
+
+def finite_non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attr.name} must be a finite number >= 0, got {value!r}")
