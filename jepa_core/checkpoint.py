@@ -10,7 +10,6 @@ leaves every earlier checkpoint intact.
 
 from __future__ import annotations
 
-import errno
 import os
 import pickle
 import re
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from jepa_core.errors import CheckpointError
+from jepa_core.safe_write import default_fix, os_error_in, reason
 
 FORMAT = "jepaforge"
 FORMAT_VERSION = 1
@@ -44,31 +44,34 @@ def save_checkpoint(state: dict[str, Any], folder: str | Path, *, step: int) -> 
 
     The bytes go to ``folder/.tmp-*.pt``, are flushed and fsynced, and the file is renamed over
     the final name; any failure removes the temporary file, and an ``OSError`` (disk full,
-    permissions) becomes a :class:`CheckpointError`.
+    read-only file system, a file in the way), also one ``torch.save`` chains under its own
+    ``RuntimeError``, becomes a :class:`CheckpointError`.
 
     >>> save_checkpoint({"step": 3}, "runs/x/checkpoints", step=3)   # doctest: +SKIP
     PosixPath('runs/x/checkpoints/step_00000003.pt')
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / checkpoint_name(step)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".pt", dir=folder)
+    tmp_name: str | None = None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".pt", dir=folder)
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, final)
-    except OSError as err:
-        Path(tmp_name).unlink(missing_ok=True)
-        why = "the disk is full" if err.errno == errno.ENOSPC else str(err)
+    except BaseException as err:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+        cause = os_error_in(err) if isinstance(err, Exception) else None
+        if cause is None:
+            raise
         raise CheckpointError(
-            f"could not write checkpoint {final} ({why}); the previous checkpoints are kept."
+            f"could not write checkpoint {final} ({reason(cause)}); the previous checkpoints are kept "
+            f"({default_fix(cause, 'train.out_dir')})."
         ) from err
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     _fsync_dir(folder)
     return final
 
@@ -141,40 +144,107 @@ def prune_checkpoints(folder: str | Path, *, keep_last: int, keep_every: int = 0
     return removed
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"  # the legacy format starts with a protocol-2 pickled magic number
+
+
+def _looks_like_torch_file(path: Path) -> bool | None:
+    """True/False from the first bytes; None for an empty file."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return None
+    return head == _ZIP_MAGIC or head == _LEGACY_MAGIC
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load with ``weights_only=True``; refuses files that need arbitrary unpickling.
 
     Only tensors, numbers, strings and containers are unpickled, so a file holding e.g. a
     custom class instance is a :class:`CheckpointError` (never executed); so is a missing,
-    truncated or corrupt file.
+    truncated or corrupt file, and a file that is no ``torch.save`` output at all.
 
     >>> state = load_checkpoint("runs/x/checkpoints/step_00000009.pt")   # doctest: +SKIP
     >>> state["step"]                                                    # doctest: +SKIP
     9
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint '{path}' is a directory; give a checkpoint file or a run directory with checkpoints/.")
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist.")
     try:
+        kind = _looks_like_torch_file(path)
+    except OSError as err:
+        raise CheckpointError(f"checkpoint '{path}' is unreadable: {_first_line(err)}.") from err
+    if kind is None:
+        raise CheckpointError(f"checkpoint '{path}' is unreadable or truncated: the file is empty.")
+    if not kind:
+        raise CheckpointError(
+            f"'{path}' is not a checkpoint: it is neither a PyTorch zip archive nor a legacy torch.save file; "
+            "give a checkpoint written by jepa train or a released I-JEPA .pth.tar file."
+        )
+    try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(err), flags=re.IGNORECASE)
-        what = f"it references {found.group(1)}" if found else _first_line(err)
+        what = _unsafe_content(str(err))
+        if what is None:  # malformed pickle data; torch's own text would suggest weights_only=False
+            raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt: its pickled data is malformed.") from err
         raise CheckpointError(
             f"checkpoint '{path}' is refused because loading it needs arbitrary unpickling ({what}); "
             "only tensors, numbers, strings and containers are loaded, so re-save it as a plain state dict."
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - any failure to decode the file's bytes means a broken file
         raise CheckpointError(f"checkpoint '{path}' is unreadable or truncated: {_first_line(err)}.") from err
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint '{path}' holds a {type(state).__name__}, not a dict of states.")
     return state
 
 
+POSITION_KEYS: tuple[str, ...] = ("step", "epoch", "step_in_epoch")
+
+
+def check_position(state: dict[str, Any], source: str | Path) -> None:
+    """A :class:`CheckpointError` unless the training position (``step``, ``epoch``,
+    ``step_in_epoch``) holds non-negative integers; absent keys are left to the loader.
+
+    >>> check_position({"step": "3"}, "x.pt")
+    Traceback (most recent call last):
+    jepa_core.errors.CheckpointError: checkpoint 'x.pt' has step='3', not a non-negative integer; it is damaged or not a training checkpoint of jepa train.
+    """
+    for key in POSITION_KEYS:
+        if key not in state:
+            continue
+        value = state[key]
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+            raise CheckpointError(
+                f"checkpoint '{source}' has {key}={shown}, not a non-negative integer; it is damaged or "
+                "not a training checkpoint of jepa train."
+            )
+
+
+def _unsafe_content(text: str) -> str | None:
+    """What in a refused pickle needs arbitrary unpickling (from torch's message), or None when
+    the data is merely malformed."""
+    found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", text, flags=re.IGNORECASE)
+    if found:
+        return f"it references {found.group(1)}"
+    found = re.search(r"(?:allowlisted|add_safe_globals`?),? but got (<class '[^']+'>|\S+)", text)
+    if found:
+        return f"it holds {found.group(1)}"
+    if "unrecognized function" in text:
+        return "it calls a function that is not allowed"
+    return None
+
+
 def _first_line(err: BaseException) -> str:
     """The first line of ``err``'s message, without ANSI escapes or a trailing period."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
-    return (text.splitlines()[0] if text else type(err).__name__).rstrip(".")
+    line = (text.splitlines()[0] if text else type(err).__name__).rstrip(".")
+    return "its data is malformed" if "weights_only" in line else line
 
 
 def strip_prefix(state_dict: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:

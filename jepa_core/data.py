@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.interfaces import Masker, Masks, map_masks
+from jepa_core.seeding import forked_host_rngs, seed_host_rngs
 
 _MIX = 0x9E3779B97F4A7C15
 _MASK63 = (1 << 63) - 1
@@ -36,6 +37,34 @@ def mix_seed(*parts: int) -> int:
         h = ((h ^ (int(p) & _MASK63)) * _MIX + 0x632BE59BD9B4E019) & _MASK63
         h ^= h >> 29
     return h
+
+
+class BadSample(str):
+    """The message of one unreadable sample, remembering which sample it was.
+
+    ``index`` is its dataset index (so a file is counted once however often it is met) and
+    ``drawn`` tells whether it was the sample the sampler drew (``True``) or one tried in its
+    place after an earlier unreadable one (``False``), so bad fractions count draws only.
+
+    >>> msg = BadSample("unreadable image 'a.png'", index=3, drawn=True)
+    >>> msg == "unreadable image 'a.png'", msg.index, msg.drawn
+    (True, 3, True)
+    """
+
+    index: int
+    drawn: bool
+
+    def __new__(cls, text: str, *, index: int, drawn: bool) -> "BadSample":
+        self = super().__new__(cls, text)
+        self.index, self.drawn = index, drawn
+        return self
+
+    def __reduce__(self):  # DataLoader workers pickle it
+        return (_bad_sample, (str(self), self.index, self.drawn))
+
+
+def _bad_sample(text: str, index: int, drawn: bool) -> BadSample:
+    return BadSample(text, index=index, drawn=drawn)
 
 
 @attrs.frozen
@@ -128,7 +157,8 @@ class KeyedDataset(Dataset):
     """Wraps a map-style dataset: seeds augmentation per sample and skips unreadable samples.
 
     A :class:`BadSampleError` from the inner dataset marks the sample bad; the next index that
-    reads is used in its place and the bad one is reported with the batch.
+    reads is used in its place and each unreadable one tried is reported with the batch as a
+    :class:`BadSample`.
     """
 
     def __init__(self, dataset: Dataset, seed: int, max_substitutes: int = 64) -> None:
@@ -143,12 +173,16 @@ class KeyedDataset(Dataset):
         n = len(self)
         for attempt in range(min(self.max_substitutes, n - 1) + 1):
             i = (index + attempt) % n
-            with torch.random.fork_rng(devices=[]):  # restores the CPU RNG; CUDA's is never touched
-                torch.default_generator.manual_seed(mix_seed(self.seed, epoch, i))
+            sample_seed = mix_seed(self.seed, epoch, i)
+            with torch.random.fork_rng(devices=[]), forked_host_rngs(sample_seed):  # CUDA's RNG is never touched
+                torch.default_generator.manual_seed(sample_seed)
                 try:
                     x, y = self.dataset[i]
                 except BadSampleError as err:
-                    bad.append(str(err))
+                    bad.append(BadSample(str(err), index=i, drawn=attempt == 0))
+    Each read runs with torch's CPU RNG, Python's ``random`` and numpy's global RNG seeded from
+    ``(seed, epoch, index)`` and restored afterwards, so a sample's augmentation depends on
+    nothing else (worker count, earlier reads) and the caller's RNG streams are untouched.
                     continue
             return x, int(y), (epoch, step, micro), tuple(bad)
         raise DataError(
@@ -218,6 +252,7 @@ def build_loader(
         collate_fn=MaskCollator(masker, grid, seed, steps_per_epoch=sampler.steps_per_epoch, total_steps=total),
         num_workers=num_workers,
         pin_memory=pin_memory,
+    seed_host_rngs(torch.initial_seed())  # the worker's own seed, drawn from the loader's seeded generator
         worker_init_fn=_worker_init if num_workers else None,
         prefetch_factor=4 if num_workers else None,
         persistent_workers=False,

@@ -27,6 +27,15 @@ class CheckpointError(JepaError):
     """A checkpoint is missing, unsafe to load, or does not match the model."""
 
 
+class OutputError(JepaError):
+    """An output path cannot be written: a full disk, a read-only file system, or a file or
+    folder in the way."""
+
+
+class RunDirBusyError(JepaError):
+    """Another process holds the run directory's lock."""
+
+
 class MaskingError(JepaError):
     """A masker configuration cannot be satisfied on the token grid."""
 

@@ -99,11 +99,21 @@ class SeqBlockMasker:
         return MaskSet(context=context, targets=targets)
 
 
+def _in_range(low: int, high: int):
+    """attrs validator: ``low <= value <= high`` (a plugin checks its options; the core reports them)."""
+
+    def check(_inst, attr: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            raise ValueError(f"{attr.name} must be in [{low}, {high}], got {value!r}")
+
+    return check
+
+
 @attrs.frozen
 class SineConfig:
-    length: int = 64
-    num_samples: int = 256
-    seed: int = 0
+    length: int = attrs.field(default=64, validator=_in_range(1, 4096))
+    num_samples: int = attrs.field(default=256, validator=_in_range(1, 1_000_000))
+    seed: int = attrs.field(default=0, validator=_in_range(0, 2**40))
 
 
 class SineDataset(torch.utils.data.Dataset):

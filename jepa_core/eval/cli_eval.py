@@ -39,8 +39,9 @@ import torch
 
 from jepa_core.config import RunConfig, apply_overrides, field_types, set_value
 from jepa_core.dist import DistInfo, select_device
-from jepa_core.errors import ConfigError, DataError
+from jepa_core.errors import ConfigError, DataError, OutputError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
+from jepa_core.eval.classes import check_dataset_classes, check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.knn import knn_classify
 from jepa_core.eval.lowshot import fraction_subset, per_class_subset
@@ -48,6 +49,7 @@ from jepa_core.eval.probe import linear_probe
 from jepa_core.extract import WHICH, build_encoder, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
 from jepa_core.run import build_dataset, check_input_shape
+from jepa_core.safe_write import check_output_file, write_text, writing
 
 ATTENTIVE = "attentive-probe"
 ATTENTIVE_DEFAULTS: dict[str, Any] = {
@@ -185,6 +187,7 @@ def _features(
     pool = pool or args.pool
     train_set = build_dataset(cfg, registry, "train_eval")
     val_set = build_dataset(cfg, registry, "val")
+    check_dataset_classes(train_set, what=f"the train set of dataset '{cfg.data.name}'")
     check_input_shape(encoder, train_set[0][0], cfg)
     if precheck is not None:
         precheck(encoder, train_set[0][0])
@@ -201,6 +204,8 @@ def _features(
     elif args.label_fraction is not None:
         idx = fraction_subset(ty, args.label_fraction, seed=args.seed)
         tx, ty = tx[idx], ty[idx]
+    low_shot = args.labels_per_class is not None or args.label_fraction is not None  # few per class on purpose
+    check_label_counts(ty, what=f"the train set of dataset '{cfg.data.name}'", warn_few=not low_shot)
     return tx, ty, vx, vy
 
 
@@ -232,6 +237,8 @@ def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
             raise ConfigError(f"--heads must be >= 1, got {args.heads}.")
         if args.blocks < 1:
             raise ConfigError(f"--blocks must be >= 1 (the cross-attention pooler), got {args.blocks}.")
+    if args.json:
+        check_output_file(args.json, flag="--json")  # before any evaluation work
     setup = _setup(args, registry, data=True)
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
@@ -271,8 +278,7 @@ def cmd_eval(args: argparse.Namespace, registry: Any) -> int:
                    "seed": args.seed, "data": setup.cfg.data.name, "results": results}
         if attentive:
             payload["probe"] = _attentive_options(args)
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+        write_text(args.json, json.dumps(payload, indent=2) + "\n", what="the results", flag="--json")
     return 0
 
 
@@ -294,6 +300,7 @@ def _attentive_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_export(args: argparse.Namespace, registry: Any) -> int:
+    check_output_file(args.out, flag="--out")  # before loading anything
     setup = _setup(args, registry, data=False)
     cfg = setup.cfg
     provider = registry.provider_of("encoder", cfg.encoder.name)
@@ -306,7 +313,15 @@ def cmd_export(args: argparse.Namespace, registry: Any) -> int:
     encoder = build_encoder(cfg, registry, setup.ckpt, args.encoder)
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     metadata = {"source": source, "encoder": args.encoder, "plugin": cfg.plugin, "preset": cfg.preset}
-    print(exporters[args.export_format](encoder, Path(args.out), metadata).describe())
+    existed = Path(args.out).exists()
+    try:
+        with writing(args.out, what=f"the {args.export_format} export", flag="--out"):
+            exported = exporters[args.export_format](encoder, Path(args.out), metadata)
+    except OutputError:
+        if not existed:
+            Path(args.out).unlink(missing_ok=True)  # no half-written file under the name asked for
+        raise
+    print(exported.describe())
     return 0
 
 

@@ -64,7 +64,7 @@ def test_corrupt_images_are_skipped_counted_and_logged(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert f"unreadable image '{paths[0]}'" in out and f"unreadable image '{paths[5]}': OSError" in out
-    assert "skipped 2 unreadable samples of 16" in out
+    assert "skipped 2 unreadable samples (2 of 16 samples drawn;" in out
     assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step_00000004.pt"
     assert _bad_sample_scalars(tmp_path / "run" / "tensorboard")[-1] == 2
 
@@ -74,7 +74,7 @@ def test_too_many_bad_images_stop_with_exit_2_naming_an_example(tmp_path, capsys
     rc = main(train(tmp_path / "data", tmp_path / "run", "train.max_bad_fraction=0.1"))
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.startswith("error: 3 of 16 samples were unreadable, more than train.max_bad_fraction=0.1; e.g. ")
+    assert err.startswith("error: 3 of 16 samples drawn were unreadable (18.8%), more than train.max_bad_fraction=0.1; e.g. ")
     assert any(f"'{p}'" in err for p in (paths[2], paths[7], paths[11]))
     assert "Traceback" not in err
 
@@ -160,3 +160,31 @@ def test_keyed_dataset_substitutes_the_next_readable_sample_and_reports(tmp_path
         ds[(0, 0, 0, 5)]
     with pytest.raises(DataError, match="6 consecutive samples from index 0 are unreadable"):
         KeyedDataset(_Flaky({0, 1, 2, 3, 4, 5}), seed=0)[(0, 0, 0, 0)]
+
+
+def test_bad_fraction_counts_each_file_once_and_is_checked_at_the_epoch_end(tmp_path, capsys):
+    # 6 consecutive unreadable images of 64 (9.4% > 1%): drawing img10 also tries img11..img15, but
+    # each file counts once, and the epoch-end check stops the run whatever step the last one came in.
+    make_images(tmp_path / "data", 64, size=(8, 8), bad={i: "garbage" for i in range(10, 16)})
+    rc = main(train(tmp_path / "data", tmp_path / "run", "train.batch_size=8", "train.log_every=100",
+                    "train.max_bad_fraction=0.01"))
+    out, err = capsys.readouterr()
+    assert rc == 2, out + err
+    assert err.startswith("error: 6 of 64 samples drawn were unreadable (9.4%), more than train.max_bad_fraction=0.01; "
+                          "e.g. unreadable image '")
+    assert err.count("\n") == 1
+    assert sorted(line.split(": ", 1)[1].split("'")[1] for line in out.splitlines() if line.startswith("skipped sample")) == [
+        str(tmp_path / "data" / f"img{i:02d}.png") for i in range(10, 16)]
+
+
+def test_a_non_utf8_file_name_prints_escaped_on_a_strict_console(tmp_path, capsys):
+    # pytest's captured stdout is strict UTF-8, like PYTHONIOENCODING=utf-8
+    make_images(tmp_path / "data", 15)
+    import os
+
+    with open(os.path.join(os.fsencode(tmp_path / "data"), b"zz-\xff.png"), "wb") as f:
+        f.write(b"not an image")
+    rc = main(train(tmp_path / "data", tmp_path / "run", "train.max_bad_fraction=0.5"))
+    out, err = capsys.readouterr()
+    assert f"skipped sample 1: unreadable image '{tmp_path / 'data'}/zz-\\xff.png'" in out
+    assert rc == 0, err

@@ -121,3 +121,39 @@ def test_stale_temp_file_is_removed_when_a_run_starts(tmp_path, capsys):
     rc = main([*TOY, "--out", str(tmp_path), "--set", "train.max_steps=2", "--set", "train.device=cpu"])
     assert rc == 0, capsys.readouterr().err
     assert _names(folder) == ["step_00000002.pt"]
+
+
+def test_real_full_disk_is_a_checkpoint_error_and_keeps_the_previous_one(tmp_path):
+    # torch.save on a full file system raises RuntimeError("unexpected pos ...") with ENOSPC under it.
+    from tests.jepa_core.mounts import tmpfs
+
+    with tmpfs(tmp_path / "disk", size="160k") as disk:
+        ckpt.save_checkpoint({"step": 3, "w": torch.zeros(25_000)}, disk, step=3)  # ~100 KB
+        with pytest.raises(CheckpointError, match=r"could not write checkpoint .*step_00000006\.pt \(the disk is full\); "
+                                                  r"the previous checkpoints are kept \(free some space or choose another "
+                                                  r"train\.out_dir\)\."):
+            ckpt.save_checkpoint({"step": 6, "w": torch.zeros(25_000)}, disk, step=6)
+        assert _names(disk) == ["step_00000003.pt"]
+        assert ckpt.load_checkpoint(disk / "step_00000003.pt")["step"] == 3
+
+
+def test_read_only_checkpoint_folder_is_a_checkpoint_error(tmp_path):
+    from tests.jepa_core.mounts import tmpfs
+
+    with tmpfs(tmp_path / "ro", size="64k", readonly=True) as ro:
+        with pytest.raises(CheckpointError, match=r"step_00000001\.pt \(the file system is read-only\); the previous"):
+            ckpt.save_checkpoint(_state(1), ro / "checkpoints", step=1)
+
+
+def test_disk_filling_up_during_training_exits_2_and_keeps_the_last_checkpoint(tmp_path, capsys):
+    from tests.jepa_core.mounts import tmpfs
+
+    with tmpfs(tmp_path / "run" / "checkpoints", size="600k") as folder:  # one toy checkpoint (~400 KB) fits
+        rc = main([*TOY, "--out", str(tmp_path / "run"), "--set", "train.max_steps=3", "--set", "train.checkpoint_every=1",
+                   "--set", "train.device=cpu", "--set", "train.keep_checkpoints=5", "--set", "train.log_every=1"])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert err.startswith(f"error: could not write checkpoint {folder / 'step_00000002.pt'} (the disk is full); "
+                              "the previous checkpoints are kept") and err.count("\n") == 1
+        assert _names(folder) == ["step_00000001.pt"]
+        assert ckpt.load_checkpoint(folder / "step_00000001.pt")["step"] == 1

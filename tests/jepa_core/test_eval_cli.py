@@ -118,3 +118,36 @@ def test_eval_and_export_a_released_ijepa_file(tmp_path, capsys):
     assert main(["export", "timm", "--checkpoint", str(path), "--out", str(tmp_path / "m.pth"),
                  "--plugin", "image", "--preset", "demo", "--encoder", "context", *arch[:10]]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["encoder"] == "context"
+
+
+def test_unwritable_json_or_export_path_exits_2_before_any_work(run_dir, tmp_path, capsys):
+    from tests.jepa_core.mounts import tmpfs
+
+    def refused(argv: list[str]) -> str:
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("error: ") and err.count("\n") == 1  # nothing evaluated or printed
+        return err
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert f"--json '{folder}' is a directory; give a file name for --json." in refused(
+        ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(folder)])
+    assert f"--out '{folder}' is a directory; give a file name for --out." in refused(
+        ["export", "timm", "--checkpoint", str(run_dir), "--out", str(folder)])
+    with tmpfs(tmp_path / "ro", size="64k", readonly=True) as ro:
+        assert "(the file system is read-only at " in refused(
+            ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(ro / "r.json")])
+        assert "(the file system is read-only at " in refused(
+            ["export", "timm", "--checkpoint", str(run_dir), "--out", str(ro / "model.pth")])
+
+
+def test_export_onto_a_full_disk_is_one_sentence_and_leaves_no_partial_file(run_dir, tmp_path, capsys):
+    from tests.jepa_core.mounts import tmpfs
+
+    with tmpfs(tmp_path / "disk", size="16k") as disk:
+        assert main(["export", "timm", "--checkpoint", str(run_dir), "--out", str(disk / "model.pth")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: could not write the timm export '{disk / 'model.pth'}' (the disk is full); "
+                              "free some space or choose another --out.") and err.count("\n") == 1
+        assert not (disk / "model.pth").exists()

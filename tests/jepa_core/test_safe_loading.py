@@ -99,7 +99,7 @@ def test_resuming_another_architecture_names_the_mismatch(tmp_path, capsys, over
     out = str(tmp_path / "run")
     assert main([*TOY, "--out", out, "--set", "train.device=cpu", "--set", "train.max_steps=1"]) == 0
     capsys.readouterr()
-    rc = main([*TOY, "--out", out, "--set", "train.device=cpu", "--set", override])
+    rc = main([*TOY, "--out", out, "--set", "train.device=cpu", "--set", override, "--allow-config-change"])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("error: the encoder in the checkpoint does not match the model: ")
@@ -126,3 +126,43 @@ def test_optimizer_state_of_another_model_is_a_checkpoint_error(toy_registry):
     state["opt"]["param_groups"] = state["opt"]["param_groups"][:1]
     with pytest.raises(CheckpointError, match="the optimizer state in the checkpoint does not match the model"):
         trainer.load_state_dict(state)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"PK\x03\x04", b"\x80\x02\x8a\x0a"])
+def test_random_bytes_are_not_a_checkpoint_and_never_get_torchs_advice(tmp_path, prefix):
+    import random
+
+    rng = random.Random(len(prefix))
+    for n in range(40):
+        path = tmp_path / f"junk{n}.pt"
+        path.write_bytes(prefix + bytes(rng.getrandbits(8) for _ in range(rng.choice([1, 50, 2000]))))
+        with pytest.raises(CheckpointError) as info:
+            ckpt.load_checkpoint(path)
+        message = str(info.value)
+        assert "weights_only" not in message and "arbitrary unpickling" not in message, message
+        assert "\n" not in message
+        if not prefix:
+            assert message == (f"'{path}' is not a checkpoint: it is neither a PyTorch zip archive nor a legacy "
+                               "torch.save file; give a checkpoint written by jepa train or a released I-JEPA .pth.tar file.")
+
+
+def test_a_directory_as_checkpoint_file(tmp_path):
+    with pytest.raises(CheckpointError, match="is a directory; give a checkpoint file or a run directory"):
+        ckpt.load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("key, value", [("step", "7"), ("step", 2.5), ("epoch", -1), ("step_in_epoch", [1])])
+def test_resuming_a_checkpoint_with_a_bad_position_exits_2(tiny_image_run, tmp_path, capsys, key, value):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_image_run, run)
+    path = ckpt.latest_checkpoint(run / "checkpoints")
+    state = torch.load(path, weights_only=True)
+    state[key] = value
+    torch.save(state, path)
+    rc = main(["train", "--config", str(run / "config.json"), "--out", str(run)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err == (f"error: checkpoint '{path}' has {key}={value!r}, not a non-negative integer; it is damaged or "
+                   "not a training checkpoint of jepa train.\n")

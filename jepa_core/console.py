@@ -1,0 +1,61 @@
+"""Console text that any output encoding can print, and one-line warnings for the CLI.
+
+File names on POSIX are bytes: one that is not valid UTF-8 reaches Python with surrogate
+escapes (``'\\udcff'``), which a strict UTF-8 stream (``PYTHONIOENCODING=utf-8``) or an ASCII
+terminal refuses to print. :func:`printable` shows such bytes as ``\\xff`` instead.
+
+>>> printable("bad name '\\udcff.png'", encoding="utf-8")
+"bad name '\\\\xff.png'"
+>>> printable("caf\\u00e9", encoding="ascii")
+'caf\\\\xe9'
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+
+def printable(text: str, stream: TextIO | None = None, *, encoding: str | None = None) -> str:
+    """``text`` with undecodable file-name bytes and characters ``stream``'s encoding lacks escaped.
+
+    ``encoding`` overrides the stream's (default: ``stream.encoding``, else UTF-8).
+    """
+    raw = text.encode("utf-8", "surrogateescape")  # undecodable bytes back to what they were
+    shown = raw.decode("utf-8", "backslashreplace")
+    enc = encoding or getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return shown.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:  # an encoding Python does not know: plain ASCII is safe everywhere
+        return shown.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def echo(text: str, stream: TextIO | None) -> None:
+    """Print ``text`` (made :func:`printable`) to ``stream`` and flush; nothing when ``stream`` is None."""
+    if stream is not None:
+        print(printable(text, stream), file=stream, flush=True)
+
+
+def _one_line(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    return f"warning: {printable(str(message), sys.stderr)}\n"
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Inside, warnings print as ``warning: MESSAGE`` (one line, no source location).
+
+    Only the formatting changes: filters and recording (``pytest.warns``) work as before.
+
+    >>> with one_line_warnings():            # doctest: +SKIP
+    ...     warnings.warn("3 files are reached twice")
+    warning: 3 files are reached twice
+    """
+    before = warnings.formatwarning
+    warnings.formatwarning = _one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before

@@ -1,0 +1,57 @@
+"""Config edges a user can hit: sizes and seeds beyond what the run can hold, config files that
+are binary or a folder. Each is one sentence and exit 2, before any training work."""
+
+from __future__ import annotations
+
+import pytest
+
+from jepa_core.cli import main
+
+TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin"]
+TRAIN = [*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--set", "train.device=cpu"]
+
+
+def _error(capsys, argv: list[str]) -> str:
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    return captured.err
+
+
+def test_a_batch_larger_than_the_dataset_stops_before_any_model_is_built(tmp_path, capsys, monkeypatch):
+    from jepa_core import run
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("models were built")
+
+    monkeypatch.setattr(run, "build_parts", no_models)
+    err = _error(capsys, [*TRAIN, "--out", str(tmp_path / "run"), "--set", f"train.batch_size={10**12}"])
+    assert err == (f"error: the dataset has 256 samples, fewer than one global batch of {10**12}; lower "
+                   "train.batch_size to at most 256.\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("seed", [str(10**20), "-1", str(2**63)])
+def test_a_seed_no_generator_accepts_is_one_sentence(capsys, seed):
+    err = _error(capsys, [*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={seed}"])
+    assert err == f"error: invalid value for 'train.seed': seed must be in [0, 2**63 - 1], got {seed}.\n"
+    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={2**63 - 1}"]) == 0
+
+
+def test_a_binary_config_file(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    assert _error(capsys, [*TOY, "train", "--config", str(path)]) == (
+        f"error: config file '{path}' is not a text file (it is not UTF-8); give a JSON run config.\n")
+
+
+def test_a_directory_as_config_file(tmp_path, capsys):
+    assert _error(capsys, [*TOY, "train", "--config", str(tmp_path)]) == (
+        f"error: config file '{tmp_path}' is a directory; give a config.json file (e.g. runs/demo/config.json).\n")
+
+
+def test_a_deeply_nested_config_file(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert "nests too deeply to be a run config" in _error(capsys, [*TOY, "train", "--config", str(path)])
