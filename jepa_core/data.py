@@ -156,6 +156,9 @@ class EpochBatchSampler(Sampler):
 class KeyedDataset(Dataset):
     """Wraps a map-style dataset: seeds augmentation per sample and skips unreadable samples.
 
+    Each read runs with torch's CPU RNG, Python's ``random`` and numpy's global RNG seeded from
+    ``(seed, epoch, index)`` and restored afterwards, so a sample's augmentation depends on
+    nothing else (worker count, earlier reads) and the caller's RNG streams are untouched.
     A :class:`BadSampleError` from the inner dataset marks the sample bad; the next index that
     reads is used in its place and each unreadable one tried is reported with the batch as a
     :class:`BadSample`.
@@ -180,9 +183,6 @@ class KeyedDataset(Dataset):
                     x, y = self.dataset[i]
                 except BadSampleError as err:
                     bad.append(BadSample(str(err), index=i, drawn=attempt == 0))
-    Each read runs with torch's CPU RNG, Python's ``random`` and numpy's global RNG seeded from
-    ``(seed, epoch, index)`` and restored afterwards, so a sample's augmentation depends on
-    nothing else (worker count, earlier reads) and the caller's RNG streams are untouched.
                     continue
             return x, int(y), (epoch, step, micro), tuple(bad)
         raise DataError(
@@ -230,6 +230,7 @@ class MaskCollator:
 
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
+    seed_host_rngs(torch.initial_seed())  # the worker's own seed, drawn from the loader's seeded generator
 
 
 def build_loader(
@@ -252,7 +253,6 @@ def build_loader(
         collate_fn=MaskCollator(masker, grid, seed, steps_per_epoch=sampler.steps_per_epoch, total_steps=total),
         num_workers=num_workers,
         pin_memory=pin_memory,
-    seed_host_rngs(torch.initial_seed())  # the worker's own seed, drawn from the loader's seeded generator
         worker_init_fn=_worker_init if num_workers else None,
         prefetch_factor=4 if num_workers else None,
         persistent_workers=False,
