@@ -55,3 +55,27 @@ def test_a_deeply_nested_config_file(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
     assert "nests too deeply to be a run config" in _error(capsys, [*TOY, "train", "--config", str(path)])
+
+
+def test_a_write_failing_where_no_check_looked_is_still_one_sentence(capsys, monkeypatch):
+    # e.g. TensorBoard's writer thread on a disk that filled up: an OSError under another exception
+    import errno
+
+    from jepa_core import cli
+
+    def full_disk(args, registry):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "runs/x/tensorboard/events.out")
+        except OSError as err:
+            raise RuntimeError("writer failed") from err
+
+    monkeypatch.setattr(cli, "_cmd_train", full_disk)
+    assert _error(capsys, TRAIN) == ("error: could not write 'runs/x/tensorboard/events.out' (the disk is full); "
+                                     "free some space or choose another --out.\n")
+
+    def a_bug(args, registry):
+        raise OSError(errno.ENOENT, "No such file or directory", "x")  # not a write failure: not hidden
+
+    monkeypatch.setattr(cli, "_cmd_train", a_bug)
+    with pytest.raises(FileNotFoundError):
+        main(TRAIN)

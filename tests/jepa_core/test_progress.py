@@ -127,3 +127,19 @@ def test_keyed_dataset_marks_which_unreadable_sample_was_drawn_and_survives_pick
     assert [(b.index, b.drawn) for b in bad] == [(1, True), (2, False)]
     again = pickle.loads(pickle.dumps(bad))  # DataLoader workers send it back pickled
     assert again == bad and [(b.index, b.drawn) for b in again] == [(1, True), (2, False)]
+
+
+def test_the_loss_log_on_a_full_disk_is_one_sentence(tmp_path):
+    from jepa_core.errors import OutputError
+    from jepa_core.progress import LossLog
+    from tests.jepa_core.mounts import fill, tmpfs
+
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        log = LossLog(disk / "losses.tsv", log_every=1000)
+        fill(disk)
+        trainer = _Trainer()
+        trainer.step = 1  # not a log step: the loss waits on the device
+        log.on_step_end(trainer, SimpleNamespace(step=0, loss=torch.tensor(0.5)))
+        with pytest.raises(OutputError, match=r"^could not write the loss log '.*losses\.tsv' \(the disk is full\); "
+                                              r"free some space or choose another path\.$"):
+            log.flush()
