@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,7 +123,8 @@ def write_text(path: str | os.PathLike, text: str, *, what: str, fix: str | None
     path = Path(path)
     with writing(path, what=what, fix=fix, flag=flag):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+        tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -100,3 +100,15 @@ def test_writing_leaves_other_errors_alone(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with writing(tmp_path / "x", what="x"):
             1 / 0
+
+
+def test_atomic_text_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    before = os.umask(0o022)
+    try:
+        write_text(tmp_path / "probe.json", "{}", what="the probe results")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["probe.json"]
