@@ -1,7 +1,8 @@
 """Helpers for masker authors: validators, 2-D block geometry and random subsets of index sets.
 
-The built-in maskers of every modality use these (image multi-block and Table-6 maskers, the
-video 3-D multi-block masker, the audio time-frequency curriculum); third-party maskers may too.
+The built-in maskers of every modality use these (the 2-D multi-block and random maskers of
+``jepa_vit.masks``, the image Table-6 maskers, the video 3-D multi-block masker, the audio
+time-frequency curriculum); third-party maskers may too.
 Token grids are row-major, index tensors ``torch.long``; randomness comes from a
 ``torch.Generator`` passed in, never the global RNG.
 
@@ -25,6 +26,9 @@ from jepa_core.errors import MaskingError
 
 # A relative nudge to evaluate block sizes just either side of a rounding breakpoint.
 EPS = 1e-9
+# How many block sizes may fail placement (each after ``max_tries`` position draws) before a
+# masker gives up with a MaskingError.
+MAX_SIZE_ROUNDS = 3
 
 # ---------------------------------------------------------------------- validators
 

@@ -15,7 +15,7 @@ cases the context is one block of scale 0.85-1.0 minus the targets.
   The paper does not pin their shape down; OUR INTERPRETATION is that each target is a STRIP,
   elongated along one axis, with area fraction in ``tf_scale`` of the grid (see the class).
 - :class:`CurriculumMasker` (``"curriculum"``) is the curriculum: once per batch it picks the
-  multi-block kind (:class:`jepa_image.masks.MultiBlockMasker`, M = ``block_num_targets``) or the
+  multi-block kind (:class:`jepa_vit.masks.MultiBlockMasker`, M = ``block_num_targets``) or the
   time-frequency kind (:class:`TimeFrequencyMasker`, M = ``tf_num_targets``) with the
   probability ``p = tf_prob[0] + (tf_prob[1] - tf_prob[0]) * progress`` of the latter. It takes
   ``progress`` (fraction of training done, 0..1) as an optional fourth argument, which the core's
@@ -29,7 +29,7 @@ Context blocks keep the GRID's aspect ratio: a context block of scale ``s`` is
 block of scale 0.85 would be clamped to ``21 x 8``, a third of the grid.)
 
 Audio-JEPA's random masking (a random 40-60% of the patches is the target, the rest the
-context) is the image plugin's ``random`` masker (:class:`jepa_image.masks.RandomMasker`): it
+context) is the image plugin's ``random`` masker (:class:`jepa_vit.masks.RandomMasker`): it
 works on any 2-D grid, spectrogram grids included; its ``target_ratio`` is ONE fixed fraction
 (e.g. 0.5), not a range drawn per batch. It is not re-registered here.
 
@@ -53,6 +53,7 @@ import torch
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
 from jepa_core.masking import (
+    MAX_SIZE_ROUNDS,
     aspect_range,
     at_least,
     block_indices,
@@ -66,10 +67,8 @@ from jepa_core.masking import (
     scale_range,
 )
 from jepa_core.specs import Example, MaskerSpec
-from jepa_image.masks import MultiBlockConfig, MultiBlockMasker
+from jepa_vit.masks import MultiBlockConfig, MultiBlockMasker
 
-# Block sizes whose placement failed (each after ``max_tries`` position draws) before giving up.
-_MAX_SIZE_ROUNDS = 3
 # Slack when turning scale bounds into whole numbers of patches (0.075 * 64 is 4.8000000000000001).
 _EPS = 1e-9
 
@@ -259,14 +258,14 @@ class TimeFrequencyMasker:
         _check_batch(batch_size, "tf_blocks")
         grid2 = grid2d(grid, "tf_blocks")
         self.check_feasible(grid2)
-        for _ in range(_MAX_SIZE_ROUNDS):
+        for _ in range(MAX_SIZE_ROUNDS):
             sizes = self._sample_sizes(grid2, generator)
             masks = self._place(batch_size, grid2, sizes, generator)
             if masks is not None:
                 return masks
         raise self._fail(
             grid2,
-            f"{_MAX_SIZE_ROUNDS} block sizes each failed {self.cfg.max_tries} position draws "
+            f"{MAX_SIZE_ROUNDS} block sizes each failed {self.cfg.max_tries} position draws "
             "(the strips cover too much of the context block)",
         )
 
@@ -393,7 +392,7 @@ class CurriculumMasker:
     ``generator``; the batch gets time-frequency strips (:class:`TimeFrequencyMasker`,
     M = ``tf_num_targets``) when ``u < p`` with the linear schedule
     ``p = tf_prob[0] + (tf_prob[1] - tf_prob[0]) * progress`` (:meth:`tf_probability`), else
-    I-JEPA multi-block masks (:class:`jepa_image.masks.MultiBlockMasker`, targets may overlap,
+    I-JEPA multi-block masks (:class:`jepa_vit.masks.MultiBlockMasker`, targets may overlap,
     M = ``block_num_targets``). ``u`` is drawn even when ``p`` is 0 or 1, so the generator is
     consumed alike at every progress. Both kinds share ``context_scale`` (a block with the grid's
     aspect ratio, minus the targets), ``min_keep`` and ``max_tries``.

@@ -1,16 +1,16 @@
 """The audio plugin's hook implementations (entry point ``audio`` in ``jepa.plugins``): spectrogram JEPA.
 
 It registers exactly as a third-party package would. Inputs are log-mel spectrograms
-``[1, T, F]`` (time as the height); the encoder is the image plugin's ViT on that rectangle and
-the presets use the image plugin's ``vit_predictor`` (any 2-D grid) with A-JEPA's masks.
+``[1, T, F]`` (time as the height); the encoder is :mod:`jepa_vit`'s 2-D ViT on that rectangle
+and the presets use the ``vit_predictor`` the image plugin registers (:mod:`jepa_vit.predictor`,
+any 2-D grid) with A-JEPA's masks.
 """
 
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
 from jepa_core.specs import EncoderSpec
-
-from jepa_image.timm_export import exporter as timm_exporter
+from jepa_vit.timm_export import exporter as timm_exporter
 
 from .datasets import dataset_specs
 from .masks import masker_specs

@@ -1,4 +1,4 @@
-"""The spectrogram ViT of the audio plugin: the image ViT on ``[1, T, F]`` log-mel inputs.
+"""The spectrogram ViT of the audio plugin: the 2-D ViT of :mod:`jepa_vit.vit` on ``[1, T, F]`` log-mel inputs.
 
 A spectrogram (time frames as the height, mel bins as the width) is cut into ``patch x patch``
 patches: 1024 frames x 128 mels with patch 16 give a grid of 64 x 8 = 512 tokens (time
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_image.vit import VIT_SIZES, VisionTransformer, check_size, resolve_size
+from jepa_vit.sizes import check_known_size, check_size, resolve_size
+from jepa_vit.vit import VisionTransformer
 
 
 @attrs.frozen
@@ -36,8 +37,7 @@ class SpectrogramViTConfig:
     num_heads: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.size not in VIT_SIZES:
-            raise ValueError(f"unknown ViT size {self.size!r}; valid sizes: {sorted(VIT_SIZES)}")
+        check_known_size(self.size)
         for name in ("patch_size", "num_frames", "num_mels", "in_chans"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

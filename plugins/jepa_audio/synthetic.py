@@ -53,14 +53,13 @@ import numpy as np
 import torch
 
 from jepa_core.config import non_negative, positive
-from jepa_core.specs import SPLITS
+from jepa_vit.synthetic import SyntheticDataset, synthetic_split
 from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel, fit_frames
 
 KINDS: tuple[str, ...] = (
     "tone", "harmonic", "chirp_up", "chirp_down", "tremolo",
     "clicks", "noise_band", "trill", "vibrato", "notched_noise",
 )  # fmt: skip
-SPLIT_IDS = {"train": 0, "val": 1}
 F0_RANGE = (150.0, 1500.0)
 """Base-frequency range in Hz at 16 kHz (scaled by ``sample_rate / 16000``), log-uniform."""
 RATIO_RANGE = (2.0, 4.0)
@@ -243,7 +242,7 @@ def render_sound(rng: np.random.Generator, label: int, num_samples: int, sample_
                      float(level_db), float(snr_db), float(rate), float(depth))  # fmt: skip
 
 
-class SyntheticSoundsDataset:
+class SyntheticSoundsDataset(SyntheticDataset):
     """Map-style dataset of ``(tensor [1, num_frames, n_mels], label)`` synthetic sounds.
 
     ``random_shift`` crops a random ``num_frames`` window out of the ``num_frames + 2 *
@@ -255,6 +254,8 @@ class SyntheticSoundsDataset:
         x, y = ds[2]          # y == 2 ("chirp_up"); ds[2] is the same every time
         ds.render(2).f0       # the sweep's start frequency
     """
+
+    noun = "sounds"
 
     def __init__(
         self,
@@ -268,31 +269,22 @@ class SyntheticSoundsDataset:
         split: str = "train",
         random_shift: bool = False,
     ) -> None:
-        if split not in SPLIT_IDS:
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        super().__init__(length, num_classes=num_classes, seed=seed, split=split)
         if not 2 <= num_classes <= len(KINDS):
             raise ValueError(
                 f"num_classes must be in [2, {len(KINDS)}] (one class per sound kind), got {num_classes!r}"
             )
         if num_frames < 1 or max_shift < 0:
             raise ValueError(f"num_frames must be >= 1 and max_shift >= 0, got {num_frames!r} and {max_shift!r}")
-        self.length, self.num_classes, self.num_frames, self.max_shift = length, num_classes, num_frames, max_shift
+        self.num_frames, self.max_shift = num_frames, max_shift
         self.frontend = frontend if frontend is not None else LogMel(n_mels=64)
-        self.seed, self.split, self.random_shift = seed, split, random_shift
+        self.random_shift = random_shift
         self.classes: list[str] = list(KINDS[:num_classes])
         self.num_samples = self.frontend.num_samples(num_frames + 2 * max_shift)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def label(self, index: int) -> int:
-        return index % self.num_classes
-
     def render(self, index: int) -> SoundClip:
         """The waveform of sample ``index`` (a pure function of seed, split, index), full length."""
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} sounds")
-        rng = np.random.default_rng((self.seed, SPLIT_IDS[self.split], index))
+        rng = self.sample_rng(index)
         return render_sound(rng, self.label(index), self.num_samples, self.frontend.sample_rate)
 
     def spectrogram(self, index: int) -> torch.Tensor:
@@ -307,17 +299,16 @@ class SyntheticSoundsDataset:
 def build_synthetic_sounds(cfg: SyntheticSoundsConfig, split: str) -> SyntheticSoundsDataset:
     """Train split: ``num_train`` sounds with a random time shift when ``augment``;
     ``train_eval``: the same sounds, centred; val: ``num_val`` held-out sounds, centred."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    length, part, augment = synthetic_split(cfg, split)
     return SyntheticSoundsDataset(
-        cfg.num_val if split == "val" else cfg.num_train,
+        length,
         num_classes=cfg.num_classes,
         num_frames=cfg.num_frames,
         max_shift=cfg.max_shift,
         frontend=cfg.frontend(),
         seed=cfg.seed,
-        split="val" if split == "val" else "train",
-        random_shift=split == "train" and cfg.augment and cfg.max_shift > 0,
+        split=part,
+        random_shift=augment and cfg.max_shift > 0,
     )
 
 

@@ -23,13 +23,11 @@ from PIL import Image
 
 from jepa_core import folders
 from jepa_core.config import positive
-from jepa_core.errors import BadSampleError, DataError
-from jepa_core.imaging import to_rgb8
+from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
 from jepa_image.transforms import check_crop_scale, eval_transform, train_transform
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
 
 
 @attrs.frozen(kw_only=True)
@@ -57,17 +55,6 @@ def scan_folder(
     not in ``classes``, or no images at all (see :func:`jepa_core.folders.scan_class_folders`).
     """
     return scan_class_folders(root, IMAGE_EXTENSIONS, dataset="image_folder", noun="images", classes=classes)
-
-
-def load_rgb(path: str) -> Image.Image:
-    """Fully decode ``path`` as an 8-bit RGB PIL image (16-bit and other high-bit-depth images
-    rescaled, :func:`jepa_core.imaging.to_rgb8`); any failure is a :class:`BadSampleError`."""
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now: PIL opens lazily, a truncated file fails only here
-            return to_rgb8(img)
-    except Exception as err:  # noqa: BLE001 - any decoder failure means this one file is bad
-        raise BadSampleError(f"unreadable image '{path}': {type(err).__name__}: {err}") from err
 
 
 class ImageFolderDataset:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
 from jepa_core.specs import EncoderSpec, Example, PredictorSpec
+from jepa_vit.predictor import PredictorConfig, build_predictor
+from jepa_vit.timm_export import exporter as timm_exporter
 
 from .datasets import dataset_specs
 from .masks import masker_specs
-from .predictor import PredictorConfig, build_predictor
 from .presets import preset_specs
-from .timm_export import exporter as timm_exporter
 from .vit import ViTConfig, build_vit
 
 JEPA_PLUGIN_NAME = "image"

@@ -17,10 +17,11 @@ from jepa_core.config import ComponentConfig, OptimConfig, ProbeConfig, RunConfi
 from jepa_core.losses import SmoothL1Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
+from jepa_vit.masks import MultiBlockConfig
+from jepa_vit.predictor import PredictorConfig
+from jepa_vit.presets import DEMO_PROBE, SMALL_SCALE_OPTIM
 
 from .folder import ImageFolderConfig
-from .masks import MultiBlockConfig
-from .predictor import PredictorConfig
 from .synthetic import SyntheticShapesConfig
 from .vit import ViTConfig
 
@@ -75,18 +76,11 @@ def vitl16() -> RunConfig:
     return official("vitl16", size="large", patch=16, res=224, epochs=600, warmup=40, pred_depth=12)
 
 
-SMALL_SCALE_OPTIM = OptimConfig(
-    lr=1e-3, start_lr=1e-4, final_lr=1e-5, warmup_epochs=1, weight_decay=0.04, final_weight_decay=0.1,
-    ema_start=0.996, ema_end=1.0,
-)
-"""The small-budget schedule shared by ``demo`` and ``small`` (see issue #3's notes for what was tried)."""
-
-
 def small_scale(
     preset: str, *, res: int, patch: int, data: ComponentConfig, train: TrainConfig, probe: ProbeConfig
 ) -> RunConfig:
     """A narrow ViT (4 blocks, width 128, 4 heads) with a 2 x 64 predictor, the official masks'
-    scales (min_keep 4 for small grids), EMA targets and smooth-L1, on :data:`SMALL_SCALE_OPTIM`."""
+    scales (min_keep 4 for small grids), EMA targets and smooth-L1, on :data:`jepa_vit.presets.SMALL_SCALE_OPTIM`."""
     return RunConfig(
         plugin="image",
         preset=preset,
@@ -116,7 +110,7 @@ def demo() -> RunConfig:
             epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=20, checkpoint_every=0,
             out_dir="runs/demo",
         ),
-        probe=ProbeConfig(enabled=True, epochs=100, lr=1e-2),
+        probe=DEMO_PROBE,
     )
 
 

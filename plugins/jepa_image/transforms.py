@@ -12,20 +12,13 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 from torchvision import transforms as T
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "check_crop_scale", "eval_transform", "tensor_transform", "train_transform"]
 
 _BICUBIC = T.InterpolationMode.BICUBIC
-
-
-def check_crop_scale(_inst: Any, attr: Any, value: tuple[float, float]) -> None:
-    """attrs validator: ``crop_scale`` is ``(lo, hi)`` with ``0 < lo <= hi <= 1``."""
-    if len(value) != 2 or not 0.0 < value[0] <= value[1] <= 1.0:
-        raise ValueError(f"{attr.name} must be (lo, hi) with 0 < lo <= hi <= 1, got {value!r}")
 
 
 def tensor_transform() -> T.Compose:

@@ -35,8 +35,8 @@ from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import check_fraction, check_root, split_holdout, unique_by_resolved_path
 from jepa_core.specs import SPLITS
-from jepa_image.folder import IMAGE_EXTENSIONS, load_rgb
-from jepa_image.transforms import check_crop_scale
+from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
+from jepa_vit.transforms import check_crop_scale
 from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
 
 FRAME_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS

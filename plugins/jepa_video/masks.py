@@ -34,11 +34,18 @@ import torch
 
 from jepa_core.errors import MaskingError
 from jepa_core.interfaces import MaskSet
-from jepa_core.masking import area_range, aspect_range, at_least, block_size, pair, random_subset, round_half_up, scale_range
+from jepa_core.masking import (
+    MAX_SIZE_ROUNDS,
+    area_range,
+    aspect_range,
+    at_least,
+    block_size,
+    pair,
+    random_subset,
+    round_half_up,
+    scale_range,
+)
 from jepa_core.specs import Example, MaskerSpec
-
-# Block sizes whose placement failed (each after ``max_tries`` position draws) before giving up.
-_MAX_SIZE_ROUNDS = 3
 
 # ---------------------------------------------------------------------- validators
 
@@ -294,7 +301,7 @@ class MultiBlock3DMasker:
         self, k: int, mc: MaskConfig3D, batch_size: int, grid: tuple[int, int, int], generator: torch.Generator
     ) -> torch.Tensor:
         n = math.prod(grid)
-        for _ in range(_MAX_SIZE_ROUNDS):
+        for _ in range(MAX_SIZE_ROUNDS):
             # A size that cannot leave min_keep tokens even with all blocks stacked is redrawn at once.
             for _ in range(self.cfg.max_tries):
                 size = self._size(mc, grid, generator)
@@ -309,7 +316,7 @@ class MultiBlock3DMasker:
                 return union
         raise self._fail(
             k, mc, grid,
-            f"{_MAX_SIZE_ROUNDS} block sizes each failed {self.cfg.max_tries} position draws "
+            f"{MAX_SIZE_ROUNDS} block sizes each failed {self.cfg.max_tries} position draws "
             "(the blocks cover too much of the grid)",
         )
 

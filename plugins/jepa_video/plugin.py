@@ -1,6 +1,6 @@
 """The video plugin's hook implementations (entry point ``video`` in ``jepa.plugins``): V-JEPA.
 
-It registers exactly as a third-party package would. It builds on the image plugin's
+It registers exactly as a third-party package would. It builds on :mod:`jepa_vit`'s
 transformer blocks and predictor (V-JEPA's networks are I-JEPA's with a 3-D tubelet stem,
 3-D positions and one mask token per mask set).
 """

@@ -1,11 +1,11 @@
-"""The V-JEPA predictor: the image plugin's narrow ViT predictor on a 3-D token grid.
+"""The V-JEPA predictor: the shared narrow ViT predictor (:mod:`jepa_vit.predictor`) on a 3-D token grid.
 
 Linear D -> Dp, 3-D positions, one learned mask token PER MASK SET (zero at init; the trainer
 passes ``mask_index``), ``depth`` blocks at width Dp with the encoder's head count, LayerNorm,
 linear Dp -> D. Runs once per (context, target) pair of a multi-mask batch.
 
-Positions (``pos_embedding``): ``"sincos"`` (default, V-JEPA) is the image plugin's
-:class:`~jepa_image.predictor.ViTPredictor` with a fixed 3-D sin-cos ``predictor_pos_embed``;
+Positions (``pos_embedding``): ``"sincos"`` (default, V-JEPA) is
+:class:`~jepa_vit.predictor.ViTPredictor` with a fixed 3-D sin-cos ``predictor_pos_embed``;
 ``"rope"`` (V-JEPA 2) is :class:`VideoRopePredictor`: the same structure without the additive
 positions, its blocks rotating queries/keys by 3-D RoPE (:mod:`jepa_video.rope`) -- context
 tokens at their ``context_idx`` coordinates, mask tokens at their ``target_idx`` coordinates.
@@ -27,10 +27,10 @@ import attrs
 import torch
 from torch import nn
 
-from jepa_image.predictor import ViTPredictor, add_mask_tokens, check_index_shapes, mask_token_for, mask_token_list
-from jepa_image.vit import check_heads, init_weights, norm_layer
+from jepa_vit.pos_embed import sincos_pos_embed_3d
+from jepa_vit.predictor import PredictorBase, ViTPredictor
+from jepa_vit.sizes import check_heads
 
-from .pos_embed import sincos_pos_embed_3d
 from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
 
 
@@ -64,7 +64,7 @@ class VideoPredictorConfig:
                 check_rope_heads(self.embed_dim, self.num_heads, "predictor")
 
 
-class VideoRopePredictor(nn.Module):
+class VideoRopePredictor(PredictorBase):
     """The V-JEPA predictor with 3-D RoPE instead of additive positions (the Predictor protocol).
 
     ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt], mask_index=0)``
@@ -72,7 +72,7 @@ class VideoRopePredictor(nn.Module):
     ``[context (Nc), mask tokens (Nt)]`` per target block, the context tokens rotated by their
     ``context_idx`` grid coordinates, the mask tokens by their ``target_idx`` coordinates.
 
-    Structure and state-dict names follow :class:`~jepa_image.predictor.ViTPredictor` minus
+    Structure and state-dict names follow :class:`~jepa_vit.predictor.ViTPredictor` minus
     ``predictor_pos_embed``: ``predictor_embed``, ``mask_token`` (one shared token) or
     ``mask_tokens.{i}`` (one per mask set, picked by ``mask_index``), ``predictor_blocks``
     (:class:`~jepa_video.rope.RopeBlock`), ``predictor_norm``, ``predictor_proj``.
@@ -82,53 +82,26 @@ class VideoRopePredictor(nn.Module):
     torch.Size([4, 1, 64])
     """
 
-    def __init__(
-        self,
-        encoder_dim: int,
-        token_grid: tuple[int, ...],
-        num_heads: int,
-        embed_dim: int,
-        depth: int,
-        mlp_ratio: float = 4.0,
-        *,
-        num_mask_tokens: int = 1,
-        zero_mask_tokens: bool = True,
+    make_block = RopeBlock
+    ZERO_MASK_TOKENS = True  # V-JEPA
+    pos_embedding = "rope"
+
+    def check_grid(
+        self, grid: tuple[int, ...], embed_dim: int, num_heads: int, pos_embed: torch.Tensor | None
     ) -> None:
-        super().__init__()
-        grid = tuple(int(g) for g in token_grid)
+        """A 3-D grid ``(t, h, w)`` and heads wide enough for 3-D RoPE; no additive positions."""
         if len(grid) != 3 or min(grid) < 1:
             raise ValueError(f"VideoRopePredictor needs a 3-D token grid (t, h, w), got {grid}")
+        if pos_embed is not None:
+            raise ValueError("VideoRopePredictor takes no pos_embed: its blocks rotate by the grid positions")
         check_heads(embed_dim, num_heads, "predictor")
         check_rope_heads(embed_dim, num_heads, "predictor")
-        self.encoder_dim = encoder_dim
-        self.embed_dim = embed_dim
-        self.num_heads = num_heads
-        self.depth = depth
-        self.token_grid: tuple[int, ...] = grid
-        self.pos_embedding = "rope"
-        self.grad_checkpointing = False
 
-        self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
-        add_mask_tokens(self, num_mask_tokens, embed_dim, zero=True)  # initialised below
-        self.predictor_blocks = nn.ModuleList(RopeBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
-        self.predictor_norm = norm_layer(embed_dim)
-        self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
-        self.apply(init_weights)
-        if not zero_mask_tokens:
-            for token in mask_token_list(self):
-                nn.init.trunc_normal_(token, std=0.02)
-
-    mask_token_for = mask_token_for
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each block's activations in backward (training mode only)."""
-        self.grad_checkpointing = enable
-
-    def forward(
-        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
-        mask_index: int = 0,
-    ) -> torch.Tensor:
-        b, nc, m, nt = check_index_shapes(context_tokens, context_idx, target_idx)
+    def sequence(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor, mask_index: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context tokens, then one mask token per target token; with their grid coordinates ``[B*M, Nc+Nt, 3]``."""
+        b, m, nt = target_idx.shape
         grid_pos = grid_positions(self.token_grid, context_tokens.device)  # [N, 3] (t, h, w)
 
         x = self.predictor_embed(context_tokens).repeat_interleave(m, dim=0)  # [B*M, Nc, Dp], row b*M + m
@@ -137,11 +110,11 @@ class VideoRopePredictor(nn.Module):
         mask = self.mask_token_for(mask_index).to(x.dtype).expand(b * m, nt, -1)  # [B*M, Nt, Dp]
 
         z = torch.cat([x, mask], dim=1)  # [B*M, Nc+Nt, Dp]
-        pos = torch.cat([ctx_pos, grid_pos[tgt]], dim=1)  # [B*M, Nc+Nt, 3]
-        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
-        z = run_rope_blocks(self.predictor_blocks, z, pos, use_ckpt)
-        z = self.predictor_norm(z)
-        return self.predictor_proj(z[:, nc:])  # [B*M, Nt, D]
+        return z, torch.cat([ctx_pos, grid_pos[tgt]], dim=1)  # [B*M, Nc+Nt, 3]
+
+    def run(self, z: torch.Tensor, extra: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
+        """Run the RoPE blocks, rotating by the positions ``extra`` ``[B*M, Nc+Nt, 3]``."""
+        return run_rope_blocks(self.predictor_blocks, z, extra, use_checkpoint)
 
 
 def build_video_predictor(cfg: VideoPredictorConfig, encoder: nn.Module) -> ViTPredictor | VideoRopePredictor:

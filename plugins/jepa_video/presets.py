@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_core.config import ComponentConfig, OptimConfig, ProbeConfig, RunConfig, TrainConfig
+from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfig
 from jepa_core.losses import L1Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
+from jepa_vit.presets import DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train
 
 from .frames import VideoFramesConfig
 from .masks import MultiBlock3DConfig
@@ -105,15 +106,9 @@ def demo() -> RunConfig:
         target=ComponentConfig("ema", EMAConfig()),
         loss=ComponentConfig("l1", L1Config()),
         data=ComponentConfig("synthetic_motion", SyntheticMotionConfig(num_train=2048, num_val=512, resolution=32, num_frames=8)),
-        optim=OptimConfig(
-            lr=1e-3, start_lr=1e-4, final_lr=1e-5, warmup_epochs=1, weight_decay=0.04, final_weight_decay=0.1,
-            ema_start=0.996, ema_end=1.0,
-        ),
-        train=TrainConfig(
-            epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=16, checkpoint_every=0,
-            monitor_every=40, mask_image_every=80, out_dir="runs/video_demo",
-        ),
-        probe=ProbeConfig(enabled=True, epochs=100, lr=1e-2),
+        optim=SMALL_SCALE_OPTIM,
+        train=demo_train("runs/video_demo"),
+        probe=DEMO_PROBE,
     )
 
 

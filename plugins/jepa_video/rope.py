@@ -40,7 +40,7 @@ from timm.layers import DropPath, Mlp
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from jepa_image.vit import norm_layer
+from jepa_vit.vit import norm_layer
 
 ROPE_BASE = 10000.0
 POS_EMBEDDINGS = ("sincos", "rope")
@@ -187,7 +187,7 @@ class RopeBlock(nn.Module):
 
 
 def run_rope_blocks(blocks: nn.ModuleList, x: torch.Tensor, positions: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
-    """:func:`jepa_image.vit.run_blocks` for blocks taking ``(x, positions)``."""
+    """:func:`jepa_vit.vit.run_blocks` for blocks taking ``(x, positions)``."""
     for block in blocks:
         if use_checkpoint:
             x = checkpoint(block, x, positions, use_reentrant=False)

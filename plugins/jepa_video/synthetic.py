@@ -2,7 +2,7 @@
 
 Each clip is ``num_frames`` frames of a static textured background (smooth colour noise,
 stripes or a gradient, plus half the time a small static dot) over which ONE shape (a random
-kind of :data:`jepa_image.synthetic.SHAPES`) moves in a straight line at constant speed.
+kind of :data:`jepa_vit.shapes.SHAPES`) moves in a straight line at constant speed.
 
 The CLASS is the motion direction: label ``k`` of ``num_classes`` moves at angle
 ``360 * k / num_classes`` degrees counter-clockwise from "right" as seen on screen (for 4
@@ -44,17 +44,15 @@ import attrs
 import numpy as np
 
 from jepa_core.config import positive
-from jepa_core.specs import SPLITS
-from jepa_image.synthetic import SHAPES, shape_mask
-from jepa_image.transforms import check_crop_scale
+from jepa_vit.shapes import MAX_TILT, SHAPES, PixelGrid, add_distractor_dot, object_range, paint_background, shape_mask
+from jepa_vit.synthetic import SyntheticDataset, synthetic_split
+from jepa_vit.transforms import check_crop_scale
 from jepa_video.transforms import check_aspect, clip_to_tensor, train_clip_transform
 
-SPLIT_IDS = {"train": 0, "val": 1}
 MAX_CLASSES = 16
 RADIUS = (0.10, 0.18)
 """Range of the shape radius, as a fraction of the frame side."""
 _REACH = 1.15  # how far a (tilted) shape reaches, in radii (the diamond reaches 1.1, a square corner 1.13)
-_MAX_TILT = np.pi / 12
 _COMPASS = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
 
 
@@ -142,21 +140,6 @@ def direction(label: int, num_classes: int) -> np.ndarray:
     return np.array([np.cos(theta), -np.sin(theta)])
 
 
-class _Grid:
-    """Per-resolution pixel-centre coordinates and bilinear upsampling weights."""
-
-    def __init__(self, res: int, coarse: int = 4) -> None:
-        c = (np.arange(res, dtype=np.float32) + 0.5) / res
-        self.res = res
-        self.y, self.x = np.meshgrid(c, c, indexing="ij")
-        pos = np.clip(c * coarse - 0.5, 0, coarse - 1)
-        lo = np.minimum(pos.astype(int), coarse - 2)
-        w = np.zeros((res, coarse), dtype=np.float32)
-        w[np.arange(res), lo] = 1 - (pos - lo)
-        w[np.arange(res), lo + 1] = pos - lo
-        self.up = w
-
-
 @attrs.frozen
 class MotionClip:
     """One rendered clip: ``frames`` uint8 ``[T, H, W, 3]``, the shape's ``mask`` bool
@@ -171,37 +154,10 @@ class MotionClip:
     radius: float
 
 
-def _background(rng: np.random.Generator, grid: _Grid, light: bool) -> np.ndarray:
-    """A ``[res, res, 3]`` float background (same painters as ``synthetic_shapes``)."""
-    x, y = grid.x, grid.y
-    lo, hi = (0.5, 1.0) if light else (0.0, 0.5)
-    c1, c2 = rng.uniform(lo, hi, size=(2, 3)).astype(np.float32)
-    kind = rng.integers(3)
-    if kind == 0:  # smooth colour noise
-        coarse = rng.uniform(lo, hi, size=(3, 4, 4)).astype(np.float32)
-        img = (grid.up @ coarse @ grid.up.T).transpose(1, 2, 0)
-    else:
-        theta = rng.uniform(0, 2 * np.pi)
-        t = x * np.float32(np.cos(theta)) + y * np.float32(np.sin(theta))
-        if kind == 1:  # stripes
-            freq, phase = np.float32(2 * np.pi * rng.uniform(2, 6)), np.float32(rng.uniform(0, 2 * np.pi))
-            t = 0.5 + 0.5 * np.sin(freq * t + phase)
-        else:  # gradient
-            t = (t - t.min()) / (t.max() - t.min() + 1e-6)
-        img = c1 + t[..., None] * (c2 - c1)
-    img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(0.03)
-    obj_lo, obj_hi = (0.0, 0.4) if light else (0.6, 1.0)
-    if rng.random() < 0.5:  # small static distractor dot
-        dr = rng.uniform(0.03, 0.06)
-        px, py = rng.uniform(dr, 1 - dr, size=2)
-        img[(x - px) ** 2 + (y - py) ** 2 <= dr * dr] = rng.uniform(obj_lo, obj_hi, size=3)
-    return img
-
-
 def render_motion_clip(
     rng: np.random.Generator,
     label: int,
-    grid: _Grid,
+    grid: PixelGrid,
     *,
     num_frames: int = 8,
     num_classes: int = 4,
@@ -219,12 +175,13 @@ def render_motion_clip(
     if boundary not in ("wrap", "inside"):
         raise ValueError(f"boundary must be 'wrap' or 'inside', got {boundary!r}")
     light = bool(rng.random() < 0.5)
-    bg = _background(rng, grid, light)
-    obj_lo, obj_hi = (0.0, 0.4) if light else (0.6, 1.0)
-    colour = rng.uniform(obj_lo, obj_hi, size=3).astype(np.float32)
+    bg = paint_background(rng, grid, light, dtype=np.float32)
+    colours = object_range(light)
+    add_distractor_dot(rng, bg, grid, colours)  # static
+    colour = rng.uniform(*colours, size=3).astype(np.float32)
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
     r = float(rng.uniform(*RADIUS))
-    tilt = rng.uniform(-_MAX_TILT, _MAX_TILT)
+    tilt = rng.uniform(-MAX_TILT, MAX_TILT)
     u_speed, u_start = rng.random(), rng.random(2)
     u_direction = rng.random()  # used by label_by="shape" only; drawn last, so "direction" clips are unchanged
 
@@ -276,7 +233,7 @@ class _Name:
         self.name = name
 
 
-class SyntheticMotionDataset:
+class SyntheticMotionDataset(SyntheticDataset):
     """Map-style dataset of ``(tensor [3, T, res, res], label)`` synthetic motion clips.
 
     Example::
@@ -285,6 +242,8 @@ class SyntheticMotionDataset:
         x, y = ds[6]          # y == 2 ("left"); ds[6] is the same every time
         ds.render(6).centres  # where the shape is in each frame
     """
+
+    noun = "clips"
 
     def __init__(
         self,
@@ -300,8 +259,7 @@ class SyntheticMotionDataset:
         split: str = "train",
         transform: Any = None,
     ) -> None:
-        if split not in SPLIT_IDS:
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        super().__init__(length, num_classes=num_classes, seed=seed, split=split)
         _num_classes(None, _Name("num_classes"), num_classes)
         _num_frames(None, _Name("num_frames"), num_frames)
         _speed(None, _Name("speed"), tuple(speed))
@@ -312,26 +270,17 @@ class SyntheticMotionDataset:
             raise ValueError(f"label_by must be 'direction' or 'shape', got {label_by!r}")
         _check_shape_classes(label_by, num_classes)
         self.label_by = label_by
-        self.length, self.resolution, self.num_frames = length, resolution, num_frames
-        self.num_classes, self.speed, self.boundary = num_classes, tuple(speed), boundary
-        self.seed, self.split = seed, split
+        self.resolution, self.num_frames = resolution, num_frames
+        self.speed, self.boundary = tuple(speed), boundary
         self.transform = transform if transform is not None else clip_to_tensor()
         self.classes: list[str] = list(SHAPES[:num_classes]) if label_by == "shape" else direction_names(num_classes)
-        self._grid: _Grid | None = None
-
-    def __len__(self) -> int:
-        return self.length
-
-    def label(self, index: int) -> int:
-        return index % self.num_classes
+        self._grid: PixelGrid | None = None
 
     def render(self, index: int) -> MotionClip:
         """The untransformed clip ``index`` (a pure function of seed, split, index)."""
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} clips")
+        rng = self.sample_rng(index)
         if self._grid is None:
-            self._grid = _Grid(self.resolution)
-        rng = np.random.default_rng((self.seed, SPLIT_IDS[self.split], index))
+            self._grid = PixelGrid(self.resolution)
         return render_motion_clip(
             rng, self.label(index), self._grid, num_frames=self.num_frames,
             num_classes=self.num_classes, speed=self.speed, boundary=self.boundary, label_by=self.label_by,
@@ -348,12 +297,10 @@ class SyntheticMotionDataset:
 def build_synthetic_motion(cfg: SyntheticMotionConfig, split: str) -> SyntheticMotionDataset:
     """Train split: ``num_train`` clips, shared random resized crop (no flip) when ``augment``;
     ``train_eval``: the same clips without crop; val: ``num_val`` held-out clips, no crop."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    crop = split == "train" and cfg.augment
+    length, part, crop = synthetic_split(cfg, split)
     tf = train_clip_transform(cfg.resolution, cfg.crop_scale, cfg.aspect, flip=0.0) if crop else clip_to_tensor()
     return SyntheticMotionDataset(
-        cfg.num_val if split == "val" else cfg.num_train,
+        length,
         resolution=cfg.resolution,
         num_frames=cfg.num_frames,
         num_classes=cfg.num_classes,
@@ -361,7 +308,7 @@ def build_synthetic_motion(cfg: SyntheticMotionConfig, split: str) -> SyntheticM
         boundary=cfg.boundary,
         label_by=cfg.label_by,
         seed=cfg.seed,
-        split="val" if split == "val" else "train",
+        split=part,
         transform=tf,
     )
 

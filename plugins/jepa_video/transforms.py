@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import RandomResizedCrop
 
-from jepa_image.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
+from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
 
 _MEAN = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1, 1)
 _STD = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1, 1)

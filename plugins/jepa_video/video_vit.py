@@ -3,7 +3,7 @@
 A clip ``[B, C, T, H, W]`` is cut into tubelets by a 3-D convolution with kernel = stride =
 ``(tubelet_size, patch_size, patch_size)``: 16 frames at 224 px with (2, 16, 16) give a grid of
 8 x 14 x 14 = 1568 tokens, flattened time-slowest. The transformer blocks, their init and
-activation checkpointing are the image plugin's (V-JEPA's ViT is I-JEPA's with a 3-D stem).
+activation checkpointing are :mod:`jepa_vit.vit`'s (V-JEPA's ViT is I-JEPA's with a 3-D stem).
 
 Positions (``pos_embedding``): ``"sincos"`` (default, V-JEPA) adds a fixed 3-D sin-cos
 ``pos_embed`` to every token before the kept ones are gathered; ``"rope"`` (V-JEPA 2) adds
@@ -29,9 +29,10 @@ import torch
 from torch import nn
 
 from jepa_core.interfaces import gather_tokens
-from jepa_image.vit import VIT_SIZES, check_heads, check_size, init_weights, make_block, norm_layer, resolve_size, run_blocks
+from jepa_vit.pos_embed import sincos_pos_embed_3d
+from jepa_vit.sizes import check_heads, check_known_size, check_size, resolve_size
+from jepa_vit.vit import init_weights, make_block, norm_layer, run_blocks
 
-from .pos_embed import sincos_pos_embed_3d
 from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
 
 
@@ -59,8 +60,7 @@ class VideoViTConfig:
     pos_embedding: Literal["sincos", "rope"] = "sincos"
 
     def __attrs_post_init__(self) -> None:
-        if self.size not in VIT_SIZES:
-            raise ValueError(f"unknown ViT size {self.size!r}; valid sizes: {sorted(VIT_SIZES)}")
+        check_known_size(self.size)
         check_pos_embedding(self.pos_embedding, "video ViT")
         for name in ("patch_size", "tubelet_size", "img_size", "num_frames", "in_chans"):
             if getattr(self, name) <= 0:

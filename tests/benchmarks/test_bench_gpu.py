@@ -23,7 +23,7 @@ def bench():
 
 
 def tiny_models():
-    from jepa_image.predictor import ViTPredictor
+    from jepa_vit.predictor import ViTPredictor
     from jepa_image.vit import VisionTransformer
 
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ from jepa_core.trainer import Trainer
 
 
 def tiny_parts(seed: int = 0):
-    from jepa_image.predictor import PredictorConfig, build_predictor
+    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
 
     torch.manual_seed(seed)
@@ -92,7 +92,7 @@ def test_fp16_with_fsdp_is_refused():
 
 
 def test_activation_checkpointing_gives_same_loss_and_gradients(monkeypatch):
-    import jepa_image.vit as vit
+    import jepa_vit.vit as vit
 
     batch = tiny_batch(4)
     loss, grads = loss_and_grads(tiny_trainer("fp32"), batch)
@@ -110,7 +110,7 @@ def test_activation_checkpointing_gives_same_loss_and_gradients(monkeypatch):
 
 @pytest.mark.gpu
 def test_gpu_bf16_compile_and_checkpointing_step():
-    from jepa_image.predictor import PredictorConfig, build_predictor
+    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
 
     device = torch.device("cuda")

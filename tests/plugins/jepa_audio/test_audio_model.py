@@ -7,8 +7,8 @@ import torch
 
 from jepa_audio.spectrogram_vit import SpectrogramViTConfig, build_spectrogram_vit
 from jepa_core.interfaces import Encoder
-from jepa_image.pos_embed import sincos_pos_embed_2d
-from jepa_image.predictor import PredictorConfig, build_predictor
+from jepa_vit.pos_embed import sincos_pos_embed_2d
+from jepa_vit.predictor import PredictorConfig, build_predictor
 
 
 def test_a_10_second_clip_is_a_64_x_8_grid():

@@ -7,7 +7,7 @@ import torch
 
 from jepa_audio.spectrogram_vit import SpectrogramViTConfig, build_spectrogram_vit
 from jepa_core.cli import main
-from jepa_image.timm_export import export_timm, load_timm
+from jepa_vit.timm_export import export_timm, load_timm
 
 timm = pytest.importorskip("timm")
 

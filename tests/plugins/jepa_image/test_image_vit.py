@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-import jepa_image.vit as vit_mod
+import jepa_vit.vit as vit_mod
 from jepa_core.interfaces import Encoder
-from jepa_image.pos_embed import sincos_pos_embed_2d
-from jepa_image.vit import VIT_SIZES, ViTConfig, VisionTransformer, build_vit
+from jepa_image.vit import ViTConfig, build_vit
+from jepa_vit.pos_embed import sincos_pos_embed_2d
+from jepa_vit.sizes import VIT_SIZES
+from jepa_vit.vit import VisionTransformer
 
 
 def _tiny(depth: int = 2, **kw) -> VisionTransformer:

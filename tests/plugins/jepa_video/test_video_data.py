@@ -16,7 +16,6 @@ from jepa_core.data import KeyedDataset
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.specs import DatasetSpec
 from jepa_core.testing import check_dataset, check_dataset_splits
-from jepa_image.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jepa_video.datasets import dataset_specs
 from jepa_video.frames import (
     VideoFramesConfig,
@@ -29,13 +28,14 @@ from jepa_video.frames import (
 from jepa_video.synthetic import (
     SyntheticMotionConfig,
     SyntheticMotionDataset,
-    _Grid,
     build_synthetic_motion,
     direction,
     direction_names,
     render_motion_clip,
 )
 from jepa_video.transforms import clip_to_tensor, eval_clip_transform, train_clip_transform
+from jepa_vit.shapes import PixelGrid as _Grid
+from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
@@ -255,7 +255,7 @@ def test_synthetic_single_frame_carries_no_label_information() -> None:
 
 
 def test_synthetic_label_by_shape_fixes_the_kind_and_randomises_the_direction() -> None:
-    from jepa_image.synthetic import SHAPES
+    from jepa_vit.shapes import SHAPES
 
     by_shape = SyntheticMotionDataset(40, num_classes=8, label_by="shape", split="val")
     by_direction = SyntheticMotionDataset(40, num_classes=8, split="val")

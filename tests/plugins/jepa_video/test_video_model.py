@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
 from jepa_core.interfaces import Encoder, Predictor
-from jepa_image.pos_embed import sincos_pos_embed_1d
-from jepa_image.predictor import ViTPredictor
-from jepa_video.pos_embed import sincos_pos_embed_3d
 from jepa_video.predictor import VideoPredictorConfig, build_video_predictor
 from jepa_video.video_vit import VideoVisionTransformer, VideoViTConfig, build_video_vit
+from jepa_vit.pos_embed import sincos_pos_embed_3d
+from jepa_vit.predictor import ViTPredictor
 
 CFG = VideoViTConfig(size="tiny", img_size=32, patch_size=16, num_frames=4, depth=1)  # grid (2, 2, 2)
 
@@ -20,26 +17,6 @@ CFG = VideoViTConfig(size="tiny", img_size=32, patch_size=16, num_frames=4, dept
 def _encoder() -> VideoVisionTransformer:
     torch.manual_seed(0)
     return build_video_vit(CFG)
-
-
-# ------------------------------------------------------------------ positions
-def test_3d_sincos_layout_matches_the_spec():
-    d, grid = 20, (2, 3, 4)  # per axis 2 * ceil(20 / 6) = 8 channels; 24 cut to 20
-    pe = sincos_pos_embed_3d(d, grid)
-    assert pe.shape == (24, 20) and pe.dtype == torch.float32
-    t, h, w = torch.meshgrid(torch.arange(2), torch.arange(3), torch.arange(4), indexing="ij")
-    expected = torch.cat([sincos_pos_embed_1d(8, a.reshape(-1)) for a in (t, h, w)], dim=1)[:, :20]
-    torch.testing.assert_close(pe, expected)
-    # token (ti, hi, wi) = (1, 2, 3) is row (1 * 3 + 2) * 4 + 3 = 23; channel 0 = sin(ti * 1), 4 = cos(ti)
-    assert pe[23, 0].item() == pytest.approx(math.sin(1.0)) and pe[23, 4].item() == pytest.approx(math.cos(1.0))
-    assert pe[23, 8].item() == pytest.approx(math.sin(2.0)) and pe[23, 16].item() == pytest.approx(math.sin(3.0))
-    # w_k = 10000^(-2k/d) with d = 8: channel 1 of the time block is sin(ti * 10000^(-1/4))
-    assert pe[23, 1].item() == pytest.approx(math.sin(10000 ** -0.25), rel=1e-5)
-
-
-def test_3d_sincos_rejects_bad_grids():
-    with pytest.raises(ValueError, match="grid \\(t, h, w\\)"):
-        sincos_pos_embed_3d(12, (4, 4))
 
 
 # -------------------------------------------------------------------- encoder

@@ -1,4 +1,4 @@
-"""Closed-form checks of the MAE-layout sin-cos positional embeddings."""
+"""Closed-form checks of the sin-cos positional embeddings (2-D MAE layout, 3-D V-JEPA layout)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from jepa_image.pos_embed import sincos_pos_embed_1d, sincos_pos_embed_2d
+from jepa_vit.pos_embed import sincos_pos_embed_1d, sincos_pos_embed_2d, sincos_pos_embed_3d
 
 
 def _expected(d: int, row: int, col: int) -> list[float]:
@@ -65,3 +65,22 @@ def test_bad_dims_raise() -> None:
         sincos_pos_embed_2d(10, 2, 2)
     with pytest.raises(ValueError, match="5"):
         sincos_pos_embed_1d(5, torch.arange(3))
+
+
+def test_3d_sincos_layout_matches_the_spec():
+    d, grid = 20, (2, 3, 4)  # per axis 2 * ceil(20 / 6) = 8 channels; 24 cut to 20
+    pe = sincos_pos_embed_3d(d, grid)
+    assert pe.shape == (24, 20) and pe.dtype == torch.float32
+    t, h, w = torch.meshgrid(torch.arange(2), torch.arange(3), torch.arange(4), indexing="ij")
+    expected = torch.cat([sincos_pos_embed_1d(8, a.reshape(-1)) for a in (t, h, w)], dim=1)[:, :20]
+    torch.testing.assert_close(pe, expected)
+    # token (ti, hi, wi) = (1, 2, 3) is row (1 * 3 + 2) * 4 + 3 = 23; channel 0 = sin(ti * 1), 4 = cos(ti)
+    assert pe[23, 0].item() == pytest.approx(math.sin(1.0)) and pe[23, 4].item() == pytest.approx(math.cos(1.0))
+    assert pe[23, 8].item() == pytest.approx(math.sin(2.0)) and pe[23, 16].item() == pytest.approx(math.sin(3.0))
+    # w_k = 10000^(-2k/d) with d = 8: channel 1 of the time block is sin(ti * 10000^(-1/4))
+    assert pe[23, 1].item() == pytest.approx(math.sin(10000 ** -0.25), rel=1e-5)
+
+
+def test_3d_sincos_rejects_bad_grids():
+    with pytest.raises(ValueError, match="grid \\(t, h, w\\)"):
+        sincos_pos_embed_3d(12, (4, 4))

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-import jepa_image.vit as vit_mod
+import jepa_vit.vit as vit_mod
 from jepa_core.interfaces import Predictor, gather_target_blocks
-from jepa_image.pos_embed import sincos_pos_embed_2d
-from jepa_image.predictor import PredictorConfig, ViTPredictor, build_predictor
 from jepa_image.vit import ViTConfig, build_vit
+from jepa_vit.pos_embed import sincos_pos_embed_2d
+from jepa_vit.predictor import PredictorBase, PredictorConfig, ViTPredictor, build_predictor
 
 GRID = (4, 4)  # img 32, patch 8
 
@@ -177,3 +177,28 @@ def test_any_grid_with_a_given_pos_embed_and_one_shared_mask_token() -> None:
         ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1, pos_embed=torch.randn(16, 32))
     with pytest.raises(ValueError, match="needs a 2-D token grid or a pos_embed"):
         ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1)
+
+
+def test_the_base_predictor_leaves_positions_to_its_subclass() -> None:
+    class NoPositions(PredictorBase):
+        ZERO_MASK_TOKENS = True
+
+        def check_grid(self, grid, embed_dim, num_heads, pos_embed):
+            return None
+
+        def sequence(self, context_tokens, context_idx, target_idx, mask_index):
+            b, m, nt = target_idx.shape
+            x = self.predictor_embed(context_tokens).repeat_interleave(m, dim=0)
+            mask = self.mask_token_for(mask_index).expand(b * m, nt, -1)
+            return torch.cat([x, mask], dim=1), None
+
+    torch.manual_seed(0)
+    pred = NoPositions(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1, num_mask_tokens=2)
+    assert "predictor_pos_embed" not in pred.state_dict() and len(pred.mask_tokens) == 2
+    assert all(torch.count_nonzero(t) == 0 for t in pred.mask_tokens)  # the class default: zero
+    out = pred(torch.randn(2, 3, 64), torch.tensor([[0, 1, 2]] * 2), torch.tensor([[[5], [9]]] * 2), mask_index=1)
+    assert out.shape == (4, 1, 64)
+    drawn = NoPositions(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1, zero_mask_tokens=False)
+    assert torch.count_nonzero(drawn.mask_token) == 32
+    with pytest.raises(NotImplementedError):
+        PredictorBase(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1)

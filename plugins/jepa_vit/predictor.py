@@ -1,4 +1,10 @@
-"""Narrow ViT predictor for I-JEPA (one batched pass over all B * M target blocks).
+"""The narrow ViT predictor of I-JEPA and V-JEPA (one batched pass over all B * M target blocks).
+
+:class:`PredictorBase` holds the structure every position scheme shares: linear D -> Dp, learned
+mask tokens (:func:`add_mask_tokens`: one shared token or one per mask set), ``depth`` blocks at
+width Dp, LayerNorm, linear Dp -> D, one sequence ``[context (Nc), mask tokens (Nt)]`` per target
+block. :class:`ViTPredictor` adds fixed sin-cos positions (``predictor_pos_embed``; 2-D by
+default, any grid with a given table); the video plugin's RoPE predictor rotates instead.
 
 The state_dict layout matches the released I-JEPA predictor checkpoints (after stripping the
 ``module.`` prefix): ``predictor_embed.*``, ``mask_token``, ``predictor_pos_embed``,
@@ -6,7 +12,7 @@ The state_dict layout matches the released I-JEPA predictor checkpoints (after s
 
 Example::
 
-    enc = build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1))
+    enc = VisionTransformer(img_size=32, patch_size=8, embed_dim=192, depth=1, num_heads=3)
     pred = build_predictor(PredictorConfig(embed_dim=96, depth=1), enc)
     ctx_idx = torch.tensor([[0, 1, 2]])                # [B=1, Nc=3]
     tgt_idx = torch.tensor([[[5, 6], [9, 10]]])        # [B=1, M=2, Nt=2]
@@ -16,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import attrs
 import torch
@@ -24,7 +31,8 @@ from torch import nn
 from jepa_core.interfaces import gather_tokens
 
 from .pos_embed import sincos_pos_embed_2d
-from .vit import check_heads, init_weights, make_block, norm_layer, run_blocks
+from .sizes import check_heads
+from .vit import init_weights, make_block, norm_layer, run_blocks
 
 
 def add_mask_tokens(module: nn.Module, count: int, dim: int, *, zero: bool) -> None:
@@ -93,21 +101,28 @@ class PredictorConfig:
             )
 
 
-class ViTPredictor(nn.Module):
-    """Predicts target-block features from context features (the Predictor protocol).
+class PredictorBase(nn.Module):
+    """The predictor structure shared by every position scheme (the Predictor protocol).
 
     ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt], mask_index=0)``
     returns ``[B * M, Nt, D]`` with row ``b * M + m`` for sample b, target block m.
 
-    Any token grid works when ``pos_embed`` ``[prod(grid), Dp]`` is given (the video plugin
-    passes 3-D sin-cos); by default a 2-D grid gets 2-D sin-cos. ``num_mask_tokens > 1`` learns
-    one mask token per mask set of multi-mask training (V-JEPA), picked by ``mask_index``;
-    ``zero_mask_tokens`` starts them at zero (V-JEPA) instead of trunc-normal(0.02) (I-JEPA).
+    Parameters, in this order (which fixes the state-dict keys and the draws of the init):
+    ``predictor_embed`` (D -> Dp), ``mask_token`` or ``mask_tokens.{i}`` (``num_mask_tokens > 1``:
+    one per mask set of multi-mask training, picked by ``mask_index``), the ``predictor_pos_embed``
+    buffer when the class uses additive positions, ``predictor_blocks`` (``depth`` x
+    :attr:`make_block`), ``predictor_norm``, ``predictor_proj`` (Dp -> D). ``zero_mask_tokens``
+    starts the mask tokens at zero (V-JEPA) instead of trunc-normal(0.02) (I-JEPA); ``None`` takes
+    the class's :attr:`ZERO_MASK_TOKENS`.
 
-    >>> p = ViTPredictor(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1)
-    >>> p(torch.randn(2, 3, 64), torch.tensor([[0, 1, 2]] * 2), torch.tensor([[[5], [9]]] * 2)).shape
-    torch.Size([4, 1, 64])
+    A subclass says how positions enter: :meth:`check_grid` validates the token grid and returns
+    the additive position table ``[N, Dp]`` (or None), ``make_block(dim, num_heads, mlp_ratio)``
+    builds one block, :meth:`sequence` builds the input sequence (and what the blocks take
+    besides) and :meth:`run` runs the blocks.
     """
+
+    make_block: Callable[..., nn.Module] = staticmethod(make_block)
+    ZERO_MASK_TOKENS = False
 
     def __init__(
         self,
@@ -120,19 +135,11 @@ class ViTPredictor(nn.Module):
         *,
         pos_embed: torch.Tensor | None = None,
         num_mask_tokens: int = 1,
-        zero_mask_tokens: bool = False,
+        zero_mask_tokens: bool | None = None,
     ) -> None:
-        super().__init__()
         grid = tuple(int(g) for g in token_grid)
-        if pos_embed is None:
-            if len(grid) != 2:
-                raise ValueError(f"ViTPredictor needs a 2-D token grid or a pos_embed, got grid {grid}")
-            pos_embed = sincos_pos_embed_2d(embed_dim, *grid)  # [N, Dp]
-        if tuple(pos_embed.shape) != (math.prod(grid), embed_dim):
-            raise ValueError(
-                f"pos_embed must be [{math.prod(grid)}, {embed_dim}] for grid {grid}, got {tuple(pos_embed.shape)}"
-            )
-        check_heads(embed_dim, num_heads, "predictor")
+        pos_embed = self.check_grid(grid, embed_dim, num_heads, pos_embed)
+        super().__init__()
         self.encoder_dim = encoder_dim
         self.embed_dim = embed_dim
         self.num_heads = num_heads
@@ -142,29 +149,88 @@ class ViTPredictor(nn.Module):
 
         self.predictor_embed = nn.Linear(encoder_dim, embed_dim)
         add_mask_tokens(self, num_mask_tokens, embed_dim, zero=True)  # initialised below
-        self.register_buffer("predictor_pos_embed", pos_embed.unsqueeze(0), persistent=True)  # [1, N, Dp]
-        self.predictor_blocks = nn.ModuleList(
-            make_block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)
-        )
+        if pos_embed is not None:
+            self.register_buffer("predictor_pos_embed", pos_embed.unsqueeze(0), persistent=True)  # [1, N, Dp]
+        self.predictor_blocks = nn.ModuleList(self.make_block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.predictor_norm = norm_layer(embed_dim)
         self.predictor_proj = nn.Linear(embed_dim, encoder_dim)
         self.apply(init_weights)
-        if not zero_mask_tokens:
+        if not (self.ZERO_MASK_TOKENS if zero_mask_tokens is None else zero_mask_tokens):
             for token in mask_token_list(self):
                 nn.init.trunc_normal_(token, std=0.02)
 
     mask_token_for = mask_token_for
 
+    def check_grid(
+        self, grid: tuple[int, ...], embed_dim: int, num_heads: int, pos_embed: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """Raise ValueError for a grid, width or position table this predictor cannot take; return
+        the additive position table ``[prod(grid), embed_dim]`` to register, or None."""
+        raise NotImplementedError
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in backward (training mode only)."""
         self.grad_checkpointing = enable
+
+    def sequence(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor, mask_index: int
+    ) -> tuple[torch.Tensor, Any]:
+        """The blocks' input ``[B*M, Nc+Nt, Dp]`` (row ``b * M + m``) and what :meth:`run` needs besides."""
+        raise NotImplementedError
+
+    def run(self, z: torch.Tensor, extra: Any, use_checkpoint: bool) -> torch.Tensor:
+        """Run the blocks on ``z`` (``extra`` is what :meth:`sequence` returned with it)."""
+        return run_blocks(self.predictor_blocks, z, use_checkpoint)
 
     def forward(
         self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
         mask_index: int = 0,
     ) -> torch.Tensor:
-        b, nc, m, nt = check_index_shapes(context_tokens, context_idx, target_idx)
+        nc = check_index_shapes(context_tokens, context_idx, target_idx)[1]
+        z, extra = self.sequence(context_tokens, context_idx, target_idx, mask_index)  # [B*M, Nc+Nt, Dp]
+        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        z = self.run(z, extra, use_ckpt)
+        z = self.predictor_norm(z)
+        return self.predictor_proj(z[:, nc:])  # [B*M, Nt, D]
 
+
+class ViTPredictor(PredictorBase):
+    """Predicts target-block features from context features with fixed additive positions.
+
+    ``forward(context_tokens [B, Nc, D], context_idx [B, Nc], target_idx [B, M, Nt], mask_index=0)``
+    returns ``[B * M, Nt, D]`` with row ``b * M + m`` for sample b, target block m.
+
+    Any token grid works when ``pos_embed`` ``[prod(grid), Dp]`` is given (the video plugin
+    passes 3-D sin-cos); by default a 2-D grid gets 2-D sin-cos. ``num_mask_tokens > 1`` learns
+    one mask token per mask set of multi-mask training (V-JEPA), picked by ``mask_index``;
+    ``zero_mask_tokens`` starts them at zero (V-JEPA) instead of trunc-normal(0.02) (I-JEPA, the
+    default).
+
+    >>> p = ViTPredictor(encoder_dim=64, token_grid=(4, 4), num_heads=2, embed_dim=32, depth=1)
+    >>> p(torch.randn(2, 3, 64), torch.tensor([[0, 1, 2]] * 2), torch.tensor([[[5], [9]]] * 2)).shape
+    torch.Size([4, 1, 64])
+    """
+
+    def check_grid(
+        self, grid: tuple[int, ...], embed_dim: int, num_heads: int, pos_embed: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The given ``pos_embed`` or, on a 2-D grid, 2-D sin-cos; checks its shape and the head split."""
+        if pos_embed is None:
+            if len(grid) != 2:
+                raise ValueError(f"ViTPredictor needs a 2-D token grid or a pos_embed, got grid {grid}")
+            pos_embed = sincos_pos_embed_2d(embed_dim, *grid)  # [N, Dp]
+        if tuple(pos_embed.shape) != (math.prod(grid), embed_dim):
+            raise ValueError(
+                f"pos_embed must be [{math.prod(grid)}, {embed_dim}] for grid {grid}, got {tuple(pos_embed.shape)}"
+            )
+        check_heads(embed_dim, num_heads, "predictor")
+        return pos_embed
+
+    def sequence(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor, mask_index: int
+    ) -> tuple[torch.Tensor, None]:
+        """Context tokens plus their positions, then one mask token plus its position per target token."""
+        b, m, nt = target_idx.shape
         x = self.predictor_embed(context_tokens)  # [B, Nc, Dp]
         pos = self.predictor_pos_embed.to(x.dtype)  # [1, N, Dp]
         x = x + gather_tokens(pos.expand(b, -1, -1), context_idx)
@@ -172,18 +238,13 @@ class ViTPredictor(nn.Module):
 
         tgt = target_idx.reshape(b * m, nt)  # [B*M, Nt]
         mask = self.mask_token_for(mask_index).to(x.dtype) + gather_tokens(pos.expand(b * m, -1, -1), tgt)
-
-        z = torch.cat([x, mask], dim=1)  # [B*M, Nc+Nt, Dp]
-        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
-        z = run_blocks(self.predictor_blocks, z, use_ckpt)
-        z = self.predictor_norm(z)
-        return self.predictor_proj(z[:, nc:])  # [B*M, Nt, D]
+        return torch.cat([x, mask], dim=1), None  # [B*M, Nc+Nt, Dp]
 
 
 def build_predictor(cfg: PredictorConfig, encoder: nn.Module) -> ViTPredictor:
     """Build a predictor sized for ``encoder`` (its embed_dim, token_grid and, by default, heads).
 
-    >>> from jepa_image.vit import VisionTransformer
+    >>> from jepa_vit.vit import VisionTransformer
     >>> enc = VisionTransformer(img_size=32, patch_size=16, embed_dim=64, depth=1, num_heads=2)
     >>> build_predictor(PredictorConfig(embed_dim=32, depth=1), enc).num_heads
     2

@@ -1,4 +1,5 @@
-"""Export the I-JEPA ViT encoder as a timm ``VisionTransformer`` state_dict.
+"""Export the 2-D ViT encoder (:class:`jepa_vit.vit.VisionTransformer`: the image plugin's
+``vit``, the audio plugin's ``spectrogram_vit``) as a timm ``VisionTransformer`` state_dict.
 
 The encoder's keys already follow timm's layout (``patch_embed.proj.*``, ``pos_embed``,
 ``blocks.{i}.*``, ``norm.*``); the matching timm model has no class token, a ``pos_embed`` of
@@ -74,7 +75,7 @@ def _mlp_ratio(dim: int, hidden: int) -> float:
 def timm_spec(encoder: nn.Module) -> tuple[str, dict[str, Any]]:
     """``(model_name, create_model kwargs)`` of the timm ViT matching ``encoder``.
 
-    >>> timm_spec(build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1)))[1]["depth"]  # doctest: +SKIP
+    >>> timm_spec(VisionTransformer(img_size=32, patch_size=8, embed_dim=192, depth=1, num_heads=3))[1]["depth"]  # doctest: +SKIP
     1
     """
     needed = ("img_size", "patch_size", "in_chans", "embed_dim", "num_heads", "blocks", "norm", "pos_embed")
@@ -149,5 +150,5 @@ def load_timm(config: str | Path) -> nn.Module:
 
 
 def exporter(encoder: nn.Module, out: str | Path, metadata: dict[str, Any]) -> TimmExport:
-    """The ``timm`` entry of the plugin's ``EXPORTERS`` (called by ``jepa export timm``)."""
+    """The ``timm`` entry of a plugin's ``EXPORTERS`` (called by ``jepa export timm``)."""
     return export_timm(encoder, out, metadata=metadata)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from jepa_core.errors import ConfigError
-from jepa_image.timm_export import export_timm, load_timm, timm_spec
 from jepa_image.vit import ViTConfig, build_vit
+from jepa_vit.timm_export import export_timm, load_timm, timm_spec
 
 timm = pytest.importorskip("timm")
 
