@@ -1,4 +1,5 @@
-"""The core's own plugin: modality-agnostic built-ins (EMA targets, losses, regularisers).
+"""The core's own plugin: modality-agnostic built-ins (EMA targets, losses, regularisers,
+objectives, the token-views masker, and the ``none`` placeholders).
 
 Registered first by :func:`jepa_core.registry.build_registry` under the name ``core``.
 """
@@ -12,12 +13,21 @@ from jepa_core.losses import (
 from jepa_core.regularizers import (
     NoRegularizer, NoRegularizerConfig, SIGReg, SIGRegConfig, VICReg, VICRegConfig,
 )
-from jepa_core.specs import LossSpec, RegularizerSpec, TargetProviderSpec
+from jepa_core.absent import NoMasker, NoneConfig, NoPredictor, NoTarget
+from jepa_core.objectives import LeJEPAConfig, LeJEPAObjective, PredictiveConfig, PredictiveObjective
+from jepa_core.specs import (
+    Example, LossSpec, MaskerSpec, ObjectiveSpec, PredictorSpec, RegularizerSpec, TargetProviderSpec,
+)
+from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 from jepa_core.targets import EMAConfig, build_ema
 
 
 @hookimpl
 def jepa_target_providers():
+    yield TargetProviderSpec(
+        name="none", config_type=NoneConfig, build=lambda cfg, encoder: NoTarget(),
+        description="no target provider (objectives without a teacher, e.g. lejepa)", placeholder=True,
+    )
     yield TargetProviderSpec(
         name="ema", config_type=EMAConfig, build=build_ema,
         description="momentum (EMA) copy of the context encoder; layer-normed targets",
@@ -59,4 +69,40 @@ def jepa_regularizers():
         name="sigreg", config_type=SIGRegConfig, build=SIGReg,
         description="LeJEPA's sketched isotropic Gaussian test (Epps-Pulley on random slices)",
         example=lambda: SIGRegConfig(num_slices=64),
+    )
+
+
+@hookimpl
+def jepa_predictors():
+    yield PredictorSpec(
+        name="none", config_type=NoneConfig, build=lambda cfg, encoder: NoPredictor(),
+        description="no predictor (objectives without one, e.g. lejepa)", placeholder=True,
+    )
+
+
+@hookimpl
+def jepa_maskers():
+    yield MaskerSpec(
+        name="none", config_type=NoneConfig, build=lambda cfg: NoMasker(),
+        description="no masks (views come from the data, e.g. multi-crop)", placeholder=True,
+    )
+    yield MaskerSpec(
+        name="token_views", config_type=TokenViewsConfig, build=TokenViewsMasker,
+        description="views by token dropping, any grid (LeVJEPA): global and local random token subsets",
+        example=lambda: Example(options=TokenViewsConfig(), grid=(4, 4)),
+    )
+
+
+@hookimpl
+def jepa_objectives():
+    yield ObjectiveSpec(
+        name="predictive", config_type=PredictiveConfig, build=PredictiveObjective,
+        description="predict the target encoder's features of masked tokens (I-JEPA, V-JEPA)",
+        requires=("target", "predictor"), example=PredictiveConfig,
+    )
+    yield ObjectiveSpec(
+        name="lejepa", config_type=LeJEPAConfig, build=LeJEPAObjective,
+        description="views -> projector; invariance + SIGReg, no teacher, no predictor (LeJEPA)",
+        excludes=("target", "predictor", "regularizer"),
+        example=lambda: LeJEPAConfig(proj_hidden_dim=32, num_slices=32),
     )

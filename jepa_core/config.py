@@ -21,6 +21,7 @@ from typing import Any, Literal
 import attrs
 
 from jepa_core.errors import ConfigError
+from jepa_core.objectives import PredictiveConfig
 from jepa_core.regularizers import NoRegularizerConfig
 from jepa_core.specs import KINDS
 # The validators stay importable from here (plugin option records use them).
@@ -86,7 +87,8 @@ class TrainConfig:
     Speed and scale (applied from outside the model by :mod:`jepa_core.parallel`):
     ``strategy`` ``auto`` = DDP with several processes, else none; ``fsdp`` shards weights,
     gradients and optimizer state (FSDP2) for ViT-H/G. ``precision`` ``bf16`` autocasts
-    (no loss scaler), ``fp16`` adds a GradScaler. ``compile`` runs ``torch.compile`` on every
+    (no loss scaler), ``fp16`` adds a GradScaler, ``auto`` is bf16 where the device multiplies
+    bf16 natively and fp32 elsewhere (:mod:`jepa_core.hardware`). ``compile`` runs ``torch.compile`` on every
     transformer block; ``activation_checkpointing`` recomputes block activations in backward.
 
     TensorBoard monitors (:mod:`jepa_core.monitors`, main rank only): ``monitor_every`` logs
@@ -110,7 +112,7 @@ class TrainConfig:
     num_workers: int = attrs.field(default=8, validator=non_negative)
     seed: int = attrs.field(default=0, validator=seed_range)
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     strategy: Literal["auto", "ddp", "fsdp", "none"] = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
@@ -196,6 +198,7 @@ class RunConfig:
     loss: ComponentConfig
     data: ComponentConfig
     regularizer: ComponentConfig = ComponentConfig("none", NoRegularizerConfig())
+    objective: ComponentConfig = ComponentConfig("predictive", PredictiveConfig())
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     probe: ProbeConfig = ProbeConfig()
@@ -205,7 +208,7 @@ class RunConfig:
 # Which registry kind each component slot of RunConfig is built from.
 COMPONENT_SLOTS: dict[str, str] = {k.section: k.name for k in KINDS}
 # Slots a config file may leave out (older run directories): their default component.
-OPTIONAL_SLOTS: dict[str, str] = {"regularizer": "none"}
+OPTIONAL_SLOTS: dict[str, str] = {"regularizer": "none", "objective": "predictive"}
 
 
 def component(registry: Any, slot: str, name: str, **options: Any) -> ComponentConfig:

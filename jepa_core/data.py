@@ -11,8 +11,8 @@ worker count, process restarts or what ran before. That is what makes resume exa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import attrs
 import torch
@@ -67,25 +67,47 @@ def _bad_sample(text: str, index: int, drawn: bool) -> BadSample:
     return BadSample(text, index=index, drawn=drawn)
 
 
+Inputs = Union[torch.Tensor, tuple[torch.Tensor, ...]]
+"""A batch's inputs: ``[B, ...]``, or one such tensor per view when each sample is several
+views (a multi-crop transform returns a tuple per sample; the collate stacks each position)."""
+
+
 @attrs.frozen
 class Batch:
-    """One collated batch: inputs ``[B, ...]``, its masks, labels ``[B]`` and bad-sample report."""
+    """One collated batch: inputs ``[B, ...]`` (or a tuple of views), its masks, labels ``[B]``
+    and bad-sample report."""
 
-    inputs: torch.Tensor
-    masks: Masks  # a MaskSet, or a tuple of them (multi-mask)
+    inputs: Inputs
+    masks: Masks  # a MaskSet, a tuple of them (multi-mask), TokenViews, or None
     labels: torch.Tensor
     bad_samples: tuple[str, ...] = ()
 
     def __len__(self) -> int:
-        return int(self.inputs.shape[0])
+        return int(first_view(self.inputs).shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return Batch(move(self.inputs), map_masks(self.masks, move), move(self.labels), self.bad_samples)
+        return Batch(map_inputs(self.inputs, move), map_masks(self.masks, move), move(self.labels), self.bad_samples)
 
     def pin_memory(self) -> "Batch":  # called by DataLoader(pin_memory=True)
         pin = lambda t: t.pin_memory()  # noqa: E731
-        return Batch(pin(self.inputs), map_masks(self.masks, pin), pin(self.labels), self.bad_samples)
+        return Batch(map_inputs(self.inputs, pin), map_masks(self.masks, pin), pin(self.labels), self.bad_samples)
+
+
+def first_view(inputs: Inputs) -> torch.Tensor:
+    """The inputs, or their first view (a global one) when a sample is several views."""
+    return inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+
+
+def map_inputs(inputs: Inputs, fn: "Callable[[torch.Tensor], torch.Tensor]") -> Inputs:
+    return tuple(fn(v) for v in inputs) if isinstance(inputs, (tuple, list)) else fn(inputs)
+
+
+def stack_inputs(samples: Sequence[Any]) -> Inputs:
+    """Stack per-sample inputs; samples that are tuples of views are stacked view by view."""
+    if isinstance(samples[0], (tuple, list)):
+        return tuple(torch.stack(views) for views in zip(*samples))
+    return torch.stack(list(samples))
 
 
 class EpochBatchSampler(Sampler):
@@ -216,7 +238,7 @@ class MaskCollator:
         return min(1.0, max(0.0, (epoch * self.steps_per_epoch + step) / self.total_steps))
 
     def __call__(self, items: list[tuple[Any, ...]]) -> Batch:
-        inputs = torch.stack([it[0] for it in items])
+        inputs = stack_inputs([it[0] for it in items])
         labels = torch.tensor([it[1] for it in items], dtype=torch.long)
         epoch, step, micro = items[0][2]
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x4D41534B))

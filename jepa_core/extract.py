@@ -85,6 +85,8 @@ def build_encoder(cfg: RunConfig, registry: Any, ckpt: Checkpoint | None, which:
     encoder strictly; the result is frozen and in eval mode."""
     if which not in WHICH:
         raise ConfigError(f"unknown encoder '{which}'; valid encoders: {', '.join(WHICH)}.")
+    if which == "target" and cfg.target.name == "none":
+        which = "context"  # no target encoder (e.g. lejepa): the encoder is what probes read
     torch.manual_seed(cfg.train.seed)  # a preset at random init is the same on every call
     encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
     if ckpt is not None:
@@ -117,7 +119,8 @@ def load_encoder(
 ) -> nn.Module:
     """A frozen encoder (eval mode, no grad) from a checkpoint, a run directory or ``"plugin/preset"``.
 
-    ``which``: ``"target"`` (the EMA encoder; what the paper evaluates) or ``"context"``.
+    ``which``: ``"target"`` (the EMA encoder; what the paper evaluates) or ``"context"``; runs
+    without a target encoder (``target.name=none``, e.g. LeJEPA) give their encoder for either.
 
     >>> enc = load_encoder("runs/demo/checkpoints/step_00000320.pt", which="context")  # doctest: +SKIP
     """

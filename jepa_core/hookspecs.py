@@ -20,6 +20,7 @@ from jepa_core.specs import (
     EncoderSpec,
     LossSpec,
     MaskerSpec,
+    ObjectiveSpec,
     PredictorSpec,
     PresetSpec,
     RegularizerSpec,
@@ -115,6 +116,20 @@ def jepa_regularizers() -> Iterable[RegularizerSpec]:
         def jepa_regularizers():
             yield RegularizerSpec(name="uniformity", config_type=UniformityConfig, build=Uniformity,
                                   example=UniformityConfig)
+    """
+
+
+@hookspec
+def jepa_objectives() -> Iterable[ObjectiveSpec]:
+    """Objectives: what a training step optimises (see :mod:`jepa_core.objectives`);
+    ``build(config, encoder)`` returns the objective.
+
+    Example::
+
+        @hookimpl
+        def jepa_objectives():
+            yield ObjectiveSpec(name="byol_views", config_type=ByolConfig, build=ByolObjective,
+                                excludes=("predictor",), example=ByolConfig)
     """
 
 

@@ -47,8 +47,27 @@ class MaskSet:
         return int(self.targets.shape[1])
 
 
-Masks = Union[MaskSet, tuple[MaskSet, ...]]
-"""What a masker returns: one :class:`MaskSet`, or a tuple of them (multi-mask training)."""
+@attrs.frozen
+class TokenViews:
+    """Views of one batch made by token dropping (LeVJEPA): ``keep[v]`` is ``[B, Nk_v]`` (long),
+    the tokens view ``v`` keeps; the first ``num_global`` views are the global ones.
+
+    >>> views = TokenViews(keep=(torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)), num_global=1)
+    >>> views.num_views
+    2
+    """
+
+    keep: tuple[torch.Tensor, ...]
+    num_global: int
+
+    @property
+    def num_views(self) -> int:
+        return len(self.keep)
+
+
+Masks = Union[MaskSet, tuple[MaskSet, ...], TokenViews, None]
+"""What a masker returns: one :class:`MaskSet`, a tuple of them (multi-mask training),
+:class:`TokenViews` (multi-view objectives), or ``None`` (the ``none`` masker: no masks)."""
 
 
 def mask_sets(masks: MaskSet | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
@@ -64,7 +83,11 @@ def mask_sets(masks: MaskSet | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
 
 
 def map_masks(masks: Masks, fn: "Callable[[torch.Tensor], torch.Tensor]") -> Masks:
-    """Apply ``fn`` to every index tensor, keeping the single-set or tuple form."""
+    """Apply ``fn`` to every index tensor, keeping the form (set, tuple, views or None)."""
+    if masks is None:
+        return None
+    if isinstance(masks, TokenViews):
+        return TokenViews(tuple(fn(k) for k in masks.keep), masks.num_global)
     moved = tuple(MaskSet(fn(m.context), fn(m.targets)) for m in mask_sets(masks))
     return moved[0] if isinstance(masks, MaskSet) else moved
 

@@ -35,6 +35,7 @@ from jepa_core.errors import CheckpointError
 Format = Literal["jepaforge", "ijepa"]
 FORMATS: tuple[str, ...] = ("jepaforge", "ijepa")
 NETWORKS: tuple[str, ...] = ("encoder", "predictor", "target_encoder")
+OPTIONAL_NETWORKS: tuple[str, ...] = ("objective",)  # an objective's own trained head (e.g. LeJEPA's projector)
 IJEPA_EXTRA_KEYS: tuple[str, ...] = ("opt", "scaler", "epoch", "loss", "batch_size", "world_size", "lr")
 
 
@@ -84,8 +85,8 @@ class Checkpoint:
 
     def network(self, name: str) -> dict[str, Any]:
         """State_dict of network ``name`` (one of :data:`NETWORKS`) without the ``module.`` prefix."""
-        if name not in NETWORKS:
-            raise CheckpointError(f"unknown network '{name}'; valid networks: {', '.join(NETWORKS)}.")
+        if name not in NETWORKS + OPTIONAL_NETWORKS:
+            raise CheckpointError(f"unknown network '{name}'; valid networks: {', '.join(NETWORKS + OPTIONAL_NETWORKS)}.")
         sd = self.state.get(name)
         if not isinstance(sd, dict):
             raise CheckpointError(f"checkpoint '{self.source}' has no '{name}' state; keys present: {', '.join(sorted(self.state))}.")
@@ -194,8 +195,18 @@ def load_networks(
 
 
 def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Initialise a :class:`~jepa_core.trainer.Trainer`'s three networks from ``path`` (weights only:
-    the optimizer, schedules and step start afresh), e.g. to continue pretraining a released model."""
+    """Initialise a :class:`~jepa_core.trainer.Trainer`'s networks from ``path`` (weights only:
+    the optimizer, schedules and step start afresh), e.g. to continue pretraining a released model.
+
+    Networks this run has (``trainer.networks()``: the encoder, and the predictor and target
+    encoder unless the objective does without them) are loaded strictly; an objective head (e.g.
+    LeJEPA's projector) only when the checkpoint has one, else it keeps its fresh init.
+    """
     ckpt = read_checkpoint(path, map_location=map_location)
-    load_networks(ckpt, encoder=trainer.encoder, predictor=trainer.predictor, target_encoder=trainer.target.encoder)
+    for name, module in trainer.networks().items():
+        if not any(True for _ in module.state_dict()):
+            continue  # a placeholder ('none' predictor): nothing to load
+        if name == "objective" and name not in ckpt.state:
+            continue
+        load_network(module, ckpt.network(name), what=name, source=ckpt.source)
     return ckpt

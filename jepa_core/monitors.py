@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_core import parallel
-from jepa_core.interfaces import MaskSet, mask_sets
+from jepa_core.data import first_view
+from jepa_core.interfaces import MaskSet, TokenViews, mask_sets
 
 UNUSED_COLOUR: tuple[int, int, int] = (128, 128, 128)
 CONTEXT_COLOUR: tuple[int, int, int] = (31, 119, 180)
@@ -220,7 +221,7 @@ class CollapseMonitor:
         if due is None:
             return
         writer, batch = due
-        self.last = self.measure(trainer, batch.inputs)
+        self.last = self.measure(trainer, first_view(batch.inputs))
         for key, value in self.last.items():
             writer.add_scalar(key, value, trainer.step)
 
@@ -365,16 +366,26 @@ class MaskPictures:
         """``{tag: uint8 [3, H, W]}`` for ``batch`` (a :class:`~jepa_core.data.Batch`).
 
         Multi-mask batches: ``masks`` (and ``masks_on_input``) draw the first set, ``masks_set{j}``
-        (``masks_on_input_set{j}``) set ``j >= 1`` (e.g. V-JEPA's long-range masks).
+        (``masks_on_input_set{j}``) set ``j >= 1`` (e.g. V-JEPA's long-range masks). Token views
+        (:class:`~jepa_core.interfaces.TokenViews`): ``masks`` and ``masks_views{j}`` draw each
+        view's kept tokens as context. Batches without masks draw nothing.
         """
-        out = {}
-        for j, mask_set in enumerate(mask_sets(batch.masks)):
-            suffix = f"_set{j}" if j else ""
+        out: dict[str, torch.Tensor] = {}
+        if batch.masks is None:
+            return out  # no masks (views come from the data)
+        if isinstance(batch.masks, TokenViews):  # each view's kept tokens drawn as context
+            sets = [MaskSet(k, k.new_zeros(k.shape[0], 0, 0)) for k in batch.masks.keep]
+            prefix = "views"
+        else:
+            sets, prefix = list(mask_sets(batch.masks)), "set"
+        inputs = first_view(batch.inputs)
+        for j, mask_set in enumerate(sets):
+            suffix = f"_{prefix}{j}" if j else ""
             k = min(self.max_samples, int(mask_set.context.shape[0]))
             masks = MaskSet(mask_set.context[:k].cpu(), mask_set.targets[:k].cpu())  # host copies
             out[f"masks{suffix}"] = tile([mask_picture(masks, grid, i, scale=self.scale) for i in range(k)])
-            if self.overlay and can_overlay(batch.inputs, grid):
-                images = batch.inputs[:k].detach().cpu()  # [k, C, H, W]
+            if self.overlay and can_overlay(inputs, grid):
+                images = inputs[:k].detach().cpu()  # [k, C, H, W]
                 out[f"masks_on_input{suffix}"] = tile([overlay_picture(images[i], masks, grid, i) for i in range(k)])
         return out
 

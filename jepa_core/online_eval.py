@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,10 @@ import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from jepa_core.config import EvalConfig
-from jepa_core.errors import ConfigError, DataError
+from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
 from jepa_core.monitors import effective_rank, evaluating, feature_spread
 
@@ -59,17 +59,25 @@ class EvalSubsets:
     val_source: str  # "val" or "train_eval" (no val split: disjoint samples of train_eval)
 
 
-def has_labels(dataset: Dataset) -> bool:
-    """Whether ``dataset`` gives class labels (its first sample's label is >= 0)."""
-    return len(dataset) > 0 and int(dataset[0][1]) >= 0
+def has_labels(dataset: Dataset, tries: int = 64) -> bool:
+    """Whether ``dataset`` gives class labels (its first readable sample's label is >= 0)."""
+    for i in range(min(tries, len(dataset))):
+        try:
+            return int(dataset[i][1]) >= 0
+        except BadSampleError:
+            continue
+    return False
 
 
-def choose_subsets(train_eval: Dataset, val: Dataset | None, cfg: EvalConfig, seed: int) -> EvalSubsets:
+def choose_subsets(
+    train_eval: Dataset, val: Dataset | None, cfg: EvalConfig, seed: int, *, strict: bool = True,
+) -> EvalSubsets:
     """Seeded subsets of ``eval.train_samples`` and ``eval.val_samples`` samples.
 
-    ``None`` sizes take up to 5,000 / 2,000 samples; an explicit size larger than the data is a
-    :class:`ConfigError`. Without a ``val`` split, the val subset is drawn from ``train_eval``,
-    disjoint from the train subset.
+    ``None`` sizes take up to 5,000 / 2,000 samples. A size larger than the data is a
+    :class:`ConfigError` when ``strict`` (the user asked for it), else capped to the data.
+    Without a ``val`` split, the val subset is drawn from ``train_eval``, disjoint from the
+    train subset.
 
     >>> subsets = choose_subsets(train_eval, None, EvalConfig(train_samples=100), seed=0)   # doctest: +SKIP
     """
@@ -79,6 +87,8 @@ def choose_subsets(train_eval: Dataset, val: Dataset | None, cfg: EvalConfig, se
     val_pool = len(val) if use_val else None
     want_train = cfg.train_samples if cfg.train_samples is not None else DEFAULT_TRAIN_SAMPLES
     want_val = cfg.val_samples if cfg.val_samples is not None else DEFAULT_VAL_SAMPLES
+    if not strict:
+        cfg = EvalConfig(train_samples=None, val_samples=None)  # the sizes below are caps
     if not use_val:  # share train_eval between the two subsets
         if cfg.train_samples is None and cfg.val_samples is None:
             want_val = min(want_val, n_train // 4)
@@ -113,23 +123,46 @@ def _check_size(what: str, wanted: int, available: int, where: str) -> None:
 
 class SampleBatches:
     """A subset's inputs and labels in batches: decoded once into memory when they take at most
-    :data:`CACHE_LIMIT_BYTES`, else re-read through a DataLoader each time."""
+    :data:`CACHE_LIMIT_BYTES`, else re-read each time. Unreadable samples are left out."""
 
     def __init__(self, dataset: Dataset, batch_size: int) -> None:
         self.dataset, self.batch_size = dataset, batch_size
         self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
-        first = dataset[0][0]
-        if torch.as_tensor(first).numel() * first.element_size() * len(dataset) <= CACHE_LIMIT_BYTES:
-            xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+        readable = self._readable()
+        first = next(readable, None)
+        if first is None:
+            raise DataError("none of the evaluation samples could be read.")
+        x0 = torch.as_tensor(first[0])
+        if x0.numel() * x0.element_size() * len(dataset) <= CACHE_LIMIT_BYTES:
+            xs, ys = zip(first, *readable)
             self.cached = torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
-    def batches(self):
+    def _readable(self) -> Iterator[tuple[Any, int]]:
+        for i in range(len(self.dataset)):
+            try:
+                yield self.dataset[i]
+            except BadSampleError:
+                continue
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.cached is not None:
             x, y = self.cached
             for i in range(0, len(x), self.batch_size):
                 yield x[i : i + self.batch_size], y[i : i + self.batch_size]
             return
-        yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=0)
+        chunk: list[tuple[Any, int]] = []
+        for sample in self._readable():
+            chunk.append(sample)
+            if len(chunk) == self.batch_size:
+                yield _stack(chunk)
+                chunk = []
+        if chunk:
+            yield _stack(chunk)
+
+
+def _stack(samples: list[tuple[Any, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*samples)
+    return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
 
 @torch.no_grad()
@@ -168,8 +201,11 @@ def lbfgs_linear_probe(
         loss.backward()
         return loss
 
-    with torch.enable_grad():
-        opt.step(closure)
+    try:
+        with torch.enable_grad():
+            opt.step(closure)
+    except RuntimeError:  # the line search overflowed on extreme features
+        return float("nan")
     with torch.no_grad():
         pred = (vx @ w + b).argmax(1)
     return float((pred == val_y).float().mean()) * 100
@@ -225,8 +261,11 @@ class OnlineEvaluator:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), evaluating(encoder):
             tx, ty = pooled(encoder, self.train, self.device)
             vx, vy = pooled(encoder, self.val, self.device)
-        knn = knn_classify(tx, ty, vx, vy, k=self.cfg.knn_k, temperature=self.cfg.knn_temperature).top1
-        linear = lbfgs_linear_probe(tx, ty, vx, vy, steps=self.cfg.linear_steps, l2=self.cfg.linear_l2)
+        if bool(torch.isfinite(tx).all() and torch.isfinite(vx).all()):
+            knn = knn_classify(tx, ty, vx, vy, k=self.cfg.knn_k, temperature=self.cfg.knn_temperature).top1
+            linear = lbfgs_linear_probe(tx, ty, vx, vy, steps=self.cfg.linear_steps, l2=self.cfg.linear_l2)
+        else:  # diverged features: recorded as NaN (the non-finite checks of training report the cause)
+            knn = linear = float("nan")
         record = EvalRecord(
             step, round(knn, 2), round(linear, 2), round(float(effective_rank(vx)), 3),
             round(float(feature_spread(vx)), 4), len(tx), len(vx), round(time.perf_counter() - start, 2),

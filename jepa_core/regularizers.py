@@ -31,6 +31,7 @@ from typing import Literal, Protocol, runtime_checkable
 import attrs
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 
 from jepa_core.validators import finite_non_negative, non_negative, positive
 
@@ -99,9 +100,8 @@ def gathered_mean(t: torch.Tensor) -> torch.Tensor:
     """
     if not distributed():
         return t
-    from torch.distributed.nn.functional import all_reduce
-
-    return all_reduce(t, op=dist.ReduceOp.SUM) / dist.get_world_size()
+    summed = funcol.wait_tensor(funcol.all_reduce(t.contiguous(), "sum", dist.group.WORLD))
+    return summed / dist.get_world_size()
 
 
 def gathered_count(n: int) -> int:

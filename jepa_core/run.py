@@ -32,12 +32,15 @@ import torch
 from jepa_core import checkpoint as ckpt
 from jepa_core.config import RunConfig, save_config, to_dict
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
-from jepa_core.errors import ConfigError, DataError, NonFiniteLossError
+from jepa_core.errors import ConfigError, DataError, NonFiniteLossError, RegistryError
 from jepa_core.parallel import apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.probe import ProbeResult, linear_probe
+from jepa_core.data import build_loader, first_view
+from jepa_core.hardware import resolve_precision
 from jepa_core.monitors import CollapseMonitor, MaskPictures
+from jepa_core.objectives import check_objective_parts, check_views
 from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, choose_subsets, eval_encoder, has_labels
 from jepa_core.representation import describe, representation_report, write_report
 from jepa_core.progress import LossLog, ProgressLogger, nonfinite_error, nonfinite_parameters
@@ -60,6 +63,7 @@ class Parts:
     loss: Any
     masker: Any
     regularizer: Any = None
+    objective: Any = None
 
 
 def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Parts:
@@ -77,7 +81,8 @@ def build_parts(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> Pa
     loss = _build(cfg, registry, "loss")
     masker = _build(cfg, registry, "masker")
     regularizer = _build(cfg, registry, "regularizer")
-    return Parts(encoder, predictor, target, loss, masker, regularizer)
+    objective = _build(cfg, registry, "objective", encoder)
+    return Parts(encoder, predictor, target, loss, masker, regularizer, objective)
 
 
 def build_encoder(cfg: RunConfig, registry: Any, *, seed: int | None = None) -> torch.nn.Module:
@@ -117,15 +122,15 @@ def first_readable_sample(dataset: Any, seed: int) -> torch.Tensor:
     return KeyedDataset(dataset, seed)[(0, 0, 0, 0)][0]
 
 
-def check_masker(masker: Any, grid: tuple[int, ...], batch_size: int, cfg: RunConfig) -> None:
+def check_masker(masker: Any, grid: tuple[int, ...], batch_size: int, cfg: RunConfig) -> Any:
     """Draw one batch of masks on ``grid`` so an impossible masker config fails before training.
 
     The masker raises :class:`~jepa_core.errors.MaskingError` (one sentence naming the values)
-    when, e.g., more targets are asked for than fit on the grid.
+    when, e.g., more targets are asked for than fit on the grid. Returns the masks.
 
     >>> check_masker(parts.masker, parts.encoder.token_grid, 64, cfg)   # doctest: +SKIP
     """
-    masker(batch_size, tuple(grid), torch.Generator().manual_seed(cfg.train.seed))
+    return masker(batch_size, tuple(grid), torch.Generator().manual_seed(cfg.train.seed))
 
 
 def check_probe_data(cfg: RunConfig, registry: Any) -> None:
@@ -206,9 +211,7 @@ class Checkpointer:
         bad = int(trainer.first_nonfinite_step.item())
         if bad >= 0:
             raise nonfinite_error(bad, self.folder)
-        names = nonfinite_parameters(
-            {"encoder": trainer.encoder, "predictor": trainer.predictor, "target_encoder": trainer.target.encoder}
-        )
+        names = nonfinite_parameters(trainer.networks())
         count = torch.tensor(len(names), device=trainer.device)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)  # shards: agree on all ranks
@@ -315,6 +318,7 @@ def train_run(
     device = select_device(cfg.train.device, info)
     init_distributed(info, device)
     log = (lambda msg: echo(msg, stream)) if (stream is not None and info.is_main) else (lambda msg: None)
+    check_objective_parts(cfg, registry)
     with rundir.claim(cfg, registry, info, resume=resume, allow_config_change=allow_config_change,
                       log=log, device=device):
         return _train(cfg, registry, resume=resume, stream=stream)
@@ -336,10 +340,14 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
     eval_subsets = online_eval_subsets(cfg, registry, log) if info.is_main else None
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
     seed_host_rngs(rank_seed(cfg.train.seed, info))  # Python's random and numpy, for plugins that use them
-    check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
-    check_input_shape(parts.encoder, first_readable_sample(dataset, cfg.train.seed), cfg)
-    plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, cfg.train, device, info)
-    from jepa_core.data import build_loader
+    masks = check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
+    sample = first_readable_sample(dataset, cfg.train.seed)
+    check_input_shape(parts.encoder, first_view(sample), cfg)
+    check_views(parts.objective, sample, masks, parts.encoder, cfg)
+    precision = resolve_precision(cfg.train.precision, device)
+    plan = apply_parallelism(
+        parts.encoder, parts.predictor, parts.target, attrs.evolve(cfg.train, precision=precision), device, info,
+    )
 
     loader = build_loader(
         dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, accum_steps=accum,
@@ -351,9 +359,9 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)
     trainer = Trainer(
         parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
-        device=device, precision=cfg.train.precision,
+        device=device, precision=precision,
         wrap=plan.wrap, stop_check_every=cfg.train.log_every,  # log steps sync anyway
-        regularizer=parts.regularizer,
+        regularizer=parts.regularizer, objective=parts.objective,
     )
     folder = out_dir / "checkpoints"
     latest = ckpt.latest_checkpoint(folder) if resume else None
@@ -379,7 +387,7 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
     log(
         f"run {cfg.plugin}/{cfg.preset}: {len(dataset)} samples, {ipe} steps/epoch, {total} steps, "
         f"batch {cfg.train.batch_size} = {micro} x {info.world_size} processes x {accum} accumulation, "
-        f"grid {parts.encoder.token_grid}, device {device}, world size {info.world_size}, {plan.describe()} -> {out_dir}"
+        f"grid {parts.encoder.token_grid}, device {device} ({precision}), world size {info.world_size}, {plan.describe()} -> {out_dir}"
     )
     progress = ProgressLogger(
         total_steps=total, log_every=cfg.train.log_every, stream=stream if info.is_main else None,
@@ -407,9 +415,11 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
         cause = f"signal {preemption.received}" if preemption.received is not None else "another rank's signal"
         log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
     if info.is_main and not preempted:
+        measured = {"target": eval_encoder(trainer), "context": trainer.encoder}
+        if measured["target"] is trainer.encoder:  # no target encoder (e.g. lejepa): the encoder is evaluated
+            measured = {"encoder": trainer.encoder}
         report = representation_report(
-            {"target": eval_encoder(trainer), "context": trainer.encoder,
-             "random_init": build_encoder(cfg, registry).to(device)},
+            {**measured, "random_init": build_encoder(cfg, registry).to(device)},
             build_dataset(cfg, registry, "train_eval"), device=device, seed=cfg.train.seed,
         ) if not is_sharded(trainer.encoder) else None
         if report is not None:
@@ -417,7 +427,7 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
             write_report(report, out_dir)
             log(describe(report))
     probe = None
-    probe_encoder = trainer.target.encoder
+    probe_encoder = eval_encoder(trainer)
     if cfg.probe.enabled and not preempted and is_sharded(probe_encoder):  # FSDP: gather a full copy (all ranks)
         probe_encoder = unsharded_copy(probe_encoder, build_encoder(cfg, registry).to(device))
     if cfg.probe.enabled and not preempted and info.is_main:
@@ -431,8 +441,9 @@ def _train(cfg: RunConfig, registry: Any, *, resume: bool, stream: TextIO | None
 def online_eval_subsets(cfg: RunConfig, registry: Any, log: Any) -> EvalSubsets | None:
     """The online evaluation's fixed subsets, or None when it is off (``train.eval_every``).
 
-    Checked before any model is built: ``eval_every > 0`` on a dataset without labels, or an
-    explicit subset size larger than the data, is a :class:`ConfigError`.
+    Checked before any model is built: ``eval_every > 0`` on a dataset without labels, or a
+    subset size larger than the data when the user asked for it (an explicit ``eval_every`` or
+    sizes other than the preset's), is a :class:`ConfigError`; a preset's sizes are capped.
     """
     every = cfg.train.eval_every
     if every == 0:
@@ -450,7 +461,18 @@ def online_eval_subsets(cfg: RunConfig, registry: Any, log: Any) -> EvalSubsets 
         val = build_dataset(cfg, registry, "val")
     except DataError:
         val = None
-    return choose_subsets(train_eval, val, cfg.eval, seed=cfg.train.seed)
+    strict = every is not None or eval_sizes_chosen(cfg, registry)
+    return choose_subsets(train_eval, val, cfg.eval, seed=cfg.train.seed, strict=strict)
+
+
+def eval_sizes_chosen(cfg: RunConfig, registry: Any) -> bool:
+    """Whether the online-evaluation subset sizes were chosen for this run (they differ from the
+    preset's, or the preset is unknown): such sizes must fit the data, a preset's are capped to it."""
+    try:
+        preset = registry.preset(cfg.plugin, cfg.preset).build().eval
+    except RegistryError:
+        return True
+    return (cfg.eval.train_samples, cfg.eval.val_samples) != (preset.train_samples, preset.val_samples)
 
 
 def run_probe(cfg: RunConfig, registry: Any, encoder: torch.nn.Module, device: torch.device, log: Any) -> dict[str, ProbeResult]:

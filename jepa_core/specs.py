@@ -63,7 +63,8 @@ class ComponentSpec:
     ``example`` (optional) returns small options for conformance tests: an instance of
     ``config_type``, or an :class:`Example` carrying one plus a masker's grid, an encoder's
     input shape or a predictor's paired encoder. :func:`jepa_core.testing.conformance_cases`
-    checks every registered component with it. Without one, losses and target providers are
+    checks every registered component with it (``placeholder`` specs, the core's ``none`` parts,
+    are skipped: there is nothing to check). Without one, losses and target providers are
     checked with their default options (cheap); encoders, predictors, maskers and datasets are
     reported as skipped (their defaults may be large, need files or need a grid).
     """
@@ -73,6 +74,7 @@ class ComponentSpec:
     build: Callable[..., Any]
     description: str = ""
     example: Callable[[], Any] | None = None
+    placeholder: bool = False  # the core's ``none`` parts, for objectives that do without one
 
     kind: str = attrs.field(init=False, default="component")
 
@@ -132,6 +134,29 @@ class RegularizerSpec(ComponentSpec):
     kind: str = attrs.field(init=False, default="regularizer")
 
 
+OPTIONAL_PARTS: tuple[str, ...] = ("target", "predictor", "regularizer")
+
+
+def _parts(_inst: Any, attr: attrs.Attribute, value: tuple[str, ...]) -> None:
+    bad = [v for v in value if v not in OPTIONAL_PARTS]
+    if bad:
+        raise ValueError(f"{attr.name} may only name {', '.join(OPTIONAL_PARTS)}, got {bad}")
+
+
+@attrs.frozen(kw_only=True)
+class ObjectiveSpec(ComponentSpec):
+    """``build(config, encoder) -> Objective`` (:mod:`jepa_core.objectives`).
+
+    ``requires``: run-config sections that must name a real component (not ``none``);
+    ``excludes``: sections that must be ``none`` because the objective never uses them. Both
+    are checked before any work.
+    """
+
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_parts)
+    excludes: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_parts)
+    kind: str = attrs.field(init=False, default="objective")
+
+
 @attrs.frozen(kw_only=True)
 class PresetSpec:
     """A named recipe: ``build() -> RunConfig`` with every value set."""
@@ -160,6 +185,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("loss", LossSpec, "jepa_losses", "losses", "loss"),
     Kind("dataset", DatasetSpec, "jepa_datasets", "datasets", "data"),
     Kind("regularizer", RegularizerSpec, "jepa_regularizers", "regularizers", "regularizer"),
+    Kind("objective", ObjectiveSpec, "jepa_objectives", "objectives", "objective"),
 )
 """The one table of component kinds; the registry, config, CLI and conformance kit read it."""
 

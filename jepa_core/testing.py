@@ -63,7 +63,8 @@ import attrs
 import torch
 from torch import nn
 
-from jepa_core.interfaces import MaskSet
+from jepa_core.interfaces import MaskSet, TokenViews
+from jepa_core.objective_checks import check_objective
 from jepa_core.registry import normalize_name
 from jepa_core.specs import SPLITS, ComponentSpec, Example
 
@@ -76,6 +77,7 @@ __all__ = [
     "check_masker",
     "check_predictor",
     "check_preset",
+    "check_objective",
     "check_regularizer",
     "check_target_provider",
     "conformance_cases",
@@ -85,9 +87,11 @@ __all__ = [
 ]
 
 # Order in which conformance_cases lists the kinds.
-KIND_ORDER: tuple[str, ...] = ("encoder", "predictor", "target", "masker", "loss", "dataset", "regularizer")
+KIND_ORDER: tuple[str, ...] = (
+    "encoder", "predictor", "target", "masker", "loss", "dataset", "regularizer", "objective",
+)
 # Kinds checked with their default options when the spec gives no example (cheap to build).
-DEFAULT_OK: frozenset[str] = frozenset({"loss", "target", "regularizer"})
+DEFAULT_OK: frozenset[str] = frozenset({"loss", "target", "regularizer", "objective"})
 
 _ATOL, _RTOL = 1e-5, 1e-4
 # (kind, name) -> (the spec's example, or the error its example callable raised)
@@ -197,7 +201,10 @@ def _draw(masker: Any, batch_size: int, grid: tuple[int, ...], seed: int, who: s
 
 
 def _same_masks(a: Any, b: Any) -> bool:
-    """Equal masks: two MaskSets, or two tuples of them (multi-mask) set by set."""
+    """Equal masks: two MaskSets, two tuples of them (multi-mask) set by set, or two TokenViews."""
+    if isinstance(a, TokenViews) or isinstance(b, TokenViews):
+        return (isinstance(a, TokenViews) and isinstance(b, TokenViews) and a.num_global == b.num_global
+                and len(a.keep) == len(b.keep) and all(torch.equal(x, y) for x, y in zip(a.keep, b.keep)))
     if isinstance(a, tuple) or isinstance(b, tuple):
         a_sets, b_sets = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
         return len(a_sets) == len(b_sets) and all(_same_masks(x, y) for x, y in zip(a_sets, b_sets))
@@ -258,6 +265,20 @@ def _check_maskset(masks: Any, batch_size: int, n: int, who: str, where: str) ->
         )
 
 
+def _check_views(views: TokenViews, batch_size: int, n: int, who: str, where: str) -> None:
+    """Token views: at least 2, ``num_global`` in [1, V], each ``[B, Nk]`` long, distinct sorted indices in range."""
+    _require(views.num_views >= 2, f"{who}: returned {views.num_views} token view(s); multi-view objectives need 2 or more ({where})")
+    _require(1 <= views.num_global <= views.num_views,
+             f"{who}: num_global={views.num_global} must be in [1, {views.num_views}] ({where})")
+    for v, keep in enumerate(views.keep):
+        what = f"view {v} ({where})"
+        _require(isinstance(keep, torch.Tensor) and keep.dtype == torch.long and keep.ndim == 2
+                 and keep.shape[0] == batch_size and keep.shape[1] >= 1,
+                 f"{who}: {what} must be a long tensor [{batch_size}, Nk >= 1], got {_shape(keep)}")
+        _require(bool(((keep >= 0) & (keep < n)).all()), f"{who}: {what} holds indices outside [0, {n})")
+        _require(bool((keep[:, 1:] > keep[:, :-1]).all()), f"{who}: {what} must hold distinct indices in ascending order")
+
+
 def check_masker(
     masker: Any, grid: Sequence[int], batch_size: int = 4, draws: int = 5, *, name: str | None = None
 ) -> None:
@@ -271,7 +292,9 @@ def check_masker(
     for seed in range(draws):
         masks = _draw(masker, batch_size, grid, seed, who)
         where = f"grid {grid}, batch_size {batch_size}, generator seed {seed}"
-        if isinstance(masks, tuple):  # multi-mask: every set must hold on its own
+        if isinstance(masks, TokenViews):
+            _check_views(masks, batch_size, n, who, where)
+        elif isinstance(masks, tuple):  # multi-mask: every set must hold on its own
             _require(len(masks) > 0, f"{who}: returned an empty tuple of mask sets ({where})")
             for i, one in enumerate(masks):
                 _check_maskset(one, batch_size, n, who, f"{where}, mask set {i}")
@@ -622,7 +645,8 @@ def check_preset(
     returning them, to shrink big presets (e.g. ``["encoder.depth=1", "encoder.img_size=140"]``).
     Inputs are random: ``torch.randn`` of ``encoder.expected_input_shape`` when the encoder has
     it (the dataset is then never built, so no data files are needed), else the shape of the
-    dataset's first training sample. Masks come from the preset's own masker through the
+    dataset's first training sample; multi-view samples (a tuple of views) follow the data options'
+    ``view_shapes()`` when they have one, else the dataset's first sample. Masks come from the preset's own masker through the
     loader's collate. No parallelism wrapping (DDP/FSDP/compile) is applied. Checked: the
     loss, gradient norm and weights are finite; at EMA momentum 1.0 the target does not move.
     Runs under a forked RNG, so the caller's global RNG state is left alone.
@@ -632,6 +656,7 @@ def check_preset(
     from jepa_core.progress import nonfinite_parameters
     from jepa_core.run import build_dataset, build_parts, first_readable_sample
     from jepa_core.schedules import Schedules
+    from jepa_core.hardware import resolve_precision
     from jepa_core.trainer import Trainer
 
     who = f"preset '{plugin}/{preset}'"
@@ -642,25 +667,34 @@ def check_preset(
         parts = _call(who, "building its parts", build_parts, cfg, registry)
         grid = tuple(parts.encoder.token_grid)
         shape = getattr(parts.encoder, "expected_input_shape", None)
-        if shape is None:
+        view_shapes = getattr(cfg.data.options, "view_shapes", None)  # data options describing multi-view samples
+        views = view_shapes() if callable(view_shapes) else None
+        if shape is None and views is None:
             dataset = _call(who, "building its train dataset", build_dataset, cfg, registry, "train")
-            shape = tuple(first_readable_sample(dataset, cfg.train.seed).shape)
+            sample = first_readable_sample(dataset, cfg.train.seed)
+            if isinstance(sample, (tuple, list)):
+                views = [tuple(v.shape) for v in sample]
+            else:
+                shape = tuple(sample.shape)
         g = _generator(cfg.train.seed)
-        items = [(torch.randn(*shape, generator=g), 0, (0, 0, 0), ()) for _ in range(batch_size)]
+        if views is not None:
+            items = [(tuple(torch.randn(*v, generator=g) for v in views), 0, (0, 0, 0), ()) for _ in range(batch_size)]
+        else:
+            items = [(torch.randn(*shape, generator=g), 0, (0, 0, 0), ()) for _ in range(batch_size)]
         collate = MaskCollator(parts.masker, grid, cfg.train.seed)
         batch = _call(who, f"collating a batch (its masker on grid {grid})", collate, items)
         schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=1)
         trainer = _call(
             who, "building the Trainer", Trainer, parts.encoder, parts.predictor, parts.target, parts.loss,
-            optim=cfg.optim, schedules=schedules, device=device, precision=cfg.train.precision,
-            regularizer=parts.regularizer,
+            optim=cfg.optim, schedules=schedules, device=device,
+            precision=resolve_precision(cfg.train.precision, torch.device(device)),
+            regularizer=parts.regularizer, objective=parts.objective,
         )
         before = [p.detach().clone() for p in parts.target.parameters()]
         out = _call(who, "Trainer.train_step", trainer.train_step, batch)
     _require(bool(torch.isfinite(out.loss)), f"{who}: the training step's loss is not finite ({float(out.loss)})")
     _require(bool(torch.isfinite(out.grad_norm)), f"{who}: the training step's gradient norm is not finite")
-    named = {"encoder": parts.encoder, "predictor": parts.predictor, "target": parts.target}
-    bad = nonfinite_parameters(named)
+    bad = nonfinite_parameters(trainer.networks())
     _require(not bad, f"{who}: non-finite weights after one step: {bad[:3]}")
     if out.momentum == 1.0:
         moved = any(not torch.equal(p.detach(), old) for p, old in zip(parts.target.parameters(), before))
@@ -763,6 +797,9 @@ def conformance_cases(
             if wanted is not None and plugin not in wanted:
                 continue
             who = label(kind, name, plugin)
+            if spec.placeholder:
+                cases.append(ConformanceCase(kind, name, plugin, skip_reason="a placeholder ('none'): nothing to check"))
+                continue
             ex, error = examples[(kind, name)]
             if error is not None:
                 def fail(who: str = who, error: str = error) -> None:
@@ -806,6 +843,14 @@ def _cases_for(
             check_loss(_call(who, "build(example options)", spec.build, _options(spec, ex, who)), name=who)
 
         return [ConformanceCase(kind, name, plugin, run_loss)]
+    if kind == "objective":
+        def run_objective() -> None:
+            from jepa_core.objective_checks import KitEncoder
+
+            objective = _call(who, "build(example options, encoder)", spec.build, _options(spec, ex, who), KitEncoder())
+            check_objective(objective, name=who, processes=2)
+
+        return [ConformanceCase(kind, name, plugin, run_objective)]
     if kind == "regularizer":
         def run_regularizer() -> None:
             reg = _call(who, "build(example options)", spec.build, _options(spec, ex, who))

@@ -7,13 +7,13 @@ Drive it from your own loop (Lightning-Fabric style)::
         out = trainer.train_step(batch)  # no host sync: out.loss is a device tensor
 
 or call ``trainer.fit(loader, epochs=...)`` with callbacks for logging and checkpoints.
-One step: target provider (no grad) -> context encoder -> predictor -> loss -> AdamW -> EMA.
+One step: the objective's loss (:mod:`jepa_core.objectives`; the default ``predictive``: target
+provider (no grad) -> context encoder -> predictor -> loss) -> AdamW -> EMA update of the target.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -29,49 +29,14 @@ from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
-from jepa_core.interfaces import MaskSet, mask_sets
+from jepa_core.objectives import ContextPath, Networks, Objective, PredictiveObjective
 from jepa_core.optim import build_optimizer, set_hyperparameters
-from jepa_core.regularizers import Regularizer, is_active, regularize
+from jepa_core.regularizers import Regularizer, is_active
 from jepa_core.schedules import Schedules
-from jepa_core.targets import targets_for
+
+__all__ = ["Callback", "ContextPath", "StepOutput", "Trainer"]
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class ContextPath(nn.Module):
-    """The trainable part (context encoder + predictor): what DDP/FSDP wraps.
-
-    With ``return_context=True`` the forward also returns the context encoder's output (for a
-    regulariser on it), as a ``(predictions, context_tokens)`` pair.
-    """
-
-    def __init__(self, encoder: nn.Module, predictor: nn.Module, *, return_context: bool = False) -> None:
-        super().__init__()
-        self.encoder, self.predictor = encoder, predictor
-        self.return_context = return_context
-        # A predictor whose forward takes ``mask_index`` (e.g. one mask token per mask set, as
-        # V-JEPA) is told which set of a multi-mask batch it serves; others are called as before.
-        self.passes_mask_index = "mask_index" in inspect.signature(predictor.forward).parameters
-
-    def forward(
-        self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
-        target_idx: torch.Tensor | Sequence[torch.Tensor],
-    ) -> Any:
-        """Predictions ``[B*M, Nt, D]``; with sequences of index sets (multi-mask), one per set.
-
-        All sets go through ONE call, so DDP/FSDP see a single forward per micro-batch.
-        """
-        if isinstance(context_idx, torch.Tensor):
-            z = self.encoder(x, context_idx)  # [B, Nc, D]
-            preds = self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
-            return (preds, z) if self.return_context else preds
-        preds, contexts = [], []
-        for i, (c, t) in enumerate(zip(context_idx, target_idx)):
-            extra = {"mask_index": i} if self.passes_mask_index else {}
-            z = self.encoder(x, c)  # [B, Nc_i, D]
-            preds.append(self.predictor(z, c, t, **extra))
-            contexts.append(z)
-        return (preds, contexts) if self.return_context else preds
 
 
 @attrs.frozen
@@ -127,6 +92,7 @@ class Trainer:
         wrap: Any = None,
         stop_check_every: int = 1,
         regularizer: Regularizer | None = None,
+        objective: Objective | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -136,10 +102,16 @@ class Trainer:
         self.target = target.to(self.device)
         self.loss_fn = loss
         self.regularizer = regularizer if is_active(regularizer) else None
+        self.objective = objective if objective is not None else PredictiveObjective()
+        self.head = self.objective.head.to(self.device) if self.objective.head is not None else None
+        self.nets = Networks(self.target, self.loss_fn, self.regularizer)
         self.optim_cfg, self.schedules, self.precision = optim, schedules, precision
-        path = ContextPath(self.encoder, self.predictor, return_context=self.regularizer is not None)
+        path = self.objective.trainable_path(self.encoder, self.predictor, self.nets)
         self.context_path = wrap(path) if wrap is not None else path
-        self.optimizer = build_optimizer([("encoder", self.encoder), ("predictor", self.predictor)], optim)
+        trained = [("encoder", self.encoder), ("predictor", self.predictor)]
+        if self.head is not None:
+            trained.append(("objective", self.head))
+        self.optimizer = build_optimizer(trained, optim)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         self.step = 0
         self.epoch = 0
@@ -167,27 +139,11 @@ class Trainer:
         return self.compute_loss_parts(batch)["loss"]
 
     def compute_loss_parts(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Forward pass only: ``{"loss": total}``, plus ``loss_pred`` and ``loss_reg`` when a
-        regulariser is active (``loss = loss_pred + weight * loss_reg``; the regulariser sees the
-        context encoder's output, averaged over the mask sets of a multi-mask batch)."""
+        """Forward pass only: ``{"loss": total}`` plus the objective's named parts when it has
+        several (e.g. ``loss_pred`` and ``loss_reg`` with a regulariser); see
+        :mod:`jepa_core.objectives`."""
         with self._autocast():
-            if isinstance(batch.masks, MaskSet):
-                targets = self.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
-                out = self.context_path(batch.inputs, batch.masks.context, batch.masks.targets)
-                preds, contexts = (out[0], [out[1]]) if self.regularizer is not None else (out, [])
-                loss_pred = self.loss_fn(preds, targets)
-            else:
-                sets = mask_sets(batch.masks)
-                all_targets = targets_for(self.target, batch.inputs, [m.targets for m in sets])
-                out = self.context_path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
-                all_preds, contexts = out if self.regularizer is not None else (out, [])
-                losses = [self.loss_fn(p, t) for p, t in zip(all_preds, all_targets)]
-                loss_pred = torch.stack(losses).mean()
-            if self.regularizer is None:
-                return {"loss": loss_pred}
-            reg = self.regularizer
-            loss_reg = torch.stack([regularize(reg, z, step=self.step) for z in contexts]).mean()
-            return {"loss": loss_pred + reg.weight * loss_reg, "loss_pred": loss_pred, "loss_reg": loss_reg}
+            return self.objective.loss_parts(self.context_path, batch, self.nets, step=self.step)
 
     def train_step(self, batch: Batch | Sequence[Batch]) -> StepOutput:
         """One optimisation step: loss, AdamW with this step's lr/wd, then EMA.
@@ -241,6 +197,20 @@ class Trainer:
         self.step += 1
         self.step_in_epoch += 1
         return out
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks a checkpoint holds, by state key: ``encoder``, ``predictor``, and
+        ``target_encoder`` and ``objective`` (the objective's head) when there are any."""
+        out = {"encoder": self.encoder, "predictor": self.predictor}
+        if self._target_encoder() is not None:
+            out["target_encoder"] = self._target_encoder()
+        if self.head is not None:
+            out["objective"] = self.head
+        return out
+
+    def _target_encoder(self) -> nn.Module | None:
+        encoder = getattr(self.target, "encoder", None)
+        return encoder if isinstance(encoder, nn.Module) else None
 
     def _clipping(self, step: int) -> bool:
         """Whether ``clip_grad`` applies at ``step`` (always, or after warmup if so configured)."""
@@ -310,7 +280,8 @@ class Trainer:
             # Full (unsharded) states in one format for every strategy; a collective under FSDP.
             "encoder": parallel.module_state_dict(self.encoder),
             "predictor": parallel.module_state_dict(self.predictor),
-            "target_encoder": parallel.module_state_dict(self.target.encoder),
+            "target_encoder": parallel.module_state_dict(self.target.encoder) if self._target_encoder() else {},
+            **({"objective": parallel.module_state_dict(self.head)} if self.head is not None else {}),
             "opt": parallel.optimizer_state_dict(self.context_path, self.optimizer),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
@@ -327,7 +298,19 @@ class Trainer:
         for what in ("encoder", "predictor", "target_encoder", "opt", "step", "epoch", "step_in_epoch"):
             if what not in state:
                 raise CheckpointError(f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}.")
-        for what, module in (("encoder", self.encoder), ("predictor", self.predictor), ("target_encoder", self.target.encoder)):
+        modules = [("encoder", self.encoder), ("predictor", self.predictor)]
+        target_encoder = self._target_encoder()
+        if target_encoder is not None:
+            modules.append(("target_encoder", target_encoder))
+        elif state["target_encoder"]:
+            raise CheckpointError("the checkpoint holds a target encoder but this run's objective has none "
+                                  "(target 'none'); it was trained with another objective.")
+        if self.head is not None:
+            if "objective" not in state:
+                raise CheckpointError("the checkpoint has no 'objective' state (e.g. LeJEPA's projector); "
+                                      "it was trained with another objective.")
+            modules.append(("objective", self.head))
+        for what, module in modules:
             parallel.load_module_state(module, strip_prefix(state[what]), what=what)
         try:
             parallel.load_optimizer_state(self.context_path, self.optimizer, state["opt"])

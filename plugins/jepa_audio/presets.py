@@ -22,7 +22,8 @@ from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_vit.masks import RandomConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_vit.presets import DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train
+from jepa_core.views import TokenViewsConfig
+from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
 
 from .masks import CurriculumConfig
 from .spectrogram_vit import SpectrogramViTConfig
@@ -91,11 +92,24 @@ def demo() -> RunConfig:
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/audio_demo"),
         probe=DEMO_PROBE,
+        eval=DEMO_EVAL,
+    )
+
+
+def lejepa_demo() -> RunConfig:
+    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA): 2 global
+    views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
+    SIGReg weight 0.02; no predictor and no target encoder."""
+    return attrs.evolve(
+        demo(), preset="lejepa_demo",
+        **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256, token_views=TokenViewsConfig()),
+        train=demo_train("runs/audio_lejepa_demo"),
     )
 
 
 def preset_specs() -> list[PresetSpec]:
     return [
+        PresetSpec(name="lejepa_demo", build=lejepa_demo, description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe"),
         PresetSpec(name="demo", build=demo, description="narrow ViT on synthetic sounds (8 kinds); CPU; A-JEPA curriculum masks; ends with a linear probe"),
         PresetSpec(name="audiojepa_vitb16", build=audiojepa_vitb16, description="Audio-JEPA: 32 kHz, 96 mels x 512 frames, random 40-60% masks, 2 - 2 cos loss, cosine EMA (ViT-B/16 and optimiser: our choice)"),
         PresetSpec(name="vitb16", build=vitb16, description="A-JEPA: ViT-B/16 on 128 mels x 1024 frames, predictor 16 x 512, curriculum masks, L2 (optimiser: I-JEPA's, our choice)"),

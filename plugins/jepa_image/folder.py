@@ -26,13 +26,14 @@ from jepa_core.config import positive
 from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
-from jepa_image.transforms import check_crop_scale, eval_transform, train_transform
+from jepa_image.transforms import ImageAugmentConfig, eval_transform, train_views
 from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
 
 
 @attrs.frozen(kw_only=True)
-class ImageFolderConfig:
-    """Options of the ``image_folder`` dataset.
+class ImageFolderConfig(ImageAugmentConfig):
+    """Options of the ``image_folder`` dataset (and the training views of
+    :class:`~jepa_image.transforms.ImageAugmentConfig`).
 
     ``val_root`` holds the val split; without it, ``val_fraction > 0`` holds out that fraction
     of ``root`` (a fixed, seeded choice; the train split then excludes it). When ``val_root``
@@ -41,8 +42,6 @@ class ImageFolderConfig:
 
     root: str | None = None
     val_root: str | None = None
-    resolution: int = attrs.field(default=224, validator=positive)
-    crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
 
 
@@ -116,7 +115,7 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
     if cfg.val_fraction > 0 and cfg.val_root is None:
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
-    tf = train_transform(cfg.resolution, cfg.crop_scale) if split == "train" else eval_transform(cfg.resolution)
+    tf = train_views(cfg) if split == "train" else eval_transform(cfg.resolution)
     return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples)
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_core.config import ComponentConfig, OptimConfig, ProbeConfig, RunConfig, TrainConfig
+from jepa_core.config import ComponentConfig, EvalConfig, OptimConfig, ProbeConfig, RunConfig, TrainConfig
 from jepa_core.losses import SmoothL1Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_vit.masks import MultiBlockConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_vit.presets import DEMO_PROBE, SMALL_SCALE_OPTIM
+from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, lejepa_sections
 
 from .folder import ImageFolderConfig
 from .synthetic import SyntheticShapesConfig
@@ -77,7 +77,8 @@ def vitl16() -> RunConfig:
 
 
 def small_scale(
-    preset: str, *, res: int, patch: int, data: ComponentConfig, train: TrainConfig, probe: ProbeConfig
+    preset: str, *, res: int, patch: int, data: ComponentConfig, train: TrainConfig, probe: ProbeConfig,
+    eval: EvalConfig = EvalConfig(),
 ) -> RunConfig:
     """A narrow ViT (4 blocks, width 128, 4 heads) with a 2 x 64 predictor, the official masks'
     scales (min_keep 4 for small grids), EMA targets and smooth-L1, on :data:`jepa_vit.presets.SMALL_SCALE_OPTIM`."""
@@ -98,6 +99,7 @@ def small_scale(
         optim=SMALL_SCALE_OPTIM,
         train=train,
         probe=probe,
+        eval=eval,
     )
 
 
@@ -111,6 +113,7 @@ def demo() -> RunConfig:
             out_dir="runs/demo",
         ),
         probe=DEMO_PROBE,
+        eval=DEMO_EVAL,
     )
 
 
@@ -132,10 +135,52 @@ def small() -> RunConfig:
     )
 
 
+def lejepa_small() -> RunConfig:
+    """LeJEPA on small real images (e.g. Fashion-MNIST at 32 px), the ``small`` preset's ViT and
+    budget: 2 global crops at 32 px and 2 local crops at 16 px, flips; a 512-wide projector to 64
+    dims; SIGReg weight 0.02 (LeJEPA's lambda); no EMA teacher and no predictor."""
+    base = small()
+    return attrs.evolve(
+        base, preset="lejepa_small",
+        data=ComponentConfig("image_folder", ImageFolderConfig(
+            resolution=32, crop_scale=(0.3, 1.0), val_fraction=0.1, multi_crop=True, global_crops=2, local_crops=2,
+            local_resolution=16, local_crop_scale=(0.1, 0.4), flip=True,
+        )),
+        **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256),
+        train=attrs.evolve(base.train, out_dir="runs/lejepa_small"),
+    )
+
+
+def lejepa_vits8() -> RunConfig:
+    """LeJEPA's minimal recipe (Imagenette-scale folders): ViT-S/8 at 128 px, batch 256, 2 global
+    (128 px) + 2 local (64 px) crops with flips, colour jitter, greyscale and blur, lr 2e-3,
+    lambda 0.02, a 2048-2048-16 batch-norm projector, 256 slices, 800 epochs, bf16. The local crop
+    size, augmentation strengths, warmup and weight decay are this project's choices."""
+    return RunConfig(
+        plugin="image", preset="lejepa_vits8",
+        encoder=ComponentConfig("vit", ViTConfig(size="small", patch_size=8, img_size=128)),
+        data=ComponentConfig("image_folder", ImageFolderConfig(
+            resolution=128, crop_scale=(0.3, 1.0), multi_crop=True, global_crops=2, local_crops=2,
+            local_resolution=64, local_crop_scale=(0.05, 0.3), flip=True, color_jitter=1.0, grayscale=0.2, blur=0.5,
+        )),
+        **lejepa_sections(proj_hidden_dim=2048, proj_dim=16, num_slices=256),
+        optim=OptimConfig(
+            lr=2e-3, start_lr=2e-4, final_lr=1e-6, warmup_epochs=10, weight_decay=0.05, final_weight_decay=0.05,
+            ema_start=1.0, ema_end=1.0,
+        ),
+        train=TrainConfig(
+            epochs=800, batch_size=256, num_workers=8, precision="bf16", log_every=20, checkpoint_every=1000,
+            out_dir="runs/lejepa_vits8",
+        ),
+    )
+
+
 def preset_specs() -> list[PresetSpec]:
     return [
         PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU, ~2 min; ends with a linear probe"),
         PresetSpec(name="small", build=small, description="small real images (32 px class folders, e.g. Fashion-MNIST); CPU or one GPU; ends with a linear probe"),
+        PresetSpec(name="lejepa_small", build=lejepa_small, description="LeJEPA on small real images (32 px class folders); same ViT and budget as small"),
+        PresetSpec(name="lejepa_vits8", build=lejepa_vits8, description="LeJEPA's minimal recipe: ViT-S/8, 128 px, 2+2 crops, 800 ep"),
         PresetSpec(name="vith14", build=vith14, description="official: ViT-H/14, 224px, 300 ep, IN-1k"),
         PresetSpec(name="vith16_448", build=vith16_448, description="official: ViT-H/16, 448px, 300 ep, IN-1k"),
         PresetSpec(name="vith14_in22k", build=vith14_in22k, description="official: ViT-H/14, 224px, 66 ep, IN-22k"),

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from jepa_core.config import positive
-from jepa_image.transforms import tensor_transform, train_transform
+from jepa_image.transforms import ImageAugmentConfig, tensor_transform, train_views
 from jepa_vit.shapes import (
     MAX_TILT,
     SHAPES,
@@ -33,7 +33,6 @@ from jepa_vit.shapes import (
     shape_mask,
 )
 from jepa_vit.synthetic import SyntheticDataset, synthetic_split
-from jepa_vit.transforms import check_crop_scale
 
 
 def _num_classes(_inst: Any, attr: attrs.Attribute, value: int) -> None:
@@ -42,15 +41,15 @@ def _num_classes(_inst: Any, attr: attrs.Attribute, value: int) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class SyntheticShapesConfig:
-    """Options of the ``synthetic_shapes`` dataset; ``augment`` applies the train crop."""
+class SyntheticShapesConfig(ImageAugmentConfig):
+    """Options of the ``synthetic_shapes`` dataset; ``augment`` applies the training views
+    (:class:`~jepa_image.transforms.ImageAugmentConfig`; by default the I-JEPA crop)."""
 
+    resolution: int = attrs.field(default=64, validator=positive)
     num_train: int = attrs.field(default=2048, validator=positive)
     num_val: int = attrs.field(default=512, validator=positive)
-    resolution: int = attrs.field(default=64, validator=positive)
     num_classes: int = attrs.field(default=8, validator=_num_classes)
     seed: int = 0
-    crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
     augment: bool = True
 
 
@@ -114,7 +113,7 @@ def build_synthetic(cfg: SyntheticShapesConfig, split: str) -> SyntheticShapesDa
     """Train split: ``num_train`` images, RandomResizedCrop when ``augment``; ``train_eval``: the
     same images without crop; val: ``num_val`` held-out images, no crop."""
     length, part, crop = synthetic_split(cfg, split)
-    tf = train_transform(cfg.resolution, cfg.crop_scale) if crop else tensor_transform()
+    tf = train_views(cfg) if crop else tensor_transform()
     return SyntheticShapesDataset(
         length, resolution=cfg.resolution, num_classes=cfg.num_classes, seed=cfg.seed, split=part, transform=tf
     )

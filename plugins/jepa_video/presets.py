@@ -20,7 +20,8 @@ from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfi
 from jepa_core.losses import L1Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
-from jepa_vit.presets import DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train
+from jepa_core.views import TokenViewsConfig
+from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
 
 from .frames import VideoFramesConfig
 from .masks import MultiBlock3DConfig
@@ -109,11 +110,24 @@ def demo() -> RunConfig:
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/video_demo"),
         probe=DEMO_PROBE,
+        eval=DEMO_EVAL,
+    )
+
+
+def lejepa_demo() -> RunConfig:
+    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA): 2 global
+    views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
+    SIGReg weight 0.02; no predictor and no target encoder."""
+    return attrs.evolve(
+        demo(), preset="lejepa_demo",
+        **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256, token_views=TokenViewsConfig()),
+        train=demo_train("runs/video_lejepa_demo"),
     )
 
 
 def preset_specs() -> list[PresetSpec]:
     return [
+        PresetSpec(name="lejepa_demo", build=lejepa_demo, description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe"),
         PresetSpec(name="demo", build=demo, description="narrow video ViT on synthetic moving shapes (class = direction); CPU; ends with a linear probe"),
         PresetSpec(name="vitl16", build=vitl16, description="V-JEPA: ViT-L/16, 16 frames x 224 px, 90K its, batch 3072"),
         PresetSpec(name="vith16", build=vith16, description="V-JEPA: ViT-H/16, 16 frames x 224 px, 90K its, batch 3072"),

@@ -1,5 +1,5 @@
 """Preset parts shared by the plugins' CPU demos: the small-budget schedule, the demo training
-loop and the end-of-run linear probe.
+loop, the end-of-run linear probe, and the sections of a LeJEPA run.
 
 Example::
 
@@ -9,7 +9,11 @@ Example::
 
 from __future__ import annotations
 
-from jepa_core.config import OptimConfig, ProbeConfig, TrainConfig
+from jepa_core.absent import NoneConfig
+from jepa_core.config import ComponentConfig, EvalConfig, OptimConfig, ProbeConfig, TrainConfig
+from jepa_core.losses import L2Config
+from jepa_core.objectives import LeJEPAConfig
+from jepa_core.views import TokenViewsConfig
 
 SMALL_SCALE_OPTIM = OptimConfig(
     lr=1e-3, start_lr=1e-4, final_lr=1e-5, warmup_epochs=1, weight_decay=0.04, final_weight_decay=0.1,
@@ -19,6 +23,9 @@ SMALL_SCALE_OPTIM = OptimConfig(
 
 DEMO_PROBE = ProbeConfig(enabled=True, epochs=100, lr=1e-2)
 """The linear probe that ends a demo run (also run on the same network at random init)."""
+
+DEMO_EVAL = EvalConfig(train_samples=1024, val_samples=512)
+"""The demos' online evaluation (at the start and each epoch end): small subsets, a few seconds each."""
 
 
 def demo_train(out_dir: str) -> TrainConfig:
@@ -31,3 +38,26 @@ def demo_train(out_dir: str) -> TrainConfig:
         epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=16, checkpoint_every=0,
         monitor_every=40, mask_image_every=80, out_dir=out_dir,
     )
+
+
+def lejepa_sections(
+    *, proj_hidden_dim: int, proj_dim: int, num_slices: int, sigreg_weight: float = 0.02,
+    token_views: TokenViewsConfig | None = None,
+) -> dict[str, ComponentConfig]:
+    """The sections of a LeJEPA run: no predictor and no target encoder, ``l2`` invariance, the
+    ``lejepa`` objective with these projector and SIGReg sizes, and the masker: ``token_views``
+    (LeVJEPA's token dropping) when ``token_views`` is given, else ``none`` (crops from the data).
+
+    >>> sorted(lejepa_sections(proj_hidden_dim=64, proj_dim=16, num_slices=64))
+    ['loss', 'masker', 'objective', 'predictor', 'target']
+    """
+    masker = ComponentConfig("token_views", token_views) if token_views is not None else ComponentConfig("none", NoneConfig())
+    return {
+        "predictor": ComponentConfig("none", NoneConfig()),
+        "target": ComponentConfig("none", NoneConfig()),
+        "masker": masker,
+        "loss": ComponentConfig("l2", L2Config()),
+        "objective": ComponentConfig("lejepa", LeJEPAConfig(
+            sigreg_weight=sigreg_weight, proj_hidden_dim=proj_hidden_dim, proj_dim=proj_dim, num_slices=num_slices,
+        )),
+    }

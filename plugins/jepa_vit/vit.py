@@ -22,6 +22,7 @@ import functools
 import torch
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -73,6 +74,7 @@ class VisionTransformer(nn.Module):
 
     ``forward(x [B, C, H, W], keep [B, K] | None) -> [B, K or N, D]``: positions are added to
     every token before the kept ones are gathered, then blocks + final norm run on those only.
+    Inputs of another size (multiples of the patch size) get resized positions (:meth:`positions`).
     ``img_size`` is a side (square inputs) or ``(H, W)`` (e.g. spectrograms: time x mel bins).
 
     >>> vit = VisionTransformer(img_size=32, patch_size=16, embed_dim=64, depth=1, num_heads=2)
@@ -107,7 +109,8 @@ class VisionTransformer(nn.Module):
         self.grad_checkpointing = False
 
         self.patch_embed = PatchEmbed(
-            img_size=self.input_hw, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim
+            img_size=self.input_hw, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
+            strict_img_size=False,  # other sizes (multi-crop views) are checked in forward
         )
         pos = sincos_pos_embed_2d(embed_dim, *self.token_grid)  # [N, D]
         self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
@@ -123,6 +126,22 @@ class VisionTransformer(nn.Module):
         """Shape of one input sample ``(C, H, W)``; the core checks the data against it."""
         return (self.in_chans, *self.input_hw)
 
+    def positions(self, grid: tuple[int, int]) -> torch.Tensor:
+        """Position embeddings ``[1, h * w, D]`` for a ``grid`` of tokens: the fixed ones on the
+        model's own grid, else those resized bicubically to ``grid`` (other-size views of the
+        same image, e.g. the local crops of a multi-crop objective, span the same image extent).
+
+        >>> vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=16, depth=0, num_heads=2)
+        >>> vit.positions((2, 2)).shape
+        torch.Size([1, 4, 16])
+        """
+        if tuple(grid) == self.token_grid:
+            return self.pos_embed
+        gh, gw = self.token_grid
+        table = self.pos_embed.reshape(1, gh, gw, -1).permute(0, 3, 1, 2).float()  # [1, D, gh, gw]
+        resized = F.interpolate(table, size=tuple(grid), mode="bicubic", align_corners=False)  # [1, D, h, w]
+        return resized.flatten(2).transpose(1, 2)  # [1, h*w, D]
+
     @property
     def num_tokens(self) -> int:
         return self.token_grid[0] * self.token_grid[1]
@@ -132,14 +151,15 @@ class VisionTransformer(nn.Module):
         self.grad_checkpointing = enable
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        expected = (self.in_chans, *self.input_hw)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        p = self.patch_size
+        if x.ndim != 4 or x.shape[1] != self.in_chans or x.shape[2] % p or x.shape[3] % p:
             raise ValueError(
-                f"expected input [B, {self.in_chans}, {self.input_hw[0]}, {self.input_hw[1]}], "
-                f"got {tuple(x.shape)}"
+                f"expected input [B, {self.in_chans}, H, W] with H and W multiples of the patch size {p} "
+                f"(trained at {self.input_hw[0]} x {self.input_hw[1]}), got {tuple(x.shape)}"
             )
+        grid = (x.shape[2] // p, x.shape[3] // p)
         x = self.patch_embed(x)  # [B, N, D]
-        x = x + self.pos_embed.to(x.dtype)
+        x = x + self.positions(grid).to(x.dtype)
         if keep is not None:
             x = gather_tokens(x, keep)  # [B, K, D]
         use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()

@@ -37,7 +37,7 @@ def _error(capsys, rc: int) -> str:
         ("masker.bogus=1", "unknown config key 'masker.bogus'; valid keys: masker.num_targets,"),
         ("train.epochs=abc", "'train.epochs' must be int, got 'abc'."),
         ("train.loss_log=maybe", "'train.loss_log' must be a bool (true/false), got 'maybe'."),
-        ("train.precision=fp8", "'train.precision' must be one of 'fp32', 'bf16', 'fp16', got 'fp8'."),
+        ("train.precision=fp8", "'train.precision' must be one of 'fp32', 'bf16', 'fp16', 'auto', got 'fp8'."),
         ("optim.lr=-1", "invalid value for 'optim.lr': lr must be > 0, got -1.0."),
         ("optim.lr=nan", "'optim.lr' must be float, got nan."),
         ("optim.betas=0.9,1.5", "invalid value for 'optim.betas': betas must be two values in [0, 1), got (0.9, 1.5)."),

@@ -191,6 +191,17 @@ def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_regist
     assert not (tmp_path / "asked").exists()  # refused before any work
 
 
+def test_a_presets_sizes_are_capped_to_small_data_but_chosen_ones_must_fit(tmp_path, toy_registry):
+    subsets = choose_subsets(_labelled(100), _labelled(50), EvalConfig(train_samples=1000, val_samples=500), seed=0,
+                             strict=False)
+    assert (len(subsets.train), len(subsets.val)) == (100, 50)
+    from jepa_core.run import eval_sizes_chosen
+
+    cfg = toy_seq_plugin.toy_config()
+    assert not eval_sizes_chosen(cfg, toy_registry)
+    assert eval_sizes_chosen(apply_overrides(cfg, ["eval.val_samples=10"], toy_registry), toy_registry)
+
+
 def test_cli_exits_2_for_a_subset_larger_than_the_data(tmp_path, capsys):
     from jepa_core.cli import main
 

@@ -154,8 +154,23 @@ def test_grad_checkpointing_same_output_and_grads(monkeypatch: pytest.MonkeyPatc
 
 def test_bad_input_size_raises() -> None:
     enc = _tiny(depth=1)
-    with pytest.raises(ValueError, match=r"32.*48|48.*32"):
-        enc(torch.randn(1, 3, 48, 48))
+    with pytest.raises(ValueError, match=r"multiples of the patch size 8 \(trained at 32 x 32\), got \(1, 3, 36, 36\)"):
+        enc(torch.randn(1, 3, 36, 36))
+    with pytest.raises(ValueError, match=r"expected input \[B, 3, H, W\]"):
+        enc(torch.randn(1, 1, 32, 32))
+
+
+def test_other_input_sizes_get_resized_positions() -> None:
+    """Multi-crop views: a 16 x 16 input (2 x 2 tokens) uses the 4 x 4 position table resized bicubically."""
+    enc = _tiny(depth=1)
+    assert enc(torch.randn(2, 3, 16, 16)).shape[:2] == (2, 4)
+    assert enc.positions(enc.token_grid) is enc.pos_embed  # the model's own grid: the fixed table itself
+    resized = enc.positions((2, 2))
+    table = enc.pos_embed.reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.interpolate(table, size=(2, 2), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(resized, expected.flatten(2).transpose(1, 2))
+    kept = enc(torch.randn(2, 3, 16, 16), keep=torch.tensor([[0, 3], [1, 2]]))
+    assert kept.shape[:2] == (2, 2)
 
 
 def test_bad_config_raises() -> None:
@@ -184,7 +199,8 @@ def test_rectangular_inputs_for_spectrograms() -> None:
         changed = (vit.patch_embed(x) - vit.patch_embed(torch.zeros_like(x))).abs().sum(-1)[0]
     assert changed.nonzero().flatten().tolist() == [7]
     assert vit(torch.randn(2, 1, 64, 32)).shape == (2, 8, 64)
-    with pytest.raises(ValueError, match=r"expected input \[B, 1, 64, 32\]"):
-        vit(torch.randn(2, 1, 32, 64))
+    assert vit(torch.randn(2, 1, 32, 64)).shape == (2, 8, 64)  # another size: 2 x 4 tokens, resized positions
+    with pytest.raises(ValueError, match=r"expected input \[B, 1, H, W\]"):
+        vit(torch.randn(2, 1, 32, 40))
     with pytest.raises(ValueError, match=r"img_size=\(64, 40\) is not divisible by patch_size=16"):
         vit_mod.VisionTransformer(img_size=(64, 40), patch_size=16, embed_dim=64, depth=1, num_heads=2)

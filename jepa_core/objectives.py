@@ -1,0 +1,325 @@
+"""Objectives: what one training step optimises (core built-ins ``predictive`` and ``lejepa``).
+
+An objective turns one micro-batch and the networks into the loss and its named parts. The
+trainer stays objective-agnostic: it wraps the module the objective assembles from the encoder
+(and predictor) with DDP/FSDP, accumulates gradients, steps AdamW, updates the target provider
+(a no-op without one) and checkpoints the networks, including the objective's own trained
+``head`` (e.g. LeJEPA's projector)::
+
+    objective = PredictiveObjective()
+    path = objective.trainable_path(encoder, predictor, nets)        # DDP/FSDP wrap this module
+    parts = objective.loss_parts(path, batch, nets, step=0)          # {"loss": ..., ...}
+
+* ``predictive`` (I-JEPA, V-JEPA, A-JEPA): the context encoder sees the context tokens, the
+  predictor predicts the target provider's features of the target tokens, ``loss`` compares them;
+  an optional regulariser (:mod:`jepa_core.regularizers`) on the context encoder's output is added.
+* ``lejepa`` (LeJEPA, Balestriero & LeCun 2025): no target encoder, no predictor. Each sample
+  comes as V views, either crops from the data (a multi-crop transform: a tuple of views per
+  sample, global views first, with the first view's size) or token subsets from a masker
+  (:class:`~jepa_core.interfaces.TokenViews`, LeVJEPA). Every view is encoded and mean-pooled,
+  a projector MLP maps it to ``proj_dim``, and
+  ``loss = (1 - sigreg_weight) * invariance + sigreg_weight * SIGReg``: the invariance is the
+  configured ``loss`` between each view's projection and the mean projection of the global views
+  (``l2``: the mean squared distance), SIGReg the regulariser of :class:`~jepa_core.regularizers.SIGReg`
+  on the projections (per view and averaged, or on all views pooled). Probes read the encoder.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import attrs
+import torch
+from torch import nn
+
+from jepa_core.data import Batch, Inputs
+from jepa_core.errors import ConfigError
+from jepa_core.interfaces import MaskSet, TokenViews, mask_sets
+from jepa_core.regularizers import SIGReg, SIGRegConfig, gathered_count, gathered_mean, regularize
+from jepa_core.targets import targets_for
+from jepa_core.validators import positive, unit_interval
+
+if TYPE_CHECKING:
+    from jepa_core.config import RunConfig
+
+
+@attrs.frozen
+class Networks:
+    """The untrained-by-gradient parts an objective's loss uses besides the trainable path."""
+
+    target: Any  # a TargetProvider, or the core's NoTarget
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    regularizer: Any = None  # an active Regularizer, or None
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """See the module docstring. ``head`` holds the objective's own trained modules (or None)."""
+
+    head: nn.Module | None
+
+    def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module: ...
+
+    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]: ...
+
+
+# ------------------------------------------------------------------------ predictive
+
+
+class ContextPath(nn.Module):
+    """The predictive objective's trainable part (context encoder + predictor): what DDP/FSDP wraps.
+
+    With ``return_context=True`` the forward also returns the context encoder's output (for a
+    regulariser on it), as a ``(predictions, context_tokens)`` pair.
+    """
+
+    def __init__(self, encoder: nn.Module, predictor: nn.Module, *, return_context: bool = False) -> None:
+        super().__init__()
+        self.encoder, self.predictor = encoder, predictor
+        self.return_context = return_context
+        # A predictor whose forward takes ``mask_index`` (e.g. one mask token per mask set, as
+        # V-JEPA) is told which set of a multi-mask batch it serves; others are called as before.
+        self.passes_mask_index = "mask_index" in inspect.signature(predictor.forward).parameters
+
+    def forward(
+        self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
+        target_idx: torch.Tensor | Sequence[torch.Tensor],
+    ) -> Any:
+        """Predictions ``[B*M, Nt, D]``; with sequences of index sets (multi-mask), one per set.
+
+        All sets go through ONE call, so DDP/FSDP see a single forward per micro-batch.
+        """
+        if isinstance(context_idx, torch.Tensor):
+            z = self.encoder(x, context_idx)  # [B, Nc, D]
+            preds = self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
+            return (preds, z) if self.return_context else preds
+        preds, contexts = [], []
+        for i, (c, t) in enumerate(zip(context_idx, target_idx)):
+            extra = {"mask_index": i} if self.passes_mask_index else {}
+            z = self.encoder(x, c)  # [B, Nc_i, D]
+            preds.append(self.predictor(z, c, t, **extra))
+            contexts.append(z)
+        return (preds, contexts) if self.return_context else preds
+
+
+@attrs.frozen
+class PredictiveConfig:
+    """The predictive objective has no options of its own (its parts are configured)."""
+
+
+class PredictiveObjective:
+    """I-JEPA's objective (see the module docstring); a regulariser adds ``weight x`` its value."""
+
+    head = None
+
+    def __init__(self, cfg: PredictiveConfig = PredictiveConfig(), encoder: nn.Module | None = None) -> None:
+        self.cfg = cfg
+
+    def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module:
+        return ContextPath(encoder, predictor, return_context=nets.regularizer is not None)
+
+    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]:
+        regularizer = nets.regularizer
+        if isinstance(batch.masks, MaskSet):
+            targets = nets.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
+            out = path(batch.inputs, batch.masks.context, batch.masks.targets)
+            preds, contexts = (out[0], [out[1]]) if regularizer is not None else (out, [])
+            loss_pred = nets.loss(preds, targets)
+        else:
+            sets = mask_sets(batch.masks)
+            all_targets = targets_for(nets.target, batch.inputs, [m.targets for m in sets])
+            out = path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
+            all_preds, contexts = out if regularizer is not None else (out, [])
+            losses = [nets.loss(p, t) for p, t in zip(all_preds, all_targets)]
+            loss_pred = torch.stack(losses).mean()
+        if regularizer is None:
+            return {"loss": loss_pred}
+        loss_reg = torch.stack([regularize(regularizer, z, step=step) for z in contexts]).mean()
+        return {"loss": loss_pred + regularizer.weight * loss_reg, "loss_pred": loss_pred, "loss_reg": loss_reg}
+
+
+# ---------------------------------------------------------------------------- LeJEPA
+
+
+class GatheredBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over ``[N, C]`` whose batch statistics are gathered over all processes (like
+    SyncBatchNorm, on any backend): two ranks with half a batch each equal one with all of it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        xf = x.float()
+        mean = gathered_mean(xf.mean(0))  # [C]
+        var = gathered_mean((xf - mean).square().mean(0))  # [C], biased
+        if self.track_running_stats and self.running_mean is not None:
+            n = gathered_count(x.shape[0])
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 0.1
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / max(n - 1, 1), m)
+                self.num_batches_tracked += 1
+        y = (xf - mean) / torch.sqrt(var + self.eps)
+        return (y * self.weight + self.bias).to(x.dtype) if self.affine else y.to(x.dtype)
+
+
+def projector(in_dim: int, hidden_dim: int, out_dim: int, layers: int, norm: str) -> nn.Sequential:
+    """``layers`` linear layers: ``(Linear, norm, GELU) x (layers - 1)`` then ``Linear`` to ``out_dim``."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(dim, hidden_dim),
+                 GatheredBatchNorm1d(hidden_dim) if norm == "batch" else nn.LayerNorm(hidden_dim), nn.GELU()]
+        dim = hidden_dim
+    mods.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+@attrs.frozen(kw_only=True)
+class LeJEPAConfig:
+    """LeJEPA's options: ``sigreg_weight`` is the paper's lambda; the projector is
+    ``proj_layers`` linear layers of width ``proj_hidden_dim`` ending at ``proj_dim``, with
+    ``norm`` batch (statistics gathered over processes) or layer norm; SIGReg uses ``num_slices``
+    directions, per view (``sigreg_per_view``, LeJEPA's minimal example) or on all views pooled."""
+
+    sigreg_weight: float = attrs.field(default=0.02, validator=unit_interval)
+    proj_dim: int = attrs.field(default=16, validator=positive)
+    proj_hidden_dim: int = attrs.field(default=2048, validator=positive)
+    proj_layers: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    norm: Literal["batch", "layer"] = "batch"
+    num_slices: int = attrs.field(default=1024, validator=positive)
+    sigreg_per_view: bool = True
+
+
+class ViewPath(nn.Module):
+    """LeJEPA's trainable part (encoder + projector): views -> pooled embeddings and projections.
+
+    ``forward(inputs, keep=None)`` -> ``(embeddings [V, B, D], projections [V, B, P])``:
+    crop views (``inputs`` a tuple of ``[B, ...]``, views of one shape encoded in one call), or
+    token views (``inputs [B, ...]`` and ``keep``, a tuple of ``[B, Nk_v]`` index sets).
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, inputs: Inputs, keep: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if keep is not None:
+            pooled = [self.encoder(inputs, k).mean(dim=1) for k in keep]  # each [B, D]
+        else:
+            views = list(inputs)
+            pooled = [torch.empty(0)] * len(views)
+            shapes: dict[tuple[int, ...], list[int]] = {}
+            for i, v in enumerate(views):
+                shapes.setdefault(tuple(v.shape), []).append(i)
+            for idx in shapes.values():  # one encoder call per view size
+                tokens = self.encoder(torch.cat([views[i] for i in idx]))  # [len(idx)*B, N, D]
+                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx))):
+                    pooled[i] = chunk
+        emb = torch.stack(pooled)  # [V, B, D]
+        v, b, d = emb.shape
+        proj = self.head(emb.reshape(v * b, d).float()).reshape(v, b, -1)  # [V, B, P]
+        return emb, proj
+
+
+class LeJEPAObjective:
+    """LeJEPA (see the module docstring); ``build(cfg, encoder)`` sizes the projector."""
+
+    def __init__(self, cfg: LeJEPAConfig = LeJEPAConfig(), encoder: nn.Module | None = None) -> None:
+        self.cfg = cfg
+        dim = int(getattr(encoder, "embed_dim", cfg.proj_hidden_dim))
+        self.head = projector(dim, cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers, cfg.norm)
+        self.sigreg = SIGReg(SIGRegConfig(num_slices=cfg.num_slices))
+
+    def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module:
+        return ViewPath(encoder, self.head)
+
+    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]:
+        if isinstance(batch.masks, TokenViews):
+            _, proj = path(batch.inputs, batch.masks.keep)
+            num_global = batch.masks.num_global
+        else:
+            _, proj = path(batch.inputs)
+            num_global = global_view_count(batch.inputs)
+        centre = proj[:num_global].mean(0, keepdim=True)  # [1, B, P]
+        invariance = nets.loss(proj, centre.expand_as(proj))
+        if self.cfg.sigreg_per_view:
+            sigreg = torch.stack([self.sigreg(p, step=step) for p in proj]).mean()
+        else:
+            sigreg = self.sigreg(proj.reshape(-1, proj.shape[-1]), step=step)
+        lam = self.cfg.sigreg_weight
+        return {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
+
+
+def global_view_count(inputs: Inputs) -> int:
+    """Crop views: the leading views with the first view's shape are the global ones."""
+    if not isinstance(inputs, (tuple, list)):
+        raise ValueError("the lejepa objective needs several views per sample: a multi-crop data transform "
+                         "(a tuple of views per sample) or a token-views masker")
+    first = tuple(inputs[0].shape)
+    count = 0
+    for view in inputs:
+        if tuple(view.shape) != first:
+            break
+        count += 1
+    return count
+
+
+# ------------------------------------------------------------------- pre-flight checks
+
+
+def check_objective_parts(cfg: "RunConfig", registry: Any) -> None:
+    """The run config names a real component for each part the objective requires and ``none``
+    for each it excludes (:class:`~jepa_core.specs.ObjectiveSpec`); else one :class:`ConfigError`.
+
+    >>> check_objective_parts(cfg, registry)            # doctest: +SKIP
+    """
+    spec = registry.get("objective", cfg.objective.name)
+    for section in spec.requires:
+        if getattr(cfg, section).name == "none":
+            raise ConfigError(
+                f"objective '{spec.name}' needs a {section}, but {section}.name is 'none'; set {section}.name to one "
+                f"of: {', '.join(n for n in registry.names(section) if n != 'none')}."
+            )
+    for section in spec.excludes:
+        name = getattr(cfg, section).name
+        if name != "none":
+            raise ConfigError(
+                f"objective '{spec.name}' does not use a {section}, but {section}.name is '{name}'; "
+                f"set {section}.name=none."
+            )
+
+
+def check_views(objective: Objective, sample: Any, masks: Any, encoder: nn.Module, cfg: "RunConfig") -> None:
+    """One sample and one batch of masks suit the objective, and the encoder takes every view size.
+
+    The predictive objective needs context/target masks; ``lejepa`` at least 2 views (crops from
+    the data or token views from the masker). Each crop size other than the encoder's own input
+    is tried on the encoder (one sample, no gradient), so a size it cannot take fails here.
+    """
+    if isinstance(objective, PredictiveObjective) and (masks is None or isinstance(masks, TokenViews)):
+        raise ConfigError(
+            f"objective 'predictive' needs context and target masks, but masker '{cfg.masker.name}' gives "
+            f"{'none' if masks is None else 'token views'}; choose a masker such as multiblock."
+        )
+    views = list(sample) if isinstance(sample, (tuple, list)) else [sample]
+    if isinstance(objective, LeJEPAObjective):
+        count = masks.num_views if isinstance(masks, TokenViews) else len(views)
+        if count < 2:
+            raise ConfigError(
+                f"objective 'lejepa' needs at least 2 views per sample, but data '{cfg.data.name}' with masker "
+                f"'{cfg.masker.name}' gives {count}; use a multi-crop data transform or masker.name=token_views."
+            )
+    expected = getattr(encoder, "expected_input_shape", None)
+    for shape in dict.fromkeys(tuple(v.shape) for v in views):
+        if expected is not None and shape == tuple(expected):
+            continue
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                encoder(torch.zeros(1, *shape))
+        except (ValueError, RuntimeError) as err:
+            raise ConfigError(
+                f"encoder '{cfg.encoder.name}' cannot take the data's view of shape {shape} ({err}); "
+                "make the crop sizes multiples of the patch size, or change the data's view options."
+            ) from err

@@ -1,0 +1,64 @@
+"""Token-dropping views for multi-view objectives, over any token grid (core masker ``token_views``).
+
+LeVJEPA makes a sample's views by keeping random subsets of its tokens instead of cropping
+pixels, so the same objective works for images, video and spectrograms. Each view of each sample
+keeps its own uniformly drawn subset: ``global_views`` views keep ``global_keep`` of the tokens,
+``local_views`` views keep ``local_keep`` (at least one token each)::
+
+    masker = TokenViewsMasker(TokenViewsConfig(global_views=2, local_views=2))
+    views = masker(64, (8, 14, 14), torch.Generator().manual_seed(0))
+    [k.shape for k in views.keep]        # [64, 784] twice, then [64, 392] twice
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+
+from jepa_core.interfaces import TokenViews
+from jepa_core.masking import random_subset
+from jepa_core.validators import non_negative, positive
+
+
+def _keep_fraction(_inst: object, attr: attrs.Attribute, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
+
+
+def _at_least_two_views(inst: "TokenViewsConfig", _attr: attrs.Attribute, _value: int) -> None:
+    if inst.global_views + inst.local_views < 2:
+        raise ValueError(
+            f"a multi-view objective needs at least 2 views, got global_views={inst.global_views} + "
+            f"local_views={inst.local_views}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TokenViewsConfig:
+    """How many global and local views, and the fraction of tokens each keeps."""
+
+    global_views: int = attrs.field(default=2, validator=positive)
+    local_views: int = attrs.field(default=2, validator=[non_negative, _at_least_two_views])
+    global_keep: float = attrs.field(default=0.6, validator=_keep_fraction)
+    local_keep: float = attrs.field(default=0.25, validator=_keep_fraction)
+
+
+class TokenViewsMasker:
+    """See the module docstring; returns :class:`~jepa_core.interfaces.TokenViews`."""
+
+    def __init__(self, cfg: TokenViewsConfig = TokenViewsConfig()) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> TokenViews:
+        n = math.prod(grid)
+        everything = torch.ones(batch_size, n, dtype=torch.bool)
+        sizes = [self._size(self.cfg.global_keep, n)] * self.cfg.global_views
+        sizes += [self._size(self.cfg.local_keep, n)] * self.cfg.local_views
+        keep = tuple(random_subset(everything, size, generator) for size in sizes)  # each [B, size]
+        return TokenViews(keep=keep, num_global=self.cfg.global_views)
+
+    @staticmethod
+    def _size(fraction: float, n: int) -> int:
+        return max(1, min(n, round(fraction * n)))
