@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -100,11 +100,10 @@ class Trainer:
         self.encoder = encoder.to(self.device)
         self.predictor = predictor.to(self.device)
         self.target = target.to(self.device)
-        self.loss_fn = loss
         self.regularizer = regularizer if is_active(regularizer) else None
         self.objective = objective if objective is not None else PredictiveObjective()
         self.head = self.objective.head.to(self.device) if self.objective.head is not None else None
-        self.nets = Networks(self.target, self.loss_fn, self.regularizer)
+        self.nets = Networks(self.target, loss, self.regularizer)
         self.optim_cfg, self.schedules, self.precision = optim, schedules, precision
         path = self.objective.trainable_path(self.encoder, self.predictor, self.nets)
         self.context_path = wrap(path) if wrap is not None else path
@@ -123,6 +122,15 @@ class Trainer:
         # Device-side fault tracking: number (1-based, as in the console and checkpoint names)
         # of the first step whose loss or gradient was non-finite, -1 if none. Never synced here.
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
+
+    @property
+    def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The loss between predictions and targets the objective uses (settable)."""
+        return self.nets.loss
+
+    @loss_fn.setter
+    def loss_fn(self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        self.nets = attrs.evolve(self.nets, loss=loss)
 
     # ------------------------------------------------------------------ one step
     def _autocast(self):

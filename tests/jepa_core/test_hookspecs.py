@@ -16,6 +16,7 @@ from jepa_core.specs import (
     EncoderSpec,
     LossSpec,
     MaskerSpec,
+    ObjectiveSpec,
     PredictorSpec,
     PresetSpec,
     RegularizerSpec,
@@ -42,6 +43,7 @@ RECORDS = {
     "jepa_losses": ("loss", LossSpec(name="all_loss", config_type=_Opts, build=lambda c: c)),
     "jepa_datasets": ("dataset", DatasetSpec(name="all_data", config_type=_Opts, build=lambda c, s: c)),
     "jepa_regularizers": ("regularizer", RegularizerSpec(name="all_reg", config_type=_Opts, build=lambda c: c)),
+    "jepa_objectives": ("objective", ObjectiveSpec(name="all_obj", config_type=_Opts, build=lambda c, e: c)),
     "jepa_presets": ("preset", PresetSpec(name="all_preset", build=lambda: "cfg")),
 }
 
@@ -60,7 +62,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
 
 
 def test_hookspecs_are_found():
-    assert len(HOOKSPECS) == 8
+    assert len(HOOKSPECS) == 9
 
 
 @pytest.mark.parametrize("name", HOOKSPECS)

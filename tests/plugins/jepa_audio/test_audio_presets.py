@@ -68,10 +68,12 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, wav_root,
     patch = cfg.encoder.options.patch_size
     frames, mels = 16 * patch, 4 * patch  # a 16 x 4 grid: the curriculum's masks (min_keep 10) fit
     overrides = [
-        "encoder.depth=1", "predictor.depth=1", f"encoder.num_frames={frames}", f"encoder.num_mels={mels}",
+        "encoder.depth=1", f"encoder.num_frames={frames}", f"encoder.num_mels={mels}",
         f"data.num_frames={frames}", f"data.n_mels={mels}", "train.batch_size=2", "train.micro_batch_size=none",
         "train.max_steps=2", "train.num_workers=0", f"train.out_dir={tmp_path}", "probe.enabled=false",
     ]
+    if cfg.predictor.name != "none":
+        overrides.append("predictor.depth=1")
     overrides.append(f"data.root={wav_root}" if cfg.data.name == "wav_folder" else "data.num_train=4")
     cfg = apply_overrides(cfg, overrides, registry)
     result = train_run(cfg, registry, stream=None)

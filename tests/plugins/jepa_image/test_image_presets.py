@@ -73,10 +73,12 @@ def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_fol
     patch = cfg.encoder.options.patch_size
     res = 10 * patch  # a 10x10 token grid: the official masks (min_keep 10) still fit
     overrides = [
-        "encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", f"data.resolution={res}",
+        "encoder.depth=1", f"encoder.img_size={res}", f"data.resolution={res}",
         "train.batch_size=2", "train.micro_batch_size=none", "train.max_steps=1", "train.num_workers=0",
         f"train.out_dir={tmp_path}", "probe.enabled=false",
     ]
+    if cfg.predictor.name != "none":
+        overrides.append("predictor.depth=1")
     if cfg.data.name == "image_folder":
         overrides.append(f"data.root={image_folder}")
     else:

@@ -59,7 +59,8 @@ def test_small_preset_holds_out_a_tenth_without_a_val_folder(class_folders, tmp_
 def test_probe_on_a_flat_unlabelled_folder_fails_before_training(tmp_path, capsys):
     _write_images(tmp_path / "flat", 8, seed=0)
     out = tmp_path / "run"
-    rc = cli.main(BASE + ["--data", str(tmp_path / "flat"), "--set", "data.val_fraction=0.25", "--out", str(out)])
+    rc = cli.main(BASE + ["--data", str(tmp_path / "flat"), "--set", "data.val_fraction=0.25",
+                          "--set", "train.batch_size=4", "--out", str(out)])
     assert rc == 2
     err = capsys.readouterr().err
     assert "probe.enabled=true needs class labels" in err and "label -1" in err
@@ -68,7 +69,8 @@ def test_probe_on_a_flat_unlabelled_folder_fails_before_training(tmp_path, capsy
 
 def test_probe_without_a_val_split_fails_before_training(class_folders, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli.main(BASE + ["--data", str(class_folders / "train"), "--set", "data.val_fraction=0", "--out", str(out)])
+    rc = cli.main(BASE + ["--data", str(class_folders / "train"), "--set", "data.val_fraction=0",
+                          "--set", "train.batch_size=4", "--out", str(out)])
     assert rc == 2
     assert "val split needs data.val_root or data.val_fraction > 0" in capsys.readouterr().err
     assert not (out / "checkpoints").exists()

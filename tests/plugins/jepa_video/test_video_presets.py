@@ -78,10 +78,12 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, clip_fold
     cfg = registry.preset("video", name).build()
     res = 4 * cfg.encoder.options.patch_size  # a 2 x 4 x 4 tubelet grid: the V-JEPA masks still fit
     overrides = [
-        "encoder.depth=1", "predictor.depth=1", f"encoder.img_size={res}", "encoder.num_frames=4",
+        "encoder.depth=1", f"encoder.img_size={res}", "encoder.num_frames=4",
         f"data.resolution={res}", "data.num_frames=4", "train.batch_size=2", "train.micro_batch_size=none",
         "train.max_steps=2", "train.num_workers=0", f"train.out_dir={tmp_path}", "probe.enabled=false",
     ]
+    if cfg.predictor.name != "none":
+        overrides.append("predictor.depth=1")
     overrides.append(f"data.root={clip_folder}" if cfg.data.name == "video_frames" else "data.num_train=4")
     cfg = apply_overrides(cfg, overrides, registry)
     result = train_run(cfg, registry, stream=None)
