@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo demo-video demo-audio test bench clean
+.PHONY: demo demo-video demo-audio test bench docs clean
 
 demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m39s-1m52s)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
@@ -21,6 +22,13 @@ test: $(STAMP)  ## the whole test suite (CI runs this)
 bench: $(STAMP)  ## CPU benchmarks (pytest-benchmark)
 	$(PY) -m pytest -q benchmarks --benchmark-enable
 
+docs: $(DOCS_STAMP)  ## the documentation site in site/ (CI builds it; --strict: no broken links or references)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -29,4 +37,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site
