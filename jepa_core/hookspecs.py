@@ -16,8 +16,10 @@ from collections.abc import Iterable
 import pluggy
 
 from jepa_core.specs import (
+    ConfigFormatSpec,
     DatasetSpec,
     EncoderSpec,
+    LoggerSpec,
     LossSpec,
     MaskerSpec,
     ObjectiveSpec,
@@ -142,4 +144,30 @@ def jepa_presets() -> Iterable[PresetSpec]:
         @hookimpl
         def jepa_presets():
             yield PresetSpec(name="demo", build=demo_config, description="tiny CPU run")
+    """
+
+
+@hookspec
+def jepa_config_formats() -> Iterable[ConfigFormatSpec]:
+    """Foreign config file forms this plugin maps to run configs (``jepa config import``).
+
+    Example::
+
+        @hookimpl
+        def jepa_config_formats():
+            yield ConfigFormatSpec(name="ijepa", detect=lambda data: "meta" in data,
+                                   convert=convert_ijepa, description="official I-JEPA YAML")
+    """
+
+
+@hookspec
+def jepa_loggers() -> Iterable[LoggerSpec]:
+    """Metrics loggers this plugin provides; ``train.loggers=tensorboard,NAME`` selects them.
+
+    Example::
+
+        @hookimpl
+        def jepa_loggers():
+            yield LoggerSpec(name="jsonl", build=lambda ctx: JsonlLogger(ctx.out_dir / "metrics.jsonl"),
+                             description="one JSON line per scalar")
     """

@@ -23,13 +23,19 @@ import pluggy
 
 from jepa_core import hookspecs
 from jepa_core.errors import RegistryError
-from jepa_core.specs import COMPONENT_KINDS, KINDS, ComponentSpec, PresetSpec
+from jepa_core.specs import COMPONENT_KINDS, KINDS, ComponentSpec, ConfigFormatSpec, LoggerSpec, PresetSpec
 
 AUTOLOAD_ENV = "JEPA_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "JEPA_PLUGINS"
 CORE_PLUGIN_NAME = "core"
 
 _HOOK_OF_KIND = {k.name: k.hook for k in KINDS}
+
+# Named things that are not run-config components: kind -> (hook, record type).
+NAMED_HOOKS: dict[str, tuple[str, type]] = {
+    "logger": ("jepa_loggers", LoggerSpec),
+    "config_format": ("jepa_config_formats", ConfigFormatSpec),
+}
 
 OnError = Literal["raise", "warn"]
 
@@ -83,6 +89,7 @@ class Registry:
         self.failures = tuple(failures)
         self._components: dict[str, dict[str, Registered]] = {k: {} for k in COMPONENT_KINDS}
         self._presets: dict[str, dict[str, PresetSpec]] = {}
+        self._named: dict[str, dict[str, Registered]] = {kind: {} for kind in NAMED_HOOKS}
         self._collect()
 
     # ----------------------------------------------------------------- collection
@@ -107,6 +114,14 @@ class Registry:
             if key in table:
                 raise RegistryError(f"{self.plugins[plugin_name].origin()} defines preset '{key}' twice.")
             table[key] = spec
+        for kind, (hook_name, expected) in NAMED_HOOKS.items():
+            for plugin_name, spec in self._call_each(hook_name):
+                if not isinstance(spec, expected):
+                    raise RegistryError(
+                        f"{self.plugins[plugin_name].origin()} returned {spec!r} from {hook_name}; "
+                        f"expected {expected.__name__} records."
+                    )
+                self._add(self._named[kind], kind, spec, self.plugins[plugin_name])
 
     def _call_each(self, hook_name: str) -> Iterable[tuple[str, Any]]:
         """Call one hook on each plugin separately so every record keeps its provenance."""
@@ -119,12 +134,14 @@ class Registry:
             yield from ((plugin_name, spec) for spec in result)
 
     def _add_component(self, kind: str, spec: ComponentSpec, plugin: PluginInfo) -> None:
+        self._add(self._components[kind], kind, spec, plugin)
+
+    def _add(self, table: dict[str, Registered], kind: str, spec: Any, plugin: PluginInfo) -> None:
         key = normalize_name(spec.name)
-        table = self._components[kind]
         if key in table:
             other = table[key].plugin
             raise RegistryError(
-                f"{kind} '{key}' is provided by both {other.origin()} and {plugin.origin()}; "
+                f"{kind.replace('_', ' ')} '{key}' is provided by both {other.origin()} and {plugin.origin()}; "
                 "uninstall one of them or disable autoload and load plugins explicitly."
             )
         table[key] = Registered(spec, plugin)
@@ -155,9 +172,37 @@ class Registry:
             names = sorted(k for k, r in table.items() if r.plugin.name == plugin_name)
             if names:
                 out[kind] = names
+        for kind, table in self._named.items():
+            names = sorted(k for k, r in table.items() if r.plugin.name == plugin_name)
+            if names:
+                out[kind] = names
         if self._presets.get(plugin_name):
             out["preset"] = sorted(self._presets[plugin_name])
         return out
+
+    def loggers(self) -> dict[str, LoggerSpec]:
+        """Every registered logger by name (``train.loggers`` selects some)."""
+        return {name: r.spec for name, r in sorted(self._named["logger"].items())}
+
+    def logger(self, name: str) -> LoggerSpec:
+        """The logger ``name``; an unknown name lists the valid ones."""
+        return self._named_spec("logger", name)
+
+    def config_formats(self) -> dict[str, ConfigFormatSpec]:
+        """Every registered foreign config form by name (``jepa config import``)."""
+        return {name: r.spec for name, r in sorted(self._named["config_format"].items())}
+
+    def config_format(self, name: str) -> ConfigFormatSpec:
+        """The config form ``name``; an unknown name lists the valid ones."""
+        return self._named_spec("config_format", name)
+
+    def _named_spec(self, kind: str, name: str) -> Any:
+        table = self._named[kind]
+        key = normalize_name(name)
+        if key not in table:
+            noun = kind.replace("_", " ")
+            raise RegistryError(f"unknown {noun} '{name}'; valid {noun}s: {', '.join(sorted(table)) or 'none'}.")
+        return table[key].spec
 
     def preset_plugins(self) -> list[str]:
         return sorted(p for p, table in self._presets.items() if table)
@@ -241,7 +286,7 @@ def build_registry(
     except pluggy.PluginValidationError as err:
         raise RegistryError(
             f"plugin '{pm.get_name(err.plugin)}' implements a hook that does not exist ({err}); "
-            f"valid hooks: {', '.join(sorted(_HOOK_OF_KIND.values()) + ['jepa_presets'])}."
+            f"valid hooks: {', '.join(sorted([*_HOOK_OF_KIND.values(), 'jepa_presets', *(h for h, _ in NAMED_HOOKS.values())]))}."
         ) from err
     return Registry(pm, infos, failures)
 

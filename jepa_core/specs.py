@@ -166,6 +166,41 @@ class PresetSpec:
     description: str = ""
 
 
+@attrs.frozen(kw_only=True)
+class ConfigFormatSpec:
+    """A foreign config file form (e.g. the official I-JEPA YAML files) and how to map it.
+
+    ``detect(data) -> bool`` says whether parsed file ``data`` (a dict) is in this form;
+    ``convert(data, registry, source) -> ImportedConfig`` maps it to a run config
+    (:class:`jepa_core.config_import.ImportedConfig`: the config plus notes on every field that
+    has no exact counterpart), raising :class:`~jepa_core.errors.ConfigError` for values that
+    cannot be honoured. ``jepa train --config FILE`` and ``jepa config import FILE`` use it.
+    """
+
+    name: str
+    detect: Callable[[dict], bool]
+    convert: Callable[..., Any]
+    description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class LoggerSpec:
+    """A metrics logger that ``train.loggers`` can select (see :mod:`jepa_core.loggers`).
+
+    ``build(context) -> Logger`` gets a :class:`jepa_core.loggers.LoggerContext` (run directory,
+    resolved config, start step) and returns an object with ``log_scalar``, ``log_image``,
+    ``log_config``, ``flush`` and ``close``. ``requires`` names the modules it imports; when one
+    is missing the run stops before any work, telling the user to install the ``extra``
+    (``pip install 'jepaforge[EXTRA]'``) or ``requires`` itself.
+    """
+
+    name: str
+    build: Callable[[Any], Any]
+    description: str = ""
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    extra: str | None = None
+
+
 @attrs.frozen
 class Kind:
     """One kind of component: its spec record, hook, plural and the run-config section using it."""

@@ -12,6 +12,7 @@ from jepa_vit.predictor import PredictorConfig, build_predictor
 from jepa_vit.timm_export import exporter as timm_exporter
 
 from .datasets import dataset_specs
+from .ijepa_yaml import config_format_spec
 from .masks import masker_specs
 from .presets import preset_specs
 from .vit import ViTConfig, build_vit
@@ -57,3 +58,8 @@ def jepa_datasets():
 @hookimpl
 def jepa_presets():
     return preset_specs()
+
+
+@hookimpl
+def jepa_config_formats():
+    yield config_format_spec()

@@ -9,11 +9,13 @@ import attrs
 import pytest
 
 from jepa_core import hookimpl, hookspecs
-from jepa_core.registry import _HOOK_OF_KIND, build_registry
+from jepa_core.registry import _HOOK_OF_KIND, NAMED_HOOKS, build_registry
 from jepa_core.specs import (
     COMPONENT_KINDS,
+    ConfigFormatSpec,
     DatasetSpec,
     EncoderSpec,
+    LoggerSpec,
     LossSpec,
     MaskerSpec,
     ObjectiveSpec,
@@ -45,6 +47,10 @@ RECORDS = {
     "jepa_regularizers": ("regularizer", RegularizerSpec(name="all_reg", config_type=_Opts, build=lambda c: c)),
     "jepa_objectives": ("objective", ObjectiveSpec(name="all_obj", config_type=_Opts, build=lambda c, e: c)),
     "jepa_presets": ("preset", PresetSpec(name="all_preset", build=lambda: "cfg")),
+    "jepa_loggers": ("logger", LoggerSpec(name="all_logger", build=lambda ctx: ctx)),
+    "jepa_config_formats": (
+        "config_format", ConfigFormatSpec(name="all_format", detect=lambda d: False, convert=lambda d, r, s: d),
+    ),
 }
 
 
@@ -62,7 +68,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
 
 
 def test_hookspecs_are_found():
-    assert len(HOOKSPECS) == 9
+    assert len(HOOKSPECS) == 11
 
 
 @pytest.mark.parametrize("name", HOOKSPECS)
@@ -74,7 +80,8 @@ def test_hookspec_has_docstring_with_example(name):
 
 def test_every_hookspec_is_collected_by_the_registry():
     """Each hookspec maps to a registry kind (or presets), and nothing in the registry is unspecified."""
-    assert set(HOOKSPECS) == set(_HOOK_OF_KIND.values()) | {"jepa_presets"}
+    named = {hook for hook, _ in NAMED_HOOKS.values()}
+    assert set(HOOKSPECS) == set(_HOOK_OF_KIND.values()) | {"jepa_presets"} | named
     assert set(_HOOK_OF_KIND) == set(COMPONENT_KINDS)
 
 
@@ -87,6 +94,12 @@ def test_every_hookspec_is_exercised():
         if kind == "preset":
             assert reg.preset("all_hooks", record.name) is record
             assert reg.provided_by("all_hooks")["preset"] == [record.name]
+        elif kind == "logger":
+            assert reg.logger(record.name) is record and reg.loggers()[record.name] is record
+            assert reg.provided_by("all_hooks")["logger"] == [record.name]
+        elif kind == "config_format":
+            assert reg.config_format(record.name) is record and reg.config_formats()[record.name] is record
+            assert reg.provided_by("all_hooks")["config_format"] == [record.name]
         else:
             assert reg.get(kind, record.name) is record, hook_name
             assert reg.provider_of(kind, record.name).name == "all_hooks"
