@@ -7,6 +7,7 @@ Registered first by :func:`jepa_core.registry.build_registry` under the name ``c
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
+from jepa_core.loggers import builtin_logger_specs
 from jepa_core.losses import (
     CosineConfig, CosineLoss, L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss,
 )
@@ -106,3 +107,8 @@ def jepa_objectives():
         excludes=("target", "predictor", "regularizer"),
         example=lambda: LeJEPAConfig(proj_hidden_dim=32, num_slices=32),
     )
+
+
+@hookimpl
+def jepa_loggers():
+    return builtin_logger_specs()
