@@ -7,13 +7,13 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: demo demo-video demo-audio test bench docs clean
 
-demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (~2 min on 2 cores, measured 1m39s-1m52s)
+demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (measured times: docs/results.md)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
 
-demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion; ~1 min)
+demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion)
 	$(VENV)/bin/jepa train --plugin video --preset demo --out runs/video_demo
 
-demo-audio: $(STAMP)  ## the audio plugin's CPU demo (spectrogram JEPA on synthetic sounds; ~1.5 min)
+demo-audio: $(STAMP)  ## the audio plugin's CPU demo (spectrogram JEPA on synthetic sounds)
 	$(VENV)/bin/jepa train --plugin audio --preset demo --out runs/audio_demo
 
 test: $(STAMP)  ## the whole test suite (CI runs this)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared device run for a session that is lent a GPU (see README, "GPU benchmark"):
+# The one prepared run on a GPU machine (see docs/distributed.md, "GPU benchmark"):
 # install the project in place (no network: its dependencies are already on the device image),
 # run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones.
 # Results go to $OUT (the device tool's output folder; ./gpu_results elsewhere).

@@ -29,9 +29,9 @@ Context blocks keep the GRID's aspect ratio: a context block of scale ``s`` is
 block of scale 0.85 would be clamped to ``21 x 8``, a third of the grid.)
 
 Audio-JEPA's random masking (a random 40-60% of the patches is the target, the rest the
-context) is the image plugin's ``random`` masker (:class:`jepa_vit.masks.RandomMasker`): it
-works on any 2-D grid, spectrogram grids included; its ``target_ratio`` is ONE fixed fraction
-(e.g. 0.5), not a range drawn per batch. It is not re-registered here.
+context) is the image plugin's ``random`` masker (:class:`jepa_vit.masks.RandomMasker`), which
+works on any 2-D grid, spectrogram grids included; the ``audiojepa_vitb16`` preset draws its
+fraction per batch (:class:`jepa_vit.masks.RandomConfig`). It is not re-registered here.
 
 Example::
 

@@ -104,7 +104,7 @@ def small_scale(
 
 
 def demo() -> RunConfig:
-    """A tiny ViT on synthetic shapes: ~2 minutes on 2 CPU cores (1m43s and 1m50s measured), then a linear probe."""
+    """A tiny ViT on synthetic shapes on a CPU, then a linear probe (measured times: docs/results.md)."""
     return small_scale(
         "demo", res=64, patch=8,
         data=ComponentConfig("synthetic_shapes", SyntheticShapesConfig(num_train=4096, num_val=1024, resolution=64)),
@@ -121,8 +121,7 @@ def small() -> RunConfig:
     """Small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU: a narrow ViT, then a linear probe.
 
     ``--data`` is a folder of class sub-folders; 10% of it is held out for the probe unless
-    ``data.val_root`` names a val folder. Measured on Fashion-MNIST (60,000 train images, 2 CPU
-    cores): 19 min; linear probe 79.6% vs 72.4% at random init, k-NN 78.4% vs 60.6% (README).
+    ``data.val_root`` names a val folder. Measured on Fashion-MNIST: docs/results.md.
     """
     return small_scale(
         "small", res=32, patch=4,

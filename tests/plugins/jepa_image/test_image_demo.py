@@ -2,7 +2,7 @@
 
 It must learn: the loss falls, and the linear probe of the trained target encoder beats the same
 ViT at random init on held-out images, with the preset's fixed seed. This is the suite's slowest
-test (about 1.5-2 minutes on 2 CPU cores); the numbers it sees are in the README.
+test (about 1.5-2 minutes on 2 CPU cores); the numbers it sees are in docs/results.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 from jepa_core.run import train_run
 
-MARGIN = 5.0  # percentage points; measured gap at the preset's seed: 24.7% vs 14.0% (README)
+MARGIN = 5.0  # percentage points; measured gap at the preset's seed: 24.7% vs 14.0% (docs/results.md)
 
 
 def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):

@@ -4,7 +4,7 @@ What it proves: the whole V-JEPA path (clips -> 3-D multi-block masks -> video V
 predictor -> L1 to EMA targets, averaged over the two mask sets) trains on CPU: the loss falls
 by more than 60%, the collapse monitors log, and the end-of-run linear probes (trained target
 encoder and the same network at random init) run on the held-out clips. It does NOT claim that
-the trained encoder beats random init on this task: at this budget it does not (README: 29.3%
+the trained encoder beats random init on this task: at this budget it does not (docs/results.md: 29.3%
 vs 30.3% on 4 motion directions, chance 25%). About 1 minute on 2 CPU cores.
 """
 
