@@ -1,10 +1,10 @@
 """Presets of the audio plugin: A-JEPA's ViT-B/16 on AudioSet-style clips, and a CPU demo.
 
-``vitb16`` takes from A-JEPA (Fei et al. 2023) what our facts hold: 16 kHz log-mel with 128 bins,
+``vitb16`` takes from A-JEPA (Fei et al. 2023) what the paper states: 16 kHz log-mel with 128 bins,
 25 ms windows, 10 ms hop, 1024 frames (10 s) -> a 64 x 8 grid of 16 x 16 patches; ViT-B encoder;
 predictor 16 blocks at width 512; the multi-block -> time-frequency masking curriculum; L2 to EMA
 target features. The predictor's head count (8; 512 does not split into ViT-B's 12), the
-optimiser, batch and length are NOT in those facts: they are the I-JEPA
+optimiser, batch and length are NOT in the paper: they are the I-JEPA
 recipe's (AdamW lr 2e-4 -> 1e-3 -> 1e-6, wd 0.04 -> 0.4, EMA 0.996 -> 1.0, batch 2048 as
 micro-batches of 128, bf16) for 100 epochs, our choice.
 
@@ -37,7 +37,7 @@ def vitb16() -> RunConfig:
         plugin="audio",
         preset="vitb16",
         encoder=ComponentConfig("spectrogram_vit", SpectrogramViTConfig(size="base", patch_size=16, num_frames=1024, num_mels=128)),
-        # 512 does not split into ViT-B's 12 heads: 8 heads of 64 (our choice; not in the facts)
+        # 512 does not split into ViT-B's 12 heads: 8 heads of 64 (our choice; not in the paper)
         predictor=ComponentConfig("vit_predictor", PredictorConfig(embed_dim=512, depth=16, num_heads=8)),
         masker=ComponentConfig("curriculum", CurriculumConfig()),
         target=ComponentConfig("ema", EMAConfig(layer_norm_targets=True)),
@@ -55,9 +55,9 @@ def vitb16() -> RunConfig:
 
 
 def audiojepa_vitb16() -> RunConfig:
-    """Audio-JEPA's recipe as far as our facts go: 32 kHz, 96 mel bins, 512 frames; random masks of
+    """Audio-JEPA's recipe as far as its paper states it: 32 kHz, 96 mel bins, 512 frames; random masks of
     40-60% of the patches with the complement as context; ``2 - 2 cos`` to per-token layer-normed
-    EMA targets; EMA momentum 0.996 -> 1.0 on a cosine. Our choices (not in the facts): ViT-B/16
+    EMA targets; EMA momentum 0.996 -> 1.0 on a cosine. Our choices (not in the paper): ViT-B/16
     (a 32 x 6 grid), 25 ms windows with a 10 ms hop, a 12 x 384 predictor and the I-JEPA
     optimiser, batch and 100 epochs, as in ``vitb16``."""
     base = vitb16()

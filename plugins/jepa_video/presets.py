@@ -74,7 +74,7 @@ def vitg16_v2() -> RunConfig:
     """V-JEPA 2's changes on the V-JEPA recipe: ViT-g (1408 wide, 40 blocks), 3-D RoPE in the
     encoder and the predictor, warmup-constant-cooldown lr, fixed EMA 0.99925 and weight decay 0.04.
 
-    From our facts: those five. Our choices (not in the facts): the peak lr, warmup, batch and
+    From the V-JEPA 2 paper: those five. Our choices (not in the paper): the peak lr, warmup, batch and
     length are V-JEPA's (6.25e-4 after 12K warmup iterations, 3072 clips, 90K iterations), the
     cooldown is the last 40 epochs (12K iterations) to 1e-6, and the resolution stays 224 (V-JEPA 2
     raises it progressively; not implemented).
