@@ -176,7 +176,7 @@ def lejepa_vits8() -> RunConfig:
 
 def preset_specs() -> list[PresetSpec]:
     return [
-        PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU, ~2 min; ends with a linear probe"),
+        PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU; ends with a linear probe"),
         PresetSpec(name="small", build=small, description="small real images (32 px class folders, e.g. Fashion-MNIST); CPU or one GPU; ends with a linear probe"),
         PresetSpec(name="lejepa_small", build=lejepa_small, description="LeJEPA on small real images (32 px class folders); same ViT and budget as small"),
         PresetSpec(name="lejepa_vits8", build=lejepa_vits8, description="LeJEPA's minimal recipe: ViT-S/8, 128 px, 2+2 crops, 800 ep"),
