@@ -23,7 +23,7 @@ bench: $(STAMP)  ## CPU benchmarks (pytest-benchmark)
 	$(PY) -m pytest -q benchmarks --benchmark-enable
 
 docs: $(DOCS_STAMP)  ## the documentation site in site/ (CI builds it; --strict: no broken links or references)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -q -e ".[docs]"

@@ -50,3 +50,9 @@ def test_readme_first_two_commands_are_make_demo_and_make_test() -> None:
 def test_the_link_finder_sees_links() -> None:
     text = "see [a](docs/a.md#x), [b](https://example.org) and [c](docs/c.md)"
     assert local_links(text) == ["docs/a.md", "docs/c.md"]
+
+
+def test_make_docs_builds_strictly() -> None:
+    """``--quiet`` would hide mkdocs' warnings from its strict-mode count, so it must not be used."""
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndocs:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in recipe and "--quiet" not in recipe and " -q" not in recipe
