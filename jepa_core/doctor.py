@@ -1,0 +1,292 @@
+"""``jepa doctor``: what this machine is, how fast it multiplies, and how long the demo will take.
+
+It prints the versions (Python, PyTorch and the other dependencies, the optional extras), the
+device a run would use, the CPU model, thread settings and BLAS library, then runs a matmul
+benchmark (fp32, 1024 x 1024, about 5 seconds on the CPU) and turns its GFLOP/s into the expected
+time of the image demo (``make demo``)::
+
+    $ jepa doctor
+    ...
+    matmul:   206.2 GFLOP/s (float32 1024x1024 on the CPU, 2 threads, 5.0 s)
+    expected: make demo (CPU) about 2m04s on this machine, about 206 img/s while training ...
+
+The expected time comes from one measured relation, :data:`DEMO_IMAGES_PER_GFLOP` (the demo's
+training images/s per benchmark GFLOP/s, with how it was measured), times the demo's
+:data:`DEMO_TRAIN_IMAGES`, plus :data:`DEMO_OVERHEAD_FACTOR` for its evaluations and probe. The
+demo is small (width 128), so its speed follows the CPU's matmul rate only roughly: the estimate
+is a guide, not a promise; other jobs on the CPU slow the benchmark and the demo alike.
+
+>>> report = collect(seconds=0.2)                                   # doctest: +SKIP
+>>> print("\\n".join(format_report(report)))                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import torch
+
+from jepa_core.errors import ConfigError
+
+DEMO_IMAGES_PER_GFLOP = 1.00
+"""The image demo's training images/s per benchmark GFLOP/s (the measured relation).
+
+Measured once on the project's 2-core CPU machine (Intel Xeon Processor, AVX-512, MKL 2024.2,
+torch 2.14.1, 2 threads) on 2026-11-30, both with ``nice -n 5`` while other jobs used about one of
+the two cores: :func:`matmul_gflops` gave 206.2 GFLOP/s, and right after it ``make demo`` logged
+208 and 205 img/s for steps 21-40 and 41-60 (206.5 img/s; the first window, 180 img/s, includes
+start-up). ``benchmarks/calibrate_doctor.py`` repeats the measurement as interleaved pairs."""
+
+DEMO_TRAIN_IMAGES = 5 * 4096
+"""Images the demo trains on: 5 epochs of 4,096 synthetic images (320 steps of 64)."""
+
+DEMO_OVERHEAD_FACTOR = 1.25
+"""Whole demo time over its training time: the online evaluations (six of about 2 s each in the
+run above), the representation report and the linear probe at the end, and start-up. An
+estimate: on the same machine, idle, the whole demo took 99-112 s (docs/results.md), which this
+factor reproduces for a benchmark rate of about 230-260 GFLOP/s."""
+
+REQUIRED = ("torch", "torchvision", "timm", "numpy", "pluggy", "attrs", "einops", "tensorboard", "pyyaml", "pillow")
+OPTIONAL = {"wandb": "wandb", "mlflow": "mlflow-skinny", "submitit": "submitit", "av": "av"}
+"""Extras: the extra's name -> the distribution it installs (``pip install 'jepaforge[EXTRA]'``)."""
+
+MATMUL_SIZE = 1024
+DEFAULT_SECONDS = 5.0
+
+
+@attrs.frozen(kw_only=True)
+class Benchmark:
+    """One matmul benchmark: the rate, what was multiplied, on what, for how long."""
+
+    gflops: float
+    size: int
+    device: str
+    dtype: str
+    seconds: float
+    threads: int
+
+
+@attrs.frozen(kw_only=True)
+class DoctorReport:
+    """Everything ``jepa doctor`` prints (see :func:`format_report`)."""
+
+    versions: dict[str, str | None]
+    optional: dict[str, str | None]
+    python: str
+    platform: str
+    device: str
+    cpu_model: str
+    cores: int
+    usable_cores: int
+    threads: int
+    interop_threads: int
+    thread_env: dict[str, str]
+    blas: str
+    cpu_capability: str
+    load: float | None
+    cpu: Benchmark | None
+    accelerator: Benchmark | None = None
+
+
+def version_of(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None.
+
+    >>> version_of("no-such-distribution-xyz") is None
+    True
+    """
+    try:
+        return md.version(distribution)
+    except md.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else :func:`platform.processor`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def blas_library() -> str:
+    """The BLAS PyTorch was built with, e.g. ``mkl (oneAPI Math Kernel Library Version 2024.2)``."""
+    text = torch.__config__.show()
+    found = re.search(r"BLAS_INFO=([\w.-]+)", text)
+    name = found.group(1) if found else "unknown"
+    detail = re.search(r"(Math Kernel Library Version [\d.]+|OpenBLAS[^\n,]*)", text)
+    return f"{name} ({detail.group(1).strip()})" if detail else name
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), or None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def run_device() -> str:
+    """The device ``train.device=auto`` picks, with its name."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        count = torch.cuda.device_count()
+        return f"cuda:0 {props.name} ({props.total_memory / 2**30:.0f} GiB){f', {count} GPUs' if count > 1 else ''}"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps (Apple GPU)"
+    return "cpu (no CUDA device)"
+
+
+def matmul_gflops(seconds: float = DEFAULT_SECONDS, size: int = MATMUL_SIZE, device: str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> Benchmark:
+    """Multiply two ``size x size`` matrices repeatedly for about ``seconds``; the rate in GFLOP/s
+    (``2 size^3`` per product).
+
+    >>> matmul_gflops(seconds=0.1, size=64).gflops > 0
+    True
+    """
+    dev = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(dev, dtype)
+    b = torch.randn(size, size, generator=gen).to(dev, dtype)
+    out = torch.empty(size, size, device=dev, dtype=dtype)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    torch.mm(a, b, out=out)  # warm-up: allocations, kernel choice
+    sync()
+    count, start = 0, time.perf_counter()
+    batch = 1
+    while True:
+        for _ in range(batch):
+            torch.mm(a, b, out=out)
+        sync()
+        count += batch
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+        batch = min(batch * 2, max(1, int(count * (seconds - elapsed) / max(elapsed, 1e-9)) or 1))
+    gflops = 2 * size**3 * count / elapsed / 1e9
+    return Benchmark(gflops=gflops, size=size, device=dev.type, dtype=str(dtype).removeprefix("torch."),
+                     seconds=elapsed, threads=torch.get_num_threads())
+
+
+def expected_demo(gflops: float) -> tuple[float, float]:
+    """``(seconds, images/s)``: the image demo's expected wall time and training speed on a CPU
+    whose benchmark rate is ``gflops``.
+
+    >>> [round(x) for x in expected_demo(206.2)]
+    [124, 206]
+    """
+    rate = DEMO_IMAGES_PER_GFLOP * gflops
+    return DEMO_TRAIN_IMAGES / rate * DEMO_OVERHEAD_FACTOR, rate
+
+
+def collect(seconds: float = DEFAULT_SECONDS) -> DoctorReport:
+    """Gather the report; ``seconds`` is the CPU benchmark's length (0 skips it). With a CUDA
+    device its bf16 matmul rate is measured too (:func:`collect_accelerator`)."""
+    return DoctorReport(
+        versions={"jepaforge": version_of("jepaforge"), **{name: version_of(name) for name in REQUIRED}},
+        optional={extra: version_of(dist) for extra, dist in OPTIONAL.items()},
+        python=f"{platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
+        platform=platform.platform(),
+        device=run_device(),
+        cpu_model=cpu_model(),
+        cores=os.cpu_count() or 1,
+        usable_cores=usable_cores(),
+        threads=torch.get_num_threads(),
+        interop_threads=torch.get_num_interop_threads(),
+        thread_env={k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ},
+        blas=blas_library(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        load=load_average(),
+        cpu=matmul_gflops(seconds) if seconds > 0 else None,
+        accelerator=collect_accelerator(seconds),
+    )
+
+
+def collect_accelerator(seconds: float) -> Benchmark | None:
+    """The CUDA device's bf16 matmul rate (4096 x 4096, at most a second), or None without one."""
+    if seconds <= 0 or not torch.cuda.is_available():
+        return None
+    return matmul_gflops(min(seconds, 1.0), 4096, "cuda", torch.bfloat16)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def format_report(report: DoctorReport) -> list[str]:
+    """The report as the lines ``jepa doctor`` prints."""
+    versions = ", ".join(f"{k} {v or 'MISSING'}" for k, v in report.versions.items())
+    optional = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in report.optional.items())
+    env = ", ".join(f"{k}={v}" for k, v in report.thread_env.items()) or "no *_NUM_THREADS set"
+    lines = [
+        f"python:   {report.python}",
+        f"platform: {report.platform}",
+        f"versions: {versions}",
+        f"extras:   {optional}",
+        f"device:   {report.device}",
+        f"cpu:      {report.cpu_model}, {report.cores} cores ({report.usable_cores} usable), {report.cpu_capability}",
+        f"threads:  torch {report.threads} intra-op, {report.interop_threads} inter-op ({env})",
+        f"blas:     {report.blas}",
+    ]
+    if report.load is not None:
+        busy = report.load > 0.5 * report.usable_cores
+        note = " - the CPU is busy: the benchmark and any run are slower than on an idle machine" if busy else " (idle)"
+        lines.append(f"load:     {report.load:.1f} runnable processes on {report.usable_cores} cores{note}")
+    if report.cpu is not None:
+        b = report.cpu
+        seconds, rate = expected_demo(b.gflops)
+        lines += [
+            f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, {b.threads} threads, {b.seconds:.1f} s)",
+            f"expected: make demo (CPU) about {_duration(seconds)} on this machine, about {rate:.0f} img/s while "
+            "training (jepa train prints img/s at every log step; other jobs on the CPU slow both)",
+        ]
+    if report.accelerator is not None:
+        a = report.accelerator
+        lines.append(f"gpu:      {a.gflops / 1000:.1f} TFLOP/s ({a.dtype} {a.size}x{a.size} matmul, {a.seconds:.1f} s)")
+    return lines
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``jepa doctor`` command."""
+    d = sub.add_parser("doctor", help="versions, device, threads, BLAS, a matmul benchmark and the expected demo time")
+    d.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
+                   help=f"length of the CPU matmul benchmark (default {DEFAULT_SECONDS:g}; 0 skips it)")
+
+
+def run(args: argparse.Namespace, registry: object = None) -> int:
+    """Print the machine's description at once, then the benchmark and the expectation."""
+    seconds = args.seconds
+    if not (0 <= seconds <= 600):
+        raise ConfigError(f"--seconds must be between 0 and 600, got {seconds:g}.")
+    report = collect(seconds=0)
+    shown = format_report(report)
+    print("\n".join(shown), flush=True)
+    if seconds > 0:
+        print(f"(measuring fp32 matmul speed for about {seconds:g} s ...)", flush=True)
+        full = attrs.evolve(report, cpu=matmul_gflops(seconds), accelerator=collect_accelerator(seconds))
+        print("\n".join(format_report(full)[len(shown):]))
+    return 0
