@@ -1,7 +1,9 @@
 """The ``mlflow`` logger (optional extra ``jepaforge[mlflow]``): an MLflow run in a file store
 in the run directory (``mlruns/``), no server needed.
 
-``mlflow ui --backend-store-uri runs/x/mlruns`` shows it; ``MLFLOW_TRACKING_URI`` logs to
+``MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri runs/x/mlruns`` shows it (MLflow 3
+keeps file stores in maintenance mode behind that switch, which this logger sets for its own
+process); ``MLFLOW_TRACKING_URI`` logs to
 another store or a server instead and ``MLFLOW_EXPERIMENT_NAME`` names the experiment (default
 ``jepaforge``). Scalars are metrics (with their step), images are PNG artifacts under
 ``images/<tag>/``, and the resolved config is the artifact ``config.yaml`` plus flat parameters
@@ -25,6 +27,7 @@ from .base import LoggerContext, flat_params, hwc
 DEFAULT_EXPERIMENT = "jepaforge"
 PARAM_BATCH = 100  # parameters per request (MLflow's limit)
 PARAM_LENGTH = 500  # longest parameter value every MLflow version accepts
+FILE_STORE_ENV = "MLFLOW_ALLOW_FILE_STORE"
 
 
 class MlflowLogger:
@@ -33,7 +36,10 @@ class MlflowLogger:
     def __init__(self, context: LoggerContext) -> None:
         from mlflow.tracking import MlflowClient
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or (context.out_dir / "mlruns").resolve().as_uri()
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            uri = (context.out_dir / "mlruns").resolve().as_uri()
+            os.environ.setdefault(FILE_STORE_ENV, "true")  # MLflow 3 refuses file stores without it
         self.client = MlflowClient(tracking_uri=uri)
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
         experiment = self.client.get_experiment_by_name(name)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -193,10 +194,12 @@ def _fake_mlflow(monkeypatch):
 
 def test_mlflow_adapter_logs_to_a_file_store_in_the_run_directory(reg, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     clients = _fake_mlflow(monkeypatch)
     _feed(open_loggers(("mlflow",), reg, LoggerContext(out_dir=tmp_path, config=CONFIG, run_name="r1")))
     (client,) = clients
     assert client.uri == (tmp_path / "mlruns").resolve().as_uri()
+    assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"  # MLflow 3 refuses file stores without it
     names = [c[0] for c in client.calls]
     assert names == ["create_experiment", "create_run", "log_text", "log_batch", "log_metric", "log_image", "set_terminated"]
     text, batch, metric, image = (client.calls[i] for i in (2, 3, 4, 5))
