@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import torch
 
 from jepa_core.errors import MaskingError
+from jepa_core.interfaces import MaskSet
 
 # A relative nudge to evaluate block sizes just either side of a rounding breakpoint.
 EPS = 1e-9
@@ -172,3 +174,20 @@ def raster_first(mask: torch.Tensor, size: int) -> torch.Tensor:
 def keep_valid(old: torch.Tensor, new: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     mask = valid.view(-1, *([1] * (old.dim() - 1)))
     return torch.where(mask, old, new)
+
+
+def random_masks(batch_size: int, grid: Sequence[int], generator: torch.Generator, num_targets: int = 2) -> MaskSet:
+    """Valid masks on any ``grid`` without a masker: ``num_targets`` disjoint random target sets
+    and the remaining tokens as context (sorted); used to check predictors and target providers.
+
+    >>> random_masks(2, (4, 4), torch.Generator().manual_seed(0)).targets.shape
+    torch.Size([2, 2, 4])
+    """
+    n = math.prod(int(g) for g in grid)
+    if n < num_targets + 1:
+        raise ValueError(f"grid {tuple(grid)} has {n} tokens, too few for {num_targets} targets and a context")
+    nt = max(1, n // (2 * num_targets))
+    perm = torch.stack([torch.randperm(n, generator=generator) for _ in range(batch_size)])
+    targets = perm[:, : num_targets * nt].reshape(batch_size, num_targets, nt)
+    context = perm[:, num_targets * nt :].sort(dim=1).values
+    return MaskSet(context=context, targets=targets)

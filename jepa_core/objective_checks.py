@@ -27,7 +27,9 @@ from torch import nn
 from jepa_core.data import Batch
 from jepa_core.interfaces import MaskSet, TokenViews, gather_tokens, mask_sets
 from jepa_core.losses import L2Loss
+from jepa_core.masking import random_masks
 from jepa_core.objectives import Networks
+from jepa_core.specs import resolve_example
 from jepa_core.targets import EMATargetProvider
 from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 
@@ -74,8 +76,6 @@ class KitPredictor(nn.Module):
 def kit_batch(kind: str, batch_size: int = 8, seed: int = 0) -> Batch:
     """A random batch on the kit's grid with ``kind`` ``"sets"`` (one context/target MaskSet, the
     same context length for every sample) or ``"views"`` (2 global + 2 local token views)."""
-    from jepa_core.testing import random_masks
-
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, KIT_GRID[0], 4, generator=g)
     if kind == "sets":
@@ -207,8 +207,6 @@ def _rank_worker(rank: int, tmp: str, processes: int) -> None:
 
 def conformance_objective_example(spec: Any) -> Any:
     """Build ``spec``'s objective from its example options on a :class:`KitEncoder`."""
-    from jepa_core.testing import resolve_example
-
     example = resolve_example(spec)
     options = example.options if example is not None else spec.config_type()
     return spec.build(options, KitEncoder())

@@ -225,3 +225,11 @@ KINDS: tuple[Kind, ...] = (
 """The one table of component kinds; the registry, config, CLI and conformance kit read it."""
 
 COMPONENT_KINDS: dict[str, type[ComponentSpec]] = {k.name: k.spec for k in KINDS}
+
+
+def resolve_example(spec: ComponentSpec) -> Example | None:
+    """The spec's ``example`` as an :class:`Example` (a bare options record is wrapped), or None."""
+    if spec.example is None:
+        return None
+    value = spec.example()
+    return value if isinstance(value, Example) else Example(options=value)

@@ -66,7 +66,8 @@ from torch import nn
 from jepa_core.interfaces import MaskSet, TokenViews
 from jepa_core.objective_checks import check_objective
 from jepa_core.registry import normalize_name
-from jepa_core.specs import SPLITS, ComponentSpec, Example
+from jepa_core.masking import random_masks
+from jepa_core.specs import SPLITS, ComponentSpec, Example, resolve_example
 
 __all__ = [
     "ConformanceCase",
@@ -148,23 +149,6 @@ def _check_grads(module: nn.Module, who: str) -> None:
 
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def random_masks(batch_size: int, grid: Sequence[int], generator: torch.Generator, num_targets: int = 2) -> MaskSet:
-    """Valid masks on any ``grid`` without a masker: ``num_targets`` disjoint random target sets
-    and the remaining tokens as context (sorted); used to check predictors and target providers.
-
-    >>> random_masks(2, (4, 4), torch.Generator().manual_seed(0)).targets.shape
-    torch.Size([2, 2, 4])
-    """
-    n = math.prod(int(g) for g in grid)
-    if n < num_targets + 1:
-        raise ValueError(f"grid {tuple(grid)} has {n} tokens, too few for {num_targets} targets and a context")
-    nt = max(1, n // (2 * num_targets))
-    perm = torch.stack([torch.randperm(n, generator=generator) for _ in range(batch_size)])
-    targets = perm[:, : num_targets * nt].reshape(batch_size, num_targets, nt)
-    context = perm[:, num_targets * nt :].sort(dim=1).values
-    return MaskSet(context=context, targets=targets)
 
 
 def example_input(
@@ -703,14 +687,6 @@ def check_preset(
 
 
 # -------------------------------------------------------------------------- cases
-def resolve_example(spec: ComponentSpec) -> Example | None:
-    """The spec's ``example`` as an :class:`Example` (a bare options record is wrapped), or None."""
-    if spec.example is None:
-        return None
-    value = spec.example()
-    return value if isinstance(value, Example) else Example(options=value)
-
-
 def _skip(reason: str) -> None:
     if "pytest" in sys.modules:
         import pytest
