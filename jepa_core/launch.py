@@ -1,20 +1,24 @@
-"""``jepa submit``: run ``jepa train`` as a SLURM job through the optional package submitit.
+"""Running ``jepa train`` as a SLURM job through the optional package submitit.
 
     jepa submit --plugin image --preset vith14 --data /datasets/imagenet/train --out /checkpoint/me/vith14 \\
         --nodes 2 --gpus-per-node 8 --partition learn --timeout-min 4320
 
-The run config is resolved and checked here, on the submitting machine, by the same code as
-``jepa train`` (a bad preset, key or value exits with code 2 before anything is written); then
-one job of ``nodes`` x ``gpus_per_node`` tasks (one process per GPU; one CPU task per node with
-``--gpus-per-node 0``) is submitted. Its callable, :class:`TrainJob`, runs ``jepa train`` with
-the same arguments in each task; ``srun``'s SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID are mapped to
-the rank layout by :mod:`jepa_core.dist`, and MASTER_ADDR comes from SLURM_LAUNCH_NODE_IPADDR
-(the node that runs the batch script and srun: the allocation's first node, where SLURM places
-task 0). :class:`TrainJob` only adds a per-job MASTER_PORT, so two jobs that share a node do not
-both bind port 29500. With ``--executor local`` (one node, for testing) the tasks get
-RANK/WORLD_SIZE/LOCAL_RANK from submitit's own variables, on 127.0.0.1. Relative paths (``--out``,
-``--data``) resolve in the submission directory, where sbatch starts the job. ``--no-resume`` is
-checked once, here, and not passed on: a requeued job must resume.
+The run config is resolved and checked on the submitting machine by the same code as
+``jepa train`` (a bad preset, key or value exits with code 2 before anything is written), the
+run directory is claimed as a run claims it (:func:`jepa_core.rundir.claim`: writable, not in
+use, a resumed run keeps its config) and the resolved config is written there as
+``config.json``; then one job of ``nodes`` x ``gpus_per_node`` tasks (one process per GPU; one
+CPU task per node with ``--gpus-per-node 0``) is submitted. Its callable, :class:`TrainJob`,
+runs ``jepa train --config <out_dir>/config.json`` in each task (with the submission's plugin
+options); ``srun``'s SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID are mapped to the rank layout by
+:mod:`jepa_core.dist`, and MASTER_ADDR comes from SLURM_LAUNCH_NODE_IPADDR (the node that runs
+the batch script and srun: the allocation's first node, where SLURM places task 0).
+:class:`TrainJob` only adds a per-job MASTER_PORT, so two jobs that share a node do not both
+bind port 29500. With ``--executor local`` (one node, for testing) the tasks get
+RANK/WORLD_SIZE/LOCAL_RANK from submitit's own variables, on 127.0.0.1. Relative paths in the
+config (``train.out_dir``, ``data.root``) resolve in the submission directory, where sbatch
+starts the job. ``--no-resume`` is checked once, at submission, and not passed on: a requeued
+job must resume.
 
 Signals. The run handles SIGTERM and SIGUSR1 itself (:class:`jepa_core.run.PreemptionHandler`:
 finish the step, write a checkpoint, return exit code 75); submitit's handlers stay in place
@@ -24,7 +28,7 @@ would call :meth:`TrainJob.checkpoint`, requeue and exit at once, in the middle 
 losing everything since the last checkpoint. So while the run trains, :class:`TrainJob`
 forwards USR2 to the run's own handler (stop after this step, checkpoint) and hands the signal
 to submitit only once the run has returned: then rank 0 calls :meth:`TrainJob.checkpoint`
-(the same arguments again), submitit requeues the job (``scontrol requeue``; at most
+(the same command again), submitit requeues the job (``scontrol requeue``; at most
 ``slurm_max_num_timeout`` = 3 times after a time-out) and the requeued job resumes from the
 newest checkpoint in the run directory. A plain SIGTERM (``scancel``, or a preemption without
 the user signal) makes the run checkpoint and return 75 without a requeue by submitit; a SLURM
@@ -33,20 +37,25 @@ preemption in requeue mode restarts the job itself, and it resumes the same way.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 import re
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType, ModuleType
+from typing import Any
 
 import attrs
 
+from jepa_core import rundir
+from jepa_core.config import RunConfig
+from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError
+from jepa_core.registry import Registry
+from jepa_core.run import EXIT_PREEMPTED, PreemptionHandler
 
 MISSING_SUBMITIT = "`jepa submit` needs the optional package submitit: pip install 'jepaforge[slurm]'"
 EXECUTORS = ("slurm", "local")
@@ -54,32 +63,17 @@ EXECUTORS = ("slurm", "local")
 # layout that jepa_core.dist expects, or submitit's time-out signal.
 _OWNED_SBATCH_OPTIONS = ("nodes", "ntasks", "ntasks-per-node", "gpus-per-node", "signal")
 
-
-def add_cluster_args(p: argparse.ArgumentParser) -> None:
-    """The cluster options of ``jepa submit`` (the run options are ``jepa train``'s)."""
-    g = p.add_argument_group("cluster (jepa submit)")
-    g.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
-    g.add_argument("--gpus-per-node", type=int, default=8,
-                   help="GPUs per node = tasks per node, one process per GPU (default 8; 0: one CPU task per node)")
-    g.add_argument("--partition", help="SLURM partition")
-    g.add_argument("--timeout-min", type=int, default=4320, help="time limit in minutes (default 4320 = 3 days)")
-    g.add_argument("--cpus-per-task", type=int, default=10, help="CPUs per task (default 10)")
-    g.add_argument("--mem-gb", type=float, help="memory per node in GB (default: the cluster's)")
-    g.add_argument("--account", help="SLURM account")
-    g.add_argument("--qos", help="SLURM quality of service")
-    g.add_argument("--constraint", help="SLURM node constraint, e.g. volta32gb")
-    g.add_argument("--slurm-arg", dest="slurm_args", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other sbatch option, e.g. exclude=node12 or exclusive (repeatable)")
-    g.add_argument("--signal-delay-s", type=int, default=120,
-                   help="seconds between the time-out signal and the time limit: the run checkpoints in between (default 120)")
-    g.add_argument("--logs", metavar="DIR", help="submitit's folder: scripts, pickles, logs (default: <out_dir>/submitit)")
-    g.add_argument("--executor", choices=EXECUTORS, default="slurm",
-                   help="slurm (sbatch) or local (this machine, for testing; one node)")
+Program = Callable[[Sequence[str]], int]
+"""A command-line program: arguments in, exit code out (``jepa_core.cli.main``)."""
 
 
 @attrs.frozen(kw_only=True)
 class ClusterOptions:
-    """What ``jepa submit`` asks the scheduler for."""
+    """What ``jepa submit`` asks the scheduler for; an impossible value is a :class:`ConfigError`.
+
+    >>> ClusterOptions(nodes=2, gpus_per_node=8).world_size
+    16
+    """
 
     nodes: int = 1
     gpus_per_node: int = 8
@@ -93,6 +87,19 @@ class ClusterOptions:
     additional: Mapping[str, Any] = attrs.field(factory=dict)
     signal_delay_s: int = 120
 
+    def __attrs_post_init__(self) -> None:
+        for flag, value, least in (("--nodes", self.nodes, 1), ("--gpus-per-node", self.gpus_per_node, 0),
+                                   ("--timeout-min", self.timeout_min, 1), ("--cpus-per-task", self.cpus_per_task, 1),
+                                   ("--signal-delay-s", self.signal_delay_s, 0)):
+            if value < least:
+                raise ConfigError(f"{flag} must be at least {least}, got {value}.")
+        if self.mem_gb is not None and self.mem_gb <= 0:
+            raise ConfigError(f"--mem-gb must be positive, got {self.mem_gb}.")
+        if self.signal_delay_s >= 60 * self.timeout_min:
+            raise ConfigError(
+                f"--signal-delay-s={self.signal_delay_s} must be shorter than --timeout-min={self.timeout_min} minutes."
+            )
+
     @property
     def tasks_per_node(self) -> int:
         """One process per GPU, as :func:`jepa_core.dist.detect`'s SLURM mapping expects; 1 on CPU."""
@@ -101,27 +108,6 @@ class ClusterOptions:
     @property
     def world_size(self) -> int:
         return self.nodes * self.tasks_per_node
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "ClusterOptions":
-        """Checked options; a :class:`ConfigError` (one sentence) for an impossible value."""
-        for flag, value, least in (("--nodes", args.nodes, 1), ("--gpus-per-node", args.gpus_per_node, 0),
-                                   ("--timeout-min", args.timeout_min, 1), ("--cpus-per-task", args.cpus_per_task, 1),
-                                   ("--signal-delay-s", args.signal_delay_s, 0)):
-            if value < least:
-                raise ConfigError(f"{flag} must be at least {least}, got {value}.")
-        if args.mem_gb is not None and args.mem_gb <= 0:
-            raise ConfigError(f"--mem-gb must be positive, got {args.mem_gb}.")
-        if args.signal_delay_s >= 60 * args.timeout_min:
-            raise ConfigError(
-                f"--signal-delay-s={args.signal_delay_s} must be shorter than --timeout-min={args.timeout_min} minutes."
-            )
-        return cls(
-            nodes=args.nodes, gpus_per_node=args.gpus_per_node, timeout_min=args.timeout_min,
-            cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, partition=args.partition, account=args.account,
-            qos=args.qos, constraint=args.constraint, additional=parse_slurm_args(args.slurm_args),
-            signal_delay_s=args.signal_delay_s,
-        )
 
 
 def parse_slurm_args(items: Sequence[str]) -> dict[str, Any]:
@@ -184,74 +170,68 @@ def check_device(device: str, opts: ClusterOptions) -> None:
                           "one GPU; use train.device=auto or cuda (each process takes its local rank's GPU).")
 
 
-def train_argv(args: argparse.Namespace) -> list[str]:
-    """``jepa [global options] train [train options]`` for each task, from ``jepa submit``'s arguments.
+def check_job_layout(cfg: RunConfig, opts: ClusterOptions, *, cluster: str) -> None:
+    """The run must fit the job: the global batch splits over its processes, ``train.device``
+    agrees with the GPUs asked for, and the local executor runs one node.
 
-    Built from the parsers' own argument lists, so a new ``jepa train`` option travels too.
-    ``--no-resume`` is checked once at submission and not passed on: a requeued job must resume.
+    >>> check_job_layout(cfg, ClusterOptions(gpus_per_node=0), cluster="local")   # doctest: +SKIP
     """
-    from jepa_core.cli import add_global_args, add_train_args
-
-    argv: list[str] = []
-    for add, extra in ((add_global_args, ["train"]), (add_train_args, [])):
-        probe = argparse.ArgumentParser(add_help=False)
-        add(probe)
-        for action in probe._actions:
-            value = getattr(args, action.dest, None)
-            if action.dest == "no_resume" or value is None or value == action.default:
-                continue
-            flag = action.option_strings[0]
-            if action.nargs == 0:  # store_true
-                argv.append(flag)
-            elif isinstance(value, list):  # append (-p, --set)
-                for item in value:
-                    argv += [flag, str(item)]
-            else:
-                argv += [flag, str(value)]
-        argv += extra
-    return argv
+    cfg.train.batch_layout(opts.world_size)
+    check_device(cfg.train.device, opts)
+    if cluster == "local" and opts.nodes > 1:
+        raise ConfigError(f"--executor local runs on this machine only; use --nodes 1 (got {opts.nodes}).")
 
 
-def _import_submitit() -> Any:
+def check_device(device: str, opts: ClusterOptions) -> None:
+    """``train.device`` must agree with the GPUs asked for (the submitting machine may have none)."""
+    if opts.gpus_per_node == 0 and device.startswith("cuda"):
+        raise ConfigError(f"train.device='{device}' but --gpus-per-node 0 asks for no GPUs; "
+                          "set train.device=cpu (or auto) or ask for GPUs.")
+    if opts.gpus_per_node > 0 and device == "cpu":
+        raise ConfigError(f"train.device='cpu' but --gpus-per-node {opts.gpus_per_node} asks for GPUs; "
+                          "set train.device=auto or use --gpus-per-node 0.")
+    if opts.gpus_per_node > 1 and re.fullmatch(r"cuda:\d+", device):
+        raise ConfigError(f"train.device='{device}' would put all {opts.gpus_per_node} processes of a node on "
+                          "one GPU; use train.device=auto or cuda (each process takes its local rank's GPU).")
+
+
+def import_submitit(cluster: str) -> ModuleType:
+    """The optional package submitit, able to submit to ``cluster`` (a :class:`ConfigError` if not)."""
     try:
         import submitit
     except ImportError as err:
         raise ConfigError(MISSING_SUBMITIT) from err
+    if cluster == "slurm" and submitit.SlurmExecutor.affinity() <= 0:
+        raise ConfigError("--executor slurm needs SLURM's srun and sbatch on this machine; run `jepa submit` "
+                          "on a cluster login node, or use --executor local to test here.")
     return submitit
 
 
-def submit(args: argparse.Namespace, registry: Any, *, stream: TextIO | None = None) -> Any:
-    """Check everything locally, submit one job, print its id and log folder; returns submitit's Job."""
-    from jepa_core.cli import check_no_resume, resolve_config
+def write_job_config(cfg: RunConfig, registry: Registry, *, allow_config_change: bool = False) -> Path:
+    """Claim ``cfg``'s run directory as the run will (writable, not in use, a resumed run keeps its
+    config unless ``allow_config_change``), write ``config.json`` there; its absolute path.
 
-    cfg = resolve_config(args, registry)  # the same checks as `jepa train`: exit 2 before anything is written
-    check_no_resume(args, cfg)
-    opts = ClusterOptions.from_args(args)
-    cfg.train.batch_layout(opts.world_size)  # the global batch must split over nodes x tasks
-    check_device(cfg.train.device, opts)
-    if args.executor == "local" and opts.nodes > 1:
-        raise ConfigError(f"--executor local runs on this machine only; use --nodes 1 (got {opts.nodes}).")
-    submitit = _import_submitit()
-    if args.executor == "slurm" and submitit.SlurmExecutor.affinity() <= 0:
-        raise ConfigError("--executor slurm needs SLURM's srun and sbatch on this machine; run `jepa submit` "
-                          "on a cluster login node, or use --executor local to test here.")
+    >>> write_job_config(cfg, registry)        # doctest: +SKIP
+    PosixPath('/checkpoint/me/vith14/config.json')
+    """
+    with rundir.claim(cfg, registry, DistInfo(), allow_config_change=allow_config_change):
+        return rundir.save_run_config(cfg).absolute()
 
-    out_dir = Path(cfg.train.out_dir).absolute()
-    folder = Path(args.logs).absolute() if args.logs else out_dir / "submitit"
-    executor = submitit.AutoExecutor(folder=folder, cluster=args.executor)
-    executor.update_parameters(**executor_parameters(opts, name=f"jepa-{cfg.plugin}-{cfg.preset}"))
+
+def submit_job(submitit: ModuleType, job: "TrainJob", opts: ClusterOptions, *, cluster: str, folder: Path,
+               name: str) -> Any:
+    """Submit ``job`` with ``opts``; returns submitit's Job. sbatch's refusal is one sentence.
+
+    >>> submit_job(import_submitit("local"), job, opts, cluster="local", folder=Path("logs"), name="jepa")  # doctest: +SKIP
+    """
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    executor.update_parameters(**executor_parameters(opts, name=name))
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes a failed sbatch's stderr: one line below
-            job = executor.submit(TrainJob(train_argv(args)))
+            return executor.submit(job)
     except submitit.core.utils.FailedJobError as err:  # sbatch refused (unknown partition, account...)
         lines = [re.sub(r"^sbatch: (error: )?", "", line.strip()) for line in str(err).splitlines() if line.strip()]
         raise ConfigError(f"sbatch refused the job: {'; '.join(lines) or 'no reason given'}") from err
-    if stream is not None:
-        where = "this machine" if args.executor == "local" else "SLURM"
-        print(f"submitted job {job.job_id} to {where}: {opts.nodes} node(s) x {opts.tasks_per_node} task(s) "
-              f"({'one per GPU' if opts.gpus_per_node else 'CPU'}) -> run directory {out_dir}", file=stream)
-        print(f"logs: {folder} ({job.job_id}_<task>_log.out / .err)", file=stream, flush=True)
-    return job
 
 
 # ------------------------------------------------------------------ inside the job
@@ -298,7 +278,7 @@ class _ForwardTimeoutSignal:
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
-        self.previous: Any = None
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
         self.received: int | None = None
 
     def __enter__(self) -> "_ForwardTimeoutSignal":
@@ -309,9 +289,7 @@ class _ForwardTimeoutSignal:
     def __exit__(self, *exc: Any) -> None:
         signal.signal(self.signum, self.previous)
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        from jepa_core.run import PreemptionHandler
-
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         run_handler = signal.getsignal(PreemptionHandler.SIGNALS[0])
         if isinstance(getattr(run_handler, "__self__", None), PreemptionHandler):
             print(f"signal {signum}: stopping after this step to write a checkpoint, then requeueing",
@@ -327,41 +305,42 @@ class _ForwardTimeoutSignal:
 
 
 class TrainJob:
-    """The submitted callable: ``jepa <argv>`` (global options, ``train``, train options) in each task.
+    """The submitted callable: ``program(argv)`` (``jepa [plugin options] train --config FILE``) in each task.
 
-    >>> TrainJob(["-p", "mymodule", "train", "--plugin", "image", "--preset", "vith14"])()  # doctest: +SKIP
+    ``program`` is the ``jepa`` command itself (:func:`jepa_core.cli.main`), pickled by reference.
+
+    >>> from jepa_core.cli import main
+    >>> TrainJob(main, ["-p", "mymodule", "train", "--config", "/runs/x/config.json"])()  # doctest: +SKIP
     0
     """
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, program: Program, argv: Sequence[str]) -> None:
+        self.program = program
         self.argv = list(argv)
 
     def __repr__(self) -> str:
         return f"TrainJob({self.argv!r})"
 
     def __call__(self) -> int:
-        from jepa_core.cli import main
-        from jepa_core.run import EXIT_PREEMPTED
-
         env = _job_environment()
         if env is None:  # not under submitit (called directly): just the run
-            return self._check(main(self.argv), EXIT_PREEMPTED, None)
+            return self._check(self.program(self.argv), None)
         os.environ.update(rank_variables(env.cluster, env.job_id, env.num_tasks, env.global_rank, env.local_rank))
         usr_sig = getattr(signal, "SIG" + type(env).USR_SIG)
         with _ForwardTimeoutSignal(usr_sig) as forward:
-            code = main(self.argv)
+            code = self.program(self.argv)
         forward.hand_over()  # after a forwarded signal; rank 0 requeues through checkpoint() and exits here
-        return self._check(code, EXIT_PREEMPTED, env)
+        return self._check(code, env)
 
     @staticmethod
-    def _check(code: int, preempted: int, env: Any) -> int:
-        if code in (0, preempted):
+    def _check(code: int, env: Any) -> int:
+        if code in (0, EXIT_PREEMPTED):
             return code  # 75: stopped on a signal after writing a checkpoint; re-running resumes
         where = f" (see {env.paths.stderr})" if env is not None else ""
         raise RuntimeError(f"`jepa train` exited with code {code}{where}.")
 
     def checkpoint(self) -> Any:
-        """submitit's requeue hook: the same arguments again; the run resumes from its newest checkpoint."""
+        """submitit's requeue hook: the same command again; the run resumes from its newest checkpoint."""
         from submitit.helpers import DelayedSubmission
 
         return DelayedSubmission(self)

@@ -38,12 +38,13 @@ import attrs
 import torch
 
 from jepa_core import checkpoint as ckpt
-from jepa_core.config import RunConfig, from_dict, to_dict
+from jepa_core.config import RunConfig, from_dict, save_config, to_dict
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError, JepaError, RunDirBusyError
 from jepa_core.safe_write import check_output_dir, writing
 
 LOCK_NAME = "run.lock"
+CONFIG_NAME = "config.json"
 OUT_FLAG = "train.out_dir (--out)"
 
 RESUMABLE_CHANGES: tuple[str, ...] = (
@@ -251,7 +252,7 @@ def _show(value: Any, missing: object) -> str:
 def check_resume_config(folder: Path, cfg: RunConfig, registry: Any) -> None:
     """A :class:`ConfigError` naming the keys when the run in ``folder`` was started with another
     config (``folder/config.json``) in anything but :data:`RESUMABLE_CHANGES`."""
-    path = folder / "config.json"
+    path = folder / CONFIG_NAME
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -265,6 +266,30 @@ def check_resume_config(folder: Path, cfg: RunConfig, registry: Any) -> None:
             f"run directory '{folder}' holds a run with another config ({shown}); resuming it would mix two "
             "runs: choose another --out, or pass --allow-config-change to continue it with the new values."
         )
+
+
+def check_fresh_run_dir(cfg: RunConfig) -> None:
+    """A :class:`ConfigError` when ``cfg``'s run directory already holds a checkpoint (``--no-resume``).
+
+    >>> check_fresh_run_dir(cfg)        # doctest: +SKIP
+    """
+    existing = ckpt.latest_checkpoint(Path(cfg.train.out_dir) / "checkpoints")
+    if existing is not None:
+        raise ConfigError(
+            f"run directory '{cfg.train.out_dir}' already holds checkpoint {existing.name}; "
+            "choose another --out or drop --no-resume to continue it."
+        )
+
+
+def save_run_config(cfg: RunConfig) -> Path:
+    """Write ``cfg`` as the run directory's ``config.json`` (``jepa train --config`` re-runs it).
+
+    >>> save_run_config(cfg)            # doctest: +SKIP
+    PosixPath('runs/demo/config.json')
+    """
+    path = Path(cfg.train.out_dir) / CONFIG_NAME
+    with writing(path, what="the run config", flag="--out"):
+        return save_config(cfg, path)
 
 
 # ---------------------------------------------------------------------------- claim

@@ -61,7 +61,7 @@ def test_a_write_failing_where_no_check_looked_is_still_one_sentence(capsys, mon
     # e.g. TensorBoard's writer thread on a disk that filled up: an OSError under another exception
     import errno
 
-    from jepa_core import cli
+    from jepa_core.cli import train
 
     def full_disk(args, registry):
         try:
@@ -69,13 +69,13 @@ def test_a_write_failing_where_no_check_looked_is_still_one_sentence(capsys, mon
         except OSError as err:
             raise RuntimeError("writer failed") from err
 
-    monkeypatch.setattr(cli, "_cmd_train", full_disk)
+    monkeypatch.setattr(train, "run", full_disk)
     assert _error(capsys, TRAIN) == ("error: could not write 'runs/x/tensorboard/events.out' (the disk is full); "
                                      "free some space or choose another --out.\n")
 
     def a_bug(args, registry):
         raise OSError(errno.ENOENT, "No such file or directory", "x")  # not a write failure: not hidden
 
-    monkeypatch.setattr(cli, "_cmd_train", a_bug)
+    monkeypatch.setattr(train, "run", a_bug)
     with pytest.raises(FileNotFoundError):
         main(TRAIN)

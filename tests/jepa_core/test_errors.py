@@ -36,7 +36,7 @@ def test_cli_prints_one_line_for_a_worker_error(monkeypatch, capsys):
         loader = DataLoader(_Broken(), batch_size=1, num_workers=1)
         next(iter(loader))
 
-    monkeypatch.setattr("jepa_core.run.train_run", fail)
+    monkeypatch.setattr("jepa_core.cli.train.train_run", fail)
     code = cli.main(["train", "--plugin", "image", "--preset", "demo", "--out", "/tmp/unused-run"])
     err = capsys.readouterr().err
     assert code == 2

@@ -160,10 +160,11 @@ def test_train_init_from_released_file_starts_from_its_weights(registry, release
 
 
 def test_cli_train_init_from_sets_the_config(registry):
-    from jepa_core.cli import _parser, resolve_config
+    from jepa_core.cli import build_parser
+    from jepa_core.cli.common import config_from_args
 
-    args = _parser().parse_args(["train", "--plugin", "image", "--preset", "demo", "--init-from", "x.pth.tar"])
-    assert resolve_config(args, registry).train.init_from == "x.pth.tar"
+    args = build_parser().parse_args(["train", "--plugin", "image", "--preset", "demo", "--init-from", "x.pth.tar"])
+    assert config_from_args(args, registry).train.init_from == "x.pth.tar"
 
 
 def test_init_from_a_wrong_architecture_is_a_checkpoint_error(registry, released, tmp_path):

@@ -1,5 +1,6 @@
-"""``jepa submit`` (jepa_core.launch): executor parameters, local checks before anything is
-written, the optional dependency, and real submissions through submitit's local executor.
+"""``jepa submit`` (jepa_core.cli.submit, jepa_core.launch): executor parameters, local checks before
+anything is written, the run's config.json and the job's ``jepa train --config`` command, the
+optional dependency, and real submissions through submitit's local executor.
 
 submitit is optional: only the tests that submit (or build its objects) skip without it. A
 fake ``sbatch``/``srun`` pair on PATH shows what a SLURM submission would contain.
@@ -13,6 +14,7 @@ for submitit's time-out signal that the requeued attempt does not receive again.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -24,13 +26,12 @@ import pytest
 
 from jepa_core import hookimpl
 from jepa_core.checkpoint import checkpoint_name, latest_checkpoint
-from jepa_core.cli import _parser, main
-from jepa_core.launch import (
-    MISSING_SUBMITIT, ClusterOptions, TrainJob, _ForwardTimeoutSignal, add_cluster_args, executor_parameters,
-    rank_variables, train_argv,
-)
+from jepa_core.cli import build_parser, main
+from jepa_core.cli.submit import add_cluster_args, cluster_options, train_command
+from jepa_core.launch import MISSING_SUBMITIT, TrainJob, _ForwardTimeoutSignal, executor_parameters, rank_variables
 from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.registry import AUTOLOAD_ENV, PLUGINS_ENV
+from jepa_core.rundir import RunLock
 from jepa_core.run import PreemptionHandler
 from jepa_core.specs import LossSpec
 from tests.jepa_core.test_cli import _error
@@ -81,8 +82,8 @@ def _submit(monkeypatch, argv: list[str]):
     from jepa_core import launch
 
     jobs = []
-    real = launch.submit
-    monkeypatch.setattr(launch, "submit", lambda *a, **k: jobs.append(real(*a, **k)) or jobs[-1])
+    real = launch.submit_job
+    monkeypatch.setattr(launch, "submit_job", lambda *a, **k: jobs.append(real(*a, **k)) or jobs[-1])
     assert main(argv) == 0
     (job,) = jobs
     return job
@@ -111,7 +112,7 @@ def test_executor_parameters_from_the_cluster_options():
         "--cpus-per-task", "12", "--mem-gb", "480", "--account", "vision", "--qos", "high",
         "--constraint", "volta32gb", "--slurm-arg", "exclude=node[1-2]", "--slurm-arg", "exclusive",
     ])
-    opts = ClusterOptions.from_args(args)
+    opts = cluster_options(args)
     assert (opts.tasks_per_node, opts.world_size) == (8, 16)
     assert executor_parameters(opts, name="jepa-image-vith14") == {
         "name": "jepa-image-vith14", "nodes": 2, "tasks_per_node": 8, "gpus_per_node": 8, "cpus_per_task": 12,
@@ -122,25 +123,26 @@ def test_executor_parameters_from_the_cluster_options():
 
 
 def test_executor_parameters_defaults_and_cpu():
-    assert executor_parameters(ClusterOptions.from_args(_cluster([]))) == {
+    assert executor_parameters(cluster_options(_cluster([]))) == {
         "name": "jepa", "nodes": 1, "tasks_per_node": 8, "gpus_per_node": 8, "cpus_per_task": 10,
         "timeout_min": 4320, "slurm_signal_delay_s": 120,
     }
-    cpu = executor_parameters(ClusterOptions.from_args(_cluster(["--nodes", "3", "--gpus-per-node", "0"])))
+    cpu = executor_parameters(cluster_options(_cluster(["--nodes", "3", "--gpus-per-node", "0"])))
     assert cpu["nodes"] == 3 and cpu["tasks_per_node"] == 1 and "gpus_per_node" not in cpu  # one CPU task per node
 
 
-def test_train_argv_passes_global_and_train_options_on():
-    args = _parser().parse_args([
-        "--no-autoload", "-p", "a.plugin", "-p", "b.plugin", "--on-plugin-error", "warn", "submit",
-        "--plugin", "image", "--preset", "vith14", "--data", "/data", "--out", "runs/x", "--set", "optim.lr=1e-3",
-        "--set", "train.epochs=2", "--no-resume", "--init-from", "w.pth", "--nodes", "2", "--partition", "p",
-    ])
-    assert train_argv(args) == [
+def test_the_job_runs_train_on_the_written_config_with_the_plugin_options():
+    argv = ["--no-autoload", "-p", "a.plugin", "-p", "b.plugin", "--on-plugin-error", "warn", "submit",
+            "--plugin", "image", "--preset", "vith14", "--data", "/data", "--out", "runs/x", "--set", "optim.lr=1e-3",
+            "--set", "train.epochs=2", "--no-resume", "--init-from", "w.pth", "--nodes", "2", "--partition", "p"]
+    config = Path("/abs/runs/x/config.json")
+    assert train_command(build_parser().parse_args(argv), config) == [
         "--load-plugin", "a.plugin", "--load-plugin", "b.plugin", "--no-autoload", "--on-plugin-error", "warn",
-        "train", "--plugin", "image", "--preset", "vith14", "--data", "/data", "--out", "runs/x",
-        "--set", "optim.lr=1e-3", "--set", "train.epochs=2", "--init-from", "w.pth",
-    ]  # no --no-resume (checked once at submission; a requeued job must resume), no cluster options
+        "train", "--config", str(config),
+    ]  # the run options are in config.json; no --no-resume (checked once at submission; a requeued job must
+    # resume), no cluster options
+    changed = build_parser().parse_args([*argv, "--allow-config-change"])
+    assert train_command(changed, config)[-4:] == ["train", "--config", str(config), "--allow-config-change"]
 
 
 def test_rank_variables_for_slurm_and_local_tasks():
@@ -184,6 +186,24 @@ def test_no_resume_with_a_checkpoint_exits_2_before_submitting(capsys, tmp_path)
     assert not (tmp_path / "run" / "submitit").exists()
 
 
+def test_a_run_directory_of_another_run_or_in_use_is_refused_before_its_config_is_replaced(submitit, capsys, tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
+    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), *SMALL, "--set", "train.seed=1"]) == 0
+    stored = capsys.readouterr().out
+    (run / "config.json").write_text(stored)
+    local = [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local"]
+    assert "holds a run with another config (train.seed: 1 -> 0)" in _error(capsys, local)
+    lock = RunLock(run)
+    lock.acquire()
+    try:
+        assert "is in use by another jepa run" in _error(capsys, [*local, "--set", "train.seed=1"])
+    finally:
+        lock.release()
+    assert (run / "config.json").read_text() == stored and not (run / "submitit").exists()
+
+
 # ---------------------------------------------------------------- submitit is optional
 def test_missing_submitit_is_one_sentence_and_exit_2(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "submitit", None)  # `import submitit` now fails as if not installed
@@ -207,10 +227,11 @@ def test_cli_imports_and_runs_without_submitit(tmp_path):
 
 # ------------------------------------------------------------------------ submissions
 def test_checkpoint_requeues_the_same_arguments(submitit):
-    job = TrainJob(["--no-autoload", "train", "--plugin", "toyseq", "--preset", "tiny", "--out", "runs/x"])
+    job = TrainJob(main, ["--no-autoload", "train", "--config", "/runs/x/config.json"])
     delayed = job.checkpoint()
     assert isinstance(delayed, submitit.helpers.DelayedSubmission)
-    assert delayed.function.argv == job.argv and (delayed.args, delayed.kwargs) == ((), {})
+    assert delayed.function.argv == job.argv and delayed.function.program is main
+    assert (delayed.args, delayed.kwargs) == ((), {})
 
 
 def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, capsys):
@@ -233,9 +254,11 @@ def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, ca
         assert f"#SBATCH {line}\n" in script, script
     assert "srun --unbuffered" in script
     delayed = submitit.helpers.DelayedSubmission.load(run / "submitit" / "4242_submitted.pkl")
-    assert delayed.function.argv == ["--load-plugin", "tests.toy_seq_plugin", "--no-autoload", "train", "--plugin",
-                                     "toyseq", "--preset", "tiny", "--out", str(run), "--set", "train.batch_size=64"]
-    assert sorted(p.name for p in run.iterdir()) == ["submitit"]  # nothing but submitit's folder
+    assert delayed.function.argv == ["--load-plugin", "tests.toy_seq_plugin", "--no-autoload", "train", "--config",
+                                     str(run / "config.json")]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "submitit"]  # the run's config and submitit's folder
+    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), "--set", "train.batch_size=64"]) == 0
+    assert json.loads((run / "config.json").read_text()) == json.loads(capsys.readouterr().out)  # the resolved config
 
     (bin_dir / "sbatch").write_text(
         '#!/bin/sh\necho "sbatch: error: invalid partition specified: nope" >&2\n'
@@ -275,7 +298,8 @@ def test_time_out_signal_checkpoints_then_requeues_and_resumes(submitit, tmp_pat
     assert f"resuming from {run / 'checkpoints' / checkpoint_name(3)} (step 3" in log, log
     assert "Calling checkpoint method" in log and f"Requeued job {job.job_id}" in log, log  # submitit's log lines
     requeued = submitit.helpers.DelayedSubmission.load(job.paths.submitted_pickle)  # what checkpoint() returned
-    assert isinstance(requeued.function, TrainJob) and requeued.function.argv == train_argv(_parser().parse_args(argv))
+    assert isinstance(requeued.function, TrainJob)
+    assert requeued.function.argv[-3:] == ["train", "--config", str(run / "config.json")]
     assert latest_checkpoint(run / "checkpoints").name == checkpoint_name(5)
 
 
@@ -287,7 +311,7 @@ def test_two_local_tasks_form_one_process_group(submitit, tmp_path):
     executor.update_parameters(tasks_per_node=2, timeout_min=10)
     argv = ["--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
             "--out", str(run), *SMALL, "--set", "train.log_every=1"]
-    job = executor.submit(TrainJob(argv))
+    job = executor.submit(TrainJob(main, argv))
     assert _wait(job) == [0, 0], job.stderr()
     log0, log1 = job.task(0).stdout(), job.task(1).stdout()
     assert "batch 8 = 4 x 2 processes x 1 accumulation" in log0 and "world size 2, strategy ddp" in log0, log0
@@ -322,6 +346,6 @@ def test_train_job_outside_submitit_runs_train_and_reports_failures(tmp_path, mo
     monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
     base = ["--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny"]
     with pytest.raises(RuntimeError, match="`jepa train` exited with code 2"):
-        TrainJob([*base, "--out", str(tmp_path / "run"), "--set", "optim.lr=-1"])()
+        TrainJob(main, [*base, "--out", str(tmp_path / "run"), "--set", "optim.lr=-1"])()
     assert not (tmp_path / "run").exists()
 

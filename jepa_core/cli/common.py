@@ -1,0 +1,73 @@
+"""Arguments several ``jepa`` commands share: plugin loading (before the command) and the run config.
+
+>>> p = argparse.ArgumentParser(prog="jepa")
+>>> add_plugin_args(p)
+>>> plugin_argv(p.parse_args(["-p", "my_pkg.plugin", "--no-autoload"]))
+['--load-plugin', 'my_pkg.plugin', '--no-autoload']
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Protocol
+
+from jepa_core.config import RunConfig
+from jepa_core.extract import WHICH
+from jepa_core.registry import Registry
+from jepa_core.resolve import resolve_config
+
+ON_PLUGIN_ERROR = ("raise", "warn")
+
+
+class SubParsers(Protocol):
+    """What ``ArgumentParser.add_subparsers()`` returns, as far as a command module uses it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
+def add_plugin_args(p: argparse.ArgumentParser) -> None:
+    """The options before the command: which plugins load, and what a failing one does."""
+    p.add_argument("--load-plugin", "-p", action="append", default=[], metavar="MODULE",
+                   help="load a plugin module explicitly (repeatable)")
+    p.add_argument("--no-autoload", action="store_true", help="do not load entry-point plugins")
+    p.add_argument("--on-plugin-error", choices=ON_PLUGIN_ERROR, default=ON_PLUGIN_ERROR[0],
+                   help="stop at a plugin that fails to import (raise) or skip it (warn)")
+
+
+def plugin_argv(args: argparse.Namespace) -> list[str]:
+    """The plugin options of ``args`` as command-line words (defaults left out), for a command run elsewhere."""
+    argv = [word for module in args.load_plugin for word in ("--load-plugin", module)]
+    if args.no_autoload:
+        argv.append("--no-autoload")
+    if args.on_plugin_error != ON_PLUGIN_ERROR[0]:
+        argv += ["--on-plugin-error", args.on_plugin_error]
+    return argv
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """A preset and what changes it: ``--plugin --preset --data --out --set``."""
+    p.add_argument("--plugin", help="plugin whose preset to use, e.g. image")
+    p.add_argument("--preset", help="preset name, e.g. demo or vith14")
+    p.add_argument("--data", help="data path (sets data.root)")
+    p.add_argument("--out", help="run directory (sets train.out_dir)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. optim.lr=5e-4 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace, registry: Registry) -> RunConfig:
+    """The run config :func:`add_config_args` (and ``--config``/``--init-from`` where a command has them) ask for."""
+    return resolve_config(
+        registry, config_file=getattr(args, "config", None), plugin=args.plugin, preset=args.preset,
+        data=args.data, out=args.out, init_from=getattr(args, "init_from", None), overrides=args.overrides,
+    )
+
+
+def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    """Which encoder of which checkpoint (``jepa eval``, ``jepa export``); ``--plugin/--preset`` name
+    the architecture of a released file that holds no config."""
+    p.add_argument("--checkpoint", required=True, help="checkpoint file (jepaforge or released I-JEPA) or run directory")
+    p.add_argument("--encoder", choices=sorted(WHICH), default="target", help="which encoder (default: target)")
+    p.add_argument("--plugin", help="architecture for a released I-JEPA file, e.g. image")
+    p.add_argument("--preset", help="architecture preset for a released I-JEPA file, e.g. vith14")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. encoder.depth=12 (repeatable)")

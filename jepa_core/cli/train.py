@@ -1,0 +1,41 @@
+"""``jepa train``: train a JEPA from a preset or a config file, in its run directory.
+
+    jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
+    jepa train --config runs/demo/config.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jepa_core.cli.common import SubParsers, add_config_args, config_from_args
+from jepa_core.registry import Registry
+from jepa_core.run import EXIT_PREEMPTED, train_run
+from jepa_core.rundir import check_fresh_run_dir
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``jepa train``, shared by ``jepa submit``."""
+    add_config_args(p)
+    p.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="refuse to continue when the run directory already holds a checkpoint")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a run although its stored config differs (beyond max_steps, logging and the like)")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
+
+
+def add_parser(sub: SubParsers) -> None:
+    add_train_args(sub.add_parser("train", help="train a JEPA"))
+
+
+def run(args: argparse.Namespace, registry: Registry) -> int:
+    """Train; exit code 0, or ``EXIT_PREEMPTED`` (75) when a signal stopped the run at a checkpoint."""
+    cfg = config_from_args(args, registry)
+    if args.no_resume:
+        check_fresh_run_dir(cfg)
+    result = train_run(cfg, registry, resume=True, stream=sys.stdout,  # the current stdout, not the one at import
+                       allow_config_change=args.allow_config_change)
+    return EXIT_PREEMPTED if result.preempted else 0

@@ -1,0 +1,153 @@
+"""What evaluating a frozen encoder needs: the config, the checkpoint, the device, the features.
+
+``checkpoint`` is a checkpoint file of either format (:mod:`jepa_core.interop`) or a run
+directory (its newest checkpoint). A released I-JEPA file holds no config: ``plugin``/``preset``
+name the architecture (and ``overrides`` change it). The data: ``train``/``val`` are labelled
+folders (one sub-folder per class) of the modality's folder dataset: the checkpoint's own dataset
+when it reads folders (it has ``root``/``val_root``), else the one the encoder's plugin names in
+its module attribute ``FOLDER_DATASET`` (``image_folder``, ``video_frames``, ``wav_folder``),
+keeping shared options such as ``resolution``; without them the checkpoint config's own dataset
+is used (e.g. ``synthetic_shapes``). Train features use the ``train_eval`` split (no
+augmentation), val features the ``val`` split. Features are extracted once, in batches, on the
+device.
+
+>>> setup = load_setup(build_registry(), "runs/demo", train="/data/train", val="/data/val")   # doctest: +SKIP
+>>> (encoder,) = encoders_to_evaluate(setup, "target").values()                              # doctest: +SKIP
+>>> tx, ty, vx, vy = frozen_features(setup, encoder, pool="mean")                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import torch
+
+from jepa_core.config import RunConfig, apply_overrides, field_types, set_value
+from jepa_core.dist import DistInfo, select_device
+from jepa_core.errors import ConfigError, DataError
+from jepa_core.eval.classes import check_dataset_classes, check_label_counts
+from jepa_core.eval.features import extract_features
+from jepa_core.eval.lowshot import fraction_subset, per_class_subset
+from jepa_core.extract import build_encoder, preset_reference, run_config
+from jepa_core.interop import Checkpoint, read_checkpoint
+from jepa_core.registry import Registry
+from jepa_core.run import build_dataset, check_input_shape
+
+Precheck = Callable[[torch.nn.Module, torch.Tensor], None]
+Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def eval_data_config(cfg: RunConfig, registry: Registry, train: str | None, val: str | None) -> RunConfig:
+    """``cfg`` reading ``root=train, val_root=val``: its own dataset if that reads folders, else the
+    encoder plugin's ``FOLDER_DATASET`` (shared options, e.g. ``resolution``, carried over);
+    unchanged when neither path is given."""
+    if train is None and val is None:
+        return cfg
+    if train is None or val is None:
+        raise ConfigError("give both --train and --val, or neither to evaluate on the checkpoint's own dataset.")
+    for flag, path in (("--train", train), ("--val", val)):
+        if not Path(path).is_dir():
+            raise DataError(f"{flag} path '{path}' is not a directory of class sub-folders.")
+    if not {"root", "val_root"} <= set(field_types(type(cfg.data.options))):
+        folder = folder_dataset(cfg, registry)
+        old = attrs.asdict(cfg.data.options)
+        cfg = set_value(cfg, "data.name", folder, registry)
+        shared = set(field_types(type(cfg.data.options))) & set(old) - {"root", "val_root"}
+        for key in sorted(shared):
+            try:
+                cfg = set_value(cfg, f"data.{key}", old[key], registry)
+            except ConfigError:
+                pass  # same name, different meaning: keep the folder dataset's default
+    cfg = set_value(cfg, "data.root", str(train), registry)
+    return set_value(cfg, "data.val_root", str(val), registry)
+
+
+def folder_dataset(cfg: RunConfig, registry: Registry) -> str:
+    """The folder dataset the encoder's plugin names (module attribute ``FOLDER_DATASET``)."""
+    provider = registry.provider_of("encoder", cfg.encoder.name)
+    name = getattr(registry.manager.get_plugin(provider.name), "FOLDER_DATASET", None)
+    if name is None:
+        raise ConfigError(
+            f"--train/--val need a dataset that reads folders, but '{cfg.data.name}' has no root/val_root and "
+            f"plugin '{provider.name}' names no FOLDER_DATASET; set data.* to a folder dataset in a config file."
+        )
+    registry.get("dataset", name)
+    return name
+
+
+@attrs.frozen
+class EvalSetup:
+    """Everything an evaluation needs: the resolved config, the checkpoint (None: a preset at random
+    init), the device and the registry."""
+
+    cfg: RunConfig
+    ckpt: Checkpoint | None
+    device: torch.device
+    registry: Registry
+
+
+def load_setup(
+    registry: Registry, checkpoint: str, *, plugin: str | None = None, preset: str | None = None,
+    overrides: Sequence[str] = (), data: bool = False, train: str | None = None, val: str | None = None,
+    device: str | None = None,
+) -> EvalSetup:
+    """Read ``checkpoint`` (or name a preset at random init), resolve its config (``data``: with the
+    ``train``/``val`` folders, see :func:`eval_data_config`) and pick ``device`` (default: the
+    config's ``train.device``)."""
+    named = preset_reference(checkpoint, registry)
+    ckpt = None if named else read_checkpoint(checkpoint)
+    if named:
+        plugin, preset = plugin or named[0], preset or named[1]
+    cfg = run_config(ckpt, registry, plugin=plugin, preset=preset)
+    if data:
+        cfg = eval_data_config(cfg, registry, train, val)
+    cfg = apply_overrides(cfg, list(overrides), registry)
+    return EvalSetup(cfg, ckpt, select_device(device or cfg.train.device, DistInfo()), registry)
+
+
+def encoders_to_evaluate(setup: EvalSetup, which: str, *, compare_random_init: bool = False) -> dict[str, torch.nn.Module]:
+    """``which`` encoder of the checkpoint (or the preset at random init), and the same architecture
+    at random init when ``compare_random_init``; keyed by a label for the results."""
+    label = f"{which} encoder" if setup.ckpt is not None else "random init"
+    encoders = {label: build_encoder(setup.cfg, setup.registry, setup.ckpt, which)}
+    if compare_random_init and setup.ckpt is not None:
+        encoders["random init"] = build_encoder(setup.cfg, setup.registry, None)
+    return encoders
+
+
+def frozen_features(
+    setup: EvalSetup, encoder: torch.nn.Module, *, pool: str, batch_size: int | None = None,
+    labels_per_class: int | None = None, label_fraction: float | None = None, seed: int = 0,
+    precheck: Precheck | None = None,
+) -> Features:
+    """Train and val features and labels ``(tx, ty, vx, vy)`` of ``encoder`` (``pool``: mean, last4
+    or none), the train part cut to ``labels_per_class`` or ``label_fraction`` (seeded) when given.
+
+    The data is checked first (labelled, the encoder's input shape, then ``precheck`` on one
+    sample); ``batch_size`` defaults to the config's ``probe.batch_size``.
+    """
+    cfg, registry = setup.cfg, setup.registry
+    train_set = build_dataset(cfg, registry, "train_eval")
+    val_set = build_dataset(cfg, registry, "val")
+    check_dataset_classes(train_set, what=f"the train set of dataset '{cfg.data.name}'")
+    check_input_shape(encoder, train_set[0][0], cfg)
+    if precheck is not None:
+        precheck(encoder, train_set[0][0])
+    batch = batch_size or cfg.probe.batch_size
+    tx, ty = extract_features(encoder, train_set, batch_size=batch, device=setup.device, pool=pool)
+    vx, vy = extract_features(encoder, val_set, batch_size=batch, device=setup.device, pool=pool)
+    for name, y in (("train", ty), ("val", vy)):
+        if bool((y < 0).any()):
+            raise DataError(f"the {name} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
+                            "evaluation needs one sub-folder per class.")
+    if labels_per_class is not None:
+        idx = per_class_subset(ty, labels_per_class, seed=seed)
+        tx, ty = tx[idx], ty[idx]
+    elif label_fraction is not None:
+        idx = fraction_subset(ty, label_fraction, seed=seed)
+        tx, ty = tx[idx], ty[idx]
+    low_shot = labels_per_class is not None or label_fraction is not None  # few per class on purpose
+    check_label_counts(ty, what=f"the train set of dataset '{cfg.data.name}'", warn_few=not low_shot)
+    return tx, ty, vx, vy
