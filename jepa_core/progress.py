@@ -76,7 +76,11 @@ def nonfinite_parameters(modules: dict[str, torch.nn.Module]) -> list[str]:
 class ProgressLogger:
     """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars.
 
-    ``tensorboard_dir=None`` disables TensorBoard; ``stream=None`` disables the console.
+    ``writer`` is where the scalars go (anything with ``add_scalar``, e.g. the run's
+    :class:`~jepa_core.loggers.LoggerFanOut`, which this logger flushes and closes at the end);
+    without one, ``tensorboard_dir`` opens a TensorBoard writer there and ``None`` logs no scalars.
+    ``stream=None`` disables the console. At the end it prints the run's average training speed
+    (images/s over all logged steps, evaluations left out), the number ``jepa doctor`` predicts.
     Unreadable samples (reported by the loader) are counted once each (by dataset index), the
     first ``MAX_BAD_SAMPLES_PRINTED`` named on the console and the count logged as the TensorBoard
     scalar ``data/bad_samples``. The bad fraction is the share of drawn samples that were
@@ -93,14 +97,14 @@ class ProgressLogger:
         self, *, total_steps: int, log_every: int, tensorboard_dir: str | Path | None = None,
         stream: TextIO | None = sys.stdout, images_per_step_factor: int = 1,
         max_bad_fraction: float = 0.01, min_samples_for_bad_check: int = 200,
-        checkpoint_dir: str | Path | None = None,
+        checkpoint_dir: str | Path | None = None, writer: Any = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
         self.images_factor = images_per_step_factor  # world size: log global images/s
         self.max_bad_fraction, self.min_samples = max_bad_fraction, min_samples_for_bad_check
         self.checkpoint_dir = checkpoint_dir
-        self.writer = None
-        if tensorboard_dir is not None:
+        self.writer = writer
+        if writer is None and tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(tensorboard_dir))
@@ -115,6 +119,8 @@ class ProgressLogger:
         self.bad_draws = 0  # drawn samples that were unreadable (a sample drawn in two epochs counts twice)
         self._bad_keys: set[Any] = set()
         self.history: list[tuple[int, float]] = []  # (step, mean loss over the window)
+        self.train_seconds = 0.0  # training time of the logged windows (evaluations excluded)
+        self.train_images = 0  # images (all processes) of the logged windows
 
     def exclude_time(self, seconds: float) -> None:
         """Leave ``seconds`` spent outside training (e.g. an online evaluation) out of img/s and ETA."""
@@ -180,6 +186,8 @@ class ProgressLogger:
         rate = self._images / max(now - self._t0, 1e-9)
         remaining = (self.total_steps - trainer.step) * (now - self._t0) / max(self._steps, 1)
         self.history.append((trainer.step, mean_loss))
+        self.train_seconds += now - self._t0
+        self.train_images += self._images
         if self.stream is not None:
             bad = f" | {len(self.bad_samples)} bad samples" if self.bad_samples else ""
             print(
@@ -205,6 +213,9 @@ class ProgressLogger:
     def on_fit_end(self, trainer: Any) -> None:
         if self._steps:
             self.flush(trainer, _LastOut(trainer))
+        if self.train_images and self.train_seconds > 0:
+            echo(f"trained on {self.train_images:,} images in {_fmt_duration(self.train_seconds)}: "
+                 f"{self.train_images / self.train_seconds:,.0f} img/s on average", self.stream)
         if self.bad_samples:
             echo(f"skipped {len(self.bad_samples)} unreadable samples ({self.bad_draws} of {self.samples_seen} "
                  f"samples drawn; the next readable sample was used instead), e.g. {self.bad_samples[0]}", self.stream)
