@@ -1,4 +1,4 @@
-"""Run configuration: frozen attrs records, type-checked overrides, and a JSON file form.
+"""Run configuration: frozen attrs records, type-checked overrides, and a YAML (or JSON) file form.
 
 A run config names each component (``encoder``, ``predictor``, ``masker``, ``target``, ``loss``,
 ``data``) and holds that component's own options record; ``optim``, ``train`` and ``probe``
@@ -6,7 +6,10 @@ are core records. Overrides use dotted keys::
 
     cfg = apply_overrides(cfg, ["optim.lr=5e-4", "masker.num_targets=2"], registry)
 
-The JSON form is flat per component: ``{"encoder": {"name": "vit", "depth": 12, ...}, ...}``.
+The file form is flat per component: ``{"encoder": {"name": "vit", "depth": 12, ...}, ...}``,
+written as YAML (a run directory's ``config.yaml``) or JSON (``.json`` names; still read), see
+:mod:`jepa_core.config_files`. :func:`load_config` also maps foreign forms that plugins register
+(the official I-JEPA YAML files, :mod:`jepa_core.config_import`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any, Literal
 
 import attrs
 
+from jepa_core.config_files import dump_text, format_of, read_config_file
+from jepa_core.config_import import import_foreign
 from jepa_core.errors import ConfigError
 from jepa_core.objectives import PredictiveConfig
 from jepa_core.regularizers import NoRegularizerConfig
@@ -95,6 +100,11 @@ class TrainConfig:
     representation-collapse scalars (``monitor/*``; one extra no-grad forward of each encoder),
     ``mask_image_every`` logs pictures of the masks; 0 turns either off.
 
+    ``loggers`` names the metrics loggers every scalar, picture and the resolved config go to
+    (:mod:`jepa_core.loggers`): ``tensorboard`` (default), ``csv``, and with their extras
+    installed ``wandb`` and ``mlflow``, e.g. ``--set train.loggers=tensorboard,csv``; an empty
+    value logs no metrics.
+
     Online evaluation (``eval.*`` options, :mod:`jepa_core.online_eval`): ``eval_every=None``
     (default) evaluates at the start, at the end of every epoch and at the end when the dataset
     has labels, and says in one line that it is off when it has none; ``N > 0`` evaluates every
@@ -127,6 +137,7 @@ class TrainConfig:
     monitor_every: int = attrs.field(default=100, validator=non_negative)  # collapse scalars; 0 = off
     mask_image_every: int = attrs.field(default=500, validator=non_negative)  # mask pictures; 0 = off
     eval_every: int | None = attrs.field(default=None, validator=non_negative)  # online evaluation; see below
+    loggers: tuple[str, ...] = ("tensorboard",)  # metrics loggers (jepa_core.loggers)
 
     def batch_layout(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accum_steps)`` for ``world_size`` processes; ConfigError if uneven."""
@@ -420,7 +431,7 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 def from_dict(data: dict[str, Any], registry: Any) -> RunConfig:
     """Rebuild a :class:`RunConfig` from :func:`to_dict` output, checking every key and type."""
     if not isinstance(data, dict):
-        raise ConfigError(f"a run config must be a JSON object, got {type(data).__name__}.")
+        raise ConfigError(f"a run config must be a mapping of sections, got {type(data).__name__}.")
     known = {f.name for f in attrs.fields(RunConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -448,26 +459,30 @@ def from_dict(data: dict[str, Any], registry: Any) -> RunConfig:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> Path:
+    """Write ``cfg`` to ``path``: JSON for a ``.json`` name, YAML otherwise.
+
+    >>> save_config(cfg, "runs/x/config.yaml")          # doctest: +SKIP
+    PosixPath('runs/x/config.yaml')
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    path.write_text(dump_text(to_dict(cfg), format_of(path)))
     return path
 
 
-def load_config(path: str | Path, registry: Any) -> RunConfig:
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file '{path}' is a directory; give a config.json file (e.g. runs/demo/config.json).")
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file '{path}' is not a text file (it is not UTF-8); give a JSON run config.") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"config file '{path}' is not valid JSON: {err}.") from err
-    except RecursionError:
-        raise ConfigError(f"config file '{path}' nests too deeply to be a run config; give a JSON run config.") from None
-    except OSError as err:
-        raise ConfigError(f"config file '{path}' cannot be read: {err.strerror or err}.") from err
+def load_config(path: str | Path, registry: Any, form: str | None = None) -> RunConfig:
+    """The run config in a YAML or JSON file: this project's own form, or a foreign form a plugin
+    maps (``form``, or detected; e.g. an official I-JEPA YAML file, whose notes are issued as one
+    warning). Every problem is a :class:`ConfigError`.
+
+    >>> load_config("runs/demo/config.yaml", build_registry()).preset     # doctest: +SKIP
+    'demo'
+    """
+    data = read_config_file(path)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"config file '{path}' must hold a mapping of config sections (plugin, preset, encoder, ...), got {got}.")
+    imported = import_foreign(data, registry, str(path), form)
+    if imported is not None:
+        return imported.warn()
     return from_dict(data, registry)

@@ -1,10 +1,11 @@
 """Run configs from foreign config files (e.g. the official I-JEPA YAML files).
 
 Plugins register the forms they understand through the ``jepa_config_formats`` hook
-(:class:`~jepa_core.specs.ConfigFormatSpec`); a file whose data one of them recognises is mapped
-by it, anything else is read as this project's own config form::
+(:class:`~jepa_core.specs.ConfigFormatSpec`). :func:`jepa_core.config.load_config` maps a file
+whose data one of them recognises and reads anything else as this project's own form;
+:func:`read_foreign` insists on a foreign form (``jepa config import``)::
 
-    imported = load_any("in1k_vith14_ep300.yaml", build_registry())
+    imported = read_foreign("in1k_vith14_ep300.yaml", build_registry())
     imported.format, imported.config.preset          # ('ijepa', 'vith14')
     imported.notes                                   # fields without an exact counterpart
 
@@ -21,17 +22,16 @@ from typing import Any
 
 import attrs
 
-from jepa_core.config import RunConfig, from_dict
 from jepa_core.config_files import read_config_file
 from jepa_core.errors import ConfigError
 
 
 @attrs.frozen
 class ImportedConfig:
-    """A run config read from a file, the form it was in (``""`` for this project's own), and
-    notes on the fields of a foreign form that have no exact counterpart."""
+    """A run config mapped from a foreign form (its name), with notes on the fields that have no
+    exact counterpart."""
 
-    config: RunConfig
+    config: Any  # a RunConfig
     format: str = ""
     notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     source: str = ""
@@ -39,14 +39,14 @@ class ImportedConfig:
     def message(self) -> str | None:
         """The notes as one sentence, or None when there are none.
 
-        >>> ImportedConfig(cfg, "ijepa", ("meta.copy_data is ignored",), "x.yaml").message()   # doctest: +SKIP
-        "ijepa config 'x.yaml': meta.copy_data is ignored."
+        >>> ImportedConfig(cfg, "ijepa", ("meta.copy_data=true has no effect",), "x.yaml").message()   # doctest: +SKIP
+        "ijepa config 'x.yaml' mapped with notes: meta.copy_data=true has no effect."
         """
         if not self.notes:
             return None
         return f"{self.format} config '{self.source}' mapped with notes: " + "; ".join(self.notes) + "."
 
-    def warn(self) -> RunConfig:
+    def warn(self) -> Any:
         """Issue :meth:`message` as one :class:`UserWarning` (if any) and return the config."""
         text = self.message()
         if text is not None:
@@ -64,29 +64,34 @@ def detect_format(data: Any, registry: Any) -> str | None:
     return None
 
 
-def import_data(data: Any, registry: Any, source: str, fmt: str | None = None) -> ImportedConfig:
-    """Map parsed file ``data`` to a run config: with the form ``fmt`` (a registered name), or the
-    form :func:`detect_format` finds, or else as this project's own config form."""
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise ConfigError(f"config file '{source}' must hold a mapping of config sections (plugin, preset, encoder, ...), got {got}.")
-    if fmt is not None:
-        spec = registry.config_format(fmt)
-        if not spec.detect(data):
+def import_foreign(data: Any, registry: Any, source: str, form: str | None = None) -> ImportedConfig | None:
+    """Map parsed file ``data`` with the registered form ``form``, or with the form
+    :func:`detect_format` finds; None when it is in this project's own form (and ``form`` is None)."""
+    if form is not None:
+        spec = registry.config_format(form)
+        if not (isinstance(data, dict) and spec.detect(data)):
             raise ConfigError(f"config file '{source}' is not in the {spec.name} form ({spec.description or spec.name}).")
     else:
-        fmt = detect_format(data, registry)
-        if fmt is None:
-            return ImportedConfig(from_dict(data, registry), "", (), source)
-        spec = registry.config_format(fmt)
+        found = detect_format(data, registry)
+        if found is None:
+            return None
+        spec = registry.config_format(found)
     imported = spec.convert(data, registry, source)
     return attrs.evolve(imported, format=spec.name, source=source)
 
 
-def load_any(path: str | Path, registry: Any, fmt: str | None = None) -> ImportedConfig:
-    """Read a config file (YAML or JSON) in this project's form or any registered foreign form.
+def read_foreign(path: str | Path, registry: Any, form: str | None = None) -> ImportedConfig:
+    """The run config a foreign config file maps to (form ``form``, or detected); a file in this
+    project's own form is a :class:`ConfigError` (``jepa train --config`` reads it as it is).
 
-    >>> load_any("runs/demo/config.yaml", build_registry()).config.preset     # doctest: +SKIP
-    'demo'
+    >>> read_foreign("in1k_vith14_ep300.yaml", build_registry()).config.preset     # doctest: +SKIP
+    'vith14'
     """
-    return import_data(read_config_file(path), registry, str(path), fmt)
+    imported = import_foreign(read_config_file(path), registry, str(path), form)
+    if imported is None:
+        forms = ", ".join(registry.config_formats()) or "none"
+        raise ConfigError(
+            f"config file '{path}' is not in a foreign form this installation maps (forms: {forms}); "
+            "a config of this project is used as it is (jepa train --config)."
+        )
+    return imported

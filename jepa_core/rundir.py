@@ -9,7 +9,8 @@ Before a run does any work, :func:`claim` (rank 0 only; the other ranks wait for
    holder. The kernel drops the ``flock`` when its process dies, so the lock of a killed run is
    stale and taken over; where the file system has no ``flock``, the file's pid is checked
    instead (on this host);
-3. when a checkpoint will be resumed, compares the stored ``config.json`` with the command's
+3. when a checkpoint will be resumed, compares the stored ``config.yaml`` (an older run's
+   ``config.json``) with the command's
    config: a difference outside :data:`RESUMABLE_CHANGES` stops the run naming the keys, unless
    ``allow_config_change``.
 
@@ -39,6 +40,7 @@ import torch
 
 from jepa_core import checkpoint as ckpt
 from jepa_core.config import RunConfig, from_dict, save_config, to_dict
+from jepa_core.config_files import read_config_file, run_config_file
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError, JepaError, RunDirBusyError
 from jepa_core.safe_write import check_output_dir, writing
@@ -52,7 +54,7 @@ RESUMABLE_CHANGES: tuple[str, ...] = (
     "train.eval_every", "train.checkpoint_every", "train.keep_checkpoints", "train.keep_every",
     "train.max_bad_fraction", "train.num_workers", "train.device", "train.out_dir", "train.init_from",
     "train.strategy", "train.compile", "train.activation_checkpointing", "train.micro_batch_size",
-    "probe.*", "eval.*",
+    "train.loggers", "probe.*", "eval.*",
 )
 """Config keys a resumed run may change without ``--allow-config-change``: when to stop, logging,
 checkpoint retention, where and how it executes, and the evaluations; not what is optimised.
@@ -251,11 +253,12 @@ def _show(value: Any, missing: object) -> str:
 
 def check_resume_config(folder: Path, cfg: RunConfig, registry: Any) -> None:
     """A :class:`ConfigError` naming the keys when the run in ``folder`` was started with another
-    config (``folder/config.json``) in anything but :data:`RESUMABLE_CHANGES`."""
-    path = folder / CONFIG_NAME
+    config (``folder/config.yaml``, or an older run's ``config.json``) in anything but
+    :data:`RESUMABLE_CHANGES`."""
+    path = run_config_file(folder)
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        stored = read_config_file(path) if path is not None else None
+    except ConfigError:
         return  # no readable record of the earlier config: nothing to compare with
     if not isinstance(stored, dict):
         return

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch.distributed
 
+from jepa_core import doctor
 from jepa_core.cli import config, export, listing, submit, train
 from jepa_core.cli import eval as evaluation
 from jepa_core.cli.common import add_plugin_args
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_parser(sub)
     evaluation.add_parser(sub)
     export.add_parser(sub)
+    doctor.add_parser(sub)
     return p
 
 
@@ -50,6 +52,7 @@ def _command(name: str) -> Command:
         "config": config.run,
         "eval": evaluation.run,
         "export": export.run,
+        "doctor": doctor.run,
     }
     return commands[name]
 

@@ -18,7 +18,8 @@ from jepa_core.rundir import check_fresh_run_dir
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The arguments of ``jepa train``, shared by ``jepa submit``."""
     add_config_args(p)
-    p.add_argument("--config", help="a config.json written by an earlier run (instead of --plugin/--preset)")
+    p.add_argument("--config", help="a config file (YAML or JSON; a run's config.yaml, or an official I-JEPA YAML) "
+                   "instead of --plugin/--preset")
     p.add_argument("--no-resume", action="store_true",
                    help="refuse to continue when the run directory already holds a checkpoint")
     p.add_argument("--allow-config-change", action="store_true",

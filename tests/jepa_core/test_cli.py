@@ -68,7 +68,7 @@ def test_presets_of_image(capsys):
 
 
 def test_config_show_vith14(capsys):
-    assert main(["config", "show", "--plugin", "image", "--preset", "vith14", "--set", "optim.lr=5e-4"]) == 0
+    assert main(["config", "show", "--plugin", "image", "--preset", "vith14", "--set", "optim.lr=5e-4", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["encoder"]["name"] == "vit" and data["encoder"]["size"] == "huge"
     assert data["encoder"]["patch_size"] == 14 and data["train"]["batch_size"] == 2048
@@ -76,7 +76,7 @@ def test_config_show_vith14(capsys):
 
 
 def test_config_show_data_and_out_flags(capsys, tmp_path):
-    assert main(["config", "show", "--plugin", "image", "--preset", "vith14", "--data", str(tmp_path),
+    assert main(["config", "show", "--format", "json", "--plugin", "image", "--preset", "vith14", "--data", str(tmp_path),
                  "--out", str(tmp_path / "run")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["data"]["root"] == str(tmp_path) and data["train"]["out_dir"] == str(tmp_path / "run")
@@ -166,7 +166,7 @@ def test_console_entry_point_exits_2_without_traceback(tmp_path):
 def test_data_path_survives_a_dataset_switch_and_later_sets_win(capsys, tmp_path):
     import json
 
-    args = ["config", "show", "--plugin", "image", "--preset", "demo", "--data", str(tmp_path),
+    args = ["config", "show", "--format", "json", "--plugin", "image", "--preset", "demo", "--data", str(tmp_path),
             "--set", "data.name=image_folder", "--set", "data.resolution=48"]
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)["data"]

@@ -43,12 +43,12 @@ def test_a_binary_config_file(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     assert _error(capsys, [*TOY, "train", "--config", str(path)]) == (
-        f"error: config file '{path}' is not a text file (it is not UTF-8); give a JSON run config.\n")
+        f"error: config file '{path}' is not a text file (it is not UTF-8); give a YAML or JSON run config.\n")
 
 
 def test_a_directory_as_config_file(tmp_path, capsys):
     assert _error(capsys, [*TOY, "train", "--config", str(tmp_path)]) == (
-        f"error: config file '{tmp_path}' is a directory; give a config.json file (e.g. runs/demo/config.json).\n")
+        f"error: config file '{tmp_path}' is a directory; give a config file (e.g. runs/demo/config.yaml).\n")
 
 
 def test_a_deeply_nested_config_file(tmp_path, capsys):

@@ -230,7 +230,7 @@ def test_load_config_errors(reg, cfg, tmp_path):
         from_dict({**data, "train": {**data["train"], "epochs": "4"}}, reg)
     with pytest.raises(ConfigError, match="section 'loss' must be an object with a 'name'"):
         from_dict({**data, "loss": {"beta": 1.0}}, reg)
-    with pytest.raises(ConfigError, match="must be a JSON object"):
+    with pytest.raises(ConfigError, match="must be a mapping of sections"):
         from_dict([1, 2], reg)  # type: ignore[arg-type]
 
 

@@ -126,7 +126,7 @@ def test_unknown_device_is_one_sentence(tmp_path, capsys):
     ],
 )
 def test_config_file_is_checked_like_overrides(tmp_path, capsys, edit, message):
-    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny"]) == 0
+    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     edit(data)
     path = tmp_path / "config.json"

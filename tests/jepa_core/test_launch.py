@@ -190,7 +190,7 @@ def test_a_run_directory_of_another_run_or_in_use_is_refused_before_its_config_i
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
-    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), *SMALL, "--set", "train.seed=1"]) == 0
+    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), *SMALL, "--set", "train.seed=1", "--format", "json"]) == 0
     stored = capsys.readouterr().out
     (run / "config.json").write_text(stored)
     local = [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local"]
@@ -257,7 +257,7 @@ def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, ca
     assert delayed.function.argv == ["--load-plugin", "tests.toy_seq_plugin", "--no-autoload", "train", "--config",
                                      str(run / "config.json")]
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "submitit"]  # the run's config and submitit's folder
-    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), "--set", "train.batch_size=64"]) == 0
+    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), "--set", "train.batch_size=64", "--format", "json"]) == 0
     assert json.loads((run / "config.json").read_text()) == json.loads(capsys.readouterr().out)  # the resolved config
 
     (bin_dir / "sbatch").write_text(

@@ -10,7 +10,7 @@ import pytest
 
 from jepa_core.config import from_dict, set_value, to_dict
 from jepa_core.config_files import dump_text
-from jepa_core.config_import import detect_format, import_data, load_any
+from jepa_core.config_import import detect_format, import_foreign, read_foreign
 from jepa_core.errors import ConfigError, RegistryError
 from jepa_core.registry import build_registry
 from jepa_core.yaml_io import load_yaml
@@ -35,7 +35,7 @@ def _data(name: str = "in1k_vith14_ep300.yaml") -> dict:
 
 
 def _convert(reg, data: dict):
-    return import_data(data, reg, "run.yaml")
+    return import_foreign(data, reg, "run.yaml")
 
 
 def test_the_test_files_follow_the_published_schema_field_for_field():
@@ -46,7 +46,7 @@ def test_the_test_files_follow_the_published_schema_field_for_field():
 
 @pytest.mark.parametrize("name", sorted(PRESET_OF))
 def test_published_files_map_to_their_preset_exactly(reg, name):
-    imported = load_any(FILES / name, reg)
+    imported = read_foreign(FILES / name, reg)
     assert imported.format == "ijepa"
     preset = reg.preset("image", PRESET_OF[name]).build()
     data = _data(name)
@@ -56,7 +56,7 @@ def test_published_files_map_to_their_preset_exactly(reg, name):
 
 
 def test_notes_name_every_field_without_an_exact_counterpart(reg):
-    message = load_any(FILES / "in1k_vith14_ep300.yaml", reg).message()
+    message = read_foreign(FILES / "in1k_vith14_ep300.yaml", reg).message()
     assert message.startswith("ijepa config '") and "\n" not in message
     for words in ("data.batch_size=128 is per GPU", "train.batch_size=2048", "16-GPU", "train/ sub-folder",
                   "logging.write_tag 'jepa' has no effect"):
@@ -64,14 +64,14 @@ def test_notes_name_every_field_without_an_exact_counterpart(reg):
 
 
 def test_warn_issues_one_warning_and_returns_the_config(reg):
-    imported = load_any(FILES / "in1k_vith14_ep300.yaml", reg)
+    imported = read_foreign(FILES / "in1k_vith14_ep300.yaml", reg)
     with pytest.warns(UserWarning) as caught:
         assert imported.warn() is imported.config
     assert len(caught) == 1
 
 
 def test_the_imported_config_round_trips_through_yaml(reg):
-    cfg = load_any(FILES / "in22k_vitg16_ep44.yaml", reg).config
+    cfg = read_foreign(FILES / "in22k_vitg16_ep44.yaml", reg).config
     assert from_dict(load_yaml(dump_text(to_dict(cfg))), reg) == cfg
 
 
@@ -182,8 +182,8 @@ def test_unknown_sections_and_missing_model_fields_are_errors(reg):
 def test_project_configs_are_not_taken_for_ijepa(reg):
     own = to_dict(reg.preset("image", "demo").build())
     assert detect_format(own, reg) is None
-    assert import_data(own, reg, "x.yaml").config == reg.preset("image", "demo").build()
+    assert import_foreign(own, reg, "x.yaml") is None
     with pytest.raises(ConfigError, match="is not in the ijepa form"):
-        import_data({"optim": {}}, reg, "x.yaml", fmt="ijepa")
+        import_foreign({"optim": {}}, reg, "x.yaml", form="ijepa")
     with pytest.raises(RegistryError, match="unknown config format 'vjepa'; valid config formats: ijepa"):
-        import_data(own, reg, "x.yaml", fmt="vjepa")
+        import_foreign(own, reg, "x.yaml", form="vjepa")
