@@ -42,7 +42,15 @@ class ConfigLoader(yaml.SafeLoader):
 
 
 class ConfigDumper(yaml.SafeDumper):
-    """:class:`yaml.SafeDumper` that quotes strings :class:`ConfigLoader` would read as floats."""
+    """:class:`yaml.SafeDumper` that quotes strings :class:`ConfigLoader` would read as floats and
+    writes lists of plain values inline (``[0.9, 0.999]``), everything else as blocks."""
+
+    def represent_list(self, data: list) -> yaml.SequenceNode:
+        inline = all(not isinstance(item, (list, tuple, dict)) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+ConfigDumper.add_representer(list, ConfigDumper.represent_list)
 
 
 for _cls in (ConfigLoader, ConfigDumper):
@@ -51,7 +59,7 @@ for _cls in (ConfigLoader, ConfigDumper):
 
 def dump_yaml(data: Any) -> str:
     """``data`` (plain dicts, lists, scalars) as block-style YAML, key order kept, lists of
-    scalars inline; :func:`load_yaml` reads it back equal.
+    values inline; :func:`load_yaml` reads it back equal.
 
     >>> print(dump_yaml({"optim": {"lr": 0.001, "betas": [0.9, 0.999]}, "name": "1e5"}), end="")
     optim:
@@ -59,7 +67,7 @@ def dump_yaml(data: Any) -> str:
       betas: [0.9, 0.999]
     name: '1e5'
     """
-    return yaml.dump(data, Dumper=ConfigDumper, sort_keys=False, default_flow_style=None, allow_unicode=True, width=1000)
+    return yaml.dump(data, Dumper=ConfigDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
 
 
 def load_yaml(text: str, source: str = "<text>") -> Any:
