@@ -20,7 +20,7 @@ config (``train.out_dir``, ``data.root``) resolve in the submission directory, w
 starts the job. ``--no-resume`` is checked once, at submission, and not passed on: a requeued
 job must resume.
 
-Signals. The run handles SIGTERM and SIGUSR1 itself (:class:`jepa_core.run.PreemptionHandler`:
+Signals. The run handles SIGTERM and SIGUSR1 itself (:class:`jepa_core.callbacks.PreemptionHandler`:
 finish the step, write a checkpoint, return exit code 75); submitit's handlers stay in place
 for the rest: SLURM sends USR2 ``--signal-delay-s`` seconds before the time limit (and at a
 preemption, where the cluster sets ``preempt_send_user_signal``). Left to itself, submitit
@@ -51,11 +51,12 @@ from typing import Any
 import attrs
 
 from jepa_core import rundir
+from jepa_core.callbacks import PreemptionHandler
 from jepa_core.config import RunConfig
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError
 from jepa_core.registry import Registry
-from jepa_core.run import EXIT_PREEMPTED, PreemptionHandler
+from jepa_core.run import EXIT_PREEMPTED
 
 MISSING_SUBMITIT = "`jepa submit` needs the optional package submitit: pip install 'jepaforge[slurm]'"
 EXECUTORS = ("slurm", "local")
@@ -270,7 +271,7 @@ def rank_variables(cluster: str, job_id: str, num_tasks: int, global_rank: int, 
 class _ForwardTimeoutSignal:
     """While the run trains, submitit's time-out/preemption signal asks the run to stop at a checkpoint.
 
-    The signal goes to the run's own :class:`~jepa_core.run.PreemptionHandler` (finish the step,
+    The signal goes to the run's own :class:`~jepa_core.callbacks.PreemptionHandler` (finish the step,
     checkpoint, return 75) and is remembered; :meth:`hand_over` then passes it to submitit's
     handler (rank 0: :meth:`TrainJob.checkpoint`, requeue, exit). Outside training (start-up,
     final probe) there is nothing unsaved, and submitit's handler runs at once.

@@ -1,5 +1,5 @@
-"""Training callbacks: console progress + TensorBoard, per-step loss log, bad-sample and
-non-finite checks.
+"""Training callbacks: console progress + TensorBoard, per-step loss log, bad-sample checks.
+Non-finite losses are :mod:`jepa_core.nonfinite`'s.
 
 Everything that needs a host sync (``.item()``, ``.tolist()``) happens only every ``log_every``
 steps (and before a checkpoint): losses stay on the device in between.
@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import torch
 
 from jepa_core.console import echo
-from jepa_core.errors import DataError, NonFiniteLossError
+from jepa_core.errors import DataError
 from jepa_core.safe_write import writing
 
 MAX_BAD_SAMPLES_PRINTED = 10
@@ -32,45 +32,6 @@ def _fmt_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def nonfinite_error(step: int, checkpoint_dir: str | Path | None = None) -> NonFiniteLossError:
-    """The error for a run whose loss or gradient first became non-finite at ``step`` (1-based).
-
-    >>> str(nonfinite_error(7))[:60]
-    'the loss or gradient became non-finite at step 7; training s'
-    """
-    kept = f"the last good checkpoint in {checkpoint_dir} is kept" if checkpoint_dir else "the last good checkpoint is kept"
-    return NonFiniteLossError(
-        f"the loss or gradient became non-finite at step {step}; training stopped without saving it and "
-        f"{kept} (lower optim.lr, set optim.clip_grad, or check the data)."
-    )
-
-
-def raise_if_nonfinite(trainer: Any, checkpoint_dir: str | Path | None = None) -> None:
-    """One host sync: raise :class:`NonFiniteLossError` if any step so far was non-finite.
-
-    >>> raise_if_nonfinite(trainer)    # doctest: +SKIP
-    """
-    bad_step = int(trainer.first_nonfinite_step.item())
-    if bad_step >= 0:
-        raise nonfinite_error(bad_step, checkpoint_dir)
-
-
-def nonfinite_parameters(modules: dict[str, torch.nn.Module]) -> list[str]:
-    """Names (``what.param``) of parameters holding NaN or inf; one host sync for all of them.
-
-    Sharded parameters (DTensor) are checked on this rank's shard.
-
-    >>> nonfinite_parameters({"encoder": torch.nn.Linear(2, 2)})
-    []
-    """
-    named = [(f"{what}.{name}", p) for what, m in modules.items() for name, p in m.named_parameters()]
-    if not named:
-        return []
-    local = [p.to_local() if hasattr(p, "to_local") else p for _, p in named]
-    flags = torch.stack([torch.isfinite(p.detach()).all() for p in local]).cpu().tolist()
-    return [name for (name, _), ok in zip(named, flags) if not ok]
 
 
 class ProgressLogger:
@@ -88,7 +49,6 @@ class ProgressLogger:
     log step once ``min_samples_for_bad_check`` samples were drawn, and at the end of every epoch
     and of the run whatever the count, and a fraction above ``max_bad_fraction`` stops the run
     with a :class:`DataError` naming examples.
-    At each log step it raises :class:`NonFiniteLossError` if a step was non-finite.
 
     >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, max_bad_fraction=0.1)
     """
@@ -97,12 +57,11 @@ class ProgressLogger:
         self, *, total_steps: int, log_every: int, tensorboard_dir: str | Path | None = None,
         stream: TextIO | None = sys.stdout, images_per_step_factor: int = 1,
         max_bad_fraction: float = 0.01, min_samples_for_bad_check: int = 200,
-        checkpoint_dir: str | Path | None = None, writer: Any = None,
+        writer: Any = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
         self.images_factor = images_per_step_factor  # world size: log global images/s
         self.max_bad_fraction, self.min_samples = max_bad_fraction, min_samples_for_bad_check
-        self.checkpoint_dir = checkpoint_dir
         self.writer = writer
         if writer is None and tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -175,7 +134,6 @@ class ProgressLogger:
     def flush(self, trainer: Any, out: Any) -> None:
         if self._loss_sum is None:
             return
-        raise_if_nonfinite(trainer, self.checkpoint_dir)
         mean_loss = float((self._loss_sum / self._steps).item())
         parts = {}
         if self._part_sums:

@@ -637,8 +637,8 @@ def check_preset(
     """
     from jepa_core.config import apply_overrides
     from jepa_core.data import MaskCollator
-    from jepa_core.progress import nonfinite_parameters
-    from jepa_core.run import build_dataset, build_parts, first_readable_sample
+    from jepa_core.build import build_dataset, build_parts, first_readable_sample
+    from jepa_core.nonfinite import nonfinite_parameters
     from jepa_core.schedules import Schedules
     from jepa_core.hardware import resolve_precision
     from jepa_core.trainer import Trainer

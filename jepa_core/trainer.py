@@ -29,6 +29,7 @@ from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
+from jepa_core.nonfinite import record_step
 from jepa_core.objectives import ContextPath, Networks, Objective, PredictiveObjective
 from jepa_core.optim import build_optimizer, set_hyperparameters
 from jepa_core.regularizers import Regularizer, is_active
@@ -76,7 +77,14 @@ class Callback(Protocol):
 
 
 class Trainer:
-    """Owns the networks, optimizer, schedules and position; see the module docstring."""
+    """Owns the networks, optimizer, schedules and position; see the module docstring.
+
+    >>> sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=len(loader))   # doctest: +SKIP
+    >>> trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss,
+    ...                   optim=cfg.optim, schedules=sched)                                    # doctest: +SKIP
+    >>> out = trainer.train_step(next(iter(loader)))      # out.loss stays on the device        # doctest: +SKIP
+    >>> trainer.fit(loader, epochs=1, callbacks=[])                                             # doctest: +SKIP
+    """
 
     def __init__(
         self,
@@ -191,12 +199,8 @@ class Trainer:
         self.scaler.update()
         self.target.update(self.encoder, momentum)
 
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
         if self.precision != "fp16":  # fp16 overflow is the scaler's job: it skips the step
-            unset = self.first_nonfinite_step < 0
-            self.first_nonfinite_step = torch.where(
-                unset & ~finite, torch.full_like(self.first_nonfinite_step, self.step + 1), self.first_nonfinite_step
-            )
+            self.first_nonfinite_step = record_step(self.first_nonfinite_step, self.step + 1, loss, grad_norm)
         bad = tuple(msg for mb in micro for msg in mb.bad_samples)
         out = StepOutput(
             self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(b) for b in micro), bad, last_batch=mb,

@@ -24,6 +24,7 @@ from pathlib import Path
 import attrs
 import torch
 
+from jepa_core.build import build_dataset
 from jepa_core.config import RunConfig, apply_overrides, field_types, set_value
 from jepa_core.dist import DistInfo, select_device
 from jepa_core.errors import ConfigError, DataError
@@ -32,8 +33,8 @@ from jepa_core.eval.features import extract_features
 from jepa_core.eval.lowshot import fraction_subset, per_class_subset
 from jepa_core.extract import build_encoder, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
+from jepa_core.preflight import check_input_shape
 from jepa_core.registry import Registry
-from jepa_core.run import build_dataset, check_input_shape
 
 Precheck = Callable[[torch.nn.Module, torch.Tensor], None]
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

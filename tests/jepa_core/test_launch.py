@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from jepa_core import hookimpl
+from jepa_core.callbacks import PreemptionHandler
 from jepa_core.checkpoint import checkpoint_name, latest_checkpoint
 from jepa_core.cli import build_parser, main
 from jepa_core.cli.submit import add_cluster_args, cluster_options, train_command
@@ -32,7 +33,6 @@ from jepa_core.launch import MISSING_SUBMITIT, TrainJob, _ForwardTimeoutSignal, 
 from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.registry import AUTOLOAD_ENV, PLUGINS_ENV
 from jepa_core.rundir import RunLock
-from jepa_core.run import PreemptionHandler
 from jepa_core.specs import LossSpec
 from tests.jepa_core.test_cli import _error
 
@@ -222,7 +222,7 @@ def test_cli_imports_and_runs_without_submitit(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == f"error: {MISSING_SUBMITIT}" and '"plugin": "toyseq"' in proc.stdout
+    assert proc.stderr.strip() == f"error: {MISSING_SUBMITIT}" and "plugin: toyseq" in proc.stdout  # config show: YAML
 
 
 # ------------------------------------------------------------------------ submissions

@@ -23,6 +23,7 @@ from jepa_core.data import build_loader
 from jepa_core.errors import NonFiniteLossError
 from jepa_core.losses import SmoothL1Loss
 from jepa_core.monitors import CollapseMonitor, MaskPictures
+from jepa_core.nonfinite import NonFiniteGuard
 from jepa_core.progress import LossLog, ProgressLogger
 from jepa_core.registry import build_registry
 from jepa_core.run import Checkpointer, build_dataset, build_parts
@@ -162,6 +163,7 @@ def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, t
     _, trainer, loader = _toy_trainer(toy_registry)
     batches = iter(loader)
     progress = ProgressLogger(total_steps=100, log_every=4, stream=None)
+    guard = NonFiniteGuard(log_every=4, total_steps=100)
     losses = LossLog(tmp_path / "losses.tsv", log_every=4)
     writer = _RecordingWriter()
     monitors = [CollapseMonitor(writer, every=4), MaskPictures(writer, every=4)]
@@ -169,7 +171,7 @@ def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, t
     spy = HostSyncSpy(monkeypatch)
     for _ in range(3):  # steps 1..3: none is a log or monitor step
         out = trainer.train_step(first)
-        for callback in (progress, losses, *monitors):
+        for callback in (guard, progress, losses, *monitors):
             callback.on_step_end(trainer, out)
     assert spy.calls == [] and writer.tags == []
     out = trainer.train_step(first)  # step 4: the log step syncs (control: the spy works)
@@ -182,15 +184,16 @@ def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, t
     assert "masks" in writer.tags and "monitor/target_effective_rank" in writer.tags
 
 
-def test_non_finite_step_is_reported_at_the_next_log_step_not_before(toy_registry):
+def test_the_guard_reports_a_non_finite_step_at_the_next_log_step_and_at_the_end(toy_registry):
     _, trainer, loader = _toy_trainer(toy_registry)
     batch = next(iter(loader))
-    progress = ProgressLogger(total_steps=100, log_every=4, stream=None)
-    out = trainer.train_step(batch)
-    progress.on_step_end(trainer, out)
+    guard = NonFiniteGuard(log_every=4, total_steps=100, checkpoint_dir="runs/x/checkpoints")
+    guard.on_step_end(trainer, trainer.train_step(batch))
+    guard.on_fit_end(trainer)  # all finite so far
     trainer.loss_fn = lambda p, t: (p - t).sum() * float("nan")
     for _ in range(2):  # steps 2 and 3: non-finite, but no sync until the log step
-        progress.on_step_end(trainer, trainer.train_step(batch))
-    assert int(trainer.first_nonfinite_step) == 2
+        guard.on_step_end(trainer, trainer.train_step(batch))
+    with pytest.raises(NonFiniteLossError, match="non-finite at step 2; .* in runs/x/checkpoints is kept"):
+        guard.on_step_end(trainer, trainer.train_step(batch))
     with pytest.raises(NonFiniteLossError, match="non-finite at step 2"):
-        progress.on_step_end(trainer, trainer.train_step(batch))
+        guard.on_fit_end(trainer)

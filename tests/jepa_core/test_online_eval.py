@@ -179,10 +179,15 @@ class _Unlabelled(torch.utils.data.Dataset):
 
 
 def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_registry, tmp_path, monkeypatch):
-    from jepa_core import run
+    from jepa_core import preflight, run
 
     real = run.build_dataset
-    monkeypatch.setattr(run, "build_dataset", lambda cfg, reg, split: _Unlabelled(real(cfg, reg, split)))
+
+    def unlabelled(cfg, reg, split):
+        return _Unlabelled(real(cfg, reg, split))
+
+    monkeypatch.setattr(run, "build_dataset", unlabelled)
+    monkeypatch.setattr(preflight, "build_dataset", unlabelled)
     result, console = _run(toy_registry, tmp_path / "auto")
     assert "online evaluation is off: dataset 'sine_waves' has no labels" in console
     assert not (result.out_dir / HISTORY_FILE).exists() and (result.out_dir / REPRESENTATION_FILE).exists()
