@@ -263,6 +263,10 @@ def build_loader(
     """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`.
 
     ``epochs`` (the run's length) lets a curriculum masker know its progress (see :class:`MaskCollator`).
+
+    >>> loader = build_loader(dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=64, seed=0)  # doctest: +SKIP
+    >>> batch = next(iter(loader)); len(batch), batch.masks.targets.shape                               # doctest: +SKIP
+    (64, torch.Size([64, 4, 6]))
     """
     sampler = EpochBatchSampler(
         len(dataset), micro_batch, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]

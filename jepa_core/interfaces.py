@@ -99,6 +99,10 @@ class Encoder(Protocol):
     ``forward(x, keep=None)`` returns ``[B, N, D]`` for all tokens, or ``[B, Nk, D]`` for the
     row-major token indices ``keep [B, Nk]``. ``token_grid`` is the grid the input is cut into,
     ``embed_dim`` is D.
+
+    >>> encoder = registry.get("encoder", "vit").build(options)          # doctest: +SKIP
+    >>> encoder(torch.randn(2, 3, 64, 64)).shape, encoder.token_grid      # doctest: +SKIP
+    (torch.Size([2, 64, 128]), (8, 8))
     """
 
     embed_dim: int
@@ -115,6 +119,9 @@ class Predictor(Protocol):
     ``[B * M, Nt, D]``. A predictor may add a ``mask_index: int = 0`` parameter: in multi-mask
     training it then receives the index of the mask set it is predicting (V-JEPA learns one mask
     token per mask set).
+
+    >>> predictor(encoder(x, keep=masks.context), masks.context, masks.targets).shape   # doctest: +SKIP
+    torch.Size([8, 6, 128])
     """
 
     def forward(
@@ -130,6 +137,10 @@ class Masker(Protocol):
     multi-mask training (see the module docstring). It never sees the data. A masker may add a
     ``progress: float = 0.0`` parameter: the loader then passes the fraction of training done
     (0 -> 1), for mask curricula (A-JEPA moves from multi-block to time-frequency masks).
+
+    >>> masks = masker(4, (8, 8), torch.Generator().manual_seed(0))     # doctest: +SKIP
+    >>> masks.context.shape, masks.targets.shape                        # doctest: +SKIP
+    (torch.Size([4, 40]), torch.Size([4, 4, 6]))
     """
 
     def __call__(
@@ -145,6 +156,9 @@ class TargetProvider(Protocol):
     moves its weights towards the context encoder's). Optional: ``targets_many(x, [target_idx,
     ...])`` returning one tensor per index set from a single encoder pass (multi-mask training
     calls ``targets`` once per set without it; see :func:`jepa_core.targets.targets_for`).
+
+    >>> y = target.targets(x, masks.targets)           # [B * M, Nt, D], no gradient   # doctest: +SKIP
+    >>> target.update(encoder, momentum=0.996)                                          # doctest: +SKIP
     """
 
     def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor: ...
@@ -154,7 +168,12 @@ class TargetProvider(Protocol):
 
 @runtime_checkable
 class Loss(Protocol):
-    """``loss(predictions, targets)`` -> scalar tensor, both ``[B * M, Nt, D]``."""
+    """``loss(predictions, targets)`` -> scalar tensor, both ``[B * M, Nt, D]``.
+
+    >>> mse: Loss = lambda p, t: ((p - t) ** 2).mean()
+    >>> float(mse(torch.ones(2, 3, 4), torch.zeros(2, 3, 4)))
+    1.0
+    """
 
     def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 

@@ -240,6 +240,10 @@ def build_registry(
     ``plugins`` holds module paths (``"pkg.plugin"``) or plugin objects; a module may set
     ``JEPA_PLUGIN_NAME`` to choose its name. ``on_error='warn'`` keeps going past plugins that
     fail to import (they are listed in ``Registry.failures``); ``'raise'`` stops at the first.
+
+    >>> build_registry().get("loss", "smooth_l1").name
+    'smooth_l1'
+    >>> build_registry(autoload=False, plugins=["my_pkg.plugin"])     # doctest: +SKIP
     """
     if on_error not in ("raise", "warn"):
         raise RegistryError(f"on_error must be 'raise' or 'warn', got {on_error!r}.")

@@ -117,3 +117,25 @@ def test_the_command_line_imports_jepa_core_modules_at_module_level_only():
                 if isinstance(node, (ast.Import, ast.ImportFrom)) and _targets(node):
                     late.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
     assert late == []
+
+
+PUBLIC_API = ("build_registry", "build_parts", "build_loader", "train_run", "load_encoder", "Trainer",
+              "Encoder", "Predictor", "Masker", "TargetProvider", "Loss")
+
+
+def test_the_public_api_is_exported_from_jepa_core_with_an_example_each():
+    for name in PUBLIC_API:
+        assert name in jepa_core.__all__, name
+        assert ">>>" in (getattr(jepa_core, name).__doc__ or ""), f"{name} has no example in its docstring"
+    assert all(hasattr(jepa_core, name) for name in jepa_core.__all__)
+
+
+def test_importing_jepa_core_leaves_the_command_line_and_the_launcher_alone():
+    graph = import_graph()
+    reached, todo = set(), ["jepa_core"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += graph[module]
+    assert not {m for m in reached if m.startswith(("jepa_core.cli", "jepa_core.launch", "jepa_core.testing"))}
