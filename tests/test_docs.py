@@ -56,3 +56,16 @@ def test_make_docs_builds_strictly() -> None:
     """``--quiet`` would hide mkdocs' warnings from its strict-mode count, so it must not be used."""
     recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndocs:", 1)[1].split("\n\n", 1)[0]
     assert "mkdocs build --strict" in recipe and "--quiet" not in recipe and " -q" not in recipe
+
+
+def test_readme_embedding_example_runs() -> None:
+    """The README's Python block runs as written, for two steps of its loop."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 1
+    code = blocks[0]
+    assert "for batch in loader:" in code
+    code = "import itertools\n" + code.replace("for batch in loader:", "for batch in itertools.islice(loader, 2):")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["trainer"].step == 2
+    assert float(namespace["out"].loss) > 0
