@@ -7,9 +7,9 @@ The run config is resolved and checked on the submitting machine by the same cod
 ``jepa train`` (a bad preset, key or value exits with code 2 before anything is written), the
 run directory is claimed as a run claims it (:func:`jepa_core.rundir.claim`: writable, not in
 use, a resumed run keeps its config) and the resolved config is written there as
-``config.json``; then one job of ``nodes`` x ``gpus_per_node`` tasks (one process per GPU; one
+``config.yaml``; then one job of ``nodes`` x ``gpus_per_node`` tasks (one process per GPU; one
 CPU task per node with ``--gpus-per-node 0``) is submitted. Its callable, :class:`TrainJob`,
-runs ``jepa train --config <out_dir>/config.json`` in each task (with the submission's plugin
+runs ``jepa train --config <out_dir>/config.yaml`` in each task (with the submission's plugin
 options); ``srun``'s SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID are mapped to the rank layout by
 :mod:`jepa_core.dist`, and MASTER_ADDR comes from SLURM_LAUNCH_NODE_IPADDR (the node that runs
 the batch script and srun: the allocation's first node, where SLURM places task 0).
@@ -210,10 +210,10 @@ def import_submitit(cluster: str) -> ModuleType:
 
 def write_job_config(cfg: RunConfig, registry: Registry, *, allow_config_change: bool = False) -> Path:
     """Claim ``cfg``'s run directory as the run will (writable, not in use, a resumed run keeps its
-    config unless ``allow_config_change``), write ``config.json`` there; its absolute path.
+    config unless ``allow_config_change``), write ``config.yaml`` there; its absolute path.
 
     >>> write_job_config(cfg, registry)        # doctest: +SKIP
-    PosixPath('/checkpoint/me/vith14/config.json')
+    PosixPath('/checkpoint/me/vith14/config.yaml')
     """
     with rundir.claim(cfg, registry, DistInfo(), allow_config_change=allow_config_change):
         return rundir.save_run_config(cfg).absolute()
@@ -311,7 +311,7 @@ class TrainJob:
     ``program`` is the ``jepa`` command itself (:func:`jepa_core.cli.main`), pickled by reference.
 
     >>> from jepa_core.cli import main
-    >>> TrainJob(main, ["-p", "mymodule", "train", "--config", "/runs/x/config.json"])()  # doctest: +SKIP
+    >>> TrainJob(main, ["-p", "mymodule", "train", "--config", "/runs/x/config.yaml"])()  # doctest: +SKIP
     0
     """
 

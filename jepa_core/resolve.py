@@ -2,7 +2,7 @@
 
 >>> cfg = resolve_config(build_registry(), plugin="image", preset="demo", out="runs/demo",
 ...                      overrides=["optim.lr=5e-4"])                     # doctest: +SKIP
->>> cfg = resolve_config(build_registry(), config_file="runs/demo/config.json")   # doctest: +SKIP
+>>> cfg = resolve_config(build_registry(), config_file="runs/demo/config.yaml")   # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@
 
 Run directory layout (``train.out_dir``)::
 
-    config.json          the resolved config; `jepa train --config config.json` re-runs it
+    config.yaml          the resolved config; `jepa train --config config.yaml` re-runs it (an older
+                         run's config.json is still read)
     tensorboard/         TensorBoard event files (train/*, monitor/* collapse scalars, mask pictures)
+    metrics.csv          the same scalars, a row per log step, with train.loggers=...,csv (jepa_core.loggers)
     checkpoints/         step_XXXXXXXX.pt (atomic; the newest K plus multiples of keep_every are kept)
     losses.tsv           per-step losses when train.loss_log (see jepa_core.progress.LossLog)
     probe.json           end-of-run probe results (probe.kind: linear or attentive) when probe.enabled
@@ -39,7 +41,8 @@ from jepa_core import checkpoint as ckpt
 from jepa_core import rundir
 from jepa_core.build import Parts, build_dataset, build_encoder, build_parts, first_readable_sample
 from jepa_core.callbacks import Checkpointer, PreemptionHandler, monitors
-from jepa_core.config import RunConfig
+from jepa_core.config import RunConfig, to_dict
+from jepa_core.config_files import plain
 from jepa_core.console import echo
 from jepa_core.data import build_loader, first_view
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
@@ -49,6 +52,7 @@ from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
 from jepa_core.hardware import resolve_precision
 from jepa_core.interop import init_trainer_from
+from jepa_core.loggers import LoggerContext, LoggerFanOut, check_loggers, open_loggers
 from jepa_core.nonfinite import NonFiniteGuard
 from jepa_core.objectives import check_objective_parts, check_views
 from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, eval_encoder
@@ -114,6 +118,7 @@ def train_run(
     init_distributed(info, device)
     log = _console(stream, info)
     check_objective_parts(cfg, registry)
+    check_loggers(cfg.train.loggers, registry)  # an unknown logger or a missing package: before any work
     with rundir.claim(cfg, registry, info, resume=resume, allow_config_change=allow_config_change,
                       log=log, device=device):
         return _train(cfg, registry, resume=resume, stream=stream)
@@ -168,14 +173,14 @@ def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, de
 
 def _callbacks(
     cfg: RunConfig, info: DistInfo, parts: Parts, trainer: Trainer, checked: _Checked, *, total: int,
-    samples_per_epoch: int, stream: TextIO | None, device: torch.device, log: Log,
+    samples_per_epoch: int, stream: TextIO | None, device: torch.device, log: Log, writer: LoggerFanOut | None = None,
 ) -> tuple[ProgressLogger, list[Any]]:
     """The progress logger, and every callback of the run in the order they run."""
     out_dir = Path(cfg.train.out_dir)
     folder = out_dir / "checkpoints"
     progress = ProgressLogger(
         total_steps=total, log_every=cfg.train.log_every, stream=stream if info.is_main else None,
-        tensorboard_dir=out_dir / "tensorboard" if info.is_main else None,
+        writer=writer,  # the selected loggers (main rank only)
         images_per_step_factor=info.world_size, max_bad_fraction=cfg.train.max_bad_fraction,
         # the bad-fraction check starts after 200 samples, or one epoch of this rank's samples if fewer
         min_samples_for_bad_check=min(200, samples_per_epoch),
@@ -234,8 +239,12 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
         rundir.save_run_config(cfg)
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     _describe_run(cfg, checked, plan, info, micro, accum, ipe, total, device, precision, log)
+    writer = open_loggers(cfg.train.loggers, registry, LoggerContext(
+        out_dir=Path(cfg.train.out_dir), config=plain(to_dict(cfg)), run_name=Path(cfg.train.out_dir).name,
+        start_step=trainer.step,
+    )) if info.is_main else None  # every selected logger gets the same scalars, pictures and config
     progress, callbacks = _callbacks(cfg, info, parts, trainer, checked, total=total, samples_per_epoch=ipe * micro * accum,
-                                     stream=stream, device=device, log=log)
+                                     stream=stream, device=device, log=log, writer=writer)
     with PreemptionHandler(trainer) as preemption:
         trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
     preempted = preemption.received is not None or trainer.stop_requested  # the latter: another rank's signal

@@ -40,13 +40,13 @@ import torch
 
 from jepa_core import checkpoint as ckpt
 from jepa_core.config import RunConfig, from_dict, save_config, to_dict
-from jepa_core.config_files import read_config_file, run_config_file
+from jepa_core.config_files import CONFIG_FILE, read_config_file, run_config_file
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError, JepaError, RunDirBusyError
 from jepa_core.safe_write import check_output_dir, writing
 
 LOCK_NAME = "run.lock"
-CONFIG_NAME = "config.json"
+CONFIG_NAME = CONFIG_FILE  # config.yaml; an older run's config.json is still read
 OUT_FLAG = "train.out_dir (--out)"
 
 RESUMABLE_CHANGES: tuple[str, ...] = (
@@ -285,10 +285,10 @@ def check_fresh_run_dir(cfg: RunConfig) -> None:
 
 
 def save_run_config(cfg: RunConfig) -> Path:
-    """Write ``cfg`` as the run directory's ``config.json`` (``jepa train --config`` re-runs it).
+    """Write ``cfg`` as the run directory's ``config.yaml`` (``jepa train --config`` re-runs it).
 
     >>> save_run_config(cfg)            # doctest: +SKIP
-    PosixPath('runs/demo/config.json')
+    PosixPath('runs/demo/config.yaml')
     """
     path = Path(cfg.train.out_dir) / CONFIG_NAME
     with writing(path, what="the run config", flag="--out"):

@@ -1,6 +1,6 @@
 """Writing outputs: one-sentence errors for full disks, read-only file systems and paths in the way.
 
-Every file a run or a command writes (checkpoints, ``config.json``, ``losses.tsv``,
+Every file a run or a command writes (checkpoints, ``config.yaml``, ``losses.tsv``,
 ``probe.json``, ``eval --json``, exports) goes through these helpers, so a write failure the
 user can fix is an :class:`~jepa_core.errors.OutputError` naming the path and the reason, and
 output paths are checked before any long work starts.

@@ -2,8 +2,8 @@
 
     jepa submit --plugin image --preset vith14 --data PATH --out DIR --nodes 2 --gpus-per-node 8 [...]
 
-The config is resolved and checked here, then written to ``<out>/config.json``; each task of the
-job runs ``jepa [plugin options] train --config <out>/config.json``.
+The config is resolved and checked here, then written to ``<out>/config.yaml``; each task of the
+job runs ``jepa [plugin options] train --config <out>/config.yaml``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def train_command(args: argparse.Namespace, config_file: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace, registry: Registry, *, program: Program) -> int:
-    """Check everything here, write the run's config.json, submit one job; print its id and log folder."""
+    """Check everything here, write the run's config.yaml, submit one job; print its id and log folder."""
     cfg = config_from_args(args, registry)  # the same checks as `jepa train`: exit 2 before anything is written
     if args.no_resume:
         check_fresh_run_dir(cfg)

@@ -1,7 +1,7 @@
 """``jepa train``: train a JEPA from a preset or a config file, in its run directory.
 
     jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
-    jepa train --config runs/demo/config.json
+    jepa train --config runs/demo/config.yaml
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def test_two_processes_equal_one_process_with_accumulation(torchrun_cli, single_
 def test_only_rank_zero_writes_files_and_logs(torchrun_cli):
     run = torchrun_cli / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoints", "config.json", "online_eval.jsonl", "representation.json", "tensorboard",
+        "checkpoints", "config.yaml", "online_eval.jsonl", "representation.json", "tensorboard",
     ]
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == [ckpt.checkpoint_name(2), ckpt.checkpoint_name(STEPS)]  # no stray temp files

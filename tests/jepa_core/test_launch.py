@@ -1,5 +1,5 @@
 """``jepa submit`` (jepa_core.cli.submit, jepa_core.launch): executor parameters, local checks before
-anything is written, the run's config.json and the job's ``jepa train --config`` command, the
+anything is written, the run's config.yaml and the job's ``jepa train --config`` command, the
 optional dependency, and real submissions through submitit's local executor.
 
 submitit is optional: only the tests that submit (or build its objects) skip without it. A
@@ -34,6 +34,7 @@ from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.registry import AUTOLOAD_ENV, PLUGINS_ENV
 from jepa_core.rundir import RunLock
 from jepa_core.specs import LossSpec
+from jepa_core.yaml_io import load_yaml
 from tests.jepa_core.test_cli import _error
 
 JEPA_PLUGIN_NAME = "launch_tests"
@@ -139,7 +140,7 @@ def test_the_job_runs_train_on_the_written_config_with_the_plugin_options():
     assert train_command(build_parser().parse_args(argv), config) == [
         "--load-plugin", "a.plugin", "--load-plugin", "b.plugin", "--no-autoload", "--on-plugin-error", "warn",
         "train", "--config", str(config),
-    ]  # the run options are in config.json; no --no-resume (checked once at submission; a requeued job must
+    ]  # the run options are in config.yaml; no --no-resume (checked once at submission; a requeued job must
     # resume), no cluster options
     changed = build_parser().parse_args([*argv, "--allow-config-change"])
     assert train_command(changed, config)[-4:] == ["train", "--config", str(config), "--allow-config-change"]
@@ -192,7 +193,7 @@ def test_a_run_directory_of_another_run_or_in_use_is_refused_before_its_config_i
     (run / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
     assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), *SMALL, "--set", "train.seed=1", "--format", "json"]) == 0
     stored = capsys.readouterr().out
-    (run / "config.json").write_text(stored)
+    (run / "config.json").write_text(stored)  # as an older run wrote it
     local = [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local"]
     assert "holds a run with another config (train.seed: 1 -> 0)" in _error(capsys, local)
     lock = RunLock(run)
@@ -255,10 +256,10 @@ def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, ca
     assert "srun --unbuffered" in script
     delayed = submitit.helpers.DelayedSubmission.load(run / "submitit" / "4242_submitted.pkl")
     assert delayed.function.argv == ["--load-plugin", "tests.toy_seq_plugin", "--no-autoload", "train", "--config",
-                                     str(run / "config.json")]
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "submitit"]  # the run's config and submitit's folder
+                                     str(run / "config.yaml")]
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "submitit"]  # the run's config and submitit's folder
     assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), "--set", "train.batch_size=64", "--format", "json"]) == 0
-    assert json.loads((run / "config.json").read_text()) == json.loads(capsys.readouterr().out)  # the resolved config
+    assert load_yaml((run / "config.yaml").read_text()) == json.loads(capsys.readouterr().out)  # the resolved config
 
     (bin_dir / "sbatch").write_text(
         '#!/bin/sh\necho "sbatch: error: invalid partition specified: nope" >&2\n'
@@ -276,7 +277,7 @@ def test_local_executor_runs_the_toy_run(submitit, tmp_path, monkeypatch, capsys
     assert f"submitted job {job.job_id} to this machine" in capsys.readouterr().out
     assert _wait(job) == [0], job.stderr()
     assert latest_checkpoint(run / "checkpoints").name == checkpoint_name(2)
-    assert (run / "config.json").is_file()
+    assert (run / "config.yaml").is_file()
     assert "step      2/2" in job.stdout()
 
 
@@ -299,7 +300,7 @@ def test_time_out_signal_checkpoints_then_requeues_and_resumes(submitit, tmp_pat
     assert "Calling checkpoint method" in log and f"Requeued job {job.job_id}" in log, log  # submitit's log lines
     requeued = submitit.helpers.DelayedSubmission.load(job.paths.submitted_pickle)  # what checkpoint() returned
     assert isinstance(requeued.function, TrainJob)
-    assert requeued.function.argv[-3:] == ["train", "--config", str(run / "config.json")]
+    assert requeued.function.argv[-3:] == ["train", "--config", str(run / "config.yaml")]
     assert latest_checkpoint(run / "checkpoints").name == checkpoint_name(5)
 
 

@@ -131,12 +131,12 @@ def test_resume_with_another_config_exits_2_naming_the_keys(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert main([*TOY, "--out", out, "--set", "train.max_steps=1"]) == 0
     capsys.readouterr()
-    stored = (tmp_path / "run" / "config.json").read_text()
+    stored = (tmp_path / "run" / "config.yaml").read_text()
     err = _one_line_error(capsys, [*TOY, "--out", out, "--set", "train.max_steps=2", "--set", "train.seed=5",
                                    "--set", "optim.lr=0.002"])
     assert (f"run directory '{out}' holds a run with another config (optim.lr: 0.001 -> 0.002; train.seed: 0 -> 5); "
             "resuming it would mix two runs: choose another --out, or pass --allow-config-change") in err
-    assert (tmp_path / "run" / "config.json").read_text() == stored  # refused before writing anything
+    assert (tmp_path / "run" / "config.yaml").read_text() == stored  # refused before writing anything
     assert not (tmp_path / "run" / LOCK_NAME).exists()
     # (a resume changing only allowed keys, e.g. max_steps, is what test_resume.py does)
 
@@ -147,7 +147,7 @@ def test_allow_config_change_skips_the_check(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "step_00000001.pt").write_bytes(b"")  # only its name matters here
-    (run / "config.json").write_text(json.dumps(rundir.to_dict(cfg)))
+    (run / "config.json").write_text(json.dumps(rundir.to_dict(cfg)))  # as an older run wrote it
     changed = attrs.evolve(cfg, train=attrs.evolve(cfg.train, seed=9, out_dir=str(run)))
     with pytest.raises(ConfigError, match=r"train\.seed: 0 -> 9"):
         with claim(changed, registry, DistInfo()):

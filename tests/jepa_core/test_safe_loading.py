@@ -161,7 +161,7 @@ def test_resuming_a_checkpoint_with_a_bad_position_exits_2(tiny_image_run, tmp_p
     state = torch.load(path, weights_only=True)
     state[key] = value
     torch.save(state, path)
-    rc = main(["train", "--config", str(run / "config.json"), "--out", str(run)])
+    rc = main(["train", "--config", str(run / "config.yaml"), "--out", str(run)])
     err = capsys.readouterr().err
     assert rc == 2
     assert err == (f"error: checkpoint '{path}' has {key}={value!r}, not a non-negative integer; it is damaged or "

@@ -51,7 +51,7 @@ def test_train_run_loss_falls(toy_run):
 def test_train_run_writes_the_run_directory(toy_run, registry):
     cfg, result = toy_run
     out = result.out_dir
-    assert load_config(out / "config.json", registry) == cfg
+    assert load_config(out / "config.yaml", registry) == cfg
     events = list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert len(events) == 1 and events[0].stat().st_size > 0
     latest = ckpt.latest_checkpoint(out / "checkpoints")
@@ -77,12 +77,12 @@ def test_cli_reruns_from_the_config_file(toy_run, registry, tmp_path, capsys):
     cfg, result = toy_run
     rerun = tmp_path / "rerun"
     code = main([
-        "--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--config", str(result.out_dir / "config.json"),
+        "--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--config", str(result.out_dir / "config.yaml"),
         "--set", f"train.out_dir={rerun}", "--set", "train.max_steps=2",
     ])
     assert code == 0, capsys.readouterr().err
     assert "run toyseq/tiny" in capsys.readouterr().out
-    again = load_config(rerun / "config.json", registry)
+    again = load_config(rerun / "config.yaml", registry)
     assert again.train.out_dir == str(rerun) and again.train.max_steps == 2
     assert apply_overrides(again, [f"train.out_dir={result.out_dir}", "train.max_steps=none"], registry) == cfg
     assert ckpt.latest_checkpoint(rerun / "checkpoints").name == "step_00000002.pt"

@@ -87,4 +87,4 @@ def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_fol
     result = train_run(cfg, registry, stream=None)
     assert result.steps == 1
     assert all(math.isfinite(loss) for _, loss in result.loss_history)
-    assert (tmp_path / "config.json").is_file()
+    assert (tmp_path / "config.yaml").is_file()

@@ -89,4 +89,4 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, clip_fold
     result = train_run(cfg, registry, stream=None)
     assert result.steps == 2
     assert all(math.isfinite(loss) for _, loss in result.loss_history)
-    assert (tmp_path / "config.json").is_file()
+    assert (tmp_path / "config.yaml").is_file()

@@ -1,0 +1,130 @@
+"""The command line speaks YAML: config show/import, train from YAML and official I-JEPA files,
+config.yaml in the run directory (config.json of older runs still read), logger selection, and
+jepa doctor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from jepa_core.cli import main
+from jepa_core.config import from_dict, load_config, to_dict
+from jepa_core.config_files import plain
+from jepa_core.loggers.csv_logger import read_metrics
+from jepa_core.registry import build_registry
+from jepa_core.yaml_io import load_yaml
+
+TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin"]
+TINY = ["--set", "data.num_samples=64", "--set", "train.batch_size=16", "--set", "train.max_steps=4",
+        "--set", "train.log_every=2", "--set", "train.eval_every=0"]
+IJEPA = Path(__file__).parents[1] / "plugins" / "jepa_image" / "ijepa_configs" / "in1k_vith14_ep300.yaml"
+
+
+def _error(capsys, rc: int) -> str:
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_config_show_prints_yaml_or_json(capsys, fmt):
+    reg = build_registry()
+    assert main(["config", "show", "--plugin", "image", "--preset", "vith14", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    data = load_yaml(out) if fmt == "yaml" else json.loads(out)
+    assert data == plain(to_dict(reg.preset("image", "vith14").build()))
+    assert out.startswith("plugin: image\n") == (fmt == "yaml")
+
+
+def test_config_show_defaults_to_yaml_and_refuses_other_formats(capsys):
+    assert main(["config", "show", "--plugin", "image", "--preset", "demo"]) == 0
+    assert capsys.readouterr().out.startswith("plugin: image\npreset: demo\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["config", "show", "--plugin", "image", "--preset", "demo", "--format", "toml"])
+    assert exc.value.code == 2 and "invalid choice: 'toml'" in capsys.readouterr().err
+
+
+def test_import_ijepa_prints_the_equivalent_config_and_one_warning(capsys):
+    reg = build_registry()
+    with pytest.warns(UserWarning) as caught:
+        assert main(["config", "import-ijepa", str(IJEPA)]) == 0
+    assert len(caught) == 1 and str(caught[0].message).startswith(f"ijepa config '{IJEPA}' mapped with notes")
+    cfg = from_dict(load_yaml(capsys.readouterr().out), reg)
+    assert cfg.preset == "vith14" and cfg.data.options.root == "/datasets01/imagenet_full_size/061417/train"
+    with pytest.warns(UserWarning):
+        assert main(["config", "import", str(IJEPA), "--format", "json"]) == 0  # detected without naming the form
+    assert from_dict(json.loads(capsys.readouterr().out), reg) == cfg
+
+
+def test_import_ijepa_refuses_other_files_in_one_sentence(capsys, tmp_path):
+    own = tmp_path / "own.yaml"
+    assert main(["config", "show", "--plugin", "image", "--preset", "demo"]) == 0
+    own.write_text(capsys.readouterr().out)
+    assert "is not in the ijepa form" in _error(capsys, main(["config", "import-ijepa", str(own)]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(IJEPA.read_text().replace("allow_overlap: false", "allow_overlap: true"))
+    assert "mask.allow_overlap=true" in _error(capsys, main(["config", "import-ijepa", str(bad)]))
+
+
+def test_train_from_an_ijepa_file_stops_on_values_it_cannot_honour(capsys, tmp_path):
+    bad = tmp_path / "in1k.yaml"
+    bad.write_text(IJEPA.read_text().replace("num_enc_masks: 1", "num_enc_masks: 2"))
+    err = _error(capsys, main(["train", "--config", str(bad), "--out", str(tmp_path / "run")]))
+    assert "mask.num_enc_masks=2 is not supported" in err and not (tmp_path / "run").exists()
+
+
+def test_train_from_yaml_keeps_config_yaml_and_logs_csv(capsys, tmp_path):
+    reg = build_registry(autoload=False, plugins=["tests.toy_seq_plugin"])
+    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", *TINY,
+                 "--set", "train.loggers=tensorboard,csv"]) == 0
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(capsys.readouterr().out)
+    out = tmp_path / "run"
+    assert main([*TOY, "train", "--config", str(run_yaml), "--out", str(out)]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "img/s on average" in printed
+    stored = load_config(out / "config.yaml", reg)
+    given = load_config(run_yaml, reg)
+    assert stored == attrs.evolve(given, train=attrs.evolve(given.train, out_dir=str(out)))
+    assert stored.train.loggers == ("tensorboard", "csv") and not (out / "config.json").exists()
+    rows = read_metrics(out / "metrics.csv")
+    assert sorted(rows) == [2, 4] and all("train/loss" in r and "perf/images_per_s" in r for r in rows.values())
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_run_directory_with_config_json_still_resumes(capsys, tmp_path):
+    reg = build_registry(autoload=False, plugins=["tests.toy_seq_plugin"])
+    out = tmp_path / "run"
+    assert main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY]) == 0
+    (out / "config.json").write_text(json.dumps(to_dict(load_config(out / "config.yaml", reg))))  # as an older
+    (out / "config.yaml").unlink()                                                               # version wrote it
+    changed = [*TINY, "--set", "train.max_steps=6", "--set", "optim.lr=0.5"]  # a later --set wins
+    err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *changed]))
+    assert "holds a run with another config (optim.lr" in err  # compared with the stored config.json
+
+
+def test_a_logger_without_its_package_stops_before_any_work(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    out = tmp_path / "run"
+    err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY,
+                               "--set", "train.loggers=tensorboard,wandb"]))
+    assert err == ("error: train.loggers names 'wandb', which needs the optional package wandb; install it with "
+                   "pip install 'jepaforge[wandb]' or drop it from train.loggers.\n")
+    assert not out.exists()
+    err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY,
+                               "--set", "train.loggers=tensorbord"]))
+    assert "unknown logger 'tensorbord'; valid loggers: csv, mlflow, tensorboard, wandb." in err and not out.exists()
+
+
+def test_doctor_prints_the_machine_and_the_expected_demo_time(capsys):
+    assert main(["doctor", "--seconds", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for start in ("python:", "versions:", "device:", "cpu:", "threads:", "blas:", "matmul:", "expected:"):
+        assert f"\n{start}" in f"\n{out}", start
+    assert "GFLOP/s" in out and "make demo" in out
+    assert "--seconds must be between 0 and 600, got -1" in _error(capsys, main(["doctor", "--seconds", "-1"]))
