@@ -183,19 +183,6 @@ def check_job_layout(cfg: RunConfig, opts: ClusterOptions, *, cluster: str) -> N
         raise ConfigError(f"--executor local runs on this machine only; use --nodes 1 (got {opts.nodes}).")
 
 
-def check_device(device: str, opts: ClusterOptions) -> None:
-    """``train.device`` must agree with the GPUs asked for (the submitting machine may have none)."""
-    if opts.gpus_per_node == 0 and device.startswith("cuda"):
-        raise ConfigError(f"train.device='{device}' but --gpus-per-node 0 asks for no GPUs; "
-                          "set train.device=cpu (or auto) or ask for GPUs.")
-    if opts.gpus_per_node > 0 and device == "cpu":
-        raise ConfigError(f"train.device='cpu' but --gpus-per-node {opts.gpus_per_node} asks for GPUs; "
-                          "set train.device=auto or use --gpus-per-node 0.")
-    if opts.gpus_per_node > 1 and re.fullmatch(r"cuda:\d+", device):
-        raise ConfigError(f"train.device='{device}' would put all {opts.gpus_per_node} processes of a node on "
-                          "one GPU; use train.device=auto or cuda (each process takes its local rank's GPU).")
-
-
 def import_submitit(cluster: str) -> ModuleType:
     """The optional package submitit, able to submit to ``cluster`` (a :class:`ConfigError` if not)."""
     try:
