@@ -1,0 +1,79 @@
+"""Training-step throughput of a preset on the CPU in fp32 and in bf16 autocast.
+
+One real ``Trainer.train_step`` (target forward, context encoder + predictor forward/backward,
+AdamW, EMA) on a fixed random batch and masks, the two precisions interleaved so that a busy
+machine slows both alike; prints the median step time and images/s of each. This measurement is
+why ``train.precision=auto`` stays fp32 on a CPU (:mod:`jepa_core.hardware`)::
+
+    python benchmarks/bench_precision_cpu.py --plugin image --preset small --batch 128 --rounds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+
+from jepa_core.data import Batch
+from jepa_core.registry import build_registry
+from jepa_core.run import build_parts
+from jepa_core.schedules import Schedules
+from jepa_core.trainer import Trainer
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def make_step(plugin: str, preset: str, batch_size: int, precision: str):
+    registry = build_registry()
+    cfg = registry.preset(plugin, preset).build()
+    parts = build_parts(cfg, registry)
+    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
+                      schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
+                      precision=precision, regularizer=parts.regularizer)
+    g = torch.Generator().manual_seed(0)
+    masks = parts.masker(batch_size, parts.encoder.token_grid, g)
+    x = torch.randn(batch_size, *parts.encoder.expected_input_shape, generator=g)
+    batch = Batch(x, masks, torch.zeros(batch_size, dtype=torch.long))
+    return lambda: trainer.train_step(batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plugin", default="image")
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="steps per round")
+    args = parser.parse_args()
+    steps = {p: make_step(args.plugin, args.preset, args.batch, p) for p in PRECISIONS}
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    for _ in range(args.rounds):
+        for p, step in steps.items():
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            times[p].append((time.perf_counter() - t) / args.steps)
+    print(f"{args.plugin}/{args.preset}, batch {args.batch}, {torch.get_num_threads()} threads, {cpu_name()}")
+    for p, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{p}: {med * 1000:.0f} ms/step, {args.batch / med:.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
