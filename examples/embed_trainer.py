@@ -35,7 +35,7 @@ def main(steps: int = 20, batch_size: int = 32) -> list[float]:
         losses.append(out.loss)
         if (i + 1) % 5 == 0:
             print(f"step {i + 1}: loss {out.loss.item():.4f}")  # sync only when printing
-    return [float(l) for l in losses]
+    return [float(loss) for loss in losses]
 
 
 if __name__ == "__main__":

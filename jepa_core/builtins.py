@@ -6,21 +6,39 @@ Registered first by :func:`jepa_core.registry.build_registry` under the name ``c
 
 from __future__ import annotations
 
+from jepa_core.absent import NoMasker, NoneConfig, NoPredictor, NoTarget
 from jepa_core.hookspecs import hookimpl
 from jepa_core.loggers import builtin_logger_specs
 from jepa_core.losses import (
-    CosineConfig, CosineLoss, L1Config, L1Loss, L2Config, L2Loss, SmoothL1Config, SmoothL1Loss,
+    CosineConfig,
+    CosineLoss,
+    L1Config,
+    L1Loss,
+    L2Config,
+    L2Loss,
+    SmoothL1Config,
+    SmoothL1Loss,
 )
-from jepa_core.regularizers import (
-    NoRegularizer, NoRegularizerConfig, SIGReg, SIGRegConfig, VICReg, VICRegConfig,
-)
-from jepa_core.absent import NoMasker, NoneConfig, NoPredictor, NoTarget
 from jepa_core.objectives import LeJEPAConfig, LeJEPAObjective, PredictiveConfig, PredictiveObjective
-from jepa_core.specs import (
-    Example, LossSpec, MaskerSpec, ObjectiveSpec, PredictorSpec, RegularizerSpec, TargetProviderSpec,
+from jepa_core.regularizers import (
+    NoRegularizer,
+    NoRegularizerConfig,
+    SIGReg,
+    SIGRegConfig,
+    VICReg,
+    VICRegConfig,
 )
-from jepa_core.views import TokenViewsConfig, TokenViewsMasker
+from jepa_core.specs import (
+    Example,
+    LossSpec,
+    MaskerSpec,
+    ObjectiveSpec,
+    PredictorSpec,
+    RegularizerSpec,
+    TargetProviderSpec,
+)
 from jepa_core.targets import EMAConfig, build_ema
+from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 
 
 @hookimpl

@@ -29,6 +29,7 @@ from jepa_core.errors import ConfigError
 from jepa_core.objectives import PredictiveConfig
 from jepa_core.regularizers import NoRegularizerConfig
 from jepa_core.specs import KINDS
+
 # The validators stay importable from here (plugin option records use them).
 from jepa_core.validators import adam_betas, non_negative, positive, unit_interval
 

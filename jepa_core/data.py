@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import attrs
 import torch
@@ -54,7 +54,7 @@ class BadSample(str):
     index: int
     drawn: bool
 
-    def __new__(cls, text: str, *, index: int, drawn: bool) -> "BadSample":
+    def __new__(cls, text: str, *, index: int, drawn: bool) -> BadSample:
         self = super().__new__(cls, text)
         self.index, self.drawn = index, drawn
         return self
@@ -67,7 +67,7 @@ def _bad_sample(text: str, index: int, drawn: bool) -> BadSample:
     return BadSample(text, index=index, drawn=drawn)
 
 
-Inputs = Union[torch.Tensor, tuple[torch.Tensor, ...]]
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 """A batch's inputs: ``[B, ...]``, or one such tensor per view when each sample is several
 views (a multi-crop transform returns a tuple per sample; the collate stacks each position)."""
 
@@ -85,11 +85,11 @@ class Batch:
     def __len__(self) -> int:
         return int(first_view(self.inputs).shape[0])
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
         return Batch(map_inputs(self.inputs, move), map_masks(self.masks, move), move(self.labels), self.bad_samples)
 
-    def pin_memory(self) -> "Batch":  # called by DataLoader(pin_memory=True)
+    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
         pin = lambda t: t.pin_memory()  # noqa: E731
         return Batch(map_inputs(self.inputs, pin), map_masks(self.masks, pin), pin(self.labels), self.bad_samples)
 
@@ -99,14 +99,14 @@ def first_view(inputs: Inputs) -> torch.Tensor:
     return inputs[0] if isinstance(inputs, (tuple, list)) else inputs
 
 
-def map_inputs(inputs: Inputs, fn: "Callable[[torch.Tensor], torch.Tensor]") -> Inputs:
+def map_inputs(inputs: Inputs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
     return tuple(fn(v) for v in inputs) if isinstance(inputs, (tuple, list)) else fn(inputs)
 
 
 def stack_inputs(samples: Sequence[Any]) -> Inputs:
     """Stack per-sample inputs; samples that are tuples of views are stacked view by view."""
     if isinstance(samples[0], (tuple, list)):
-        return tuple(torch.stack(views) for views in zip(*samples))
+        return tuple(torch.stack(views) for views in zip(*samples, strict=True))
     return torch.stack(list(samples))
 
 
@@ -225,7 +225,7 @@ class MaskCollator:
     ) -> None:
         self.masker, self.grid, self.seed = masker, tuple(grid), seed
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
-        call = getattr(masker, "__call__", None)
+        call = masker.__call__ if callable(masker) else None
         try:
             self.passes_progress = call is not None and "progress" in inspect.signature(call).parameters
         except (TypeError, ValueError):  # builtins without a signature

@@ -28,7 +28,7 @@ Example (a custom masker only needs a ``__call__`` with this signature)::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 import torch
@@ -65,7 +65,7 @@ class TokenViews:
         return len(self.keep)
 
 
-Masks = Union[MaskSet, tuple[MaskSet, ...], TokenViews, None]
+Masks = MaskSet | tuple[MaskSet, ...] | TokenViews | None
 """What a masker returns: one :class:`MaskSet`, a tuple of them (multi-mask training),
 :class:`TokenViews` (multi-view objectives), or ``None`` (the ``none`` masker: no masks)."""
 
@@ -82,7 +82,7 @@ def mask_sets(masks: MaskSet | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
     return sets
 
 
-def map_masks(masks: Masks, fn: "Callable[[torch.Tensor], torch.Tensor]") -> Masks:
+def map_masks(masks: Masks, fn: Callable[[torch.Tensor], torch.Tensor]) -> Masks:
     """Apply ``fn`` to every index tensor, keeping the form (set, tuple, views or None)."""
     if masks is None:
         return None

@@ -206,7 +206,7 @@ def write_job_config(cfg: RunConfig, registry: Registry, *, allow_config_change:
         return rundir.save_run_config(cfg).absolute()
 
 
-def submit_job(submitit: ModuleType, job: "TrainJob", opts: ClusterOptions, *, cluster: str, folder: Path,
+def submit_job(submitit: ModuleType, job: TrainJob, opts: ClusterOptions, *, cluster: str, folder: Path,
                name: str) -> Any:
     """Submit ``job`` with ``opts``; returns submitit's Job. sbatch's refusal is one sentence.
 
@@ -269,7 +269,7 @@ class _ForwardTimeoutSignal:
         self.previous: Callable[[int, FrameType | None], Any] | int | None = None
         self.received: int | None = None
 
-    def __enter__(self) -> "_ForwardTimeoutSignal":
+    def __enter__(self) -> _ForwardTimeoutSignal:
         self.previous = signal.getsignal(self.signum)
         signal.signal(self.signum, self._handle)
         return self

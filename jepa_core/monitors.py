@@ -214,7 +214,7 @@ class CollapseMonitor:
                 stats[f"monitor/{name}_feature_std"] = feature_spread(feats)
                 stats[f"monitor/{name}_effective_rank"] = effective_rank(feats)
         values = torch.stack(list(stats.values())).cpu().tolist()  # the one host sync
-        return dict(zip(stats, values))
+        return dict(zip(stats, values, strict=True))
 
     def on_step_end(self, trainer: Any, out: Any) -> None:
         due = _due(self.writer_or_logger, self.every, trainer, out)

@@ -79,7 +79,7 @@ def nonfinite_parameters(modules: dict[str, torch.nn.Module]) -> list[str]:
         return []
     local = [p.to_local() if hasattr(p, "to_local") else p for _, p in named]
     flags = torch.stack([torch.isfinite(p.detach()).all() for p in local]).cpu().tolist()
-    return [name for (name, _), ok in zip(named, flags) if not ok]
+    return [name for (name, _), ok in zip(named, flags, strict=True) if not ok]
 
 
 def check_finite_state(trainer: TrainingState, checkpoint_dir: str | Path) -> None:

@@ -92,18 +92,18 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
     def cut(t: torch.Tensor) -> list[torch.Tensor]:
         return list(t.chunk(parts))
 
-    inputs = list(zip(*(cut(v) for v in batch.inputs))) if isinstance(batch.inputs, tuple) else cut(batch.inputs)
+    inputs = list(zip(*(cut(v) for v in batch.inputs), strict=True)) if isinstance(batch.inputs, tuple) else cut(batch.inputs)
     if batch.masks is None:
         masks: list[Any] = [None] * parts
     elif isinstance(batch.masks, TokenViews):
-        keeps = list(zip(*(cut(k) for k in batch.masks.keep)))
+        keeps = list(zip(*(cut(k) for k in batch.masks.keep), strict=True))
         masks = [TokenViews(tuple(k), batch.masks.num_global) for k in keeps]
     else:
-        sets = [list(zip(cut(m.context), cut(m.targets))) for m in mask_sets(batch.masks)]
+        sets = [list(zip(cut(m.context), cut(m.targets), strict=True)) for m in mask_sets(batch.masks)]
         per_part = [[MaskSet(*s[i]) for s in sets] for i in range(parts)]
         masks = [p[0] if isinstance(batch.masks, MaskSet) else tuple(p) for p in per_part]
     return [Batch(tuple(i) if isinstance(i, tuple) else i, m, lab)
-            for i, m, lab in zip(inputs, masks, cut(batch.labels))]
+            for i, m, lab in zip(inputs, masks, cut(batch.labels), strict=True)]
 
 
 def _require(condition: Any, message: str) -> None:

@@ -96,7 +96,7 @@ class ContextPath(nn.Module):
             preds = self.predictor(z, context_idx, target_idx)  # [B*M, Nt, D]
             return (preds, z) if self.return_context else preds
         preds, contexts = [], []
-        for i, (c, t) in enumerate(zip(context_idx, target_idx)):
+        for i, (c, t) in enumerate(zip(context_idx, target_idx, strict=True)):
             extra = {"mask_index": i} if self.passes_mask_index else {}
             z = self.encoder(x, c)  # [B, Nc_i, D]
             preds.append(self.predictor(z, c, t, **extra))
@@ -132,7 +132,7 @@ class PredictiveObjective:
             all_targets = targets_for(nets.target, batch.inputs, [m.targets for m in sets])
             out = path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
             all_preds, contexts = out if regularizer is not None else (out, [])
-            losses = [nets.loss(p, t) for p, t in zip(all_preds, all_targets)]
+            losses = [nets.loss(p, t) for p, t in zip(all_preds, all_targets, strict=True)]
             loss_pred = torch.stack(losses).mean()
         if regularizer is None:
             return {"loss": loss_pred}
@@ -215,7 +215,7 @@ class ViewPath(nn.Module):
                 shapes.setdefault(tuple(v.shape), []).append(i)
             for idx in shapes.values():  # one encoder call per view size
                 tokens = self.encoder(torch.cat([views[i] for i in idx]))  # [len(idx)*B, N, D]
-                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx))):
+                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
                     pooled[i] = chunk
         emb = torch.stack(pooled)  # [V, B, D]
         v, b, d = emb.shape
@@ -269,7 +269,7 @@ def global_view_count(inputs: Inputs) -> int:
 # ------------------------------------------------------------------- pre-flight checks
 
 
-def check_objective_parts(cfg: "RunConfig", registry: Any) -> None:
+def check_objective_parts(cfg: RunConfig, registry: Any) -> None:
     """The run config names a real component for each part the objective requires and ``none``
     for each it excludes (:class:`~jepa_core.specs.ObjectiveSpec`); else one :class:`ConfigError`.
 
@@ -291,7 +291,7 @@ def check_objective_parts(cfg: "RunConfig", registry: Any) -> None:
             )
 
 
-def check_views(objective: Objective, sample: Any, masks: Any, encoder: nn.Module, cfg: "RunConfig") -> None:
+def check_views(objective: Objective, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:
     """One sample and one batch of masks suit the objective, and the encoder takes every view size.
 
     The predictive objective needs context/target masks; ``lejepa`` at least 2 views (crops from

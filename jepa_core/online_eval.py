@@ -134,7 +134,7 @@ class SampleBatches:
             raise DataError("none of the evaluation samples could be read.")
         x0 = torch.as_tensor(first[0])
         if x0.numel() * x0.element_size() * len(dataset) <= CACHE_LIMIT_BYTES:
-            xs, ys = zip(first, *readable)
+            xs, ys = zip(first, *readable, strict=True)
             self.cached = torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
     def _readable(self) -> Iterator[tuple[Any, int]]:
@@ -161,7 +161,7 @@ class SampleBatches:
 
 
 def _stack(samples: list[tuple[Any, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*samples)
+    xs, ys = zip(*samples, strict=True)
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
 

@@ -168,7 +168,7 @@ def check_aligned(target: nn.Module, context: nn.Module) -> None:
     t_named, c_named = list(target.named_parameters()), list(context.named_parameters())
     if [n for n, _ in t_named] != [n for n, _ in c_named]:
         raise RuntimeError("the target and context encoders have different parameter names after sharding")
-    for (name, t), (_, c) in zip(t_named, c_named):
+    for (name, t), (_, c) in zip(t_named, c_named, strict=True):
         same = type(t) is type(c) and _local(t).shape == _local(c).shape
         same = same and getattr(t, "placements", None) == getattr(c, "placements", None)
         if not same:

@@ -139,7 +139,7 @@ class ProgressLogger:
         if self._part_sums:
             names = sorted(self._part_sums)
             values = (torch.stack([self._part_sums[n] for n in names]) / self._steps).tolist()
-            parts = dict(zip(names, values))
+            parts = dict(zip(names, values, strict=True))
         now = time.perf_counter()
         rate = self._images / max(now - self._t0, 1e-9)
         remaining = (self.total_steps - trainer.step) * (now - self._t0) / max(self._steps, 1)
@@ -246,7 +246,7 @@ class LossLog:
         if not self._pending:
             return
         values = torch.stack([loss.float() for _, loss in self._pending]).cpu().tolist()
-        lines = "".join(f"{step}\t{value!r}\n" for (step, _), value in zip(self._pending, values))
+        lines = "".join(f"{step}\t{value!r}\n" for (step, _), value in zip(self._pending, values, strict=True))
         with writing(self.path, what="the loss log"), open(self.path, "a") as f:
             f.write(lines)
             f.flush()

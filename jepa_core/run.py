@@ -58,7 +58,12 @@ from jepa_core.objectives import check_objective_parts, check_views
 from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, eval_encoder
 from jepa_core.parallel import ParallelPlan, apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.preflight import (
-    check_batch_fits, check_input_shape, check_masker, check_probe_data, eval_sizes_chosen, online_eval_subsets,
+    check_batch_fits,
+    check_input_shape,
+    check_masker,
+    check_probe_data,
+    eval_sizes_chosen,
+    online_eval_subsets,
 )
 from jepa_core.progress import LossLog, ProgressLogger
 from jepa_core.registry import Registry

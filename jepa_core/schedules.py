@@ -98,7 +98,7 @@ class Schedules:
         return linear(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
 
     @classmethod
-    def from_config(cls, optim, *, epochs: int, iterations_per_epoch: int) -> "Schedules":
+    def from_config(cls, optim, *, epochs: int, iterations_per_epoch: int) -> Schedules:
         """Build from an :class:`~jepa_core.config.OptimConfig` and the run length."""
         total = max(1, int(optim.ipe_scale * epochs * iterations_per_epoch))
         return cls(

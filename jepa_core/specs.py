@@ -17,10 +17,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
-
 
 SPLITS = ("train", "train_eval", "val")
 

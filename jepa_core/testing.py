@@ -64,9 +64,9 @@ import torch
 from torch import nn
 
 from jepa_core.interfaces import MaskSet, TokenViews
+from jepa_core.masking import random_masks
 from jepa_core.objective_checks import check_objective
 from jepa_core.registry import normalize_name
-from jepa_core.masking import random_masks
 from jepa_core.specs import SPLITS, ComponentSpec, Example, resolve_example
 
 __all__ = [
@@ -188,10 +188,10 @@ def _same_masks(a: Any, b: Any) -> bool:
     """Equal masks: two MaskSets, two tuples of them (multi-mask) set by set, or two TokenViews."""
     if isinstance(a, TokenViews) or isinstance(b, TokenViews):
         return (isinstance(a, TokenViews) and isinstance(b, TokenViews) and a.num_global == b.num_global
-                and len(a.keep) == len(b.keep) and all(torch.equal(x, y) for x, y in zip(a.keep, b.keep)))
+                and len(a.keep) == len(b.keep) and all(torch.equal(x, y) for x, y in zip(a.keep, b.keep, strict=True)))
     if isinstance(a, tuple) or isinstance(b, tuple):
         a_sets, b_sets = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
-        return len(a_sets) == len(b_sets) and all(_same_masks(x, y) for x, y in zip(a_sets, b_sets))
+        return len(a_sets) == len(b_sets) and all(_same_masks(x, y) for x, y in zip(a_sets, b_sets, strict=True))
     return (
         a.context.shape == b.context.shape and a.targets.shape == b.targets.shape
         and torch.equal(a.context, b.context) and torch.equal(a.targets, b.targets)
@@ -465,7 +465,7 @@ def check_target_provider(
     before = [p.detach().clone() for _, p in params]
     _perturb_state(context, seed=2)  # make the encoder differ from the targets
     _call(who, "update(encoder, momentum=1.0)", provider.update, context, 1.0)
-    changed = [n for (n, p), old in zip(params, before) if not torch.equal(p.detach(), old)]
+    changed = [n for (n, p), old in zip(params, before, strict=True) if not torch.equal(p.detach(), old)]
     _require(not changed, f"{who}: update(encoder, momentum=1.0) changed target parameters {changed[:3]}; it must keep them")
     if not params:
         _call(who, "update(encoder, momentum=0.0)", provider.update, context, 0.0)
@@ -473,12 +473,12 @@ def check_target_provider(
     if follows_encoder:
         enc_params = list(context.parameters())
         _require(
-            len(enc_params) == len(params) and all(p.shape == e.shape for (_, p), e in zip(params, enc_params)),
+            len(enc_params) == len(params) and all(p.shape == e.shape for (_, p), e in zip(params, enc_params, strict=True)),
             f"{who}: its {len(params)} parameters do not mirror the encoder's {len(enc_params)} (in order and "
             "shape); an EMA-style provider must, or pass follows_encoder=False",
         )
         _call(who, "update(encoder, momentum=0.0)", provider.update, context, 0.0)
-        differ = [n for (n, p), e in zip(params, enc_params) if not torch.allclose(p.detach(), e.detach())]
+        differ = [n for (n, p), e in zip(params, enc_params, strict=True) if not torch.allclose(p.detach(), e.detach())]
         _require(
             not differ,
             f"{who}: update(encoder, momentum=0.0) must make the target parameters equal the encoder's; "
@@ -635,12 +635,12 @@ def check_preset(
     loss, gradient norm and weights are finite; at EMA momentum 1.0 the target does not move.
     Runs under a forked RNG, so the caller's global RNG state is left alone.
     """
+    from jepa_core.build import build_dataset, build_parts, first_readable_sample
     from jepa_core.config import apply_overrides
     from jepa_core.data import MaskCollator
-    from jepa_core.build import build_dataset, build_parts, first_readable_sample
+    from jepa_core.hardware import resolve_precision
     from jepa_core.nonfinite import nonfinite_parameters
     from jepa_core.schedules import Schedules
-    from jepa_core.hardware import resolve_precision
     from jepa_core.trainer import Trainer
 
     who = f"preset '{plugin}/{preset}'"
@@ -681,7 +681,7 @@ def check_preset(
     bad = nonfinite_parameters(trainer.networks())
     _require(not bad, f"{who}: non-finite weights after one step: {bad[:3]}")
     if out.momentum == 1.0:
-        moved = any(not torch.equal(p.detach(), old) for p, old in zip(parts.target.parameters(), before))
+        moved = any(not torch.equal(p.detach(), old) for p, old in zip(parts.target.parameters(), before, strict=True))
         _require(not moved, f"{who}: the target moved although the EMA momentum was 1.0")
     return out
 

@@ -27,7 +27,7 @@ def _keep_fraction(_inst: object, attr: attrs.Attribute, value: float) -> None:
         raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
 
 
-def _at_least_two_views(inst: "TokenViewsConfig", _attr: attrs.Attribute, _value: int) -> None:
+def _at_least_two_views(inst: TokenViewsConfig, _attr: attrs.Attribute, _value: int) -> None:
     if inst.global_views + inst.local_views < 2:
         raise ValueError(
             f"a multi-view objective needs at least 2 views, got global_views={inst.global_views} + "

@@ -16,8 +16,8 @@ from jepa_core import hookimpl
 from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfig
 from jepa_core.interfaces import MaskSet, gather_tokens
 from jepa_core.losses import SmoothL1Config
-from jepa_core.targets import EMAConfig
 from jepa_core.specs import DatasetSpec, EncoderSpec, Example, MaskerSpec, PredictorSpec, PresetSpec
+from jepa_core.targets import EMAConfig
 
 JEPA_PLUGIN_NAME = "toyseq"
 

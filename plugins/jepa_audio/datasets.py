@@ -13,9 +13,9 @@ Example::
 
 from __future__ import annotations
 
-from jepa_core.specs import DatasetSpec
 from jepa_audio.synthetic import SyntheticSoundsConfig, build_synthetic_sounds
 from jepa_audio.wav_folder import WavFolderConfig, build_wav_folder
+from jepa_core.specs import DatasetSpec
 
 
 def dataset_specs() -> list[DatasetSpec]:

@@ -352,14 +352,14 @@ class TimeFrequencyMasker:
         c_hw = sizes[2]
         corners = self._draw(batch_size, grid, sizes, generator)
         for attempt in range(self.cfg.max_tries):
-            if attempt:
-                fresh = self._draw(batch_size, grid, sizes, generator)
-                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh))
             union = self._target_masks(corners, grid, sizes).any(dim=1)  # [B, N]
             kept = block_masks(corners[4], corners[5], *c_hw, grid) & ~union
             valid = kept.sum(dim=1) >= self.cfg.min_keep
             if bool(valid.all()):
                 return self._finish(corners, kept, grid, sizes, generator)
+            if attempt + 1 < self.cfg.max_tries:  # redraw the invalid samples, keep the valid ones
+                fresh = self._draw(batch_size, grid, sizes, generator)
+                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh, strict=True))
         return None
 
     def _finish(

@@ -20,9 +20,9 @@ from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfi
 from jepa_core.losses import CosineConfig, L2Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
+from jepa_core.views import TokenViewsConfig
 from jepa_vit.masks import RandomConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_core.views import TokenViewsConfig
 from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
 
 from .masks import CurriculumConfig

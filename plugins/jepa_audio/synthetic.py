@@ -52,9 +52,9 @@ import attrs
 import numpy as np
 import torch
 
+from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel, fit_frames
 from jepa_core.config import non_negative, positive
 from jepa_vit.synthetic import SyntheticDataset, synthetic_split
-from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel, fit_frames
 
 KINDS: tuple[str, ...] = (
     "tone", "harmonic", "chirp_up", "chirp_down", "tremolo",

@@ -38,11 +38,11 @@ import attrs
 import numpy as np
 import torch
 
+from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import check_fraction, class_names, scan_class_folders, split_holdout
 from jepa_core.specs import SPLITS
-from jepa_audio.features import AUDIOSET_MEAN, AUDIOSET_STD, LogMel
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave")
 _PCM, _EXTENSIBLE = 1, 0xFFFE

@@ -16,13 +16,13 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 from PIL import Image
 
 from jepa_core import folders
-from jepa_core.config import positive
 from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS

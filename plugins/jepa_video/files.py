@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -312,7 +313,7 @@ def read_clip(path: str | os.PathLike, num_frames: int, frame_step: int, random_
     if not frames:
         raise BadSampleError(f"video file '{path}' holds no decodable video frames.")
     clip = [frames[i] for i in indices]
-    for i, f in zip(indices, clip):
+    for i, f in zip(indices, clip, strict=True):
         if f.shape != clip[0].shape:
             raise BadSampleError(
                 f"video file '{path}' changes frame size ({clip[0].shape[1]}x{clip[0].shape[0]} at frame "

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -35,9 +36,9 @@ from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import check_fraction, check_root, split_holdout, unique_by_resolved_path
 from jepa_core.specs import SPLITS
+from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
 from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
 from jepa_vit.transforms import check_crop_scale
-from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
 
 FRAME_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
 _EXTS = ", ".join(e.lstrip(".") for e in FRAME_EXTENSIONS)

@@ -132,7 +132,7 @@ class MultiBlock3DConfig:
         """One :class:`MaskConfig3D` per mask config, in order."""
         return tuple(
             MaskConfig3D(n, s, t, a)
-            for n, s, t, a in zip(self.num_blocks, self.spatial_scale, self.temporal_scale, self.aspect)
+            for n, s, t, a in zip(self.num_blocks, self.spatial_scale, self.temporal_scale, self.aspect, strict=True)
         )
 
     @classmethod
@@ -181,7 +181,7 @@ def _union_masks(
 ) -> torch.Tensor:
     """Union of ``t x h x w`` blocks at corners ``starts`` (each ``[B, K]``) -> bool ``[B, t * gh * gw]``."""
     axes = []
-    for start, length, extent in zip(starts, size, grid):
+    for start, length, extent in zip(starts, size, grid, strict=True):
         pos = torch.arange(extent)
         axes.append((pos >= start[..., None]) & (pos < start[..., None] + length))  # [B, K, extent]
     in_t, in_h, in_w = axes
@@ -294,7 +294,7 @@ class MultiBlock3DMasker:
         """Block corners ``(t0, top, left)``, each ``[B, K]``, uniform over every valid (inclusive) position."""
         shape = (batch_size, num_blocks)
         return tuple(  # type: ignore[return-value]
-            torch.randint(0, g - s + 1, shape, generator=generator) for s, g in zip(size, grid)
+            torch.randint(0, g - s + 1, shape, generator=generator) for s, g in zip(size, grid, strict=True)
         )
 
     def _union(

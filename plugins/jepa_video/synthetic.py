@@ -44,10 +44,10 @@ import attrs
 import numpy as np
 
 from jepa_core.config import positive
+from jepa_video.transforms import check_aspect, clip_to_tensor, train_clip_transform
 from jepa_vit.shapes import MAX_TILT, SHAPES, PixelGrid, add_distractor_dot, object_range, paint_background, shape_mask
 from jepa_vit.synthetic import SyntheticDataset, synthetic_split
 from jepa_vit.transforms import check_crop_scale
-from jepa_video.transforms import check_aspect, clip_to_tensor, train_clip_transform
 
 MAX_CLASSES = 16
 RADIUS = (0.10, 0.18)

@@ -273,12 +273,12 @@ class MultiBlockMasker:
         """Place blocks per image, redrawing invalid images; None if some image never fits."""
         corners = self._draw(batch_size, grid, t_hw, c_hw, generator)
         for attempt in range(self.cfg.max_tries):
-            if attempt:
-                fresh = self._draw(batch_size, grid, t_hw, c_hw, generator)
-                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh))
             kept, valid = self._evaluate(corners, grid, t_hw, c_hw)
             if bool(valid.all()):
                 return self._finish(corners, kept, grid, t_hw, generator)
+            if attempt + 1 < self.cfg.max_tries:  # redraw the invalid images, keep the valid ones
+                fresh = self._draw(batch_size, grid, t_hw, c_hw, generator)
+                corners = tuple(keep_valid(old, new, valid) for old, new in zip(corners, fresh, strict=True))
         return None
 
     def _evaluate(

@@ -20,9 +20,9 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 

@@ -23,8 +23,8 @@ def bench():
 
 
 def tiny_models():
-    from jepa_vit.predictor import ViTPredictor
     from jepa_image.vit import VisionTransformer
+    from jepa_vit.predictor import ViTPredictor
 
     torch.manual_seed(0)
     enc = VisionTransformer(img_size=64, patch_size=8, embed_dim=96, depth=2, num_heads=3)
@@ -103,7 +103,7 @@ def test_video_multi_mask_step_flops_match_flop_counter(bench):
     def step():
         targets = target.targets_many(x, [s.targets for s in sets])
         losses = [L1Loss()(pred(enc(x, s.context), s.context, s.targets, mask_index=i), t)
-                  for i, (s, t) in enumerate(zip(sets, targets))]
+                  for i, (s, t) in enumerate(zip(sets, targets, strict=True))]
         torch.stack(losses).mean().backward()
 
     shape = bench.model_shape(enc, pred)
@@ -133,7 +133,7 @@ def test_cpu_smoke_run_prints_every_field(bench, capsys):
                      "--precision", "fp32", "--peak-tflops", "1"])
     out = capsys.readouterr().out
     assert rc == 0
-    line = next(l for l in out.splitlines() if l.startswith("model=tiny"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("model=tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
     assert set(fields) == {"model", "device", "batch", "step_ms", "images_per_s", "peak_mem_gib",
                            "gflop_per_image", "achieved_tflops", "peak_tflops", "mfu"}
@@ -146,7 +146,7 @@ def test_cpu_smoke_run_prints_every_field(bench, capsys):
 def test_cpu_smoke_run_of_a_video_preset(bench, capsys):
     rc = bench.main(["--device", "cpu", "--models", "video/tiny", "--batch-size", "2", "--steps", "1", "--warmup", "1",
                      "--precision", "fp32"])
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("model=video/tiny"))
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("model=video/tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
     assert rc == 0 and float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
 
@@ -154,7 +154,7 @@ def test_cpu_smoke_run_of_a_video_preset(bench, capsys):
 @pytest.mark.gpu
 def test_gpu_run_reports_memory_and_mfu(bench, capsys):
     rc = bench.main(["--models", "tiny", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--peak-tflops", "989"])
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("model=tiny"))
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("model=tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
     assert rc == 0 and float(fields["peak_mem_gib"]) > 0 and 0 < float(fields["mfu"]) < 1
 

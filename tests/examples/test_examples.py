@@ -6,7 +6,6 @@ import runpy
 import sys
 from pathlib import Path
 
-import attrs
 import pytest
 import torch
 
@@ -39,7 +38,7 @@ def test_third_party_masker_plugin_registers_and_masks(stripe_plugin):
     masks = masker(3, (4, 5), torch.Generator().manual_seed(0))
     assert masks.targets.shape == (3, 2, 5)
     assert masks.context.shape == (3, 10)
-    for ctx, tgt in zip(masks.context, masks.targets):
+    for ctx, tgt in zip(masks.context, masks.targets, strict=True):
         assert not set(ctx.tolist()) & set(tgt.flatten().tolist())
     with pytest.raises(MaskingError, match="num_targets=4"):
         spec.build(spec.config_type(num_targets=4, rows=1))(1, (4, 5), torch.Generator())

@@ -33,8 +33,8 @@ def test_k_micro_batches_equal_one_large_batch(k):
     for name, module in (("encoder", "encoder"), ("predictor", "predictor")):
         mine, ref = dict(getattr(accumulated, module).named_parameters()), dict(getattr(whole, module).named_parameters())
         for key, value in ref.items():
-            torch.testing.assert_close(mine[key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}.{key}: {m}")
-    for t, r in zip(accumulated.target.encoder.parameters(), whole.target.encoder.parameters()):
+            torch.testing.assert_close(mine[key], value, rtol=1e-4, atol=1e-5, msg=lambda m, name=name, key=key: f"{name}.{key}: {m}")
+    for t, r in zip(accumulated.target.encoder.parameters(), whole.target.encoder.parameters(), strict=True):
         torch.testing.assert_close(t, r, rtol=1e-4, atol=1e-5)
 
 

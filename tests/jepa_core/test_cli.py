@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+
 import pytest
 
 from jepa_core import run as run_module
 from jepa_core.cli import EXIT_USAGE, main
 from jepa_core.registry import AUTOLOAD_ENV, PLUGINS_ENV
+
 
 @pytest.fixture(autouse=True)
 def _autoload_on(monkeypatch):

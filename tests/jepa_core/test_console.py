@@ -47,4 +47,4 @@ def test_warnings_print_as_one_line_inside_the_cli():
     assert text == "warning: 3 files in '\\xff' are reached twice\n"
     assert warnings.formatwarning is before
     with pytest.warns(UserWarning, match="still recorded"), one_line_warnings():
-        warnings.warn("still recorded")
+        warnings.warn("still recorded", stacklevel=1)

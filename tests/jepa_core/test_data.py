@@ -234,7 +234,7 @@ def test_loader_is_identical_across_worker_counts_and_layouts():
     workers = list(build_loader(Noisy(), masker, accum_steps=2, num_workers=2, **kwargs))
     rank1 = list(build_loader(Noisy(), masker, rank=1, world_size=2, **kwargs))
     assert len(serial) == len(workers) == 8 and len(rank1) == 4
-    for a, b in zip(serial, workers):
+    for a, b in zip(serial, workers, strict=True):
         assert torch.equal(a.inputs, b.inputs) and torch.equal(a.labels, b.labels)
         assert torch.equal(a.masks.context, b.masks.context) and torch.equal(a.masks.targets, b.masks.targets)
     for step, b in enumerate(rank1):

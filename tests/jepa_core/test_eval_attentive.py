@@ -12,7 +12,6 @@ from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import AttentiveClassifier, AttentivePooler, attentive_probe, default_num_heads
 from jepa_core.eval.probe import linear_probe
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/jepa_core/conftest.py
 
 
@@ -74,7 +73,7 @@ def test_pooler_and_classifier_shapes_and_head_rule():
     assert [default_num_heads(d) for d in (768, 36, 30, 7)] == [8, 4, 2, 1]
     a = AttentivePooler(24, generator=torch.Generator().manual_seed(0))
     b = AttentivePooler(24, generator=torch.Generator().manual_seed(0))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert a.query_tokens.abs().max() <= 0.04 + 1e-6  # trunc normal, std 0.02, cut at 2 std
 
 
@@ -135,7 +134,7 @@ def test_extra_self_attention_blocks_run_before_the_pooler_and_still_learn():
     one = AttentiveClassifier(32, 4, num_heads=4, generator=torch.Generator().manual_seed(0))
     four = AttentiveClassifier(32, 4, num_heads=4, num_blocks=4, generator=torch.Generator().manual_seed(0))
     assert len(one.blocks) == 0 and len(four.blocks) == 3  # V-JEPA 2: 3 self-attention blocks + the pooler
-    for a, b in zip(one.pooler.parameters(), four.pooler.parameters()):
+    for a, b in zip(one.pooler.parameters(), four.pooler.parameters(), strict=True):
         assert torch.equal(a, b)  # the pooler and head draw first: num_blocks=1 is unchanged
     x = torch.randn(2, 16, 32)
     with torch.no_grad():

@@ -53,7 +53,7 @@ def test_16_bit_colour_png_keeps_its_channels(tmp_path):
 
 
 def test_32_bit_integer_and_float_images(tmp_path):
-    wide = Image.fromarray((np.arange(16, dtype=np.int32).reshape(4, 4) * 1_000_000))  # mode I beyond 16 bits
+    wide = Image.fromarray(np.arange(16, dtype=np.int32).reshape(4, 4) * 1_000_000)  # mode I beyond 16 bits
     got = np.asarray(to_rgb8(wide))[..., 0]
     assert got[0, 0] == 0 and got[-1, -1] == 255 and np.all(np.diff(got.ravel().astype(int)) >= 0)
     small = Image.fromarray(np.array([[0, 100, 255]], dtype=np.int32))  # mode I holding 8-bit values

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch

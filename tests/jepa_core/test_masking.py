@@ -55,7 +55,7 @@ def test_block_masks_indices_and_raster_first_agree():
     masks = block_masks(tops, lefts, 2, 3, (4, 5))  # [2, 20]
     idx = block_indices(tops, lefts, 2, 3, 5)  # [2, 6]
     assert masks.sum(1).tolist() == [6, 6]
-    for m, i in zip(masks, idx):
+    for m, i in zip(masks, idx, strict=True):
         assert m.nonzero().flatten().tolist() == i.tolist()
     assert raster_first(masks, 6).sort(-1).values.tolist() == idx.tolist()
     assert block_size(0.2, 1.0, (14, 14), False) == (6, 6) and math.prod(block_size(1.0, 1.0, (3, 3), True)) == 4

@@ -15,8 +15,16 @@ from jepa_core.data import build_loader
 from jepa_core.errors import ConfigError
 from jepa_core.interfaces import MaskSet
 from jepa_core.monitors import (
-    CONTEXT_COLOUR, TARGET_COLOURS, UNUSED_COLOUR, CollapseMonitor, MaskPictures, can_overlay,
-    effective_rank, feature_spread, mask_picture, overlay_picture,
+    CONTEXT_COLOUR,
+    TARGET_COLOURS,
+    UNUSED_COLOUR,
+    CollapseMonitor,
+    MaskPictures,
+    can_overlay,
+    effective_rank,
+    feature_spread,
+    mask_picture,
+    overlay_picture,
 )
 from jepa_core.run import build_dataset, build_parts, train_run
 from jepa_core.schedules import Schedules

@@ -54,7 +54,7 @@ def test_target_encoder_runs_once_for_all_sets_and_matches_per_set_targets():
     apart = [trainer.target.targets(x, m.targets) for m in (short, long)]
     handle.remove()
     assert [t.shape for t in together] == [torch.Size([6, 2, 64]), torch.Size([3, 6, 64])]
-    for a, b in zip(together, apart):
+    for a, b in zip(together, apart, strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -159,7 +159,7 @@ def test_two_ddp_processes_equal_one_process_on_multi_mask_batches(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     for key, value in single.encoder.state_dict().items():
         torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)
-        torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-5, msg=lambda m, key=key: f"{key}: {m}")
 
 
 def test_a_predictor_taking_mask_index_is_told_which_set_it_serves():

@@ -20,14 +20,13 @@ from jepa_core import hookimpl
 from jepa_core.cli import main
 from jepa_core.config import positive
 from jepa_core.data import build_loader
+from jepa_core.dist import DistInfo
 from jepa_core.errors import NonFiniteLossError
 from jepa_core.losses import SmoothL1Loss
 from jepa_core.monitors import CollapseMonitor, MaskPictures
 from jepa_core.nonfinite import NonFiniteGuard
 from jepa_core.progress import LossLog, ProgressLogger
-from jepa_core.registry import build_registry
 from jepa_core.run import Checkpointer, build_dataset, build_parts
-from jepa_core.dist import DistInfo
 from jepa_core.schedules import Schedules
 from jepa_core.specs import LossSpec
 from jepa_core.trainer import Trainer

@@ -3,6 +3,7 @@ pre-flight checks, and LeJEPA runs end to end (checkpoint, exact resume, evaluat
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -15,7 +16,12 @@ from jepa_core.interfaces import MaskSet, TokenViews
 from jepa_core.losses import L2Loss
 from jepa_core.objective_checks import KitEncoder, KitPredictor, check_objective, kit_batch, split_batch
 from jepa_core.objectives import (
-    LeJEPAConfig, LeJEPAObjective, Networks, PredictiveObjective, ViewPath, check_objective_parts,
+    LeJEPAConfig,
+    LeJEPAObjective,
+    Networks,
+    PredictiveObjective,
+    ViewPath,
+    check_objective_parts,
     global_view_count,
 )
 from jepa_core.regularizers import SIGReg, SIGRegConfig
@@ -136,7 +142,7 @@ def test_token_views_masker_draws_sorted_distinct_subsets():
     for k in views.keep:
         assert torch.equal(k, k.sort(dim=1).values) and all(len(set(r.tolist())) == r.numel() for r in k)
     again = masker(4, (4, 4), torch.Generator().manual_seed(0))
-    assert all(torch.equal(a, b) for a, b in zip(views.keep, again.keep))
+    assert all(torch.equal(a, b) for a, b in zip(views.keep, again.keep, strict=True))
     assert not torch.equal(views.keep[0], views.keep[1])  # each view its own subset
 
 
@@ -225,8 +231,8 @@ def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_
 
 
 def test_predictive_objective_is_the_default_and_unchanged(toy_registry):
-    from jepa_core.run import build_dataset, build_parts
     from jepa_core.data import build_loader
+    from jepa_core.run import build_dataset, build_parts
     from jepa_core.schedules import Schedules
     from jepa_core.trainer import Trainer
 
@@ -239,9 +245,9 @@ def test_predictive_objective_is_the_default_and_unchanged(toy_registry):
                           schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8), objective=objective)
         loader = build_loader(build_dataset(cfg, toy_registry, "train"), parts.masker, grid=parts.encoder.token_grid,
                               micro_batch=8, seed=0)
-        return [trainer.train_step(b).loss for _, b in zip(range(3), loader)]
+        return [trainer.train_step(b).loss for b in itertools.islice(loader, 3)]
 
-    assert all(torch.equal(x, y) for x, y in zip(losses(None), losses(PredictiveObjective())))
+    assert all(torch.equal(x, y) for x, y in zip(losses(None), losses(PredictiveObjective()), strict=True))
 
 
 def test_kit_networks_are_a_working_predictive_pair():

@@ -12,7 +12,11 @@ from torch.utils.data import TensorDataset
 from jepa_core.config import EvalConfig, apply_overrides
 from jepa_core.errors import ConfigError
 from jepa_core.online_eval import (
-    HISTORY_FILE, OnlineEvaluator, choose_subsets, has_labels, lbfgs_linear_probe,
+    HISTORY_FILE,
+    OnlineEvaluator,
+    choose_subsets,
+    has_labels,
+    lbfgs_linear_probe,
 )
 from jepa_core.representation import FILE_NAME as REPRESENTATION_FILE
 from tests import toy_seq_plugin

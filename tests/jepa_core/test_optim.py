@@ -9,7 +9,7 @@ from torch import nn
 from jepa_core.config import OptimConfig
 from jepa_core.data import build_loader
 from jepa_core.optim import build_optimizer, param_groups, set_hyperparameters
-from jepa_core.run import build_parts, build_dataset
+from jepa_core.run import build_dataset, build_parts
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
 from tests import toy_seq_plugin

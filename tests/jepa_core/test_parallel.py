@@ -94,7 +94,7 @@ def single_process_run(toy_registry, out: Path, **train: object):
 def assert_states_close(a: dict, b: dict, atol: float = 1e-5) -> None:
     assert a.keys() == b.keys()
     for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-4, msg=lambda m: f"{k}: {m}")
+        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
 
 
 # ------------------------------------------------------------------ single process
@@ -132,8 +132,8 @@ def test_cli_exits_2_for_fsdp_in_a_single_process(tmp_path, capsys):
 
 def tiny_vit_parts():
     from jepa_core.targets import EMATargetProvider
-    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
+    from jepa_vit.predictor import PredictorConfig, build_predictor
 
     torch.manual_seed(0)
     enc = build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=2, embed_dim=64, num_heads=2))

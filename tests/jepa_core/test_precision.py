@@ -18,8 +18,8 @@ from jepa_core.trainer import Trainer
 
 
 def tiny_parts(seed: int = 0):
-    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
+    from jepa_vit.predictor import PredictorConfig, build_predictor
 
     torch.manual_seed(seed)
     enc = build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1, embed_dim=64, num_heads=2))
@@ -105,13 +105,13 @@ def test_activation_checkpointing_gives_same_loss_and_gradients(monkeypatch):
     torch.testing.assert_close(ckpt_loss, loss)
     assert ckpt_grads.keys() == grads.keys()
     for name, grad in grads.items():
-        torch.testing.assert_close(ckpt_grads[name], grad, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ckpt_grads[name], grad, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.gpu
 def test_gpu_bf16_compile_and_checkpointing_step():
-    from jepa_vit.predictor import PredictorConfig, build_predictor
     from jepa_image.vit import ViTConfig, build_vit
+    from jepa_vit.predictor import PredictorConfig, build_predictor
 
     device = torch.device("cuda")
     torch.manual_seed(0)

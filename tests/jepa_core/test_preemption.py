@@ -18,7 +18,7 @@ def test_exit_code_is_75():
     assert EXIT_PREEMPTED == 75
 
 
-def test_sigterm_during_a_step_checkpoints_that_step_exits_75_and_rerun_resumes(tmp_path, reference):
+def test_sigterm_during_a_step_checkpoints_that_step_exits_75_and_rerun_resumes(tmp_path, reference):  # noqa: F811 (the fixture imported above)
     threads = {"OMP_NUM_THREADS": str(reference.threads)}
     # SIGTERM arrives inside step 6 (0-based call 5): the step is finished, then the run stops.
     first = run_cli(tmp_path, env={SIGNAL_ENV: "5:SIGTERM", **threads})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -13,10 +14,15 @@ import torch
 from jepa_core.config import apply_overrides
 from jepa_core.errors import ConfigError, RegistryError
 from jepa_core.regularizers import (
-    NoRegularizer, SIGReg, SIGRegConfig, VICReg, VICRegConfig, is_active, regularize,
+    NoRegularizer,
+    SIGReg,
+    SIGRegConfig,
+    VICReg,
+    VICRegConfig,
+    is_active,
+    regularize,
 )
 from tests import toy_seq_plugin
-
 
 # ----------------------------------------------------------------------- SIGReg values
 
@@ -164,7 +170,7 @@ def _batches(registry, cfg, parts, n: int = 3):
 
     loader = build_loader(build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid,
                           micro_batch=8, seed=0)
-    return [b for _, b in zip(range(n), loader)]
+    return list(itertools.islice(loader, n))
 
 
 def test_no_regularizer_leaves_training_bit_identical(toy_registry):
@@ -174,7 +180,7 @@ def test_no_regularizer_leaves_training_bit_identical(toy_registry):
     batches = _batches(toy_registry, cfg, parts)
     a = [plain.train_step(b) for b in batches]
     b = [with_none.train_step(b) for b in batches]
-    assert all(torch.equal(x.loss, y.loss) and not x.parts for x, y in zip(a, b))
+    assert all(torch.equal(x.loss, y.loss) and not x.parts for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("name", ["vicreg", "sigreg"])

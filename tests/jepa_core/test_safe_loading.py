@@ -13,7 +13,6 @@ import torch
 from jepa_core import checkpoint as ckpt
 from jepa_core.cli import main
 from jepa_core.errors import CheckpointError
-from jepa_core.registry import build_registry
 from jepa_core.run import build_parts
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer

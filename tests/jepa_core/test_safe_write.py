@@ -83,7 +83,7 @@ def test_os_error_in_follows_causes_but_not_suppressed_context():
         try:
             raise inner
         except OSError:
-            raise RuntimeError("unexpected pos 704 vs 598")
+            raise RuntimeError("unexpected pos 704 vs 598")  # noqa: B904 (the implicit __context__ is under test)
     except RuntimeError as err:
         assert os_error_in(err) is inner
     try:
@@ -99,7 +99,7 @@ def test_os_error_in_follows_causes_but_not_suppressed_context():
 def test_writing_leaves_other_errors_alone(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with writing(tmp_path / "x", what="x"):
-            1 / 0
+            _ = 1 / 0
 
 
 def test_atomic_text_files_get_the_usual_permissions(tmp_path):

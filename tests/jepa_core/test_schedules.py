@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import attrs
-
 import pytest
 
 from jepa_core.config import OptimConfig
@@ -126,8 +125,8 @@ def test_warmup_constant_cooldown_from_config():
 
 
 def test_unknown_lr_schedule_is_rejected():
-    from jepa_core.errors import ConfigError
     from jepa_core.config import apply_overrides
+    from jepa_core.errors import ConfigError
     from jepa_core.registry import build_registry
     from tests import toy_seq_plugin
 

@@ -20,7 +20,7 @@ def test_target_is_a_frozen_independent_copy():
     target_params = list(provider.encoder.parameters())
     assert all(not p.requires_grad for p in target_params)
     assert all(p.requires_grad for p in enc.parameters())
-    for t, c in zip(target_params, enc.parameters()):
+    for t, c in zip(target_params, enc.parameters(), strict=True):
         assert torch.equal(t, c) and t.data_ptr() != c.data_ptr()
 
 
@@ -35,11 +35,11 @@ def test_update_is_m_t_plus_one_minus_m_c():
     m = 0.9
     provider.update(enc, momentum=m)
     names = [n for n, _ in provider.encoder.named_parameters()]
-    for name, t0, c, t1 in zip(names, before_t, before_c, provider.encoder.parameters()):
+    for name, t0, c, t1 in zip(names, before_t, before_c, provider.encoder.parameters(), strict=True):
         expected = m * t0 + (1 - m) * c
         assert torch.allclose(t1, expected, atol=1e-6, rtol=0), name
         assert not torch.allclose(t1, t0), name  # it did move
-    for c0, c1 in zip(before_c, enc.parameters()):
+    for c0, c1 in zip(before_c, enc.parameters(), strict=True):
         assert torch.equal(c0, c1)  # the context encoder is not touched
 
 
@@ -51,9 +51,9 @@ def test_momentum_one_freezes_and_zero_copies():
         for p in enc.parameters():
             p.mul_(-2.0).add_(0.5)
     provider.update(enc, momentum=1.0)
-    assert all(torch.equal(a, b) for a, b in zip(original, provider.encoder.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(original, provider.encoder.parameters(), strict=True))
     provider.update(enc, momentum=0.0)
-    assert all(torch.allclose(a, b) for a, b in zip(enc.parameters(), provider.encoder.parameters()))
+    assert all(torch.allclose(a, b) for a, b in zip(enc.parameters(), provider.encoder.parameters(), strict=True))
 
 
 def test_targets_are_layer_normed_gathered_without_grad():

@@ -141,7 +141,7 @@ def _batches(cfg, n: int = 8, seed: int = 0) -> tuple[Batch, Batch, Batch]:
 def test_gradient_accumulation_equals_one_big_batch(registry):
     cfg = toy_seq_plugin.toy_config()
     accum, whole = _trainer(cfg, registry), _trainer(cfg, registry)
-    assert all(torch.equal(a, b) for a, b in zip(_params(accum).values(), _params(whole).values()))
+    assert all(torch.equal(a, b) for a, b in zip(_params(accum).values(), _params(whole).values(), strict=True))
     for seed in (0, 1, 2):
         full, first, second = _batches(cfg, seed=seed)
         out_a = accum.train_step([first, second])

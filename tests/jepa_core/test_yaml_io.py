@@ -9,7 +9,12 @@ import pytest
 
 from jepa_core.config import from_dict, to_dict
 from jepa_core.config_files import (
-    CONFIG_FILE, LEGACY_CONFIG_FILE, dump_text, format_of, read_config_file, run_config_file,
+    CONFIG_FILE,
+    LEGACY_CONFIG_FILE,
+    dump_text,
+    format_of,
+    read_config_file,
+    run_config_file,
 )
 from jepa_core.errors import ConfigError
 from jepa_core.registry import build_registry

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from jepa_core import hookimpl
-from jepa_core.objectives import ViewPath, global_view_count
 from jepa_core.interfaces import TokenViews
+from jepa_core.objectives import ViewPath, global_view_count
 from jepa_core.regularizers import VICReg, VICRegConfig
 from jepa_core.specs import ObjectiveSpec
 

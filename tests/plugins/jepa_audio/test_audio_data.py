@@ -13,10 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_core.data import KeyedDataset
-from jepa_core.errors import BadSampleError, DataError
-from jepa_core.specs import DatasetSpec
-from jepa_core.testing import check_dataset, check_dataset_splits
 from jepa_audio.datasets import dataset_specs
 from jepa_audio.features import (
     AUDIOSET_MEAN,
@@ -48,6 +44,10 @@ from jepa_audio.wav_folder import (
     resample,
     scan_wavs,
 )
+from jepa_core.data import KeyedDataset
+from jepa_core.errors import BadSampleError, DataError
+from jepa_core.specs import DatasetSpec
+from jepa_core.testing import check_dataset, check_dataset_splits
 
 SR = 16000
 

@@ -10,11 +10,6 @@ import attrs
 import pytest
 import torch
 
-from jepa_core.config import coerce_value, field_types
-from jepa_core.errors import MaskingError
-from jepa_core.interfaces import MaskSet
-from jepa_core.specs import Example
-from jepa_core.testing import check_masker
 from jepa_audio.masks import (
     CurriculumConfig,
     CurriculumMasker,
@@ -24,6 +19,11 @@ from jepa_audio.masks import (
     masker_specs,
     strip_length,
 )
+from jepa_core.config import coerce_value, field_types
+from jepa_core.errors import MaskingError
+from jepa_core.interfaces import MaskSet
+from jepa_core.specs import Example
+from jepa_core.testing import check_masker
 
 AUDIO = (64, 8)  # 1024 frames x 128 mels, 16x16 patches: (time patches, frequency patches)
 SMALL = (16, 4)

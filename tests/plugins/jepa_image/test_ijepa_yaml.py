@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import attrs
 import pytest
 
 from jepa_core.config import from_dict, set_value, to_dict

@@ -169,7 +169,7 @@ def test_transforms_normalise_with_imagenet_stats() -> None:
 
 
 def _load(ds: SyntheticShapesDataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*(ds[i] for i in range(n)))
+    xs, ys = zip(*(ds[i] for i in range(n)), strict=True)
     return torch.stack(xs), torch.tensor(ys)
 
 

@@ -41,7 +41,7 @@ def test_rasterized_quadrants(grid):
     check_invariants_flat(masks, n)
     lower, right = torch.arange(grid[0]) >= grid[0] // 2, torch.arange(grid[1]) >= grid[1] // 2
     quadrant = (lower[:, None] * 2 + right[None, :]).flatten()
-    for ctx, tgt in zip(masks.context, masks.targets):
+    for ctx, tgt in zip(masks.context, masks.targets, strict=True):
         ctx_q = quadrant[ctx].unique()
         tgt_q = [quadrant[t].unique().tolist() for t in tgt]
         assert ctx_q.numel() == 1 and all(len(q) == 1 for q in tgt_q)
@@ -59,7 +59,7 @@ def test_block_masker_is_one_block_and_its_complement():
         check_invariants_flat(masks, n)
         h, w = block_shape(masks.targets[0, 0], grid[1])
         assert abs(h * w / n - 0.6) < 0.1 and 0.6 <= h / w <= 1.8
-        for c, t in zip(masks.context, masks.targets):
+        for c, t in zip(masks.context, masks.targets, strict=True):
             assert block_shape(t[0], grid[1]) == (h, w)
             assert sorted(c.tolist() + t[0].tolist()) == list(range(n))
 

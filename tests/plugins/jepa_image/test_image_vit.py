@@ -143,7 +143,7 @@ def test_grad_checkpointing_same_output_and_grads(monkeypatch: pytest.MonkeyPatc
     torch.testing.assert_close(out_ckp, out_ref)
     out_ref.square().sum().backward()
     out_ckp.square().sum().backward()
-    for (name, p_ref), p_ckp in zip(ref.named_parameters(), ckp.parameters()):
+    for (name, p_ref), p_ckp in zip(ref.named_parameters(), ckp.parameters(), strict=True):
         torch.testing.assert_close(p_ckp.grad, p_ref.grad, msg=name)
     # Not used in eval mode.
     ckp.eval()

@@ -100,7 +100,7 @@ class _CountingContainer:
     def __getattr__(self, name: str):
         return getattr(self._c, name)
 
-    def __enter__(self) -> "_CountingContainer":
+    def __enter__(self) -> _CountingContainer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -173,7 +173,7 @@ def test_b_frames_and_open_gops_give_exact_frames_without_full_decoding(
 
     monkeypatch.setattr(files, "_decode_from_start", no_fallback)
     for start in range(50):
-        monkeypatch.setattr(files, "window_start", lambda *a: start)
+        monkeypatch.setattr(files, "window_start", lambda *a, start=start: start)
         assert _indices(read_clip(path, 2, 3, True)) == [start, min(start + 3, 49)]
 
 

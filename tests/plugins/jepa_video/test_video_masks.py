@@ -91,7 +91,7 @@ def test_truncated_sets_stay_inside_the_untruncated_ones():
     masker, n = MultiBlock3DMasker(), math.prod(VIDEO)
     unions = masker.target_masks(8, VIDEO, gen(3))  # same generator stream as the call below
     sets = masker(8, VIDEO, gen(3))
-    for union, s in zip(unions, sets):
+    for union, s in zip(unions, sets, strict=True):
         ctx, tgt = as_mask(s.context, n), as_mask(s.targets[:, 0], n)
         assert not bool((ctx & tgt).any())
         assert bool((tgt <= union).all()) and bool((ctx <= ~union).all())
@@ -103,7 +103,7 @@ def test_truncation_keeps_a_random_subset_not_the_raster_first_tokens():
     masker, n, dropped_before_kept = MultiBlock3DMasker(), math.prod(SMALL), 0
     for seed in range(5):
         unions = masker.target_masks(8, SMALL, gen(seed))
-        for union, s in zip(unions, masker(8, SMALL, gen(seed))):
+        for union, s in zip(unions, masker(8, SMALL, gen(seed)), strict=True):
             kept = s.targets[:, 0]
             dropped = union & ~as_mask(kept, n)
             for b in range(8):
@@ -151,7 +151,7 @@ def test_aspect_ratio_goes_both_ways():
 def test_two_d_grid_is_one_frame():
     a = MultiBlock3DMasker()(4, (8, 8), gen(7))
     b = MultiBlock3DMasker()(4, (1, 8, 8), gen(7))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b))
+    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
 
 
 # ------------------------------------------------------------------ randomness
@@ -160,8 +160,8 @@ def test_two_d_grid_is_one_frame():
 def test_deterministic_for_equal_seeds_and_different_otherwise():
     masker = MultiBlock3DMasker()
     a, b, c = (masker(4, SMALL, gen(s)) for s in (11, 11, 12))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b))
-    assert any(x.targets.shape != y.targets.shape or not torch.equal(x.targets, y.targets) for x, y in zip(a, c))
+    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
+    assert any(x.targets.shape != y.targets.shape or not torch.equal(x.targets, y.targets) for x, y in zip(a, c, strict=True))
 
 
 def test_sets_follow_config_order_and_recipe_fractions():
@@ -268,7 +268,7 @@ def test_picklable():
     clone = pickle.loads(pickle.dumps(masker))
     assert clone.cfg == masker.cfg
     a, b = masker(4, SMALL, gen(9)), clone(4, SMALL, gen(9))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b))
+    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
 
 
 @pytest.fixture

@@ -222,7 +222,7 @@ def test_rope_encoder_grad_checkpointing_keeps_outputs_and_grads(monkeypatch):
         out.square().mean().backward()
         results.append((out.detach(), enc.patch_embed.proj.weight.grad.clone(), enc.blocks[0].attn.qkv.weight.grad.clone()))
     assert len(calls) == 2  # one per block, only in the checkpointed run
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -305,7 +305,7 @@ def test_rope_predictor_grad_checkpointing_keeps_outputs_and_grads():
         out = pred(ctx, ctx_idx, tgt_idx, mask_index=1)
         out.square().mean().backward()
         results.append((out.detach(), pred.predictor_blocks[0].attn.qkv.weight.grad.clone()))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b)
 
 

@@ -20,7 +20,7 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def draws(reference: bool, grid: tuple[int, int] = GRID, batches: int = 300, batch: int = 8) -> tuple[MaskSet, ...]:
     masker = MultiBlockMasker(MultiBlockConfig(reference_sampling=reference))
     g = gen(0)
@@ -151,7 +151,7 @@ def test_context_truncation_is_a_random_subset():
     truncated = raster_first = 0
     for _ in range(30):
         masks = masker(8, (8, 8), g)
-        for ctx, tgt in zip(masks.context, masks.targets):
+        for ctx, tgt in zip(masks.context, masks.targets, strict=True):
             kept = sorted(set(range(64)) - set(tgt.flatten().tolist()))
             if len(kept) > ctx.numel():
                 truncated += 1
@@ -214,7 +214,7 @@ def check_invariants_flat(masks: MaskSet, n: int) -> None:
     assert ctx.dtype == tgt.dtype == torch.long
     assert ctx.min() >= 0 and ctx.max() < n and tgt.min() >= 0 and tgt.max() < n
     assert (ctx[:, 1:] > ctx[:, :-1]).all() and (tgt[..., 1:] > tgt[..., :-1]).all()
-    for c, t in zip(ctx, tgt):
+    for c, t in zip(ctx, tgt, strict=True):
         assert not set(c.tolist()) & set(t.flatten().tolist())
 
 
@@ -225,7 +225,7 @@ def test_random_masker_ratio_and_complement(grid):
     assert masks.targets.shape == (8, 1, round(0.6 * n))
     assert masks.context.shape == (8, n - round(0.6 * n))
     check_invariants_flat(masks, n)
-    for c, t in zip(masks.context, masks.targets):
+    for c, t in zip(masks.context, masks.targets, strict=True):
         assert sorted(c.tolist() + t[0].tolist()) == list(range(n))
     assert not torch.equal(masks.targets[0], masks.targets[1])
 
