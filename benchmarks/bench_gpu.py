@@ -7,7 +7,8 @@
 
 Each model is a preset, ``plugin/preset`` or a bare image preset (``tiny`` = a small ViT-Ti/16
 variant of the image ``vitb16`` recipe, ``video/tiny`` a 2-block video ViT-Ti on 4 x 64 px
-clips, for smoke tests). ``images_per_s`` counts samples (clips for video). A step is the real :meth:`Trainer.train_step` (target forward,
+clips, for smoke tests). ``images_per_s`` counts samples (clips for video). A step is the real
+:meth:`Trainer.train_step` (target forward,
 context encoder + predictor forward/backward, AdamW, EMA) on one random batch already on
 the device, with the preset's multi-block masks sampled on the CPU ahead of time. After
 ``--warmup`` steps, ``--steps`` steps are timed with CUDA events (``perf_counter`` on CPU).
@@ -104,7 +105,9 @@ def block_flops(n: int, d: int, mlp_ratio: float = 4.0) -> float:
 
 def encoder_forward_flops(shape: ModelShape, tokens: int) -> float:
     """Patch embedding over all tokens, then the blocks over ``tokens`` kept tokens."""
-    return shape.num_tokens * shape.patch_flops_per_token + shape.depth * block_flops(tokens, shape.dim, shape.mlp_ratio)
+    return shape.num_tokens * shape.patch_flops_per_token + shape.depth * block_flops(
+        tokens, shape.dim, shape.mlp_ratio
+    )
 
 
 def predictor_forward_flops(shape: ModelShape, nc: int, nt: int, m: int) -> float:
@@ -143,6 +146,7 @@ def multi_step_flops(shape: ModelShape, sets: Sequence[tuple[int, int, int]]) ->
 
 def model_shape(encoder: torch.nn.Module, predictor: torch.nn.Module) -> ModelShape:
     """Read a :class:`ModelShape` off the image plugin's ViT encoder and predictor."""
+
     def ratio(blocks, dim):
         return blocks[0].mlp.fc1.out_features / dim if len(blocks) else 4.0
 
@@ -221,13 +225,23 @@ def build_config(name: str, registry):
         cfg = registry.preset(plugin, "vitb16").build()
         enc = attrs.evolve(cfg.encoder.options, size="tiny", img_size=128, depth=4)
     pred = attrs.evolve(cfg.predictor.options, embed_dim=96, depth=2)
-    return attrs.evolve(cfg, encoder=attrs.evolve(cfg.encoder, options=enc),
-                        predictor=attrs.evolve(cfg.predictor, options=pred))
+    return attrs.evolve(
+        cfg, encoder=attrs.evolve(cfg.encoder, options=enc), predictor=attrs.evolve(cfg.predictor, options=pred)
+    )
 
 
 def bench_model(
-    name: str, *, batch_size: int, steps: int, warmup: int, device: torch.device, precision: str,
-    compile: bool, activation_checkpointing: bool, peak: float | None, registry,
+    name: str,
+    *,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    precision: str,
+    compile: bool,
+    activation_checkpointing: bool,
+    peak: float | None,
+    registry,
 ) -> Result:
     from jepa_core.config import TrainConfig
     from jepa_core.data import Batch
@@ -240,12 +254,26 @@ def bench_model(
 
     cfg = build_config(name, registry)
     parts = build_parts(cfg, registry)
-    train = TrainConfig(precision=precision, compile=compile, activation_checkpointing=activation_checkpointing,
-                        strategy="none", batch_size=batch_size)
+    train = TrainConfig(
+        precision=precision,
+        compile=compile,
+        activation_checkpointing=activation_checkpointing,
+        strategy="none",
+        batch_size=batch_size,
+    )
     plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, train, device, DistInfo())
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=warmup + steps)
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched,
-                      device=device, precision=precision, wrap=plan.wrap)
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=sched,
+        device=device,
+        precision=precision,
+        wrap=plan.wrap,
+    )
     shape = model_shape(parts.encoder, parts.predictor)
 
     g = torch.Generator().manual_seed(0)
@@ -274,25 +302,35 @@ def bench_model(
         seconds = time.perf_counter() - t0
 
     flops = sum(
-        batch_size * multi_step_flops(
+        batch_size
+        * multi_step_flops(
             shape, [(s.context.shape[1], s.targets.shape[2], s.targets.shape[1]) for s in mask_sets(b.masks)]
         ).total
         for b in batches[warmup:]
     )
     images = batch_size * steps
     return Result(
-        model=name, device=torch.cuda.get_device_name(device) if cuda else str(device), batch=batch_size,
-        step_ms=1e3 * seconds / steps, images_per_s=images / seconds,
+        model=name,
+        device=torch.cuda.get_device_name(device) if cuda else str(device),
+        batch=batch_size,
+        step_ms=1e3 * seconds / steps,
+        images_per_s=images / seconds,
         peak_mem_gib=torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
-        gflop_per_image=flops / images / 1e9, achieved_tflops=flops / seconds / 1e12, peak_tflops=peak,
+        gflop_per_image=flops / images / 1e9,
+        achieved_tflops=flops / seconds / 1e12,
+        peak_tflops=peak,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated presets or 'tiny' (default {DEFAULT_MODELS})")
+    p.add_argument(
+        "--models", default=DEFAULT_MODELS, help=f"comma-separated presets or 'tiny' (default {DEFAULT_MODELS})"
+    )
     p.add_argument("--preset", help="benchmark this one preset (instead of --models)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128, the recipe's micro-batch)")
+    p.add_argument(
+        "--batch-size", type=int, default=128, help="images per step (default 128, the recipe's micro-batch)"
+    )
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="cuda")
@@ -316,9 +354,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         try:
             result = bench_model(
-                name, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, device=device,
-                precision=args.precision, compile=args.compile,
-                activation_checkpointing=args.activation_checkpointing, peak=peak, registry=registry,
+                name,
+                batch_size=args.batch_size,
+                steps=args.steps,
+                warmup=args.warmup,
+                device=device,
+                precision=args.precision,
+                compile=args.compile,
+                activation_checkpointing=args.activation_checkpointing,
+                peak=peak,
+                registry=registry,
             )
         except torch.cuda.OutOfMemoryError:
             print(f"model={name} error=out_of_memory batch={args.batch_size}", flush=True)
@@ -334,7 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in results:
             mem = f"{r.peak_mem_gib:.1f}" if r.peak_mem_gib is not None else "n/a"
             mfu = f"{100 * r.mfu:.1f}%" if r.mfu is not None else "n/a"
-            print(f"| {r.model} | {r.batch} | {r.images_per_s:.1f} | {r.step_ms:.1f} | {mem} | {r.achieved_tflops:.1f} | {mfu} |")
+            print(
+                f"| {r.model} | {r.batch} | {r.images_per_s:.1f} | {r.step_ms:.1f} | {mem} "
+                f"| {r.achieved_tflops:.1f} | {mfu} |"
+            )
     return 0 if len(results) == len(names) else 1
 
 

@@ -40,9 +40,16 @@ def make_step(plugin: str, preset: str, batch_size: int, precision: str):
     registry = build_registry()
     cfg = registry.preset(plugin, preset).build()
     parts = build_parts(cfg, registry)
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
-                      schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
-                      precision=precision, regularizer=parts.regularizer)
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
+        precision=precision,
+        regularizer=parts.regularizer,
+    )
     g = torch.Generator().manual_seed(0)
     masks = parts.masker(batch_size, parts.encoder.token_grid, g)
     x = torch.randn(batch_size, *parts.encoder.expected_input_shape, generator=g)

@@ -36,13 +36,28 @@ def demo_trainer() -> tuple[Trainer, object]:
     device = torch.device("cpu")
     plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, cfg.train, device, detect())
     loader = build_loader(
-        build_dataset(cfg, reg, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=cfg.train.batch_size,
-        seed=0, num_workers=cfg.train.num_workers, epochs=cfg.train.epochs,
+        build_dataset(cfg, reg, "train"),
+        parts.masker,
+        grid=parts.encoder.token_grid,
+        micro_batch=cfg.train.batch_size,
+        seed=0,
+        num_workers=cfg.train.num_workers,
+        epochs=cfg.train.epochs,
     )
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=len(loader))
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
-                      device=device, precision="fp32", wrap=plan.wrap, regularizer=parts.regularizer,
-                      objective=parts.objective)
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=schedules,
+        device=device,
+        precision="fp32",
+        wrap=plan.wrap,
+        regularizer=parts.regularizer,
+        objective=parts.objective,
+    )
     return trainer, loader
 
 
@@ -70,7 +85,10 @@ def main() -> None:
         rate = images / (time.perf_counter() - start)
         gflops = matmul_gflops(3.0).gflops
         ratios.append(rate / gflops)
-        print(f"round {r}: demo {rate:.0f} img/s, matmul {gflops:.1f} GFLOP/s, ratio {rate / gflops:.3f} img/s per GFLOP/s")
+        print(
+            f"round {r}: demo {rate:.0f} img/s, matmul {gflops:.1f} GFLOP/s, "
+            f"ratio {rate / gflops:.3f} img/s per GFLOP/s"
+        )
     print(f"median: {statistics.median(ratios):.3f} img/s per GFLOP/s over {len(ratios)} rounds")
 
 

@@ -22,8 +22,11 @@ def main(steps: int = 20, batch_size: int = 32) -> list[float]:
     cfg = attrs.evolve(cfg, encoder=attrs.evolve(cfg.encoder, options=attrs.evolve(cfg.encoder.options, depth=2)))
     parts = build_parts(cfg, registry)
     loader = build_loader(
-        build_dataset(cfg, registry, "train"), parts.masker,
-        grid=parts.encoder.token_grid, micro_batch=batch_size, seed=0,
+        build_dataset(cfg, registry, "train"),
+        parts.masker,
+        grid=parts.encoder.token_grid,
+        micro_batch=batch_size,
+        seed=0,
     )
     schedules = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=steps)
     trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules)

@@ -25,7 +25,9 @@ class NoneConfig:
 class NoPredictor(nn.Module):
     """No predictor (no parameters; calling it is an error)."""
 
-    def forward(self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+    ) -> torch.Tensor:
         raise RuntimeError("predictor 'none' was called: this objective needs a predictor (set predictor.name)")
 
 
@@ -33,7 +35,9 @@ class NoTarget(nn.Module):
     """No target provider: no parameters, no targets, and nothing to update after a step."""
 
     def targets(self, x: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
-        raise RuntimeError("target 'none' was asked for targets: this objective needs a target provider (set target.name)")
+        raise RuntimeError(
+            "target 'none' was asked for targets: this objective needs a target provider (set target.name)"
+        )
 
     def targets_many(self, x: torch.Tensor, target_idx: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return [self.targets(x, t) for t in target_idx]

@@ -60,7 +60,8 @@ def build_encoder(cfg: RunConfig, registry: Registry, *, seed: int | None = None
     """The encoder alone, initialised exactly as :func:`build_parts` initialises it (the same seed,
     built first): the network at its random init, for baselines.
 
-    >>> build_encoder(cfg, registry).state_dict().keys() == build_parts(cfg, registry).encoder.state_dict().keys()   # doctest: +SKIP
+    >>> encoder = build_encoder(cfg, registry)  # doctest: +SKIP
+    >>> encoder.state_dict().keys() == build_parts(cfg, registry).encoder.state_dict().keys()  # doctest: +SKIP
     True
     """
     torch.manual_seed(cfg.train.seed if seed is None else seed)
@@ -72,7 +73,9 @@ def _build(cfg: RunConfig, registry: Registry, section: str, *args: Any) -> Any:
     try:
         return registry.get(section, component.name).build(component.options, *args)
     except ValueError as err:
-        raise ConfigError(f"the {section} '{component.name}' rejects its options ({err}); fix the {section}.* values.") from err
+        raise ConfigError(
+            f"the {section} '{component.name}' rejects its options ({err}); fix the {section}.* values."
+        ) from err
 
 
 def build_dataset(cfg: RunConfig, registry: Registry, split: str) -> Any:

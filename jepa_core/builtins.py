@@ -44,11 +44,16 @@ from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 @hookimpl
 def jepa_target_providers():
     yield TargetProviderSpec(
-        name="none", config_type=NoneConfig, build=lambda cfg, encoder: NoTarget(),
-        description="no target provider (objectives without a teacher, e.g. lejepa)", placeholder=True,
+        name="none",
+        config_type=NoneConfig,
+        build=lambda cfg, encoder: NoTarget(),
+        description="no target provider (objectives without a teacher, e.g. lejepa)",
+        placeholder=True,
     )
     yield TargetProviderSpec(
-        name="ema", config_type=EMAConfig, build=build_ema,
+        name="ema",
+        config_type=EMAConfig,
+        build=build_ema,
         description="momentum (EMA) copy of the context encoder; layer-normed targets",
         example=EMAConfig,  # paired with every registered encoder in the conformance tests
     )
@@ -57,35 +62,55 @@ def jepa_target_providers():
 @hookimpl
 def jepa_losses():
     yield LossSpec(
-        name="smooth_l1", config_type=SmoothL1Config, build=lambda cfg: SmoothL1Loss(cfg.beta),
-        description="Huber loss, beta=1 in the reference recipe", example=SmoothL1Config,
+        name="smooth_l1",
+        config_type=SmoothL1Config,
+        build=lambda cfg: SmoothL1Loss(cfg.beta),
+        description="Huber loss, beta=1 in the reference recipe",
+        example=SmoothL1Config,
     )
     yield LossSpec(
-        name="l2", config_type=L2Config, build=lambda cfg: L2Loss(), description="mean squared error",
+        name="l2",
+        config_type=L2Config,
+        build=lambda cfg: L2Loss(),
+        description="mean squared error",
         example=L2Config,
     )
     yield LossSpec(
-        name="l1", config_type=L1Config, build=lambda cfg: L1Loss(),
-        description="mean absolute error (V-JEPA)", example=L1Config,
+        name="l1",
+        config_type=L1Config,
+        build=lambda cfg: L1Loss(),
+        description="mean absolute error (V-JEPA)",
+        example=L1Config,
     )
     yield LossSpec(
-        name="cosine", config_type=CosineConfig, build=lambda cfg: CosineLoss(),
-        description="2 - 2 cos per token (Audio-JEPA)", example=CosineConfig,
+        name="cosine",
+        config_type=CosineConfig,
+        build=lambda cfg: CosineLoss(),
+        description="2 - 2 cos per token (Audio-JEPA)",
+        example=CosineConfig,
     )
 
 
 @hookimpl
 def jepa_regularizers():
     yield RegularizerSpec(
-        name="none", config_type=NoRegularizerConfig, build=lambda cfg: NoRegularizer(),
-        description="no regulariser (the official recipes)", example=NoRegularizerConfig,
+        name="none",
+        config_type=NoRegularizerConfig,
+        build=lambda cfg: NoRegularizer(),
+        description="no regulariser (the official recipes)",
+        example=NoRegularizerConfig,
     )
     yield RegularizerSpec(
-        name="vicreg", config_type=VICRegConfig, build=VICReg,
-        description="VICReg variance hinge + off-diagonal covariance (C-JEPA)", example=VICRegConfig,
+        name="vicreg",
+        config_type=VICRegConfig,
+        build=VICReg,
+        description="VICReg variance hinge + off-diagonal covariance (C-JEPA)",
+        example=VICRegConfig,
     )
     yield RegularizerSpec(
-        name="sigreg", config_type=SIGRegConfig, build=SIGReg,
+        name="sigreg",
+        config_type=SIGRegConfig,
+        build=SIGReg,
         description="LeJEPA's sketched isotropic Gaussian test (Epps-Pulley on random slices)",
         example=lambda: SIGRegConfig(num_slices=64),
     )
@@ -94,19 +119,27 @@ def jepa_regularizers():
 @hookimpl
 def jepa_predictors():
     yield PredictorSpec(
-        name="none", config_type=NoneConfig, build=lambda cfg, encoder: NoPredictor(),
-        description="no predictor (objectives without one, e.g. lejepa)", placeholder=True,
+        name="none",
+        config_type=NoneConfig,
+        build=lambda cfg, encoder: NoPredictor(),
+        description="no predictor (objectives without one, e.g. lejepa)",
+        placeholder=True,
     )
 
 
 @hookimpl
 def jepa_maskers():
     yield MaskerSpec(
-        name="none", config_type=NoneConfig, build=lambda cfg: NoMasker(),
-        description="no masks (views come from the data, e.g. multi-crop)", placeholder=True,
+        name="none",
+        config_type=NoneConfig,
+        build=lambda cfg: NoMasker(),
+        description="no masks (views come from the data, e.g. multi-crop)",
+        placeholder=True,
     )
     yield MaskerSpec(
-        name="token_views", config_type=TokenViewsConfig, build=TokenViewsMasker,
+        name="token_views",
+        config_type=TokenViewsConfig,
+        build=TokenViewsMasker,
         description="views by token dropping, any grid (LeVJEPA): global and local random token subsets",
         example=lambda: Example(options=TokenViewsConfig(), grid=(4, 4)),
     )
@@ -115,12 +148,17 @@ def jepa_maskers():
 @hookimpl
 def jepa_objectives():
     yield ObjectiveSpec(
-        name="predictive", config_type=PredictiveConfig, build=PredictiveObjective,
+        name="predictive",
+        config_type=PredictiveConfig,
+        build=PredictiveObjective,
         description="predict the target encoder's features of masked tokens (I-JEPA, V-JEPA)",
-        requires=("target", "predictor"), example=PredictiveConfig,
+        requires=("target", "predictor"),
+        example=PredictiveConfig,
     )
     yield ObjectiveSpec(
-        name="lejepa", config_type=LeJEPAConfig, build=LeJEPAObjective,
+        name="lejepa",
+        config_type=LeJEPAConfig,
+        build=LeJEPAObjective,
         description="views -> projector; invariance + SIGReg, no teacher, no predictor (LeJEPA)",
         excludes=("target", "predictor", "regularizer"),
         example=lambda: LeJEPAConfig(proj_hidden_dim=32, num_slices=32),

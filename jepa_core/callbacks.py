@@ -40,8 +40,9 @@ class Checkpointer:
     >>> checkpointer = Checkpointer(Path("runs/x/checkpoints"), cfg, detect())   # doctest: +SKIP
     """
 
-    def __init__(self, folder: Path, cfg: RunConfig, info: DistInfo, *,
-                 before_save: Sequence[Callable[[Trainer], None]] = ()) -> None:
+    def __init__(
+        self, folder: Path, cfg: RunConfig, info: DistInfo, *, before_save: Sequence[Callable[[Trainer], None]] = ()
+    ) -> None:
         self.folder, self.cfg, self.info = folder, cfg, info
         self.before_save = tuple(before_save)
         self.last_saved_step = -1
@@ -110,8 +111,9 @@ class PreemptionHandler:
             signal.signal(sig, handler)
 
 
-def monitors(cfg: RunConfig, info: DistInfo, progress: ProgressLogger, parts: Parts,
-             log: Callable[[str], None]) -> list[CollapseMonitor | MaskPictures]:
+def monitors(
+    cfg: RunConfig, info: DistInfo, progress: ProgressLogger, parts: Parts, log: Callable[[str], None]
+) -> list[CollapseMonitor | MaskPictures]:
     """The TensorBoard monitors ``cfg`` asks for (main rank only), writing through ``progress``'s writer.
 
     ``train.monitor_every`` -> :class:`~jepa_core.monitors.CollapseMonitor` (skipped, with a

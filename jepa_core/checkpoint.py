@@ -170,7 +170,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"checkpoint '{path}' is a directory; give a checkpoint file or a run directory with checkpoints/.")
+        raise CheckpointError(
+            f"checkpoint '{path}' is a directory; give a checkpoint file or a run directory with checkpoints/."
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist.")
     try:
@@ -189,7 +191,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except pickle.UnpicklingError as err:
         what = _unsafe_content(str(err))
         if what is None:  # malformed pickle data; torch's own text would suggest weights_only=False
-            raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt: its pickled data is malformed.") from err
+            raise CheckpointError(
+                f"checkpoint '{path}' is unreadable or corrupt: its pickled data is malformed."
+            ) from err
         raise CheckpointError(
             f"checkpoint '{path}' is refused because loading it needs arbitrary unpickling ({what}); "
             "only tensors, numbers, strings and containers are loaded, so re-save it as a plain state dict."
@@ -208,9 +212,9 @@ def check_position(state: dict[str, Any], source: str | Path) -> None:
     """A :class:`CheckpointError` unless the training position (``step``, ``epoch``,
     ``step_in_epoch``) holds non-negative integers; absent keys are left to the loader.
 
-    >>> check_position({"step": "3"}, "x.pt")
+    >>> check_position({"step": "3"}, "x.pt")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    jepa_core.errors.CheckpointError: checkpoint 'x.pt' has step='3', not a non-negative integer; it is damaged or not a training checkpoint of jepa train.
+    jepa_core.errors.CheckpointError: checkpoint 'x.pt' has step='3', not a non-negative integer; it is damaged ...
     """
     for key in POSITION_KEYS:
         if key not in state:
@@ -249,7 +253,7 @@ def _first_line(err: BaseException) -> str:
 
 def strip_prefix(state_dict: dict[str, Any], prefix: str = "module.") -> dict[str, Any]:
     """Remove a leading ``module.`` (DDP) from every key that has it."""
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
+    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
 
 
 def load_module_state(module: torch.nn.Module, state_dict: dict[str, Any], *, what: str) -> None:

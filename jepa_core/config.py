@@ -482,7 +482,9 @@ def load_config(path: str | Path, registry: Any, form: str | None = None) -> Run
     data = read_config_file(path)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise ConfigError(f"config file '{path}' must hold a mapping of config sections (plugin, preset, encoder, ...), got {got}.")
+        raise ConfigError(
+            f"config file '{path}' must hold a mapping of config sections (plugin, preset, encoder, ...), got {got}."
+        )
     imported = import_foreign(data, registry, str(path), form)
     if imported is not None:
         return imported.warn()

@@ -113,7 +113,9 @@ def read_config_file(path: str | Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file '{path}' is not a text file (it is not UTF-8); give a YAML or JSON run config.") from None
+        raise ConfigError(
+            f"config file '{path}' is not a text file (it is not UTF-8); give a YAML or JSON run config."
+        ) from None
     except OSError as err:
         raise ConfigError(f"config file '{path}' cannot be read: {err.strerror or err}.") from err
     fmt = format_of(path)

@@ -70,7 +70,9 @@ def import_foreign(data: Any, registry: Any, source: str, form: str | None = Non
     if form is not None:
         spec = registry.config_format(form)
         if not (isinstance(data, dict) and spec.detect(data)):
-            raise ConfigError(f"config file '{source}' is not in the {spec.name} form ({spec.description or spec.name}).")
+            raise ConfigError(
+                f"config file '{source}' is not in the {spec.name} form ({spec.description or spec.name})."
+            )
     else:
         found = detect_format(data, registry)
         if found is None:

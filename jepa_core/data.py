@@ -126,8 +126,16 @@ class EpochBatchSampler(Sampler):
     """
 
     def __init__(
-        self, num_samples: int, micro_batch: int, *, seed: int = 0, rank: int = 0,
-        world_size: int = 1, accum_steps: int = 1, shuffle: bool = True, steps_per_epoch: int | None = None,
+        self,
+        num_samples: int,
+        micro_batch: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        accum_steps: int = 1,
+        shuffle: bool = True,
+        steps_per_epoch: int | None = None,
     ) -> None:
         self.num_samples, self.micro_batch = num_samples, micro_batch
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
@@ -207,9 +215,7 @@ class KeyedDataset(Dataset):
                     bad.append(BadSample(str(err), index=i, drawn=attempt == 0))
                     continue
             return x, int(y), (epoch, step, micro), tuple(bad)
-        raise DataError(
-            f"{len(bad)} consecutive samples from index {index} are unreadable, e.g. {bad[0]}"
-        )
+        raise DataError(f"{len(bad)} consecutive samples from index {index} are unreadable, e.g. {bad[0]}")
 
 
 class MaskCollator:
@@ -221,7 +227,13 @@ class MaskCollator:
     """
 
     def __init__(
-        self, masker: Masker, grid: Sequence[int], seed: int, *, steps_per_epoch: int = 0, total_steps: int = 0,
+        self,
+        masker: Masker,
+        grid: Sequence[int],
+        seed: int,
+        *,
+        steps_per_epoch: int = 0,
+        total_steps: int = 0,
     ) -> None:
         self.masker, self.grid, self.seed = masker, tuple(grid), seed
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
@@ -256,21 +268,39 @@ def _worker_init(_worker_id: int) -> None:
 
 
 def build_loader(
-    dataset: Dataset, masker: Masker, *, grid: Sequence[int], micro_batch: int, seed: int,
-    rank: int = 0, world_size: int = 1, accum_steps: int = 1, num_workers: int = 0,
-    pin_memory: bool = False, shuffle: bool = True, steps_per_epoch: int | None = None, epochs: int | None = None,
+    dataset: Dataset,
+    masker: Masker,
+    *,
+    grid: Sequence[int],
+    micro_batch: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    accum_steps: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    shuffle: bool = True,
+    steps_per_epoch: int | None = None,
+    epochs: int | None = None,
 ) -> DataLoader:
     """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`.
 
     ``epochs`` (the run's length) lets a curriculum masker know its progress (see :class:`MaskCollator`).
 
-    >>> loader = build_loader(dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=64, seed=0)  # doctest: +SKIP
-    >>> batch = next(iter(loader)); len(batch), batch.masks.targets.shape                               # doctest: +SKIP
+    >>> grid = parts.encoder.token_grid  # doctest: +SKIP
+    >>> loader = build_loader(dataset, parts.masker, grid=grid, micro_batch=64, seed=0)  # doctest: +SKIP
+    >>> batch = next(iter(loader)); len(batch), batch.masks.targets.shape  # doctest: +SKIP
     (64, torch.Size([64, 4, 6]))
     """
     sampler = EpochBatchSampler(
-        len(dataset), micro_batch, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
-        accum_steps=accum_steps, shuffle=shuffle, steps_per_epoch=steps_per_epoch,
+        len(dataset),
+        micro_batch,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,  # type: ignore[arg-type]
+        accum_steps=accum_steps,
+        shuffle=shuffle,
+        steps_per_epoch=steps_per_epoch,
     )
     total = (epochs or 0) * sampler.steps_per_epoch
     return DataLoader(

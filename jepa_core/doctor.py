@@ -155,8 +155,9 @@ def run_device() -> str:
     return "cpu (no CUDA device)"
 
 
-def matmul_gflops(seconds: float = DEFAULT_SECONDS, size: int = MATMUL_SIZE, device: str = "cpu",
-                  dtype: torch.dtype = torch.float32) -> Benchmark:
+def matmul_gflops(
+    seconds: float = DEFAULT_SECONDS, size: int = MATMUL_SIZE, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> Benchmark:
     """Multiply two ``size x size`` matrices repeatedly for about ``seconds``; the rate in GFLOP/s
     (``2 size^3`` per product).
 
@@ -187,8 +188,14 @@ def matmul_gflops(seconds: float = DEFAULT_SECONDS, size: int = MATMUL_SIZE, dev
             break
         batch = min(batch * 2, max(1, int(count * (seconds - elapsed) / max(elapsed, 1e-9)) or 1))
     gflops = 2 * size**3 * count / elapsed / 1e9
-    return Benchmark(gflops=gflops, size=size, device=dev.type, dtype=str(dtype).removeprefix("torch."),
-                     seconds=elapsed, threads=torch.get_num_threads())
+    return Benchmark(
+        gflops=gflops,
+        size=size,
+        device=dev.type,
+        dtype=str(dtype).removeprefix("torch."),
+        seconds=elapsed,
+        threads=torch.get_num_threads(),
+    )
 
 
 def expected_demo(gflops: float) -> tuple[float, float]:
@@ -216,7 +223,9 @@ def collect(seconds: float = DEFAULT_SECONDS) -> DoctorReport:
         usable_cores=usable_cores(),
         threads=torch.get_num_threads(),
         interop_threads=torch.get_num_interop_threads(),
-        thread_env={k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ},
+        thread_env={
+            k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ
+        },
         blas=blas_library(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
         load=load_average(),
@@ -260,7 +269,8 @@ def format_report(report: DoctorReport) -> list[str]:
         b = report.cpu
         seconds, rate = expected_demo(b.gflops)
         lines += [
-            f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, {b.threads} threads, {b.seconds:.1f} s)",
+            f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, "
+            f"{b.threads} threads, {b.seconds:.1f} s)",
             f"expected: make demo (CPU) about {_duration(seconds)} on this machine, about {rate:.0f} img/s while "
             "training (jepa train prints img/s at every log step; other jobs on the CPU slow both)",
         ]
@@ -273,8 +283,12 @@ def format_report(report: DoctorReport) -> list[str]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``jepa doctor`` command."""
     d = sub.add_parser("doctor", help="versions, device, threads, BLAS, a matmul benchmark and the expected demo time")
-    d.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
-                   help=f"length of the CPU matmul benchmark (default {DEFAULT_SECONDS:g}; 0 skips it)")
+    d.add_argument(
+        "--seconds",
+        type=float,
+        default=DEFAULT_SECONDS,
+        help=f"length of the CPU matmul benchmark (default {DEFAULT_SECONDS:g}; 0 skips it)",
+    )
 
 
 def run(args: argparse.Namespace, registry: object = None) -> int:
@@ -288,5 +302,5 @@ def run(args: argparse.Namespace, registry: object = None) -> int:
     if seconds > 0:
         print(f"(measuring fp32 matmul speed for about {seconds:g} s ...)", flush=True)
         full = attrs.evolve(report, cpu=matmul_gflops(seconds), accelerator=collect_accelerator(seconds))
-        print("\n".join(format_report(full)[len(shown):]))
+        print("\n".join(format_report(full)[len(shown) :]))
     return 0

@@ -66,4 +66,4 @@ def user_message(err: BaseException) -> str:
         return text
     last = [line for line in text.strip().splitlines() if line.strip()][-1]
     prefix = f"{type(err).__module__}.{type(err).__name__}: "
-    return last[len(prefix):] if last.startswith(prefix) else last.split(": ", 1)[-1]
+    return last[len(prefix) :] if last.startswith(prefix) else last.split(": ", 1)[-1]

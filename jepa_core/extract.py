@@ -50,7 +50,11 @@ def _registry(registry: Any) -> Any:
 
 
 def run_config(
-    ckpt: Checkpoint | None, registry: Any, *, plugin: str | None = None, preset: str | None = None,
+    ckpt: Checkpoint | None,
+    registry: Any,
+    *,
+    plugin: str | None = None,
+    preset: str | None = None,
     overrides: Sequence[str] = (),
 ) -> RunConfig:
     """The config that describes ``ckpt``'s architecture: ``plugin``/``preset`` when given, else the
@@ -96,8 +100,13 @@ def build_encoder(cfg: RunConfig, registry: Any, ckpt: Checkpoint | None, which:
 
 
 def load(
-    checkpoint_or_preset: str | Path, which: str = "target", *, plugin: str | None = None,
-    preset: str | None = None, overrides: Sequence[str] = (), registry: Any = None,
+    checkpoint_or_preset: str | Path,
+    which: str = "target",
+    *,
+    plugin: str | None = None,
+    preset: str | None = None,
+    overrides: Sequence[str] = (),
+    registry: Any = None,
     device: torch.device | str = "cpu",
 ) -> LoadedEncoder:
     """Like :func:`load_encoder` but also returns the config and the checkpoint."""
@@ -113,8 +122,13 @@ def load(
 
 
 def load_encoder(
-    checkpoint_or_preset: str | Path, which: str = "target", *, plugin: str | None = None,
-    preset: str | None = None, overrides: Sequence[str] = (), registry: Any = None,
+    checkpoint_or_preset: str | Path,
+    which: str = "target",
+    *,
+    plugin: str | None = None,
+    preset: str | None = None,
+    overrides: Sequence[str] = (),
+    registry: Any = None,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
     """A frozen encoder (eval mode, no grad) from a checkpoint, a run directory or ``"plugin/preset"``.
@@ -124,8 +138,9 @@ def load_encoder(
 
     >>> enc = load_encoder("runs/demo/checkpoints/step_00000320.pt", which="context")  # doctest: +SKIP
     """
-    return load(checkpoint_or_preset, which, plugin=plugin, preset=preset, overrides=overrides,
-                registry=registry, device=device).encoder
+    return load(
+        checkpoint_or_preset, which, plugin=plugin, preset=preset, overrides=overrides, registry=registry, device=device
+    ).encoder
 
 
 @torch.no_grad()

@@ -122,13 +122,17 @@ class FolderWalk:
         if self.skipped_folders:
             path, first = self.skipped_folders[0]
             n = len(self.skipped_folders)
-            parts.append(f"{n} linked folder{'s' if n > 1 else ''} lead{'' if n > 1 else 's'} to a folder already "
-                         f"scanned and {'are' if n > 1 else 'is'} skipped (e.g. '{path}' is '{first}')")
+            parts.append(
+                f"{n} linked folder{'s' if n > 1 else ''} lead{'' if n > 1 else 's'} to a folder already "
+                f"scanned and {'are' if n > 1 else 'is'} skipped (e.g. '{path}' is '{first}')"
+            )
         if self.duplicate_files:
             path, first = self.duplicate_files[0]
             n = len(self.duplicate_files)
-            parts.append(f"{n} file{'s' if n > 1 else ''} reached by a second path {'are' if n > 1 else 'is'} "
-                         f"used once (e.g. '{path}' is '{first}')")
+            parts.append(
+                f"{n} file{'s' if n > 1 else ''} reached by a second path {'are' if n > 1 else 'is'} "
+                f"used once (e.g. '{path}' is '{first}')"
+            )
         if parts:
             warnings.warn(f"data path '{os.fspath(root)}': {'; '.join(parts)}.", UserWarning, stacklevel=3)
 
@@ -161,8 +165,12 @@ def unique_by_resolved_path(items: list[tuple[str, Any]], *, root: str, noun: st
     if dropped:
         path, first = dropped[0]
         n = len(dropped)
-        warnings.warn(f"data path '{root}': {n} of the {noun} {'are' if n > 1 else 'is'} reached by a second path "
-                      f"and used once (e.g. '{path}' is '{first}').", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"data path '{root}': {n} of the {noun} {'are' if n > 1 else 'is'} reached by a second path "
+            f"and used once (e.g. '{path}' is '{first}').",
+            UserWarning,
+            stacklevel=2,
+        )
     return kept
 
 
@@ -209,8 +217,11 @@ def scan_class_folders(
     layout = f"a folder of {noun} or of class sub-folders"
     path = check_root(root, dataset=dataset, layout=layout)
     sub = class_names(path)
-    top = sorted(os.path.join(path, f) for f in os.listdir(path)
-                 if is_visible_file(f, extensions) and not os.path.isdir(os.path.join(path, f)))
+    top = sorted(
+        os.path.join(path, f)
+        for f in os.listdir(path)
+        if is_visible_file(f, extensions) and not os.path.isdir(os.path.join(path, f))
+    )
     if sub and top:
         raise DataError(
             f"data path '{path}' holds both {noun} and sub-folders; use either one sub-folder per class "

@@ -52,7 +52,8 @@ class TokenViews:
     """Views of one batch made by token dropping (LeVJEPA): ``keep[v]`` is ``[B, Nk_v]`` (long),
     the tokens view ``v`` keeps; the first ``num_global`` views are the global ones.
 
-    >>> views = TokenViews(keep=(torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)), num_global=1)
+    >>> keep = (torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))
+    >>> views = TokenViews(keep=keep, num_global=1)
     >>> views.num_views
     2
     """
@@ -143,9 +144,7 @@ class Masker(Protocol):
     (torch.Size([4, 40]), torch.Size([4, 4, 6]))
     """
 
-    def __call__(
-        self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator
-    ) -> Masks: ...
+    def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> Masks: ...
 
 
 @runtime_checkable

@@ -86,10 +86,14 @@ class Checkpoint:
     def network(self, name: str) -> dict[str, Any]:
         """State_dict of network ``name`` (one of :data:`NETWORKS`) without the ``module.`` prefix."""
         if name not in NETWORKS + OPTIONAL_NETWORKS:
-            raise CheckpointError(f"unknown network '{name}'; valid networks: {', '.join(NETWORKS + OPTIONAL_NETWORKS)}.")
+            raise CheckpointError(
+                f"unknown network '{name}'; valid networks: {', '.join(NETWORKS + OPTIONAL_NETWORKS)}."
+            )
         sd = self.state.get(name)
         if not isinstance(sd, dict):
-            raise CheckpointError(f"checkpoint '{self.source}' has no '{name}' state; keys present: {', '.join(sorted(self.state))}.")
+            raise CheckpointError(
+                f"checkpoint '{self.source}' has no '{name}' state; keys present: {', '.join(sorted(self.state))}."
+            )
         return strip_prefix(sd)
 
 
@@ -125,7 +129,7 @@ def _depth(state_dict: dict[str, Any], prefix: str) -> int:
 
 
 def _grid(num_tokens: int) -> str:
-    side = int(round(num_tokens ** 0.5))
+    side = int(round(num_tokens**0.5))
     return f"{side}x{side}" if side * side == num_tokens else str(num_tokens)
 
 
@@ -142,8 +146,9 @@ def infer_architecture(state_dict: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     w = sd.get("patch_embed.proj.weight")
     if hasattr(w, "shape") and len(w.shape) == 4:
-        out.update(embed_dim=int(w.shape[0]), depth=_depth(sd, "blocks"), patch_size=int(w.shape[-1]),
-                   in_chans=int(w.shape[1]))
+        out.update(
+            embed_dim=int(w.shape[0]), depth=_depth(sd, "blocks"), patch_size=int(w.shape[-1]), in_chans=int(w.shape[1])
+        )
         pos = sd.get("pos_embed")
         if hasattr(pos, "shape") and len(pos.shape) == 3:
             out["grid"] = _grid(int(pos.shape[1]))
@@ -152,8 +157,9 @@ def infer_architecture(state_dict: dict[str, Any]) -> dict[str, Any]:
             out["mlp_dim"] = int(fc1.shape[0])
     w = sd.get("predictor_embed.weight")
     if hasattr(w, "shape") and len(w.shape) == 2:
-        out.update(predictor_dim=int(w.shape[0]), predictor_depth=_depth(sd, "predictor_blocks"),
-                   encoder_dim=int(w.shape[1]))
+        out.update(
+            predictor_dim=int(w.shape[0]), predictor_depth=_depth(sd, "predictor_blocks"), encoder_dim=int(w.shape[1])
+        )
         pos = sd.get("predictor_pos_embed")
         if hasattr(pos, "shape") and len(pos.shape) == 3:
             out["grid"] = _grid(int(pos.shape[1]))
@@ -182,7 +188,10 @@ def load_network(module: nn.Module, state_dict: dict[str, Any], *, what: str, so
 
 
 def load_networks(
-    ckpt: Checkpoint, *, encoder: nn.Module | None = None, predictor: nn.Module | None = None,
+    ckpt: Checkpoint,
+    *,
+    encoder: nn.Module | None = None,
+    predictor: nn.Module | None = None,
     target_encoder: nn.Module | None = None,
 ) -> None:
     """Strictly load each given network from ``ckpt`` (either format).

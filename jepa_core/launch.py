@@ -89,9 +89,13 @@ class ClusterOptions:
     signal_delay_s: int = 120
 
     def __attrs_post_init__(self) -> None:
-        for flag, value, least in (("--nodes", self.nodes, 1), ("--gpus-per-node", self.gpus_per_node, 0),
-                                   ("--timeout-min", self.timeout_min, 1), ("--cpus-per-task", self.cpus_per_task, 1),
-                                   ("--signal-delay-s", self.signal_delay_s, 0)):
+        for flag, value, least in (
+            ("--nodes", self.nodes, 1),
+            ("--gpus-per-node", self.gpus_per_node, 0),
+            ("--timeout-min", self.timeout_min, 1),
+            ("--cpus-per-task", self.cpus_per_task, 1),
+            ("--signal-delay-s", self.signal_delay_s, 0),
+        ):
             if value < least:
                 raise ConfigError(f"{flag} must be at least {least}, got {value}.")
         if self.mem_gb is not None and self.mem_gb <= 0:
@@ -161,14 +165,20 @@ def executor_parameters(opts: ClusterOptions, *, name: str = "jepa") -> dict[str
 def check_device(device: str, opts: ClusterOptions) -> None:
     """``train.device`` must agree with the GPUs asked for (the submitting machine may have none)."""
     if opts.gpus_per_node == 0 and device.startswith("cuda"):
-        raise ConfigError(f"train.device='{device}' but --gpus-per-node 0 asks for no GPUs; "
-                          "set train.device=cpu (or auto) or ask for GPUs.")
+        raise ConfigError(
+            f"train.device='{device}' but --gpus-per-node 0 asks for no GPUs; "
+            "set train.device=cpu (or auto) or ask for GPUs."
+        )
     if opts.gpus_per_node > 0 and device == "cpu":
-        raise ConfigError(f"train.device='cpu' but --gpus-per-node {opts.gpus_per_node} asks for GPUs; "
-                          "set train.device=auto or use --gpus-per-node 0.")
+        raise ConfigError(
+            f"train.device='cpu' but --gpus-per-node {opts.gpus_per_node} asks for GPUs; "
+            "set train.device=auto or use --gpus-per-node 0."
+        )
     if opts.gpus_per_node > 1 and re.fullmatch(r"cuda:\d+", device):
-        raise ConfigError(f"train.device='{device}' would put all {opts.gpus_per_node} processes of a node on "
-                          "one GPU; use train.device=auto or cuda (each process takes its local rank's GPU).")
+        raise ConfigError(
+            f"train.device='{device}' would put all {opts.gpus_per_node} processes of a node on "
+            "one GPU; use train.device=auto or cuda (each process takes its local rank's GPU)."
+        )
 
 
 def check_job_layout(cfg: RunConfig, opts: ClusterOptions, *, cluster: str) -> None:
@@ -190,8 +200,10 @@ def import_submitit(cluster: str) -> ModuleType:
     except ImportError as err:
         raise ConfigError(MISSING_SUBMITIT) from err
     if cluster == "slurm" and submitit.SlurmExecutor.affinity() <= 0:
-        raise ConfigError("--executor slurm needs SLURM's srun and sbatch on this machine; run `jepa submit` "
-                          "on a cluster login node, or use --executor local to test here.")
+        raise ConfigError(
+            "--executor slurm needs SLURM's srun and sbatch on this machine; run `jepa submit` "
+            "on a cluster login node, or use --executor local to test here."
+        )
     return submitit
 
 
@@ -206,11 +218,13 @@ def write_job_config(cfg: RunConfig, registry: Registry, *, allow_config_change:
         return rundir.save_run_config(cfg).absolute()
 
 
-def submit_job(submitit: ModuleType, job: TrainJob, opts: ClusterOptions, *, cluster: str, folder: Path,
-               name: str) -> Any:
+def submit_job(
+    submitit: ModuleType, job: TrainJob, opts: ClusterOptions, *, cluster: str, folder: Path, name: str
+) -> Any:
     """Submit ``job`` with ``opts``; returns submitit's Job. sbatch's refusal is one sentence.
 
-    >>> submit_job(import_submitit("local"), job, opts, cluster="local", folder=Path("logs"), name="jepa")  # doctest: +SKIP
+    >>> executor = import_submitit("local")  # doctest: +SKIP
+    >>> submit_job(executor, job, opts, cluster="local", folder=Path("logs"), name="jepa")  # doctest: +SKIP
     """
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     executor.update_parameters(**executor_parameters(opts, name=name))
@@ -235,8 +249,14 @@ def master_port(job_id: str) -> int:
     return 10000 + int(digits or 0) % 20000
 
 
-def rank_variables(cluster: str, job_id: str, num_tasks: int, global_rank: int, local_rank: int,
-                   environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+def rank_variables(
+    cluster: str,
+    job_id: str,
+    num_tasks: int,
+    global_rank: int,
+    local_rank: int,
+    environ: Mapping[str, str] = os.environ,
+) -> dict[str, str]:
     """Variables a task exports before ``jepa train`` so :mod:`jepa_core.dist` finds its rank.
 
     SLURM: dist.py reads SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID and SLURM_LAUNCH_NODE_IPADDR
@@ -250,8 +270,9 @@ def rank_variables(cluster: str, job_id: str, num_tasks: int, global_rank: int, 
         return {}
     out = {"MASTER_PORT": str(master_port(job_id))}
     if cluster != "slurm":
-        out.update(RANK=str(global_rank), WORLD_SIZE=str(num_tasks), LOCAL_RANK=str(local_rank),
-                   MASTER_ADDR="127.0.0.1")
+        out.update(
+            RANK=str(global_rank), WORLD_SIZE=str(num_tasks), LOCAL_RANK=str(local_rank), MASTER_ADDR="127.0.0.1"
+        )
     return {k: v for k, v in out.items() if k not in environ}
 
 
@@ -280,8 +301,11 @@ class _ForwardTimeoutSignal:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         run_handler = signal.getsignal(PreemptionHandler.SIGNALS[0])
         if isinstance(getattr(run_handler, "__self__", None), PreemptionHandler):
-            print(f"signal {signum}: stopping after this step to write a checkpoint, then requeueing",
-                  file=sys.stderr, flush=True)
+            print(
+                f"signal {signum}: stopping after this step to write a checkpoint, then requeueing",
+                file=sys.stderr,
+                flush=True,
+            )
             self.received = signum
             run_handler(signum, frame)
         elif callable(self.previous):

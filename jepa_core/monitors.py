@@ -51,8 +51,14 @@ from jepa_core.interfaces import MaskSet, TokenViews, mask_sets
 UNUSED_COLOUR: tuple[int, int, int] = (128, 128, 128)
 CONTEXT_COLOUR: tuple[int, int, int] = (31, 119, 180)
 TARGET_COLOURS: tuple[tuple[int, int, int], ...] = (  # target block m gets TARGET_COLOURS[m % 8]
-    (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (227, 119, 194), (188, 189, 34), (23, 190, 207), (140, 86, 75),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (227, 119, 194),
+    (188, 189, 34),
+    (23, 190, 207),
+    (140, 86, 75),
 )
 GAP_COLOUR = 255  # white separators between frames and samples
 
@@ -353,8 +359,14 @@ class MaskPictures:
     """
 
     def __init__(
-        self, writer_or_logger: Any, every: int = 500, max_samples: int = 4, *,
-        grid: Sequence[int] | None = None, scale: int = 8, overlay: bool = True,
+        self,
+        writer_or_logger: Any,
+        every: int = 500,
+        max_samples: int = 4,
+        *,
+        grid: Sequence[int] | None = None,
+        scale: int = 8,
+        overlay: bool = True,
     ) -> None:
         if max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {max_samples!r}")

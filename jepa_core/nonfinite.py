@@ -30,8 +30,9 @@ class TrainingState(Protocol):
     def networks(self) -> dict[str, torch.nn.Module]: ...
 
 
-def record_step(first_nonfinite_step: torch.Tensor, step: int, loss: torch.Tensor,
-                grad_norm: torch.Tensor) -> torch.Tensor:
+def record_step(
+    first_nonfinite_step: torch.Tensor, step: int, loss: torch.Tensor, grad_norm: torch.Tensor
+) -> torch.Tensor:
     """``first_nonfinite_step`` updated on the device: ``step`` (1-based) if it is the first whose
     ``loss`` or ``grad_norm`` is not finite, else unchanged (-1: none so far).
 
@@ -49,7 +50,11 @@ def nonfinite_error(step: int, checkpoint_dir: str | Path | None = None) -> NonF
     >>> str(nonfinite_error(7))[:60]
     'the loss or gradient became non-finite at step 7; training s'
     """
-    kept = f"the last good checkpoint in {checkpoint_dir} is kept" if checkpoint_dir else "the last good checkpoint is kept"
+    kept = (
+        f"the last good checkpoint in {checkpoint_dir} is kept"
+        if checkpoint_dir
+        else "the last good checkpoint is kept"
+    )
     return NonFiniteLossError(
         f"the loss or gradient became non-finite at step {step}; training stopped without saving it and "
         f"{kept} (lower optim.lr, set optim.clip_grad, or check the data)."
@@ -98,7 +103,8 @@ def check_finite_state(trainer: TrainingState, checkpoint_dir: str | Path) -> No
         shown = ", ".join(names[:3]) or "a parameter shard on another rank"
         raise NonFiniteLossError(
             f"the weights became non-finite after step {trainer.step} ({shown}); training stopped without "
-            f"saving them and the last good checkpoint in {checkpoint_dir} is kept (lower optim.lr or set optim.clip_grad)."
+            f"saving them and the last good checkpoint in {checkpoint_dir} is kept "
+            "(lower optim.lr or set optim.clip_grad)."
         )
 
 

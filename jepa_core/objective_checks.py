@@ -89,10 +89,15 @@ def kit_batch(kind: str, batch_size: int = 8, seed: int = 0) -> Batch:
 
 def split_batch(batch: Batch, parts: int) -> list[Batch]:
     """``batch`` cut into ``parts`` equal row blocks (inputs, masks and labels alike)."""
+
     def cut(t: torch.Tensor) -> list[torch.Tensor]:
         return list(t.chunk(parts))
 
-    inputs = list(zip(*(cut(v) for v in batch.inputs), strict=True)) if isinstance(batch.inputs, tuple) else cut(batch.inputs)
+    inputs = (
+        list(zip(*(cut(v) for v in batch.inputs), strict=True))
+        if isinstance(batch.inputs, tuple)
+        else cut(batch.inputs)
+    )
     if batch.masks is None:
         masks: list[Any] = [None] * parts
     elif isinstance(batch.masks, TokenViews):
@@ -102,8 +107,10 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
         sets = [list(zip(cut(m.context), cut(m.targets), strict=True)) for m in mask_sets(batch.masks)]
         per_part = [[MaskSet(*s[i]) for s in sets] for i in range(parts)]
         masks = [p[0] if isinstance(batch.masks, MaskSet) else tuple(p) for p in per_part]
-    return [Batch(tuple(i) if isinstance(i, tuple) else i, m, lab)
-            for i, m, lab in zip(inputs, masks, cut(batch.labels), strict=True)]
+    return [
+        Batch(tuple(i) if isinstance(i, tuple) else i, m, lab)
+        for i, m, lab in zip(inputs, masks, cut(batch.labels), strict=True)
+    ]
 
 
 def _require(condition: Any, message: str) -> None:
@@ -129,8 +136,10 @@ def _loss(objective: Any, path: nn.Module, nets: Networks, batch: Batch, who: st
         raise AssertionError(f"{who}: loss_parts raised {type(err).__name__}: {err}") from err
     _require(isinstance(parts, dict) and "loss" in parts, f"{who}: loss_parts must return a dict with a 'loss' entry")
     for key, value in parts.items():
-        _require(isinstance(value, torch.Tensor) and value.ndim == 0,
-                 f"{who}: loss part '{key}' must be a scalar tensor, got {getattr(value, 'shape', type(value).__name__)}")
+        _require(
+            isinstance(value, torch.Tensor) and value.ndim == 0,
+            f"{who}: loss part '{key}' must be a scalar tensor, got {getattr(value, 'shape', type(value).__name__)}",
+        )
         if not bool(torch.isfinite(value)):
             raise AssertionError(f"{who}: loss part '{key}' is not finite ({value.item()})")
     return parts["loss"]
@@ -151,7 +160,10 @@ def check_objective(objective: Any, *, name: str | None = None, masks: str | Non
     batch = kit_batch(kind)
     state = torch.get_rng_state()
     loss = _loss(objective, path, nets, batch, who)
-    _require(torch.equal(state, torch.get_rng_state()), f"{who}: draws from the global RNG (use a generator seeded by the step)")
+    _require(
+        torch.equal(state, torch.get_rng_state()),
+        f"{who}: draws from the global RNG (use a generator seeded by the step)",
+    )
     again = _loss(objective, path, nets, batch, who)
     _require(torch.equal(loss, again), f"{who}: gives different losses for the same batch, networks and step")
     loss.backward()
@@ -182,15 +194,20 @@ def _check_processes(objective: Any, kind: str, expected: dict[str, torch.Tensor
         for rank in range(processes):
             got = torch.load(Path(tmp) / f"grads{rank}.pt")
             for n, g in expected.items():
-                _require(got[n] is not None and torch.allclose(got[n], g, rtol=1e-4, atol=1e-6),
-                         f"{who}: {processes} processes with a share of the batch each give other gradients than one "
-                         f"process with the whole batch (parameter '{n}', rank {rank}); gather batch statistics")
+                _require(
+                    got[n] is not None and torch.allclose(got[n], g, rtol=1e-4, atol=1e-6),
+                    f"{who}: {processes} processes with a share of the batch each give other gradients than one "
+                    f"process with the whole batch (parameter '{n}', rank {rank}); gather batch statistics",
+                )
 
 
 def _rank_worker(rank: int, tmp: str, processes: int) -> None:
     job = torch.load(Path(tmp) / "job.pt", weights_only=False)  # written by the parent just now
     torch.distributed.init_process_group(
-        "gloo", init_method=f"file://{os.path.join(tmp, 'store')}", rank=rank, world_size=processes,
+        "gloo",
+        init_method=f"file://{os.path.join(tmp, 'store')}",
+        rank=rank,
+        world_size=processes,
     )
     try:
         from torch.nn.parallel import DistributedDataParallel

@@ -62,7 +62,9 @@ class Objective(Protocol):
 
     def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module: ...
 
-    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]: ...
+    def loss_parts(
+        self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
+    ) -> dict[str, torch.Tensor]: ...
 
 
 # ------------------------------------------------------------------------ predictive
@@ -84,7 +86,9 @@ class ContextPath(nn.Module):
         self.passes_mask_index = "mask_index" in inspect.signature(predictor.forward).parameters
 
     def forward(
-        self, x: torch.Tensor, context_idx: torch.Tensor | Sequence[torch.Tensor],
+        self,
+        x: torch.Tensor,
+        context_idx: torch.Tensor | Sequence[torch.Tensor],
         target_idx: torch.Tensor | Sequence[torch.Tensor],
     ) -> Any:
         """Predictions ``[B*M, Nt, D]``; with sequences of index sets (multi-mask), one per set.
@@ -120,7 +124,9 @@ class PredictiveObjective:
     def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module:
         return ContextPath(encoder, predictor, return_context=nets.regularizer is not None)
 
-    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]:
+    def loss_parts(
+        self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
+    ) -> dict[str, torch.Tensor]:
         regularizer = nets.regularizer
         if isinstance(batch.masks, MaskSet):
             targets = nets.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
@@ -169,8 +175,11 @@ def projector(in_dim: int, hidden_dim: int, out_dim: int, layers: int, norm: str
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers - 1):
-        mods += [nn.Linear(dim, hidden_dim),
-                 GatheredBatchNorm1d(hidden_dim) if norm == "batch" else nn.LayerNorm(hidden_dim), nn.GELU()]
+        mods += [
+            nn.Linear(dim, hidden_dim),
+            GatheredBatchNorm1d(hidden_dim) if norm == "batch" else nn.LayerNorm(hidden_dim),
+            nn.GELU(),
+        ]
         dim = hidden_dim
     mods.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*mods)
@@ -235,7 +244,9 @@ class LeJEPAObjective:
     def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module:
         return ViewPath(encoder, self.head)
 
-    def loss_parts(self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int) -> dict[str, torch.Tensor]:
+    def loss_parts(
+        self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
+    ) -> dict[str, torch.Tensor]:
         if isinstance(batch.masks, TokenViews):
             _, proj = path(batch.inputs, batch.masks.keep)
             num_global = batch.masks.num_global
@@ -255,8 +266,10 @@ class LeJEPAObjective:
 def global_view_count(inputs: Inputs) -> int:
     """Crop views: the leading views with the first view's shape are the global ones."""
     if not isinstance(inputs, (tuple, list)):
-        raise ValueError("the lejepa objective needs several views per sample: a multi-crop data transform "
-                         "(a tuple of views per sample) or a token-views masker")
+        raise ValueError(
+            "the lejepa objective needs several views per sample: a multi-crop data transform "
+            "(a tuple of views per sample) or a token-views masker"
+        )
     first = tuple(inputs[0].shape)
     count = 0
     for view in inputs:

@@ -70,7 +70,12 @@ def has_labels(dataset: Dataset, tries: int = 64) -> bool:
 
 
 def choose_subsets(
-    train_eval: Dataset, val: Dataset | None, cfg: EvalConfig, seed: int, *, strict: bool = True,
+    train_eval: Dataset,
+    val: Dataset | None,
+    cfg: EvalConfig,
+    seed: int,
+    *,
+    strict: bool = True,
 ) -> EvalSubsets:
     """Seeded subsets of ``eval.train_samples`` and ``eval.val_samples`` samples.
 
@@ -97,8 +102,12 @@ def choose_subsets(
             want_train = min(want_train, n_train - want_val)
         elif cfg.val_samples is None:
             want_val = min(want_val, n_train - want_train)
-        _check_size("eval.train_samples + eval.val_samples", want_train + want_val, n_train,
-                    "the train_eval split (the dataset has no val split)")
+        _check_size(
+            "eval.train_samples + eval.val_samples",
+            want_train + want_val,
+            n_train,
+            "the train_eval split (the dataset has no val split)",
+        )
     else:
         if cfg.train_samples is None:
             want_train = min(want_train, n_train)
@@ -176,8 +185,13 @@ def pooled(encoder: nn.Module, samples: SampleBatches, device: torch.device) -> 
 
 
 def lbfgs_linear_probe(
-    train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, *,
-    steps: int = 100, l2: float = 1e-4,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    steps: int = 100,
+    l2: float = 1e-4,
 ) -> float:
     """Val top-1 (%) of a multinomial logistic regression fitted by full-batch L-BFGS.
 
@@ -229,9 +243,17 @@ class OnlineEvaluator:
     """The callback; see the module docstring. ``every=0`` evaluates at each epoch end only."""
 
     def __init__(
-        self, subsets: EvalSubsets, cfg: EvalConfig, *, every: int, device: torch.device | str = "cpu",
-        encoder_of: Callable[[Any], nn.Module] | None = None, log: Callable[[str], None] = lambda msg: None,
-        writer: Any = None, out_dir: str | Path | None = None, progress: Any = None,
+        self,
+        subsets: EvalSubsets,
+        cfg: EvalConfig,
+        *,
+        every: int,
+        device: torch.device | str = "cpu",
+        encoder_of: Callable[[Any], nn.Module] | None = None,
+        log: Callable[[str], None] = lambda msg: None,
+        writer: Any = None,
+        out_dir: str | Path | None = None,
+        progress: Any = None,
     ) -> None:
         self.cfg, self.every, self.device = cfg, every, torch.device(device)
         self.encoder_of = encoder_of or eval_encoder
@@ -267,8 +289,14 @@ class OnlineEvaluator:
         else:  # diverged features: recorded as NaN (the non-finite checks of training report the cause)
             knn = linear = float("nan")
         record = EvalRecord(
-            step, round(knn, 2), round(linear, 2), round(float(effective_rank(vx)), 3),
-            round(float(feature_spread(vx)), 4), len(tx), len(vx), round(time.perf_counter() - start, 2),
+            step,
+            round(knn, 2),
+            round(linear, 2),
+            round(float(effective_rank(vx)), 3),
+            round(float(feature_spread(vx)), 4),
+            len(tx),
+            len(vx),
+            round(time.perf_counter() - start, 2),
         )
         self._report(record)
         if self.progress is not None:
@@ -279,7 +307,11 @@ class OnlineEvaluator:
         self.records = [x for x in self.records if x.step < r.step] + [r]
         self.last_step = r.step
         init = self.records[0] if self.records[0].step == 0 and r.step > 0 else None
-        gain = f" (random init {init.knn_top1:.1f}% / {init.linear_top1:.1f}%)" if init else (" (random init)" if r.step == 0 else "")
+        gain = (
+            f" (random init {init.knn_top1:.1f}% / {init.linear_top1:.1f}%)"
+            if init
+            else (" (random init)" if r.step == 0 else "")
+        )
         self.log(
             f"eval step {r.step}: k-NN top-1 {r.knn_top1:.1f}% | linear top-1 {r.linear_top1:.1f}%{gain} | "
             f"effective rank {r.effective_rank:.1f} | {r.num_train}+{r.num_val} samples, {r.seconds:.1f} s"

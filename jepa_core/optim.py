@@ -36,8 +36,12 @@ def build_optimizer(modules: Iterable[tuple[str, nn.Module]], optim, *, fused: b
     if fused is None:
         fused = bool(params) and all(p.is_cuda for p in params)
     return torch.optim.AdamW(
-        groups, lr=optim.start_lr, betas=tuple(optim.betas), eps=optim.eps,
-        weight_decay=optim.weight_decay, fused=fused or None,
+        groups,
+        lr=optim.start_lr,
+        betas=tuple(optim.betas),
+        eps=optim.eps,
+        weight_decay=optim.weight_decay,
+        fused=fused or None,
     )
 
 

@@ -263,7 +263,9 @@ def apply_parallelism(
             return fully_shard(path, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=False)
 
     return ParallelPlan(
-        strategy=strategy, wrap=wrap, compiled_blocks=compiled,
+        strategy=strategy,
+        wrap=wrap,
+        compiled_blocks=compiled,
         activation_checkpointing=cfg.activation_checkpointing,
         fused_attention=fused_attention_layers([encoder, predictor]),
     )

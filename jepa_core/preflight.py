@@ -43,12 +43,16 @@ def check_probe_data(cfg: RunConfig, registry: Registry) -> None:
     """
     val = build_dataset(cfg, registry, "val")
     if len(val) == 0:
-        raise DataError(f"probe.enabled=true needs a non-empty val split, but dataset '{cfg.data.name}' has none; "
-                        "set one (e.g. data.val_root) or probe.enabled=false.")
+        raise DataError(
+            f"probe.enabled=true needs a non-empty val split, but dataset '{cfg.data.name}' has none; "
+            "set one (e.g. data.val_root) or probe.enabled=false."
+        )
     label = int(val[0][1])
     if label < 0:
-        raise DataError(f"probe.enabled=true needs class labels, but dataset '{cfg.data.name}' gives label {label} "
-                        "(a flat folder of images); use one sub-folder per class or set probe.enabled=false.")
+        raise DataError(
+            f"probe.enabled=true needs class labels, but dataset '{cfg.data.name}' gives label {label} "
+            "(a flat folder of images); use one sub-folder per class or set probe.enabled=false."
+        )
     check_dataset_classes(val, what=f"the val split of dataset '{cfg.data.name}' (probe.enabled=true)")
 
 
@@ -60,11 +64,14 @@ def check_batch_fits(dataset: Any, cfg: RunConfig) -> None:
     try:
         n = len(dataset)
     except (OverflowError, ValueError) as err:  # a size beyond 2**63 or below 0
-        raise ConfigError(f"dataset '{cfg.data.name}' cannot have the size its options ask for ({err}); "
-                          "check the data.* values.") from err
+        raise ConfigError(
+            f"dataset '{cfg.data.name}' cannot have the size its options ask for ({err}); check the data.* values."
+        ) from err
     if cfg.train.batch_size > n:
-        raise DataError(f"the dataset has {n} samples, fewer than one global batch of {cfg.train.batch_size}; "
-                        f"lower train.batch_size to at most {n}.")
+        raise DataError(
+            f"the dataset has {n} samples, fewer than one global batch of {cfg.train.batch_size}; "
+            f"lower train.batch_size to at most {n}."
+        )
 
 
 def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunConfig) -> None:

@@ -54,9 +54,15 @@ class ProgressLogger:
     """
 
     def __init__(
-        self, *, total_steps: int, log_every: int, tensorboard_dir: str | Path | None = None,
-        stream: TextIO | None = sys.stdout, images_per_step_factor: int = 1,
-        max_bad_fraction: float = 0.01, min_samples_for_bad_check: int = 200,
+        self,
+        *,
+        total_steps: int,
+        log_every: int,
+        tensorboard_dir: str | Path | None = None,
+        stream: TextIO | None = sys.stdout,
+        images_per_step_factor: int = 1,
+        max_bad_fraction: float = 0.01,
+        min_samples_for_bad_check: int = 200,
         writer: Any = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
@@ -149,10 +155,12 @@ class ProgressLogger:
         if self.stream is not None:
             bad = f" | {len(self.bad_samples)} bad samples" if self.bad_samples else ""
             print(
-                f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} | loss {mean_loss:.4f}{_parts_text(parts)} "
+                f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} "
+                f"| loss {mean_loss:.4f}{_parts_text(parts)} "
                 f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f} | ema {out.momentum:.4f} "
                 f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}{bad}",
-                file=self.stream, flush=True,
+                file=self.stream,
+                flush=True,
             )
         if self.writer is not None:
             s = trainer.step
@@ -172,11 +180,17 @@ class ProgressLogger:
         if self._steps:
             self.flush(trainer, _LastOut(trainer))
         if self.train_images and self.train_seconds > 0:
-            echo(f"trained on {self.train_images:,} images in {_fmt_duration(self.train_seconds)}: "
-                 f"{self.train_images / self.train_seconds:,.0f} img/s on average", self.stream)
+            echo(
+                f"trained on {self.train_images:,} images in {_fmt_duration(self.train_seconds)}: "
+                f"{self.train_images / self.train_seconds:,.0f} img/s on average",
+                self.stream,
+            )
         if self.bad_samples:
-            echo(f"skipped {len(self.bad_samples)} unreadable samples ({self.bad_draws} of {self.samples_seen} "
-                 f"samples drawn; the next readable sample was used instead), e.g. {self.bad_samples[0]}", self.stream)
+            echo(
+                f"skipped {len(self.bad_samples)} unreadable samples ({self.bad_draws} of {self.samples_seen} "
+                f"samples drawn; the next readable sample was used instead), e.g. {self.bad_samples[0]}",
+                self.stream,
+            )
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()

@@ -288,18 +288,17 @@ def build_registry(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as err:
+        hooks = sorted([*_HOOK_OF_KIND.values(), "jepa_presets", *(h for h, _ in NAMED_HOOKS.values())])
         raise RegistryError(
             f"plugin '{pm.get_name(err.plugin)}' implements a hook that does not exist ({err}); "
-            f"valid hooks: {', '.join(sorted([*_HOOK_OF_KIND.values(), 'jepa_presets', *(h for h, _ in NAMED_HOOKS.values())]))}."
+            f"valid hooks: {', '.join(hooks)}."
         ) from err
     return Registry(pm, infos, failures)
 
 
 def _register(pm: pluggy.PluginManager, infos: dict[str, PluginInfo], plugin: object, info: PluginInfo) -> None:
     if info.name in infos:
-        raise RegistryError(
-            f"two plugins are named '{info.name}': {infos[info.name].origin()} and {info.origin()}."
-        )
+        raise RegistryError(f"two plugins are named '{info.name}': {infos[info.name].origin()} and {info.origin()}.")
     try:
         pm.register(plugin, name=info.name)
     except pluggy.PluginValidationError as err:

@@ -35,8 +35,13 @@ NUM_SAMPLES = 1024
 
 
 def representation_report(
-    encoders: Mapping[str, nn.Module], dataset: Dataset, *, device: torch.device | str = "cpu",
-    num_samples: int = NUM_SAMPLES, seed: int = 0, batch_size: int = 256,
+    encoders: Mapping[str, nn.Module],
+    dataset: Dataset,
+    *,
+    device: torch.device | str = "cpu",
+    num_samples: int = NUM_SAMPLES,
+    seed: int = 0,
+    batch_size: int = 256,
 ) -> dict[str, Any]:
     """``{"num_samples", "embed_dim", name: {"effective_rank", "feature_spread"}, ...}`` for each
     encoder, on the same seeded ``num_samples`` samples of ``dataset``; the global RNG is untouched."""
@@ -64,8 +69,10 @@ def describe(report: Mapping[str, Any]) -> str:
         f"{name} effective rank {report[name]['effective_rank']:.1f}, spread {report[name]['feature_spread']:.2f}"
         for name in names
     ]
-    return (f"representation ({report['num_samples']} samples, {report.get('embed_dim', '?')} dims, "
-            f"mean-pooled): " + "; ".join(parts))
+    return (
+        f"representation ({report['num_samples']} samples, {report.get('embed_dim', '?')} dims, "
+        f"mean-pooled): " + "; ".join(parts)
+    )
 
 
 def write_report(report: Mapping[str, Any], out_dir: str | Path) -> Path:

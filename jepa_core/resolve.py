@@ -15,8 +15,15 @@ from jepa_core.registry import Registry
 
 
 def resolve_config(
-    registry: Registry, *, config_file: str | None = None, plugin: str | None = None, preset: str | None = None,
-    data: str | None = None, out: str | None = None, init_from: str | None = None, overrides: Sequence[str] = (),
+    registry: Registry,
+    *,
+    config_file: str | None = None,
+    plugin: str | None = None,
+    preset: str | None = None,
+    data: str | None = None,
+    out: str | None = None,
+    init_from: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> RunConfig:
     """A preset (or a config file), then ``data.root``, ``train.out_dir``, ``train.init_from`` and
     the ``section.key=value`` overrides, every value type-checked.

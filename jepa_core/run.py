@@ -74,12 +74,26 @@ from jepa_core.seeding import seed_host_rngs
 from jepa_core.trainer import Trainer
 
 __all__ = [
-    "EXIT_PREEMPTED", "RunResult", "run_probe", "train_run",
+    "EXIT_PREEMPTED",
+    "RunResult",
+    "run_probe",
+    "train_run",
     # built and checked before training (jepa_core.build, jepa_core.preflight)
-    "Parts", "build_dataset", "build_encoder", "build_parts", "check_batch_fits", "check_input_shape",
-    "check_masker", "check_probe_data", "eval_sizes_chosen", "first_readable_sample", "online_eval_subsets",
+    "Parts",
+    "build_dataset",
+    "build_encoder",
+    "build_parts",
+    "check_batch_fits",
+    "check_input_shape",
+    "check_masker",
+    "check_probe_data",
+    "eval_sizes_chosen",
+    "first_readable_sample",
+    "online_eval_subsets",
     # callbacks (jepa_core.callbacks)
-    "Checkpointer", "PreemptionHandler", "monitors",
+    "Checkpointer",
+    "PreemptionHandler",
+    "monitors",
 ]
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a signal after writing a checkpoint; re-run to resume
@@ -103,7 +117,11 @@ _STDOUT: Any = object()  # sentinel: resolve sys.stdout at call time, not import
 
 
 def train_run(
-    cfg: RunConfig, registry: Registry, *, resume: bool = True, stream: TextIO | None = _STDOUT,
+    cfg: RunConfig,
+    registry: Registry,
+    *,
+    resume: bool = True,
+    stream: TextIO | None = _STDOUT,
     allow_config_change: bool = False,
 ) -> RunResult:
     """Train ``cfg`` end to end in its run directory (see the module docstring).
@@ -124,8 +142,9 @@ def train_run(
     log = _console(stream, info)
     check_objective_parts(cfg, registry)
     check_loggers(cfg.train.loggers, registry)  # an unknown logger or a missing package: before any work
-    with rundir.claim(cfg, registry, info, resume=resume, allow_config_change=allow_config_change,
-                      log=log, device=device):
+    with rundir.claim(
+        cfg, registry, info, resume=resume, allow_config_change=allow_config_change, log=log, device=device
+    ):
         return _train(cfg, registry, resume=resume, stream=stream)
 
 
@@ -169,24 +188,42 @@ def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, de
         ckpt.check_position(state, latest)
         trainer.load_state_dict(state)
         del state
-        log(f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, step-in-epoch {trainer.step_in_epoch})")
+        log(
+            f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, "
+            f"step-in-epoch {trainer.step_in_epoch})"
+        )
     elif cfg.train.init_from:
         init = init_trainer_from(cfg.train.init_from, trainer, map_location=device)
-        log(f"initialised encoder, predictor and target encoder from {init.source} ({init.format} format); "
-            "optimizer and schedules start afresh")
+        log(
+            f"initialised encoder, predictor and target encoder from {init.source} ({init.format} format); "
+            "optimizer and schedules start afresh"
+        )
 
 
 def _callbacks(
-    cfg: RunConfig, info: DistInfo, parts: Parts, trainer: Trainer, checked: _Checked, *, total: int,
-    samples_per_epoch: int, stream: TextIO | None, device: torch.device, log: Log, writer: LoggerFanOut | None = None,
+    cfg: RunConfig,
+    info: DistInfo,
+    parts: Parts,
+    trainer: Trainer,
+    checked: _Checked,
+    *,
+    total: int,
+    samples_per_epoch: int,
+    stream: TextIO | None,
+    device: torch.device,
+    log: Log,
+    writer: LoggerFanOut | None = None,
 ) -> tuple[ProgressLogger, list[Any]]:
     """The progress logger, and every callback of the run in the order they run."""
     out_dir = Path(cfg.train.out_dir)
     folder = out_dir / "checkpoints"
     progress = ProgressLogger(
-        total_steps=total, log_every=cfg.train.log_every, stream=stream if info.is_main else None,
+        total_steps=total,
+        log_every=cfg.train.log_every,
+        stream=stream if info.is_main else None,
         writer=writer,  # the selected loggers (main rank only)
-        images_per_step_factor=info.world_size, max_bad_fraction=cfg.train.max_bad_fraction,
+        images_per_step_factor=info.world_size,
+        max_bad_fraction=cfg.train.max_bad_fraction,
         # the bad-fraction check starts after 200 samples, or one epoch of this rank's samples if fewer
         min_samples_for_bad_check=min(200, samples_per_epoch),
     )
@@ -195,15 +232,29 @@ def _callbacks(
     if cfg.train.loss_log and info.is_main:
         loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
     checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
-    callbacks: list[Any] = [guard, progress, *([loss_log] if loss_log else []),
-                            *monitors(cfg, info, progress, parts, log), checkpointer]
+    callbacks: list[Any] = [
+        guard,
+        progress,
+        *([loss_log] if loss_log else []),
+        *monitors(cfg, info, progress, parts, log),
+        checkpointer,
+    ]
     if checked.eval_subsets is not None and is_sharded(parts.encoder):
         log("online evaluation is off under FSDP (sharded encoders); evaluate checkpoints with jepa eval")
     elif checked.eval_subsets is not None:  # first: its last evaluation must precede the logger closing TensorBoard
-        callbacks.insert(0, OnlineEvaluator(
-            checked.eval_subsets, cfg.eval, every=cfg.train.eval_every or 0, device=device, log=log,
-            writer=progress.writer, out_dir=out_dir, progress=progress,
-        ))
+        callbacks.insert(
+            0,
+            OnlineEvaluator(
+                checked.eval_subsets,
+                cfg.eval,
+                every=cfg.train.eval_every or 0,
+                device=device,
+                log=log,
+                writer=progress.writer,
+                out_dir=out_dir,
+                progress=progress,
+            ),
+        )
     return progress, callbacks
 
 
@@ -220,21 +271,42 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
     parts = checked.parts
     precision = resolve_precision(cfg.train.precision, device)
     plan = apply_parallelism(
-        parts.encoder, parts.predictor, parts.target, attrs.evolve(cfg.train, precision=precision), device, info,
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        attrs.evolve(cfg.train, precision=precision),
+        device,
+        info,
     )
     loader = build_loader(
-        checked.dataset, parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, accum_steps=accum,
-        seed=cfg.train.seed, rank=info.rank, world_size=info.world_size,
-        num_workers=cfg.train.num_workers, pin_memory=device.type == "cuda",
-        steps_per_epoch=cfg.train.steps_per_epoch, epochs=cfg.train.epochs,
+        checked.dataset,
+        parts.masker,
+        grid=parts.encoder.token_grid,
+        micro_batch=micro,
+        accum_steps=accum,
+        seed=cfg.train.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        num_workers=cfg.train.num_workers,
+        pin_memory=device.type == "cuda",
+        steps_per_epoch=cfg.train.steps_per_epoch,
+        epochs=cfg.train.epochs,
     )
     ipe = loader.batch_sampler.steps_per_epoch
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)
     trainer = Trainer(
-        parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules,
-        device=device, precision=precision,
-        wrap=plan.wrap, stop_check_every=cfg.train.log_every,  # log steps sync anyway
-        regularizer=parts.regularizer, objective=parts.objective,
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=schedules,
+        device=device,
+        precision=precision,
+        wrap=plan.wrap,
+        stop_check_every=cfg.train.log_every,  # log steps sync anyway
+        regularizer=parts.regularizer,
+        objective=parts.objective,
     )
     _restore(trainer, cfg, out_dir / "checkpoints", resume=resume, device=device, log=log)
     if not info.is_main:  # model-side randomness (drop-path) must differ per rank; rank 0 keeps its stream
@@ -244,12 +316,33 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
         rundir.save_run_config(cfg)
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     _describe_run(cfg, checked, plan, info, micro, accum, ipe, total, device, precision, log)
-    writer = open_loggers(cfg.train.loggers, registry, LoggerContext(
-        out_dir=Path(cfg.train.out_dir), config=plain(to_dict(cfg)), run_name=Path(cfg.train.out_dir).name,
-        start_step=trainer.step,
-    )) if info.is_main else None  # every selected logger gets the same scalars, pictures and config
-    progress, callbacks = _callbacks(cfg, info, parts, trainer, checked, total=total, samples_per_epoch=ipe * micro * accum,
-                                     stream=stream, device=device, log=log, writer=writer)
+    writer = (
+        open_loggers(
+            cfg.train.loggers,
+            registry,
+            LoggerContext(
+                out_dir=Path(cfg.train.out_dir),
+                config=plain(to_dict(cfg)),
+                run_name=Path(cfg.train.out_dir).name,
+                start_step=trainer.step,
+            ),
+        )
+        if info.is_main
+        else None
+    )  # every selected logger gets the same scalars, pictures and config
+    progress, callbacks = _callbacks(
+        cfg,
+        info,
+        parts,
+        trainer,
+        checked,
+        total=total,
+        samples_per_epoch=ipe * micro * accum,
+        stream=stream,
+        device=device,
+        log=log,
+        writer=writer,
+    )
     with PreemptionHandler(trainer) as preemption:
         trainer.fit(loader, epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, callbacks=callbacks)
     preempted = preemption.received is not None or trainer.stop_requested  # the latter: another rank's signal
@@ -265,8 +358,19 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
     return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
 
 
-def _describe_run(cfg: RunConfig, checked: _Checked, plan: ParallelPlan, info: DistInfo, micro: int, accum: int,
-                  ipe: int, total: int, device: torch.device, precision: str, log: Log) -> None:
+def _describe_run(
+    cfg: RunConfig,
+    checked: _Checked,
+    plan: ParallelPlan,
+    info: DistInfo,
+    micro: int,
+    accum: int,
+    ipe: int,
+    total: int,
+    device: torch.device,
+    precision: str,
+    log: Log,
+) -> None:
     log(
         f"run {cfg.plugin}/{cfg.preset}: {len(checked.dataset)} samples, {ipe} steps/epoch, {total} steps, "
         f"batch {cfg.train.batch_size} = {micro} x {info.world_size} processes x {accum} accumulation, "
@@ -275,7 +379,9 @@ def _describe_run(cfg: RunConfig, checked: _Checked, plan: ParallelPlan, info: D
     )
 
 
-def _report_representation(cfg: RunConfig, registry: Registry, trainer: Trainer, device: torch.device, log: Log) -> None:
+def _report_representation(
+    cfg: RunConfig, registry: Registry, trainer: Trainer, device: torch.device, log: Log
+) -> None:
     """The end-of-run collapse report of the trained encoders against a random init (representation.json)."""
     if is_sharded(trainer.encoder):
         return
@@ -284,15 +390,18 @@ def _report_representation(cfg: RunConfig, registry: Registry, trainer: Trainer,
         measured = {"encoder": trainer.encoder}
     report = representation_report(
         {**measured, "random_init": build_encoder(cfg, registry).to(device)},
-        build_dataset(cfg, registry, "train_eval"), device=device, seed=cfg.train.seed,
+        build_dataset(cfg, registry, "train_eval"),
+        device=device,
+        seed=cfg.train.seed,
     )
     report["step"] = trainer.step
     write_report(report, Path(cfg.train.out_dir))
     log(describe(report))
 
 
-def _end_of_run_probe(cfg: RunConfig, registry: Registry, trainer: Trainer, info: DistInfo, device: torch.device,
-                      log: Log) -> dict[str, ProbeResult] | None:
+def _end_of_run_probe(
+    cfg: RunConfig, registry: Registry, trainer: Trainer, info: DistInfo, device: torch.device, log: Log
+) -> dict[str, ProbeResult] | None:
     """``probe.enabled``: the probe on the main rank, written to probe.json (under FSDP every rank
     first gathers a full copy of the encoder)."""
     if not cfg.probe.enabled:
@@ -303,11 +412,21 @@ def _end_of_run_probe(cfg: RunConfig, registry: Registry, trainer: Trainer, info
     if not info.is_main:
         return None
     probe = run_probe(cfg, registry, encoder, device, log)
-    write_text(Path(cfg.train.out_dir) / "probe.json", json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2),
-               what="the probe results", flag="--out")
+    write_text(
+        Path(cfg.train.out_dir) / "probe.json",
+        json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2),
+        what="the probe results",
+        flag="--out",
+    )
     return probe
+
+
 def run_probe(
-    cfg: RunConfig, registry: Registry, encoder: torch.nn.Module, device: torch.device, log: Log,
+    cfg: RunConfig,
+    registry: Registry,
+    encoder: torch.nn.Module,
+    device: torch.device,
+    log: Log,
 ) -> dict[str, ProbeResult]:
     """``probe.kind`` probe (linear or attentive) of the trained target encoder, and of the same
     architecture at random init."""
@@ -326,14 +445,32 @@ def run_probe(
         vx, vy = extract_features(enc, val_set, batch_size=p.batch_size, device=device, pool=pool)
         if attentive:
             results[name] = attentive_probe(
-                tx, ty, vx, vy, epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, batch_size=p.batch_size,
-                num_blocks=p.attentive_blocks, seed=cfg.train.seed, device=device,
+                tx,
+                ty,
+                vx,
+                vy,
+                epochs=p.epochs,
+                lr=p.lr,
+                weight_decay=p.weight_decay,
+                batch_size=p.batch_size,
+                num_blocks=p.attentive_blocks,
+                seed=cfg.train.seed,
+                device=device,
             )
         else:
             results[name] = linear_probe(
-                tx, ty, vx, vy, epochs=p.epochs, lr=p.lr, weight_decay=p.weight_decay, seed=cfg.train.seed,
+                tx,
+                ty,
+                vx,
+                vy,
+                epochs=p.epochs,
+                lr=p.lr,
+                weight_decay=p.weight_decay,
+                seed=cfg.train.seed,
             )
         top5 = f", top-5 {results[name].top5:.1f}%" if results[name].top5 is not None else ""
-        log(f"{p.kind} probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
-            f"on {results[name].num_val} held-out samples")
+        log(
+            f"{p.kind} probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
+            f"on {results[name].num_val} held-out samples"
+        )
     return results

@@ -50,11 +50,27 @@ CONFIG_NAME = CONFIG_FILE  # config.yaml; an older run's config.json is still re
 OUT_FLAG = "train.out_dir (--out)"
 
 RESUMABLE_CHANGES: tuple[str, ...] = (
-    "train.max_steps", "train.log_every", "train.loss_log", "train.monitor_every", "train.mask_image_every",
-    "train.eval_every", "train.checkpoint_every", "train.keep_checkpoints", "train.keep_every",
-    "train.max_bad_fraction", "train.num_workers", "train.device", "train.out_dir", "train.init_from",
-    "train.strategy", "train.compile", "train.activation_checkpointing", "train.micro_batch_size",
-    "train.loggers", "probe.*", "eval.*",
+    "train.max_steps",
+    "train.log_every",
+    "train.loss_log",
+    "train.monitor_every",
+    "train.mask_image_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.keep_every",
+    "train.max_bad_fraction",
+    "train.num_workers",
+    "train.device",
+    "train.out_dir",
+    "train.init_from",
+    "train.strategy",
+    "train.compile",
+    "train.activation_checkpointing",
+    "train.micro_batch_size",
+    "train.loggers",
+    "probe.*",
+    "eval.*",
 )
 """Config keys a resumed run may change without ``--allow-config-change``: when to stop, logging,
 checkpoint retention, where and how it executes, and the evaluations; not what is optimised.
@@ -325,8 +341,14 @@ def _agree(ok: bool, info: DistInfo, device: torch.device | None) -> bool:
 
 @contextmanager
 def claim(
-    cfg: RunConfig, registry: Any, info: DistInfo, *, resume: bool = True, allow_config_change: bool = False,
-    log: Callable[[str], None] = lambda msg: None, device: torch.device | None = None,
+    cfg: RunConfig,
+    registry: Any,
+    info: DistInfo,
+    *,
+    resume: bool = True,
+    allow_config_change: bool = False,
+    log: Callable[[str], None] = lambda msg: None,
+    device: torch.device | None = None,
 ) -> Iterator[RunLock | None]:
     """Pre-flight, lock and resume check of ``cfg.train.out_dir`` (see the module docstring).
 

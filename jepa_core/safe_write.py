@@ -115,7 +115,9 @@ def writing(path: str | os.PathLike, *, what: str, fix: str | None = None, flag:
         ) from err
 
 
-def write_text(path: str | os.PathLike, text: str, *, what: str, fix: str | None = None, flag: str | None = None) -> Path:
+def write_text(
+    path: str | os.PathLike, text: str, *, what: str, fix: str | None = None, flag: str | None = None
+) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file, fsync, rename); errors as :func:`writing`.
 
     A failed write leaves the previous file (if any) as it was and no temporary file behind.

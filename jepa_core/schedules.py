@@ -43,7 +43,8 @@ def warmup_constant_cooldown(
     """Linear ``start -> peak`` over ``warmup`` steps, ``peak`` until ``total - cooldown``, then
     linear ``peak -> final`` over the last ``cooldown`` steps (V-JEPA 2's schedule).
 
-    >>> [warmup_constant_cooldown(s, start=0.0, peak=1.0, final=0.0, warmup=2, cooldown=2, total=10) for s in (1, 5, 9, 10)]
+    >>> [warmup_constant_cooldown(s, start=0.0, peak=1.0, final=0.0, warmup=2, cooldown=2, total=10)
+    ...  for s in (1, 5, 9, 10)]
     [0.5, 1.0, 0.5, 0.0]
     """
     if step < warmup:
@@ -81,12 +82,21 @@ class Schedules:
     def learning_rate(self, step: int) -> float:
         if self.lr_schedule == "warmup_constant_cooldown":
             return warmup_constant_cooldown(
-                step, start=self.start_lr, peak=self.lr, final=self.final_lr, warmup=self.warmup_steps,
-                cooldown=self.cooldown_steps, total=self.total_steps,
+                step,
+                start=self.start_lr,
+                peak=self.lr,
+                final=self.final_lr,
+                warmup=self.warmup_steps,
+                cooldown=self.cooldown_steps,
+                total=self.total_steps,
             )
         return warmup_cosine(
-            step, start=self.start_lr, peak=self.lr, final=self.final_lr,
-            warmup=self.warmup_steps, total=self.total_steps,
+            step,
+            start=self.start_lr,
+            peak=self.lr,
+            final=self.final_lr,
+            warmup=self.warmup_steps,
+            total=self.total_steps,
         )
 
     def weight_decay_at(self, step: int) -> float:
@@ -102,10 +112,16 @@ class Schedules:
         """Build from an :class:`~jepa_core.config.OptimConfig` and the run length."""
         total = max(1, int(optim.ipe_scale * epochs * iterations_per_epoch))
         return cls(
-            lr=optim.lr, start_lr=optim.start_lr, final_lr=optim.final_lr,
-            warmup_steps=int(optim.warmup_epochs * iterations_per_epoch), total_steps=total,
-            weight_decay=optim.weight_decay, final_weight_decay=optim.final_weight_decay,
-            ema_start=optim.ema_start, ema_end=optim.ema_end,
-            lr_schedule=optim.lr_schedule, cooldown_steps=int(optim.cooldown_epochs * iterations_per_epoch),
+            lr=optim.lr,
+            start_lr=optim.start_lr,
+            final_lr=optim.final_lr,
+            warmup_steps=int(optim.warmup_epochs * iterations_per_epoch),
+            total_steps=total,
+            weight_decay=optim.weight_decay,
+            final_weight_decay=optim.final_weight_decay,
+            ema_start=optim.ema_start,
+            ema_end=optim.ema_end,
+            lr_schedule=optim.lr_schedule,
+            cooldown_steps=int(optim.cooldown_epochs * iterations_per_epoch),
             ema_schedule=optim.ema_schedule,
         )

@@ -89,7 +89,14 @@ __all__ = [
 
 # Order in which conformance_cases lists the kinds.
 KIND_ORDER: tuple[str, ...] = (
-    "encoder", "predictor", "target", "masker", "loss", "dataset", "regularizer", "objective",
+    "encoder",
+    "predictor",
+    "target",
+    "masker",
+    "loss",
+    "dataset",
+    "regularizer",
+    "objective",
 )
 # Kinds checked with their default options when the spec gives no example (cheap to build).
 DEFAULT_OK: frozenset[str] = frozenset({"loss", "target", "regularizer", "objective"})
@@ -171,7 +178,8 @@ def example_input(
     if shape is None:
         raise AssertionError(
             f"{_who('encoder', encoder, name)}: has no expected_input_shape and no example input shape; "
-            "give it an expected_input_shape attribute or its spec example=lambda: Example(options=..., input_shape=...)"
+            "give it an expected_input_shape attribute or its spec "
+            "example=lambda: Example(options=..., input_shape=...)"
         )
     return torch.randn(batch_size, *tuple(int(s) for s in shape), generator=_generator(seed))
 
@@ -180,21 +188,34 @@ def example_input(
 def _draw(masker: Any, batch_size: int, grid: tuple[int, ...], seed: int, who: str, global_seed: int = 0) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)  # a masker leaning on the global RNG shows up as non-determinism
-        return _call(who, f"masker({batch_size}, {grid}, generator) (generator seed {seed})", masker,
-                     batch_size, grid, _generator(seed))
+        return _call(
+            who,
+            f"masker({batch_size}, {grid}, generator) (generator seed {seed})",
+            masker,
+            batch_size,
+            grid,
+            _generator(seed),
+        )
 
 
 def _same_masks(a: Any, b: Any) -> bool:
     """Equal masks: two MaskSets, two tuples of them (multi-mask) set by set, or two TokenViews."""
     if isinstance(a, TokenViews) or isinstance(b, TokenViews):
-        return (isinstance(a, TokenViews) and isinstance(b, TokenViews) and a.num_global == b.num_global
-                and len(a.keep) == len(b.keep) and all(torch.equal(x, y) for x, y in zip(a.keep, b.keep, strict=True)))
+        return (
+            isinstance(a, TokenViews)
+            and isinstance(b, TokenViews)
+            and a.num_global == b.num_global
+            and len(a.keep) == len(b.keep)
+            and all(torch.equal(x, y) for x, y in zip(a.keep, b.keep, strict=True))
+        )
     if isinstance(a, tuple) or isinstance(b, tuple):
         a_sets, b_sets = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
         return len(a_sets) == len(b_sets) and all(_same_masks(x, y) for x, y in zip(a_sets, b_sets, strict=True))
     return (
-        a.context.shape == b.context.shape and a.targets.shape == b.targets.shape
-        and torch.equal(a.context, b.context) and torch.equal(a.targets, b.targets)
+        a.context.shape == b.context.shape
+        and a.targets.shape == b.targets.shape
+        and torch.equal(a.context, b.context)
+        and torch.equal(a.targets, b.targets)
     )
 
 
@@ -208,10 +229,16 @@ def _first_duplicate(rows: torch.Tensor) -> int | None:
 
 
 def _check_maskset(masks: Any, batch_size: int, n: int, who: str, where: str) -> None:
-    _require(isinstance(masks, MaskSet), f"{who}: must return a MaskSet (or a tuple of them), got {type(masks).__name__} ({where})")
+    _require(
+        isinstance(masks, MaskSet),
+        f"{who}: must return a MaskSet (or a tuple of them), got {type(masks).__name__} ({where})",
+    )
     for field in ("context", "targets"):
         t = getattr(masks, field)
-        _require(isinstance(t, torch.Tensor), f"{who}: MaskSet.{field} must be a torch.Tensor, got {type(t).__name__} ({where})")
+        _require(
+            isinstance(t, torch.Tensor),
+            f"{who}: MaskSet.{field} must be a torch.Tensor, got {type(t).__name__} ({where})",
+        )
         _require(t.dtype == torch.long, f"{who}: MaskSet.{field} must have dtype torch.long, got {t.dtype} ({where})")
     ctx, tgt = masks.context, masks.targets
     _require(
@@ -225,10 +252,14 @@ def _check_maskset(masks: Any, batch_size: int, n: int, who: str, where: str) ->
         f"got {tuple(tgt.shape)} ({where})",
     )
     _require(ctx.shape[1] >= 1, f"{who}: the context is empty (Nc = 0) ({where})")
-    _require(tgt.shape[1] >= 1 and tgt.shape[2] >= 1, f"{who}: the targets are empty, shape {tuple(tgt.shape)} ({where})")
+    _require(
+        tgt.shape[1] >= 1 and tgt.shape[2] >= 1, f"{who}: the targets are empty, shape {tuple(tgt.shape)} ({where})"
+    )
     for field, t in (("context", ctx), ("targets", tgt)):
         lo, hi = int(t.min()), int(t.max())
-        _require(0 <= lo and hi < n, f"{who}: {field} indices must lie in [0, {n}) for the grid, got [{lo}, {hi}] ({where})")
+        _require(
+            0 <= lo and hi < n, f"{who}: {field} indices must lie in [0, {n}) for the grid, got [{lo}, {hi}] ({where})"
+        )
     bad = _first_duplicate(ctx)
     _require(bad is None, f"{who}: duplicate token indices in the context of sample {bad} ({where})")
     bad = _first_duplicate(tgt.reshape(-1, tgt.shape[2]))
@@ -251,16 +282,28 @@ def _check_maskset(masks: Any, batch_size: int, n: int, who: str, where: str) ->
 
 def _check_views(views: TokenViews, batch_size: int, n: int, who: str, where: str) -> None:
     """Token views: at least 2, ``num_global`` in [1, V], each ``[B, Nk]`` long, distinct sorted indices in range."""
-    _require(views.num_views >= 2, f"{who}: returned {views.num_views} token view(s); multi-view objectives need 2 or more ({where})")
-    _require(1 <= views.num_global <= views.num_views,
-             f"{who}: num_global={views.num_global} must be in [1, {views.num_views}] ({where})")
+    _require(
+        views.num_views >= 2,
+        f"{who}: returned {views.num_views} token view(s); multi-view objectives need 2 or more ({where})",
+    )
+    _require(
+        1 <= views.num_global <= views.num_views,
+        f"{who}: num_global={views.num_global} must be in [1, {views.num_views}] ({where})",
+    )
     for v, keep in enumerate(views.keep):
         what = f"view {v} ({where})"
-        _require(isinstance(keep, torch.Tensor) and keep.dtype == torch.long and keep.ndim == 2
-                 and keep.shape[0] == batch_size and keep.shape[1] >= 1,
-                 f"{who}: {what} must be a long tensor [{batch_size}, Nk >= 1], got {_shape(keep)}")
+        _require(
+            isinstance(keep, torch.Tensor)
+            and keep.dtype == torch.long
+            and keep.ndim == 2
+            and keep.shape[0] == batch_size
+            and keep.shape[1] >= 1,
+            f"{who}: {what} must be a long tensor [{batch_size}, Nk >= 1], got {_shape(keep)}",
+        )
         _require(bool(((keep >= 0) & (keep < n)).all()), f"{who}: {what} holds indices outside [0, {n})")
-        _require(bool((keep[:, 1:] > keep[:, :-1]).all()), f"{who}: {what} must hold distinct indices in ascending order")
+        _require(
+            bool((keep[:, 1:] > keep[:, :-1]).all()), f"{who}: {what} must hold distinct indices in ascending order"
+        )
 
 
 def check_masker(
@@ -322,7 +365,8 @@ def check_encoder(encoder: nn.Module, example_input: torch.Tensor, *, name: str 
     _require(isinstance(encoder, nn.Module), f"{who}: must be a torch.nn.Module, got {type(encoder).__name__}")
     grid = getattr(encoder, "token_grid", None)
     _require(
-        isinstance(grid, tuple) and len(grid) > 0
+        isinstance(grid, tuple)
+        and len(grid) > 0
         and all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in grid),
         f"{who}: token_grid must be a non-empty tuple of positive ints, got {grid!r}",
     )
@@ -435,9 +479,7 @@ def check_target_provider(
     _require(isinstance(target, nn.Module), f"{who}: must be a torch.nn.Module, got {type(target).__name__}")
     enc_ids = {id(p) for p in encoder.parameters()}
     enc_ptrs = {p.data_ptr() for p in encoder.parameters() if p.numel()}
-    shared = [
-        n for n, p in target.named_parameters() if id(p) in enc_ids or (p.numel() and p.data_ptr() in enc_ptrs)
-    ]
+    shared = [n for n, p in target.named_parameters() if id(p) in enc_ids or (p.numel() and p.data_ptr() in enc_ptrs)]
     _require(
         not shared,
         f"{who}: shares parameters with the context encoder ({shared[:3]}); it must hold its own copy, or the "
@@ -466,14 +508,17 @@ def check_target_provider(
     _perturb_state(context, seed=2)  # make the encoder differ from the targets
     _call(who, "update(encoder, momentum=1.0)", provider.update, context, 1.0)
     changed = [n for (n, p), old in zip(params, before, strict=True) if not torch.equal(p.detach(), old)]
-    _require(not changed, f"{who}: update(encoder, momentum=1.0) changed target parameters {changed[:3]}; it must keep them")
+    _require(
+        not changed, f"{who}: update(encoder, momentum=1.0) changed target parameters {changed[:3]}; it must keep them"
+    )
     if not params:
         _call(who, "update(encoder, momentum=0.0)", provider.update, context, 0.0)
         return
     if follows_encoder:
         enc_params = list(context.parameters())
         _require(
-            len(enc_params) == len(params) and all(p.shape == e.shape for (_, p), e in zip(params, enc_params, strict=True)),
+            len(enc_params) == len(params)
+            and all(p.shape == e.shape for (_, p), e in zip(params, enc_params, strict=True)),
             f"{who}: its {len(params)} parameters do not mirror the encoder's {len(enc_params)} (in order and "
             "shape); an EMA-style provider must, or pass follows_encoder=False",
         )
@@ -526,7 +571,11 @@ def check_loss(
 
 # -------------------------------------------------------------------- regulariser
 def check_regularizer(
-    regularizer: Any, *, name: str | None = None, num_samples: int = 512, dim: int = 16,
+    regularizer: Any,
+    *,
+    name: str | None = None,
+    num_samples: int = 512,
+    dim: int = 16,
 ) -> None:
     """Check a regulariser (:mod:`jepa_core.regularizers`) on ``[num_samples, dim]`` embeddings.
 
@@ -542,10 +591,14 @@ def check_regularizer(
 
     who = _who("regularizer", regularizer, name)
     weight = getattr(regularizer, "weight", None)
-    _require(isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0,
-             f"{who}: needs a 'weight' that is a finite number >= 0, got {weight!r}")
-    _require(getattr(regularizer, "apply_to", None) in APPLY_TO,
-             f"{who}: 'apply_to' must be one of {', '.join(APPLY_TO)}, got {getattr(regularizer, 'apply_to', None)!r}")
+    _require(
+        isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0,
+        f"{who}: needs a 'weight' that is a finite number >= 0, got {weight!r}",
+    )
+    _require(
+        getattr(regularizer, "apply_to", None) in APPLY_TO,
+        f"{who}: 'apply_to' must be one of {', '.join(APPLY_TO)}, got {getattr(regularizer, 'apply_to', None)!r}",
+    )
     if not is_active(regularizer):
         return  # 'none' or weight 0: never called by the trainer
     g = _generator(0)
@@ -554,8 +607,10 @@ def check_regularizer(
     state = torch.get_rng_state()
     spread = _call(who, "reg(normal samples, step=0)", regularizer, normal, step=0)
     _require(torch.equal(state, torch.get_rng_state()), f"{who}: draws from the global RNG (use a seeded generator)")
-    _require(isinstance(spread, torch.Tensor) and spread.ndim == 0 and spread.is_floating_point(),
-             f"{who}: must return a floating-point scalar tensor, got {_shape(spread)}")
+    _require(
+        isinstance(spread, torch.Tensor) and spread.ndim == 0 and spread.is_floating_point(),
+        f"{who}: must return a floating-point scalar tensor, got {_shape(spread)}",
+    )
     _require(bool(torch.isfinite(spread)), f"{who}: returned a non-finite value {float(spread)} for normal samples")
     _require(torch.equal(normal, kept), f"{who}: modified its input in place")
     again = _call(who, "reg(normal samples, step=0) again", regularizer, normal, step=0)
@@ -566,15 +621,19 @@ def check_regularizer(
     }
     for what, z in collapsed.items():
         value = float(_call(who, f"reg({what}, step=0)", regularizer, z, step=0))
-        _require(math.isfinite(value) and value > 2 * float(spread) + 1e-3,
-                 f"{who}: must be clearly larger for {what} (collapse) than for normal samples; "
-                 f"got {value:.4g} vs {float(spread):.4g}")
+        _require(
+            math.isfinite(value) and value > 2 * float(spread) + 1e-3,
+            f"{who}: must be clearly larger for {what} (collapse) than for normal samples; "
+            f"got {value:.4g} vs {float(spread):.4g}",
+        )
     leaf = normal.clone().requires_grad_(True)
     out = _call(who, "reg(samples) for a gradient", regularizer, leaf * 0.3, step=1)
     _require(out.requires_grad, f"{who}: is not differentiable w.r.t. the embeddings (result has no grad_fn)")
     out.backward()
-    _require(leaf.grad is not None and bool(torch.isfinite(leaf.grad).all()) and bool(leaf.grad.abs().sum() > 0),
-             f"{who}: gives no finite, non-zero gradient w.r.t. the embeddings")
+    _require(
+        leaf.grad is not None and bool(torch.isfinite(leaf.grad).all()) and bool(leaf.grad.abs().sum() > 0),
+        f"{who}: gives no finite, non-zero gradient w.r.t. the embeddings",
+    )
 
 
 # ------------------------------------------------------------------------ dataset
@@ -591,7 +650,9 @@ def check_dataset(dataset: Any, *, name: str | None = None) -> None:
             f"{who}: item {i} must be an (input, label) pair, got {type(item).__name__}",
         )
         x, y = item
-        _require(isinstance(x, torch.Tensor), f"{who}: the input of item {i} must be a torch.Tensor, got {type(x).__name__}")
+        _require(
+            isinstance(x, torch.Tensor), f"{who}: the input of item {i} must be a torch.Tensor, got {type(x).__name__}"
+        )
         label_ok = (isinstance(y, numbers.Integral) and not isinstance(y, bool)) or (
             isinstance(y, torch.Tensor) and y.ndim == 0 and not y.is_floating_point() and y.dtype != torch.bool
         )
@@ -630,9 +691,10 @@ def check_preset(
     Inputs are random: ``torch.randn`` of ``encoder.expected_input_shape`` when the encoder has
     it (the dataset is then never built, so no data files are needed), else the shape of the
     dataset's first training sample; multi-view samples (a tuple of views) follow the data options'
-    ``view_shapes()`` when they have one, else the dataset's first sample. Masks come from the preset's own masker through the
-    loader's collate. No parallelism wrapping (DDP/FSDP/compile) is applied. Checked: the
-    loss, gradient norm and weights are finite; at EMA momentum 1.0 the target does not move.
+    ``view_shapes()`` when they have one, else the dataset's first sample. Masks come from the
+    preset's own masker through the loader's collate. No parallelism wrapping (DDP/FSDP/compile)
+    is applied. Checked: the loss, gradient norm and weights are finite; at EMA momentum 1.0 the
+    target does not move.
     Runs under a forked RNG, so the caller's global RNG state is left alone.
     """
     from jepa_core.build import build_dataset, build_parts, first_readable_sample
@@ -669,10 +731,19 @@ def check_preset(
         batch = _call(who, f"collating a batch (its masker on grid {grid})", collate, items)
         schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=1)
         trainer = _call(
-            who, "building the Trainer", Trainer, parts.encoder, parts.predictor, parts.target, parts.loss,
-            optim=cfg.optim, schedules=schedules, device=device,
+            who,
+            "building the Trainer",
+            Trainer,
+            parts.encoder,
+            parts.predictor,
+            parts.target,
+            parts.loss,
+            optim=cfg.optim,
+            schedules=schedules,
+            device=device,
             precision=resolve_precision(cfg.train.precision, torch.device(device)),
-            regularizer=parts.regularizer, objective=parts.objective,
+            regularizer=parts.regularizer,
+            objective=parts.objective,
         )
         before = [p.detach().clone() for p in parts.target.parameters()]
         out = _call(who, "Trainer.train_step", trainer.train_step, batch)
@@ -729,7 +800,8 @@ class ConformanceCase:
 def _options(spec: ComponentSpec, example: Example, label: str) -> Any:
     _require(
         isinstance(example.options, spec.config_type),
-        f"{label}: its example returns {type(example.options).__name__}, not a {spec.config_type.__name__} options record",
+        f"{label}: its example returns {type(example.options).__name__}, "
+        f"not a {spec.config_type.__name__} options record",
     )
     return example.options
 
@@ -774,10 +846,13 @@ def conformance_cases(
                 continue
             who = label(kind, name, plugin)
             if spec.placeholder:
-                cases.append(ConformanceCase(kind, name, plugin, skip_reason="a placeholder ('none'): nothing to check"))
+                cases.append(
+                    ConformanceCase(kind, name, plugin, skip_reason="a placeholder ('none'): nothing to check")
+                )
                 continue
             ex, error = examples[(kind, name)]
             if error is not None:
+
                 def fail(who: str = who, error: str = error) -> None:
                     raise AssertionError(f"{who}: its example raised {error}")
 
@@ -786,7 +861,9 @@ def conformance_cases(
             if ex is None and kind in DEFAULT_OK:
                 ex = Example(options=spec.config_type())
             if ex is None:
-                cases.append(ConformanceCase(kind, name, plugin, skip_reason="its spec gives no example (small options)"))
+                cases.append(
+                    ConformanceCase(kind, name, plugin, skip_reason="its spec gives no example (small options)")
+                )
                 continue
             cases.extend(
                 _cases_for(kind, name, plugin, spec, ex, who, registry, encoders, examples, build_encoder, batch_size)
@@ -795,11 +872,20 @@ def conformance_cases(
 
 
 def _cases_for(
-    kind: str, name: str, plugin: str, spec: ComponentSpec, ex: Example, who: str, registry: Any,
-    encoders: list[str], examples: _Examples, build_encoder: Callable[[str], tuple[nn.Module, torch.Tensor]],
+    kind: str,
+    name: str,
+    plugin: str,
+    spec: ComponentSpec,
+    ex: Example,
+    who: str,
+    registry: Any,
+    encoders: list[str],
+    examples: _Examples,
+    build_encoder: Callable[[str], tuple[nn.Module, torch.Tensor]],
     batch_size: int,
 ) -> list[ConformanceCase]:
     if kind == "encoder":
+
         def run_encoder() -> None:
             enc, x = build_encoder(name)
             check_encoder(enc, x, name=who)
@@ -815,11 +901,13 @@ def _cases_for(
 
         return [ConformanceCase(kind, name, plugin, run_masker)]
     if kind == "loss":
+
         def run_loss() -> None:
             check_loss(_call(who, "build(example options)", spec.build, _options(spec, ex, who)), name=who)
 
         return [ConformanceCase(kind, name, plugin, run_loss)]
     if kind == "objective":
+
         def run_objective() -> None:
             from jepa_core.objective_checks import KitEncoder
 
@@ -828,12 +916,14 @@ def _cases_for(
 
         return [ConformanceCase(kind, name, plugin, run_objective)]
     if kind == "regularizer":
+
         def run_regularizer() -> None:
             reg = _call(who, "build(example options)", spec.build, _options(spec, ex, who))
             check_regularizer(reg, name=who)
 
         return [ConformanceCase(kind, name, plugin, run_regularizer)]
     if kind == "dataset":
+
         def run_dataset() -> None:
             check_dataset_splits(spec, _options(spec, ex, who), name=who)
 
@@ -843,16 +933,32 @@ def _cases_for(
     if ex.encoder is not None:
         enc_name = normalize_name(ex.encoder)
         if enc_name not in registry.names("encoder"):
-            return [ConformanceCase(kind, name, plugin, encoder=enc_name,
-                                    skip_reason=f"its paired encoder '{ex.encoder}' is not registered")]
+            return [
+                ConformanceCase(
+                    kind,
+                    name,
+                    plugin,
+                    encoder=enc_name,
+                    skip_reason=f"its paired encoder '{ex.encoder}' is not registered",
+                )
+            ]
         if examples[("encoder", enc_name)][0] is None:
-            return [ConformanceCase(kind, name, plugin, encoder=enc_name,
-                                    skip_reason=f"its paired encoder '{enc_name}' has no usable example")]
+            return [
+                ConformanceCase(
+                    kind,
+                    name,
+                    plugin,
+                    encoder=enc_name,
+                    skip_reason=f"its paired encoder '{enc_name}' has no usable example",
+                )
+            ]
         pairs = [enc_name]
     else:
         pairs = encoders
         if not pairs:
-            return [ConformanceCase(kind, name, plugin, skip_reason="no registered encoder has an example to pair with")]
+            return [
+                ConformanceCase(kind, name, plugin, skip_reason="no registered encoder has an example to pair with")
+            ]
     out = []
     for enc_name in pairs:
         paired = f"{who} with encoder '{enc_name}'"

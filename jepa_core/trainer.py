@@ -203,7 +203,15 @@ class Trainer:
             self.first_nonfinite_step = record_step(self.first_nonfinite_step, self.step + 1, loss, grad_norm)
         bad = tuple(msg for mb in micro for msg in mb.bad_samples)
         out = StepOutput(
-            self.step, loss, grad_norm.detach(), lr, wd, momentum, sum(len(b) for b in micro), bad, last_batch=mb,
+            self.step,
+            loss,
+            grad_norm.detach(),
+            lr,
+            wd,
+            momentum,
+            sum(len(b) for b in micro),
+            bad,
+            last_batch=mb,
             parts=parts,
         )
         self.step += 1
@@ -309,18 +317,24 @@ class Trainer:
         """
         for what in ("encoder", "predictor", "target_encoder", "opt", "step", "epoch", "step_in_epoch"):
             if what not in state:
-                raise CheckpointError(f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}.")
+                raise CheckpointError(
+                    f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}."
+                )
         modules = [("encoder", self.encoder), ("predictor", self.predictor)]
         target_encoder = self._target_encoder()
         if target_encoder is not None:
             modules.append(("target_encoder", target_encoder))
         elif state["target_encoder"]:
-            raise CheckpointError("the checkpoint holds a target encoder but this run's objective has none "
-                                  "(target 'none'); it was trained with another objective.")
+            raise CheckpointError(
+                "the checkpoint holds a target encoder but this run's objective has none "
+                "(target 'none'); it was trained with another objective."
+            )
         if self.head is not None:
             if "objective" not in state:
-                raise CheckpointError("the checkpoint has no 'objective' state (e.g. LeJEPA's projector); "
-                                      "it was trained with another objective.")
+                raise CheckpointError(
+                    "the checkpoint has no 'objective' state (e.g. LeJEPA's projector); "
+                    "it was trained with another objective."
+                )
             modules.append(("objective", self.head))
         for what, module in modules:
             parallel.load_module_state(module, strip_prefix(state[what]), what=what)

@@ -67,7 +67,9 @@ def dump_yaml(data: Any) -> str:
       betas: [0.9, 0.999]
     name: '1e5'
     """
-    return yaml.dump(data, Dumper=ConfigDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    return yaml.dump(
+        data, Dumper=ConfigDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
+    )
 
 
 def load_yaml(text: str, source: str = "<text>") -> Any:

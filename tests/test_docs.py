@@ -31,8 +31,11 @@ def test_readme_links_point_at_existing_files() -> None:
 
 def test_readme_linked_docs_pages_are_in_the_site_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    pages = [link.removeprefix("docs/") for link in local_links(README.read_text(encoding="utf-8"))
-             if link.startswith("docs/")]
+    pages = [
+        link.removeprefix("docs/")
+        for link in local_links(README.read_text(encoding="utf-8"))
+        if link.startswith("docs/")
+    ]
     absent = [page for page in pages if page not in nav]
     assert not absent, f"docs pages linked from README.md but not in mkdocs.yml's nav: {absent}"
 

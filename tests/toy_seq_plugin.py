@@ -138,7 +138,9 @@ class SineDataset(torch.utils.data.Dataset):
 @hookimpl
 def jepa_encoders():
     yield EncoderSpec(
-        name="seq_transformer", config_type=SeqEncoderConfig, build=SeqEncoder,
+        name="seq_transformer",
+        config_type=SeqEncoderConfig,
+        build=SeqEncoder,
         example=lambda: SeqEncoderConfig(length=32, width=16, depth=1),  # input shape: expected_input_shape
     )
 
@@ -146,7 +148,9 @@ def jepa_encoders():
 @hookimpl
 def jepa_predictors():
     yield PredictorSpec(
-        name="seq_predictor", config_type=SeqPredictorConfig, build=SeqPredictor,
+        name="seq_predictor",
+        config_type=SeqPredictorConfig,
+        build=SeqPredictor,
         example=lambda: Example(options=SeqPredictorConfig(width=8), encoder="seq_transformer"),
     )
 
@@ -154,7 +158,9 @@ def jepa_predictors():
 @hookimpl
 def jepa_maskers():
     yield MaskerSpec(
-        name="seq_block", config_type=SeqBlockConfig, build=SeqBlockMasker,
+        name="seq_block",
+        config_type=SeqBlockConfig,
+        build=SeqBlockMasker,
         example=lambda: Example(options=SeqBlockConfig(), grid=(16,)),
     )
 
@@ -162,13 +168,17 @@ def jepa_maskers():
 @hookimpl
 def jepa_datasets():
     yield DatasetSpec(
-        name="sine_waves", config_type=SineConfig, build=SineDataset, example=lambda: SineConfig(num_samples=8),
+        name="sine_waves",
+        config_type=SineConfig,
+        build=SineDataset,
+        example=lambda: SineConfig(num_samples=8),
     )
 
 
 def toy_config() -> RunConfig:
     return RunConfig(
-        plugin="toyseq", preset="tiny",
+        plugin="toyseq",
+        preset="tiny",
         encoder=ComponentConfig("seq_transformer", SeqEncoderConfig()),
         predictor=ComponentConfig("seq_predictor", SeqPredictorConfig()),
         masker=ComponentConfig("seq_block", SeqBlockConfig()),

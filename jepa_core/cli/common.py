@@ -27,11 +27,21 @@ class SubParsers(Protocol):
 
 def add_plugin_args(p: argparse.ArgumentParser) -> None:
     """The options before the command: which plugins load, and what a failing one does."""
-    p.add_argument("--load-plugin", "-p", action="append", default=[], metavar="MODULE",
-                   help="load a plugin module explicitly (repeatable)")
+    p.add_argument(
+        "--load-plugin",
+        "-p",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="load a plugin module explicitly (repeatable)",
+    )
     p.add_argument("--no-autoload", action="store_true", help="do not load entry-point plugins")
-    p.add_argument("--on-plugin-error", choices=ON_PLUGIN_ERROR, default=ON_PLUGIN_ERROR[0],
-                   help="stop at a plugin that fails to import (raise) or skip it (warn)")
+    p.add_argument(
+        "--on-plugin-error",
+        choices=ON_PLUGIN_ERROR,
+        default=ON_PLUGIN_ERROR[0],
+        help="stop at a plugin that fails to import (raise) or skip it (warn)",
+    )
 
 
 def plugin_argv(args: argparse.Namespace) -> list[str]:
@@ -50,24 +60,44 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="preset name, e.g. demo or vith14")
     p.add_argument("--data", help="data path (sets data.root)")
     p.add_argument("--out", help="run directory (sets train.out_dir)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. optim.lr=5e-4 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. optim.lr=5e-4 (repeatable)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, registry: Registry) -> RunConfig:
     """The run config :func:`add_config_args` (and ``--config``/``--init-from`` where a command has them) ask for."""
     return resolve_config(
-        registry, config_file=getattr(args, "config", None), plugin=args.plugin, preset=args.preset,
-        data=args.data, out=args.out, init_from=getattr(args, "init_from", None), overrides=args.overrides,
+        registry,
+        config_file=getattr(args, "config", None),
+        plugin=args.plugin,
+        preset=args.preset,
+        data=args.data,
+        out=args.out,
+        init_from=getattr(args, "init_from", None),
+        overrides=args.overrides,
     )
 
 
 def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     """Which encoder of which checkpoint (``jepa eval``, ``jepa export``); ``--plugin/--preset`` name
     the architecture of a released file that holds no config."""
-    p.add_argument("--checkpoint", required=True, help="checkpoint file (jepaforge or released I-JEPA) or run directory")
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint file (jepaforge or released I-JEPA) or run directory"
+    )
     p.add_argument("--encoder", choices=sorted(WHICH), default="target", help="which encoder (default: target)")
     p.add_argument("--plugin", help="architecture for a released I-JEPA file, e.g. image")
     p.add_argument("--preset", help="architecture preset for a released I-JEPA file, e.g. vith14")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. encoder.depth=12 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. encoder.depth=12 (repeatable)",
+    )

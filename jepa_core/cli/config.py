@@ -1,8 +1,8 @@
 """``jepa config``: inspect run configs and convert foreign ones.
 
-    jepa config show --plugin NAME --preset NAME [--data PATH] [--out DIR] [--set k=v ...] [--format yaml|json]
-    jepa config import FILE [--from FORM] [--format yaml|json]     (a form a plugin maps, detected)
-    jepa config import-ijepa FILE [--format yaml|json]             (an official I-JEPA YAML file)
+jepa config show --plugin NAME --preset NAME [--data PATH] [--out DIR] [--set k=v ...] [--format yaml|json]
+jepa config import FILE [--from FORM] [--format yaml|json]     (a form a plugin maps, detected)
+jepa config import-ijepa FILE [--format yaml|json]             (an official I-JEPA YAML file)
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def add_parser(sub: SubParsers) -> None:
     _add_format(show)
     imp = csub.add_parser("import", help="print the run config equivalent to a foreign config file (form detected)")
     imp.add_argument("file", help="e.g. an official I-JEPA YAML file")
-    imp.add_argument("--from", dest="source_form", metavar="FORM", help="the file's form (default: detected), e.g. ijepa")
+    imp.add_argument(
+        "--from", dest="source_form", metavar="FORM", help="the file's form (default: detected), e.g. ijepa"
+    )
     _add_format(imp)
     ijepa = csub.add_parser("import-ijepa", help="print the run config equivalent to an official I-JEPA YAML file")
     ijepa.add_argument("file", help="e.g. in1k_vith14_ep300.yaml")
@@ -33,7 +35,9 @@ def add_parser(sub: SubParsers) -> None:
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=CONFIG_FORMATS, default="yaml", help="text form of the printed config (default yaml)")
+    p.add_argument(
+        "--format", choices=CONFIG_FORMATS, default="yaml", help="text form of the printed config (default yaml)"
+    )
 
 
 def run(args: argparse.Namespace, registry: Registry) -> int:

@@ -46,16 +46,24 @@ def add_parser(sub: SubParsers) -> None:
     _add_eval_args(lp)
     lp.add_argument("--epochs", type=int, help="probe epochs (default: the config's probe.epochs)")
     lp.add_argument("--lr", type=float, help="probe learning rate (default: probe.lr)")
-    ap = esub.add_parser("attentive-probe",
-                         help="attentive pooler + linear head on all frozen output tokens (V-JEPA); top-1/top-5")
+    ap = esub.add_parser(
+        "attentive-probe", help="attentive pooler + linear head on all frozen output tokens (V-JEPA); top-1/top-5"
+    )
     _add_eval_args(ap, pools=False)
     ap.add_argument("--epochs", type=int, help=f"probe epochs (default {ATTENTIVE_DEFAULTS['epochs']})")
     ap.add_argument("--lr", type=float, help=f"probe learning rate (default {ATTENTIVE_DEFAULTS['lr']:g})")
-    ap.add_argument("--heads", type=int, help="attention heads, a divisor of the token width "
-                                              "(default: the largest of 8, 4, 2, 1 that divides it)")
-    ap.add_argument("--blocks", type=int, default=1,
-                    help="probe blocks: N-1 self-attention blocks, then the cross-attention pooler "
-                         "(default 1, V-JEPA; V-JEPA 2 uses 4)")
+    ap.add_argument(
+        "--heads",
+        type=int,
+        help="attention heads, a divisor of the token width (default: the largest of 8, 4, 2, 1 that divides it)",
+    )
+    ap.add_argument(
+        "--blocks",
+        type=int,
+        default=1,
+        help="probe blocks: N-1 self-attention blocks, then the cross-attention pooler "
+        "(default 1, V-JEPA; V-JEPA 2 uses 4)",
+    )
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -67,32 +75,46 @@ def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
     p.add_argument("--train", help="labelled train image folder (one sub-folder per class)")
     p.add_argument("--val", help="labelled val image folder (the same class sub-folders)")
     if pools:
-        p.add_argument("--pool", choices=["mean", "last4"], default="mean",
-                       help="mean of output tokens, or concatenated means of the last 4 blocks (normed)")
+        p.add_argument(
+            "--pool",
+            choices=["mean", "last4"],
+            default="mean",
+            help="mean of output tokens, or concatenated means of the last 4 blocks (normed)",
+        )
     else:  # hidden, parsed only to reject it with a clear sentence (see run)
         p.add_argument("--pool", default=None, help=argparse.SUPPRESS)
     shots = p.add_mutually_exclusive_group()
     shots.add_argument("--labels-per-class", type=int, metavar="K", help="use exactly K train samples per class")
-    shots.add_argument("--label-fraction", type=float, metavar="F",
-                       help="use a per-class fraction of the train samples, at least 1 (e.g. 0.01)")
+    shots.add_argument(
+        "--label-fraction",
+        type=float,
+        metavar="F",
+        help="use a per-class fraction of the train samples, at least 1 (e.g. 0.01)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the low-shot subset and the probe (default 0)")
     p.add_argument("--batch-size", type=int, help="feature-extraction batch (default: probe.batch_size)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
-    p.add_argument("--compare-random-init", action="store_true",
-                   help="also evaluate the same architecture at random init (a baseline)")
+    p.add_argument(
+        "--compare-random-init",
+        action="store_true",
+        help="also evaluate the same architecture at random init (a baseline)",
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
 
 
 def _fmt(result: Any) -> str:
     top5 = f", top-5 {result.top5:.1f}%" if result.top5 is not None else ""
-    return (f"top-1 {result.top1:.1f}%{top5} on {result.num_val} val samples "
-            f"({result.num_train} train samples, {result.num_classes} classes)")
+    return (
+        f"top-1 {result.top1:.1f}%{top5} on {result.num_val} val samples "
+        f"({result.num_train} train samples, {result.num_classes} classes)"
+    )
 
 
 def _check_attentive_args(args: argparse.Namespace) -> None:
     if args.pool is not None:
-        raise ConfigError(f"--pool {args.pool} does not apply to attentive-probe, which uses all output tokens; "
-                          "drop --pool.")
+        raise ConfigError(
+            f"--pool {args.pool} does not apply to attentive-probe, which uses all output tokens; drop --pool."
+        )
     check_probe_options(**_attentive_options(args))
     if args.heads is not None and args.heads < 1:
         raise ConfigError(f"--heads must be >= 1, got {args.heads}.")
@@ -109,29 +131,60 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     pool_text = "all output tokens" if attentive else f"{args.pool} pool"
     if args.json:
         check_output_file(args.json, flag="--json")  # before any evaluation work
-    setup = load_setup(registry, args.checkpoint, plugin=args.plugin, preset=args.preset, overrides=args.overrides,
-                       data=True, train=args.train, val=args.val, device=args.device)
+    setup = load_setup(
+        registry,
+        args.checkpoint,
+        plugin=args.plugin,
+        preset=args.preset,
+        overrides=args.overrides,
+        data=True,
+        train=args.train,
+        val=args.val,
+        device=args.device,
+    )
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
-    shots = (f", {args.labels_per_class} labels per class" if args.labels_per_class is not None
-             else f", label fraction {args.label_fraction}" if args.label_fraction is not None else "")
-    print(f"evaluating {source} ({fmt}), {pool_text}{shots}, data '{setup.cfg.data.name}', "
-          f"device {setup.device}", flush=True)
+    shots = (
+        f", {args.labels_per_class} labels per class"
+        if args.labels_per_class is not None
+        else f", label fraction {args.label_fraction}"
+        if args.label_fraction is not None
+        else ""
+    )
+    print(
+        f"evaluating {source} ({fmt}), {pool_text}{shots}, data '{setup.cfg.data.name}', device {setup.device}",
+        flush=True,
+    )
     results: dict[str, Any] = {}
     encoders = encoders_to_evaluate(setup, args.encoder, compare_random_init=args.compare_random_init)
     for label, encoder in encoders.items():
         start = time.perf_counter()
         precheck = _heads_precheck(setup, args.heads) if attentive and args.heads is not None else None
         tx, ty, vx, vy = frozen_features(
-            setup, encoder, pool=pool, batch_size=args.batch_size, labels_per_class=args.labels_per_class,
-            label_fraction=args.label_fraction, seed=args.seed, precheck=precheck,
+            setup,
+            encoder,
+            pool=pool,
+            batch_size=args.batch_size,
+            labels_per_class=args.labels_per_class,
+            label_fraction=args.label_fraction,
+            seed=args.seed,
+            precheck=precheck,
         )
         took = time.perf_counter() - start
         extra: dict[str, Any] = {}
         if attentive:
             heads = check_num_heads(args.heads, tx.shape[-1])
-            result = attentive_probe(tx, ty, vx, vy, **_attentive_options(args), num_heads=heads,
-                                     num_blocks=args.blocks, seed=args.seed, device=setup.device)
+            result = attentive_probe(
+                tx,
+                ty,
+                vx,
+                vy,
+                **_attentive_options(args),
+                num_heads=heads,
+                num_blocks=args.blocks,
+                seed=args.seed,
+                device=setup.device,
+            )
             blocks = f", {args.blocks} blocks" if args.blocks > 1 else ""
             what = f"attentive probe ({heads} heads{blocks})"
             extra["heads"] = heads
@@ -141,16 +194,32 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
             what = f"k-NN (k={result.k}, T={result.temperature})"
         else:
             probe = setup.cfg.probe
-            result = linear_probe(tx, ty, vx, vy, epochs=args.epochs or probe.epochs, lr=args.lr or probe.lr,
-                                  weight_decay=probe.weight_decay, seed=args.seed, device=setup.device)
+            result = linear_probe(
+                tx,
+                ty,
+                vx,
+                vy,
+                epochs=args.epochs or probe.epochs,
+                lr=args.lr or probe.lr,
+                weight_decay=probe.weight_decay,
+                seed=args.seed,
+                device=setup.device,
+            )
             what = "linear probe"
         print(f"{what} ({label}): {_fmt(result)}; features {tuple(tx.shape[1:])} in {took:.1f}s", flush=True)
         results[label] = {**attrs.asdict(result), **extra, "feature_seconds": took}
     if args.json:
-        payload = {"command": args.eval_command, "checkpoint": source,
-                   "format": setup.ckpt.format if setup.ckpt else "preset", "pool": pool,
-                   "labels_per_class": args.labels_per_class, "label_fraction": args.label_fraction,
-                   "seed": args.seed, "data": setup.cfg.data.name, "results": results}
+        payload = {
+            "command": args.eval_command,
+            "checkpoint": source,
+            "format": setup.ckpt.format if setup.ckpt else "preset",
+            "pool": pool,
+            "labels_per_class": args.labels_per_class,
+            "label_fraction": args.label_fraction,
+            "seed": args.seed,
+            "data": setup.cfg.data.name,
+            "results": results,
+        }
         if attentive:
             payload["probe"] = _attentive_options(args)
         write_text(args.json, json.dumps(payload, indent=2) + "\n", what="the results", flag="--json")

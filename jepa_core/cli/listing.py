@@ -1,7 +1,7 @@
 """``jepa plugins`` and ``jepa presets``: what the loaded plugins provide.
 
-    jepa plugins
-    jepa presets [--plugin NAME]
+jepa plugins
+jepa presets [--plugin NAME]
 """
 
 from __future__ import annotations

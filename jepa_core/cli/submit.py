@@ -25,8 +25,12 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
     """The cluster options of ``jepa submit`` (the run options are ``jepa train``'s)."""
     g = p.add_argument_group("cluster (jepa submit)")
     g.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
-    g.add_argument("--gpus-per-node", type=int, default=8,
-                   help="GPUs per node = tasks per node, one process per GPU (default 8; 0: one CPU task per node)")
+    g.add_argument(
+        "--gpus-per-node",
+        type=int,
+        default=8,
+        help="GPUs per node = tasks per node, one process per GPU (default 8; 0: one CPU task per node)",
+    )
     g.add_argument("--partition", help="SLURM partition")
     g.add_argument("--timeout-min", type=int, default=4320, help="time limit in minutes (default 4320 = 3 days)")
     g.add_argument("--cpus-per-task", type=int, default=10, help="CPUs per task (default 10)")
@@ -34,13 +38,29 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--account", help="SLURM account")
     g.add_argument("--qos", help="SLURM quality of service")
     g.add_argument("--constraint", help="SLURM node constraint, e.g. volta32gb")
-    g.add_argument("--slurm-arg", dest="slurm_args", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other sbatch option, e.g. exclude=node12 or exclusive (repeatable)")
-    g.add_argument("--signal-delay-s", type=int, default=120,
-                   help="seconds between the time-out signal and the time limit: the run checkpoints in between (default 120)")
-    g.add_argument("--logs", metavar="DIR", help="submitit's folder: scripts, pickles, logs (default: <out_dir>/submitit)")
-    g.add_argument("--executor", choices=EXECUTORS, default="slurm",
-                   help="slurm (sbatch) or local (this machine, for testing; one node)")
+    g.add_argument(
+        "--slurm-arg",
+        dest="slurm_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch option, e.g. exclude=node12 or exclusive (repeatable)",
+    )
+    g.add_argument(
+        "--signal-delay-s",
+        type=int,
+        default=120,
+        help="seconds between the time-out signal and the time limit: the run checkpoints in between (default 120)",
+    )
+    g.add_argument(
+        "--logs", metavar="DIR", help="submitit's folder: scripts, pickles, logs (default: <out_dir>/submitit)"
+    )
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="slurm",
+        help="slurm (sbatch) or local (this machine, for testing; one node)",
+    )
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -52,9 +72,16 @@ def add_parser(sub: SubParsers) -> None:
 def cluster_options(args: argparse.Namespace) -> ClusterOptions:
     """The checked cluster options of :func:`add_cluster_args`."""
     opts = ClusterOptions(
-        nodes=args.nodes, gpus_per_node=args.gpus_per_node, timeout_min=args.timeout_min,
-        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, partition=args.partition, account=args.account,
-        qos=args.qos, constraint=args.constraint, signal_delay_s=args.signal_delay_s,
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        timeout_min=args.timeout_min,
+        cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb,
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        constraint=args.constraint,
+        signal_delay_s=args.signal_delay_s,
     )
     return attrs.evolve(opts, additional=parse_slurm_args(args.slurm_args))
 
@@ -77,10 +104,18 @@ def run(args: argparse.Namespace, registry: Registry, *, program: Program) -> in
     config_file = launch.write_job_config(cfg, registry, allow_config_change=args.allow_config_change)
     out_dir = config_file.parent
     folder = Path(args.logs).absolute() if args.logs else out_dir / "submitit"
-    job = launch.submit_job(submitit, TrainJob(program, train_command(args, config_file)), opts,
-                            cluster=args.executor, folder=folder, name=f"jepa-{cfg.plugin}-{cfg.preset}")
+    job = launch.submit_job(
+        submitit,
+        TrainJob(program, train_command(args, config_file)),
+        opts,
+        cluster=args.executor,
+        folder=folder,
+        name=f"jepa-{cfg.plugin}-{cfg.preset}",
+    )
     where = "this machine" if args.executor == "local" else "SLURM"
-    print(f"submitted job {job.job_id} to {where}: {opts.nodes} node(s) x {opts.tasks_per_node} task(s) "
-          f"({'one per GPU' if opts.gpus_per_node else 'CPU'}) -> run directory {out_dir}")
+    print(
+        f"submitted job {job.job_id} to {where}: {opts.nodes} node(s) x {opts.tasks_per_node} task(s) "
+        f"({'one per GPU' if opts.gpus_per_node else 'CPU'}) -> run directory {out_dir}"
+    )
     print(f"logs: {folder} ({job.job_id}_<task>_log.out / .err)", flush=True)
     return 0

@@ -1,7 +1,7 @@
 """``jepa train``: train a JEPA from a preset or a config file, in its run directory.
 
-    jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
-    jepa train --config runs/demo/config.yaml
+jepa train --plugin image --preset demo [--data PATH] [--out DIR] [--set k=v ...]
+jepa train --config runs/demo/config.yaml
 """
 
 from __future__ import annotations
@@ -18,14 +18,24 @@ from jepa_core.rundir import check_fresh_run_dir
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The arguments of ``jepa train``, shared by ``jepa submit``."""
     add_config_args(p)
-    p.add_argument("--config", help="a config file (YAML or JSON; a run's config.yaml, or an official I-JEPA YAML) "
-                   "instead of --plugin/--preset")
-    p.add_argument("--no-resume", action="store_true",
-                   help="refuse to continue when the run directory already holds a checkpoint")
-    p.add_argument("--allow-config-change", action="store_true",
-                   help="resume a run although its stored config differs (beyond max_steps, logging and the like)")
-    p.add_argument("--init-from", metavar="CKPT",
-                   help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)")
+    p.add_argument(
+        "--config",
+        help="a config file (YAML or JSON; a run's config.yaml, or an official I-JEPA YAML) "
+        "instead of --plugin/--preset",
+    )
+    p.add_argument(
+        "--no-resume", action="store_true", help="refuse to continue when the run directory already holds a checkpoint"
+    )
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="resume a run although its stored config differs (beyond max_steps, logging and the like)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)",
+    )
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -37,6 +47,11 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     cfg = config_from_args(args, registry)
     if args.no_resume:
         check_fresh_run_dir(cfg)
-    result = train_run(cfg, registry, resume=True, stream=sys.stdout,  # the current stdout, not the one at import
-                       allow_config_change=args.allow_config_change)
+    result = train_run(
+        cfg,
+        registry,
+        resume=True,
+        stream=sys.stdout,  # the current stdout, not the one at import
+        allow_config_change=args.allow_config_change,
+    )
     return EXIT_PREEMPTED if result.preempted else 0

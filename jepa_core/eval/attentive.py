@@ -75,7 +75,12 @@ class AttentivePooler(nn.Module):
     """
 
     def __init__(
-        self, embed_dim: int, *, num_heads: int | None = None, num_queries: int = 1, mlp_ratio: float = 4.0,
+        self,
+        embed_dim: int,
+        *,
+        num_heads: int | None = None,
+        num_queries: int = 1,
+        mlp_ratio: float = 4.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -132,8 +137,9 @@ class AttentivePooler(nn.Module):
 class SelfAttentionBlock(nn.Module):
     """Pre-norm self-attention + MLP block over tokens ``[B, T, D]`` (the probe's extra blocks)."""
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float = 4.0,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_ratio: float = 4.0, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.norm1 = nn.LayerNorm(embed_dim)
@@ -166,14 +172,23 @@ class AttentiveClassifier(nn.Module):
     """
 
     def __init__(
-        self, embed_dim: int, num_classes: int, *, num_heads: int | None = None, num_queries: int = 1,
-        mlp_ratio: float = 4.0, num_blocks: int = 1, generator: torch.Generator | None = None,
+        self,
+        embed_dim: int,
+        num_classes: int,
+        *,
+        num_heads: int | None = None,
+        num_queries: int = 1,
+        mlp_ratio: float = 4.0,
+        num_blocks: int = 1,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ConfigError(f"the attentive classifier needs at least 1 class, got num_classes={num_classes}.")
         if num_blocks < 1:
-            raise ConfigError(f"the attentive probe needs at least 1 block (the cross-attention pooler), got {num_blocks}.")
+            raise ConfigError(
+                f"the attentive probe needs at least 1 block (the cross-attention pooler), got {num_blocks}."
+            )
         self.pooler = AttentivePooler(
             embed_dim, num_heads=num_heads, num_queries=num_queries, mlp_ratio=mlp_ratio, generator=generator
         )
@@ -203,37 +218,52 @@ def _check_tokens(name: str, tokens: torch.Tensor) -> None:
             f"but {name} has shape {tuple(tokens.shape)}."
         )
     if tokens.shape[0] == 0 or tokens.shape[1] == 0:
-        raise DataError(f"the attentive probe needs at least one sample and one token, but {name} has shape "
-                        f"{tuple(tokens.shape)}.")
+        raise DataError(
+            f"the attentive probe needs at least one sample and one token, but {name} has shape {tuple(tokens.shape)}."
+        )
 
 
 def _check_labels(name: str, labels: torch.Tensor, tokens_name: str, n: int) -> torch.Tensor:
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or len(labels) != n:
-        raise DataError(f"{name} must hold one label per sample of {tokens_name} ({n}), but has shape "
-                        f"{tuple(labels.shape)}.")
+        raise DataError(
+            f"{name} must hold one label per sample of {tokens_name} ({n}), but has shape {tuple(labels.shape)}."
+        )
     if labels.is_floating_point() or labels.is_complex():
         raise DataError(f"{name} must hold integer class labels, but has dtype {labels.dtype}.")
     if bool((labels < 0).any()):
-        raise DataError(f"{name} has negative labels (e.g. {int(labels.min())}); the attentive probe needs class "
-                        "labels >= 0.")
+        raise DataError(
+            f"{name} has negative labels (e.g. {int(labels.min())}); the attentive probe needs class labels >= 0."
+        )
     return labels.long()
 
 
 def check_probe_options(*, epochs: int, lr: float, weight_decay: float, batch_size: int) -> None:
     """ConfigError unless ``epochs >= 1``, ``lr > 0``, ``weight_decay >= 0`` and ``batch_size >= 1``."""
     for flag, value, ok, want in (
-        ("--epochs", epochs, epochs >= 1, ">= 1"), ("--lr", lr, lr > 0, "> 0"),
-        ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"), ("batch_size", batch_size, batch_size >= 1, ">= 1"),
+        ("--epochs", epochs, epochs >= 1, ">= 1"),
+        ("--lr", lr, lr > 0, "> 0"),
+        ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
+        ("batch_size", batch_size, batch_size >= 1, ">= 1"),
     ):
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise ConfigError(f"{flag} must be {want}, got {value}.")
 
 
 def attentive_probe(
-    train_tokens: torch.Tensor, train_y: torch.Tensor, val_tokens: torch.Tensor, val_y: torch.Tensor, *,
-    epochs: int = 20, lr: float = 1e-3, weight_decay: float = 0.05, batch_size: int = 128,
-    num_heads: int | None = None, num_queries: int = 1, num_blocks: int = 1, seed: int = 0,
+    train_tokens: torch.Tensor,
+    train_y: torch.Tensor,
+    val_tokens: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    epochs: int = 20,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    batch_size: int = 128,
+    num_heads: int | None = None,
+    num_queries: int = 1,
+    num_blocks: int = 1,
+    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> ProbeResult:
     """Train an :class:`AttentiveClassifier` on frozen tokens; report val top-1/top-5 (%).
@@ -254,8 +284,10 @@ def attentive_probe(
     _check_tokens("val_tokens", val_tokens)
     dim = train_tokens.shape[-1]
     if val_tokens.shape[-1] != dim:
-        raise DataError(f"val_tokens have width {val_tokens.shape[-1]} but train_tokens have width {dim}; both "
-                        "must come from the same encoder.")
+        raise DataError(
+            f"val_tokens have width {val_tokens.shape[-1]} but train_tokens have width {dim}; both "
+            "must come from the same encoder."
+        )
     train_y = _check_labels("train_y", train_y, "train_tokens", len(train_tokens))
     val_y = _check_labels("val_y", val_y, "val_tokens", len(val_tokens)).cpu()
     check_probe_options(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size)
@@ -277,8 +309,9 @@ def attentive_probe(
     model = model.to(device)
     decay = [p for p in model.parameters() if p.ndim > 1]  # matrices and query tokens
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and LayerNorm affines
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
     steps_per_epoch = max(1, (len(train_tokens) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     train_y_dev = train_y.to(device)

@@ -61,5 +61,6 @@ def check_label_counts(labels: torch.Tensor, *, what: str, warn_few: bool = True
         warnings.warn(
             f"{len(few)} of {present} classes in {what} have fewer than {FEW_SAMPLES} samples "
             f"(e.g. class {cls}: {n}); the accuracy will be noisy.",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning,
+            stacklevel=2,
         )

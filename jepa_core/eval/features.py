@@ -86,8 +86,13 @@ def encode(encoder: nn.Module, x: torch.Tensor, pool: str = "mean") -> torch.Ten
 
 @torch.no_grad()
 def extract_features(
-    encoder: nn.Module, dataset: Dataset, *, batch_size: int = 128, device: torch.device | str = "cpu",
-    num_workers: int = 0, pool: str = "mean",
+    encoder: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+    pool: str = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features ``[N, D]`` (``pool='last4'`` -> ``[N, 4D]``, ``'none'`` -> ``[N, T, D]``) and labels ``[N]``.
 

@@ -35,8 +35,14 @@ class KnnResult:
 
 @torch.no_grad()
 def knn_scores(
-    train_x: torch.Tensor, train_y: torch.Tensor, query_x: torch.Tensor, *, k: int = 20,
-    temperature: float = 0.07, num_classes: int | None = None, batch_size: int = 1024,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    query_x: torch.Tensor,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+    num_classes: int | None = None,
+    batch_size: int = 1024,
 ) -> torch.Tensor:
     """Class scores ``[Q, C]``: temperature-weighted votes of each query's ``k`` nearest neighbours.
 
@@ -61,13 +67,20 @@ def knn_scores(
 
 
 def knn_classify(
-    train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, *,
-    k: int = 20, temperature: float = 0.07, batch_size: int = 1024,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+    batch_size: int = 1024,
 ) -> KnnResult:
     """k-NN top-1 / top-5 accuracy (%) of ``val`` against the ``train`` bank (see module docstring)."""
     num_classes = int(max(train_y.max(), val_y.max())) + 1
-    scores = knn_scores(train_x, train_y, val_x, k=k, temperature=temperature,
-                        num_classes=num_classes, batch_size=batch_size).cpu()
+    scores = knn_scores(
+        train_x, train_y, val_x, k=k, temperature=temperature, num_classes=num_classes, batch_size=batch_size
+    ).cpu()
     top1 = (scores.argmax(1) == val_y).float().mean().item() * 100
     top5 = None
     if num_classes > 5:

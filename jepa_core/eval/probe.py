@@ -25,8 +25,16 @@ class ProbeResult:
 
 
 def linear_probe(
-    train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, *,
-    epochs: int = 100, lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 256, seed: int = 0,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    batch_size: int = 256,
+    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> ProbeResult:
     """Train a linear classifier on standardised features with AdamW; report val top-1/top-5 (%).

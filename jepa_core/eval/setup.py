@@ -90,8 +90,15 @@ class EvalSetup:
 
 
 def load_setup(
-    registry: Registry, checkpoint: str, *, plugin: str | None = None, preset: str | None = None,
-    overrides: Sequence[str] = (), data: bool = False, train: str | None = None, val: str | None = None,
+    registry: Registry,
+    checkpoint: str,
+    *,
+    plugin: str | None = None,
+    preset: str | None = None,
+    overrides: Sequence[str] = (),
+    data: bool = False,
+    train: str | None = None,
+    val: str | None = None,
     device: str | None = None,
 ) -> EvalSetup:
     """Read ``checkpoint`` (or name a preset at random init), resolve its config (``data``: with the
@@ -108,7 +115,9 @@ def load_setup(
     return EvalSetup(cfg, ckpt, select_device(device or cfg.train.device, DistInfo()), registry)
 
 
-def encoders_to_evaluate(setup: EvalSetup, which: str, *, compare_random_init: bool = False) -> dict[str, torch.nn.Module]:
+def encoders_to_evaluate(
+    setup: EvalSetup, which: str, *, compare_random_init: bool = False
+) -> dict[str, torch.nn.Module]:
     """``which`` encoder of the checkpoint (or the preset at random init), and the same architecture
     at random init when ``compare_random_init``; keyed by a label for the results."""
     label = f"{which} encoder" if setup.ckpt is not None else "random init"
@@ -119,8 +128,14 @@ def encoders_to_evaluate(setup: EvalSetup, which: str, *, compare_random_init: b
 
 
 def frozen_features(
-    setup: EvalSetup, encoder: torch.nn.Module, *, pool: str, batch_size: int | None = None,
-    labels_per_class: int | None = None, label_fraction: float | None = None, seed: int = 0,
+    setup: EvalSetup,
+    encoder: torch.nn.Module,
+    *,
+    pool: str,
+    batch_size: int | None = None,
+    labels_per_class: int | None = None,
+    label_fraction: float | None = None,
+    seed: int = 0,
     precheck: Precheck | None = None,
 ) -> Features:
     """Train and val features and labels ``(tx, ty, vx, vy)`` of ``encoder`` (``pool``: mean, last4
@@ -141,8 +156,10 @@ def frozen_features(
     vx, vy = extract_features(encoder, val_set, batch_size=batch, device=setup.device, pool=pool)
     for name, y in (("train", ty), ("val", vy)):
         if bool((y < 0).any()):
-            raise DataError(f"the {name} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
-                            "evaluation needs one sub-folder per class.")
+            raise DataError(
+                f"the {name} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
+                "evaluation needs one sub-folder per class."
+            )
     if labels_per_class is not None:
         idx = per_class_subset(ty, labels_per_class, seed=seed)
         tx, ty = tx[idx], ty[idx]

@@ -56,12 +56,24 @@ def _mlflow(context: LoggerContext) -> Any:
 def builtin_logger_specs() -> list[LoggerSpec]:
     """The core's loggers (registered by :mod:`jepa_core.builtins`)."""
     return [
-        LoggerSpec(name="tensorboard", build=_tensorboard, description="TensorBoard event files in tensorboard/ (default)"),
+        LoggerSpec(
+            name="tensorboard", build=_tensorboard, description="TensorBoard event files in tensorboard/ (default)"
+        ),
         LoggerSpec(name="csv", build=_csv, description="metrics.csv: one row per log step, one column per scalar"),
-        LoggerSpec(name="wandb", build=_wandb, requires=("wandb",), extra="wandb",
-                   description="Weights & Biases, offline in wandb/ unless WANDB_MODE=online"),
-        LoggerSpec(name="mlflow", build=_mlflow, requires=("mlflow",), extra="mlflow",
-                   description="MLflow file store in mlruns/ unless MLFLOW_TRACKING_URI is set"),
+        LoggerSpec(
+            name="wandb",
+            build=_wandb,
+            requires=("wandb",),
+            extra="wandb",
+            description="Weights & Biases, offline in wandb/ unless WANDB_MODE=online",
+        ),
+        LoggerSpec(
+            name="mlflow",
+            build=_mlflow,
+            requires=("mlflow",),
+            extra="mlflow",
+            description="MLflow file store in mlruns/ unless MLFLOW_TRACKING_URI is set",
+        ),
     ]
 
 

@@ -58,7 +58,7 @@ class MlflowLogger:
         self.client.log_text(self.run_id, dump_text(config, "yaml"), "config.yaml")
         params = [Param(k, v[:PARAM_LENGTH]) for k, v in flat_params(config).items()]
         for i in range(0, len(params), PARAM_BATCH):
-            self.client.log_batch(self.run_id, params=params[i:i + PARAM_BATCH])
+            self.client.log_batch(self.run_id, params=params[i : i + PARAM_BATCH])
 
     def flush(self) -> None:
         """Every call is written at once."""

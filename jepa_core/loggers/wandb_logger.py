@@ -29,7 +29,9 @@ class WandbLogger:
         self.wandb = wandb
         context.out_dir.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT), name=context.run_name, dir=str(context.out_dir),
+            project=os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
+            name=context.run_name,
+            dir=str(context.out_dir),
             mode=os.environ.get("WANDB_MODE", "offline"),
         )
         self._step: int | None = None

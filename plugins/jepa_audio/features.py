@@ -192,8 +192,13 @@ def log_mel(
     left = (n_fft - win) // 2
     x = torch.nn.functional.pad(x, (left, n_fft - win - left))
     spec = torch.stft(
-        x, n_fft, hop_length=hop, win_length=win, window=_cached_window(win),
-        center=False, return_complex=True,
+        x,
+        n_fft,
+        hop_length=hop,
+        win_length=win,
+        window=_cached_window(win),
+        center=False,
+        return_complex=True,
     )  # [n_freqs, T]
     power = spec.real.square() + spec.imag.square()
     fb = _cached_filterbank(n_fft, n_mels, int(sample_rate), float(f_min), None if f_max is None else float(f_max))

@@ -82,9 +82,7 @@ def _probability(_inst: Any, attr: attrs.Attribute, value: float) -> None:
 
 def _probability_pair(_inst: Any, attr: attrs.Attribute, value: tuple[float, float]) -> None:
     if not all(0.0 <= v <= 1.0 for v in value):
-        raise ValueError(
-            f"{attr.name} must be (start, end) probabilities, each in [0, 1], got {value!r}"
-        )
+        raise ValueError(f"{attr.name} must be (start, end) probabilities, each in [0, 1], got {value!r}")
 
 
 # ------------------------------------------------------------------------- configs
@@ -293,7 +291,9 @@ class TimeFrequencyMasker:
         if best < cfg.min_keep:
             raise self._fail(grid, f"a context can keep at most {max(best, 0)} of {n} tokens")
 
-    def _sample_sizes(self, grid: tuple[int, int], generator: torch.Generator) -> tuple[int, tuple[int, int], tuple[int, int]]:
+    def _sample_sizes(
+        self, grid: tuple[int, int], generator: torch.Generator
+    ) -> tuple[int, tuple[int, int], tuple[int, int]]:
         """Time strip length, band ``(length, width)`` and context block ``(h, w)``, for one batch.
 
         Sizes that cannot keep ``min_keep`` tokens are redrawn (``max_tries`` times at most).
@@ -332,7 +332,10 @@ class TimeFrequencyMasker:
         return is_time, s_top, b_top, b_left, c_top, c_left
 
     def _target_masks(
-        self, corners: tuple[torch.Tensor, ...], grid: tuple[int, int], sizes: tuple[int, tuple[int, int], tuple[int, int]]
+        self,
+        corners: tuple[torch.Tensor, ...],
+        grid: tuple[int, int],
+        sizes: tuple[int, tuple[int, int], tuple[int, int]],
     ) -> torch.Tensor:
         """Boolean target masks ``[B, M, N]``."""
         is_time, s_top, b_top, b_left = corners[:4]

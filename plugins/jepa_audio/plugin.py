@@ -28,8 +28,12 @@ EXPORTERS = {"timm": timm_exporter}
 @hookimpl
 def jepa_encoders():
     yield EncoderSpec(
-        name="spectrogram_vit", config_type=SpectrogramViTConfig, build=build_spectrogram_vit,
-        description="ViT on log-mel spectrograms [1, T, F]: 16x16 patches over (time, frequency), 2-D sin-cos, no class token",
+        name="spectrogram_vit",
+        config_type=SpectrogramViTConfig,
+        build=build_spectrogram_vit,
+        description=(
+            "ViT on log-mel spectrograms [1, T, F]: 16x16 patches over (time, frequency), 2-D sin-cos, no class token"
+        ),
         # conformance tests: one block on a 4 x 2 grid
         example=lambda: SpectrogramViTConfig(size="tiny", num_frames=64, num_mels=32, depth=1),
     )

@@ -36,20 +36,36 @@ def vitb16() -> RunConfig:
     return RunConfig(
         plugin="audio",
         preset="vitb16",
-        encoder=ComponentConfig("spectrogram_vit", SpectrogramViTConfig(size="base", patch_size=16, num_frames=1024, num_mels=128)),
+        encoder=ComponentConfig(
+            "spectrogram_vit", SpectrogramViTConfig(size="base", patch_size=16, num_frames=1024, num_mels=128)
+        ),
         # 512 does not split into ViT-B's 12 heads: 8 heads of 64 (our choice; not in the paper)
         predictor=ComponentConfig("vit_predictor", PredictorConfig(embed_dim=512, depth=16, num_heads=8)),
         masker=ComponentConfig("curriculum", CurriculumConfig()),
         target=ComponentConfig("ema", EMAConfig(layer_norm_targets=True)),
         loss=ComponentConfig("l2", L2Config()),
-        data=ComponentConfig("wav_folder", WavFolderConfig(sample_rate=16000, n_mels=128, num_frames=1024, win_ms=25.0, hop_ms=10.0)),
+        data=ComponentConfig(
+            "wav_folder", WavFolderConfig(sample_rate=16000, n_mels=128, num_frames=1024, win_ms=25.0, hop_ms=10.0)
+        ),
         optim=OptimConfig(
-            lr=1e-3, start_lr=2e-4, final_lr=1e-6, warmup_epochs=10, weight_decay=0.04, final_weight_decay=0.4,
-            ema_start=0.996, ema_end=1.0,
+            lr=1e-3,
+            start_lr=2e-4,
+            final_lr=1e-6,
+            warmup_epochs=10,
+            weight_decay=0.04,
+            final_weight_decay=0.4,
+            ema_start=0.996,
+            ema_end=1.0,
         ),
         train=TrainConfig(
-            epochs=100, batch_size=2048, micro_batch_size=128, num_workers=10, precision="bf16",
-            log_every=10, checkpoint_every=1000, out_dir="runs/audio_vitb16",
+            epochs=100,
+            batch_size=2048,
+            micro_batch_size=128,
+            num_workers=10,
+            precision="bf16",
+            log_every=10,
+            checkpoint_every=1000,
+            out_dir="runs/audio_vitb16",
         ),
     )
 
@@ -64,11 +80,15 @@ def audiojepa_vitb16() -> RunConfig:
     return attrs.evolve(
         base,
         preset="audiojepa_vitb16",
-        encoder=ComponentConfig("spectrogram_vit", SpectrogramViTConfig(size="base", patch_size=16, num_frames=512, num_mels=96)),
+        encoder=ComponentConfig(
+            "spectrogram_vit", SpectrogramViTConfig(size="base", patch_size=16, num_frames=512, num_mels=96)
+        ),
         predictor=ComponentConfig("vit_predictor", PredictorConfig(embed_dim=384, depth=12)),
         masker=ComponentConfig("random", RandomConfig(target_ratio=0.4, max_target_ratio=0.6)),
         loss=ComponentConfig("cosine", CosineConfig()),
-        data=ComponentConfig("wav_folder", WavFolderConfig(sample_rate=32000, n_mels=96, num_frames=512, win_ms=25.0, hop_ms=10.0)),
+        data=ComponentConfig(
+            "wav_folder", WavFolderConfig(sample_rate=32000, n_mels=96, num_frames=512, win_ms=25.0, hop_ms=10.0)
+        ),
         optim=attrs.evolve(base.optim, ema_schedule="cosine"),
         train=attrs.evolve(base.train, out_dir="runs/audiojepa_vitb16"),
     )
@@ -82,13 +102,17 @@ def demo() -> RunConfig:
         preset="demo",
         encoder=ComponentConfig(
             "spectrogram_vit",
-            SpectrogramViTConfig(size="tiny", patch_size=16, num_frames=256, num_mels=64, depth=4, embed_dim=128, num_heads=4),
+            SpectrogramViTConfig(
+                size="tiny", patch_size=16, num_frames=256, num_mels=64, depth=4, embed_dim=128, num_heads=4
+            ),
         ),
         predictor=ComponentConfig("vit_predictor", PredictorConfig(embed_dim=64, depth=2)),
         masker=ComponentConfig("curriculum", CurriculumConfig(min_keep=4)),
         target=ComponentConfig("ema", EMAConfig()),
         loss=ComponentConfig("l2", L2Config()),
-        data=ComponentConfig("synthetic_sounds", SyntheticSoundsConfig(num_train=2048, num_val=512, num_frames=256, n_mels=64)),
+        data=ComponentConfig(
+            "synthetic_sounds", SyntheticSoundsConfig(num_train=2048, num_val=512, num_frames=256, n_mels=64)
+        ),
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/audio_demo"),
         probe=DEMO_PROBE,
@@ -101,7 +125,8 @@ def lejepa_demo() -> RunConfig:
     views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
     SIGReg weight 0.02; no predictor and no target encoder."""
     return attrs.evolve(
-        demo(), preset="lejepa_demo",
+        demo(),
+        preset="lejepa_demo",
         **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256, token_views=TokenViewsConfig()),
         train=demo_train("runs/audio_lejepa_demo"),
     )
@@ -109,8 +134,32 @@ def lejepa_demo() -> RunConfig:
 
 def preset_specs() -> list[PresetSpec]:
     return [
-        PresetSpec(name="lejepa_demo", build=lejepa_demo, description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe"),
-        PresetSpec(name="demo", build=demo, description="narrow ViT on synthetic sounds (8 kinds); CPU; A-JEPA curriculum masks; ends with a linear probe"),
-        PresetSpec(name="audiojepa_vitb16", build=audiojepa_vitb16, description="Audio-JEPA: 32 kHz, 96 mels x 512 frames, random 40-60% masks, 2 - 2 cos loss, cosine EMA (ViT-B/16 and optimiser: our choice)"),
-        PresetSpec(name="vitb16", build=vitb16, description="A-JEPA: ViT-B/16 on 128 mels x 1024 frames, predictor 16 x 512, curriculum masks, L2 (optimiser: I-JEPA's, our choice)"),
+        PresetSpec(
+            name="lejepa_demo",
+            build=lejepa_demo,
+            description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe",
+        ),
+        PresetSpec(
+            name="demo",
+            build=demo,
+            description=(
+                "narrow ViT on synthetic sounds (8 kinds); CPU; A-JEPA curriculum masks; ends with a linear probe"
+            ),
+        ),
+        PresetSpec(
+            name="audiojepa_vitb16",
+            build=audiojepa_vitb16,
+            description=(
+                "Audio-JEPA: 32 kHz, 96 mels x 512 frames, random 40-60% masks, 2 - 2 cos loss, cosine EMA "
+                "(ViT-B/16 and optimiser: our choice)"
+            ),
+        ),
+        PresetSpec(
+            name="vitb16",
+            build=vitb16,
+            description=(
+                "A-JEPA: ViT-B/16 on 128 mels x 1024 frames, predictor 16 x 512, curriculum masks, L2 "
+                "(optimiser: I-JEPA's, our choice)"
+            ),
+        ),
     ]

@@ -63,7 +63,12 @@ def build_spectrogram_vit(cfg: SpectrogramViTConfig) -> VisionTransformer:
     """
     embed_dim, depth, num_heads, mlp_ratio = cfg.resolved()
     return VisionTransformer(
-        img_size=(cfg.num_frames, cfg.num_mels), patch_size=cfg.patch_size, in_chans=cfg.in_chans,
-        embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+        img_size=(cfg.num_frames, cfg.num_mels),
+        patch_size=cfg.patch_size,
+        in_chans=cfg.in_chans,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=mlp_ratio,
         drop_path_rate=cfg.drop_path_rate,
     )

@@ -102,8 +102,12 @@ class SyntheticSoundsConfig:
 
     def frontend(self) -> LogMel:
         return LogMel(
-            sample_rate=self.sample_rate, n_mels=self.n_mels, win_ms=self.win_ms, hop_ms=self.hop_ms,
-            norm_mean=self.norm_mean, norm_std=self.norm_std,
+            sample_rate=self.sample_rate,
+            n_mels=self.n_mels,
+            win_ms=self.win_ms,
+            hop_ms=self.hop_ms,
+            norm_mean=self.norm_mean,
+            norm_std=self.norm_std,
         )
 
 

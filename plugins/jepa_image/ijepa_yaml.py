@@ -43,17 +43,48 @@ from . import presets
 
 SCHEMA: dict[str, tuple[str, ...]] = {
     "data": (
-        "batch_size", "color_jitter_strength", "crop_scale", "crop_size", "image_folder", "num_workers",
-        "pin_mem", "root_path", "use_color_distortion", "use_gaussian_blur", "use_horizontal_flip",
+        "batch_size",
+        "color_jitter_strength",
+        "crop_scale",
+        "crop_size",
+        "image_folder",
+        "num_workers",
+        "pin_mem",
+        "root_path",
+        "use_color_distortion",
+        "use_gaussian_blur",
+        "use_horizontal_flip",
     ),
     "logging": ("folder", "write_tag"),
     "mask": (
-        "allow_overlap", "aspect_ratio", "enc_mask_scale", "min_keep", "num_enc_masks", "num_pred_masks",
-        "patch_size", "pred_mask_scale",
+        "allow_overlap",
+        "aspect_ratio",
+        "enc_mask_scale",
+        "min_keep",
+        "num_enc_masks",
+        "num_pred_masks",
+        "patch_size",
+        "pred_mask_scale",
     ),
-    "meta": ("copy_data", "load_checkpoint", "model_name", "pred_depth", "pred_emb_dim", "read_checkpoint", "use_bfloat16"),
+    "meta": (
+        "copy_data",
+        "load_checkpoint",
+        "model_name",
+        "pred_depth",
+        "pred_emb_dim",
+        "read_checkpoint",
+        "use_bfloat16",
+    ),
     "optimization": (
-        "ema", "epochs", "final_lr", "final_weight_decay", "ipe_scale", "lr", "start_lr", "warmup", "weight_decay",
+        "ema",
+        "epochs",
+        "final_lr",
+        "final_weight_decay",
+        "ipe_scale",
+        "lr",
+        "start_lr",
+        "warmup",
+        "weight_decay",
     ),
 }
 """The published schema: every section and field an official file has."""
@@ -65,13 +96,22 @@ PUBLISHED_GPUS = 16
 """GPUs of the published runs: ``data.batch_size`` (per GPU) times this is the global batch."""
 
 MODEL_SIZES: dict[str, str] = {
-    "vit_tiny": "tiny", "vit_small": "small", "vit_base": "base", "vit_large": "large", "vit_huge": "huge",
+    "vit_tiny": "tiny",
+    "vit_small": "small",
+    "vit_base": "base",
+    "vit_large": "large",
+    "vit_huge": "huge",
     "vit_giant": "giant",
 }
 """``meta.model_name`` -> ``encoder.size``."""
 
 OFFICIAL_PRESETS: tuple[Callable[[], RunConfig], ...] = (
-    presets.vith14, presets.vith16_448, presets.vith14_in22k, presets.vitg16_in22k, presets.vitb16, presets.vitl16,
+    presets.vith14,
+    presets.vith16_448,
+    presets.vith14_in22k,
+    presets.vitg16_in22k,
+    presets.vitb16,
+    presets.vitl16,
 )
 
 SIMCLR_GRAYSCALE = 0.2  # RandomGrayscale probability of SimCLR's colour distortion
@@ -138,7 +178,11 @@ def base_preset(size: str, patch: int, res: int, epochs: Any) -> tuple[RunConfig
     """The official preset with this model, patch and resolution (the one with these epochs if
     several), and whether one matched; else the first official preset of this size (or vith14)."""
     built = [build() for build in OFFICIAL_PRESETS]
-    same = [c for c in built if (c.encoder.options.size, c.encoder.options.patch_size, c.encoder.options.img_size) == (size, patch, res)]
+    same = [
+        c
+        for c in built
+        if (c.encoder.options.size, c.encoder.options.patch_size, c.encoder.options.img_size) == (size, patch, res)
+    ]
     if same:
         return next((c for c in same if c.train.epochs == epochs), same[0]), True
     return next((c for c in built if c.encoder.options.size == size), built[0]), False
@@ -155,7 +199,9 @@ def convert_ijepa(data: dict, registry: Any, source: str = "<ijepa>") -> Importe
     size, patch, res = MODEL_SIZES[model], r.get("mask.patch_size", int), r.get("data.crop_size", int)
     cfg, matched = base_preset(size, patch, res, r.get("optimization.epochs", int))
     if not matched:
-        notes.append(f"no preset trains {model} with patch {patch} at {res} px: preset {cfg.preset} with these values set")
+        notes.append(
+            f"no preset trains {model} with patch {patch} at {res} px: preset {cfg.preset} with these values set"
+        )
 
     values: list[tuple[str, str, Any]] = [  # (I-JEPA field, config key, value)
         ("meta.model_name", "encoder.size", size),
@@ -204,7 +250,10 @@ def convert_ijepa(data: dict, registry: Any, source: str = "<ijepa>") -> Importe
     if r.get("meta.copy_data", bool):
         notes.append("meta.copy_data=true has no effect (point --data at a local copy instead)")
     if r.has("logging.write_tag"):
-        notes.append(f"logging.write_tag '{r.get('logging.write_tag', str)}' has no effect (the run directory's file names are fixed)")
+        notes.append(
+            f"logging.write_tag '{r.get('logging.write_tag', str)}' has no effect "
+            "(the run directory's file names are fixed)"
+        )
     if missing:
         notes.append(f"fields not in the file keep preset {cfg.preset}'s values: {', '.join(missing)}")
 
@@ -220,8 +269,10 @@ def _batch(r: _Reader, values: list, notes: list[str]) -> None:
     if not r.has("data.batch_size"):
         return
     per_gpu = r.get("data.batch_size", int)
-    values += [("data.batch_size", "train.micro_batch_size", per_gpu),
-               ("data.batch_size", "train.batch_size", per_gpu * PUBLISHED_GPUS)]
+    values += [
+        ("data.batch_size", "train.micro_batch_size", per_gpu),
+        ("data.batch_size", "train.batch_size", per_gpu * PUBLISHED_GPUS),
+    ]
     notes.append(
         f"data.batch_size={per_gpu} is per GPU: train.batch_size={per_gpu * PUBLISHED_GPUS} is the global batch of "
         f"the published {PUBLISHED_GPUS}-GPU runs (train.micro_batch_size={per_gpu}; with fewer GPUs gradients are "
@@ -241,16 +292,23 @@ def _data_root(r: _Reader, values: list, notes: list[str]) -> None:
 def _augmentation(r: _Reader, values: list, notes: list[str]) -> None:
     if r.get("data.use_color_distortion", bool):
         s = r.get("data.color_jitter_strength", (int, float), 0.0)
-        values += [("data.color_jitter_strength", "data.color_jitter", 2 * s),
-                   ("data.use_color_distortion", "data.grayscale", SIMCLR_GRAYSCALE)]
+        values += [
+            ("data.color_jitter_strength", "data.color_jitter", 2 * s),
+            ("data.use_color_distortion", "data.grayscale", SIMCLR_GRAYSCALE),
+        ]
         notes.append(
             f"colour distortion of strength {s} is approximated by data.color_jitter={2 * s} and "
             f"data.grayscale={SIMCLR_GRAYSCALE} (saturation jitters by 0.4 s here, 0.8 s in SimCLR's distortion)"
         )
     elif r.has("data.use_color_distortion"):
-        values += [("data.use_color_distortion", "data.color_jitter", 0.0), ("data.use_color_distortion", "data.grayscale", 0.0)]
+        values += [
+            ("data.use_color_distortion", "data.color_jitter", 0.0),
+            ("data.use_color_distortion", "data.grayscale", 0.0),
+        ]
     if r.has("data.use_gaussian_blur"):
-        values.append(("data.use_gaussian_blur", "data.blur", REFERENCE_BLUR if r.get("data.use_gaussian_blur", bool) else 0.0))
+        values.append(
+            ("data.use_gaussian_blur", "data.blur", REFERENCE_BLUR if r.get("data.use_gaussian_blur", bool) else 0.0)
+        )
 
 
 def _masks(r: _Reader) -> None:
@@ -261,7 +319,9 @@ def _masks(r: _Reader) -> None:
         )
     enc = r.get("mask.num_enc_masks", int)
     if enc is not None and enc != 1:
-        raise r.error(f"mask.num_enc_masks={enc} is not supported: the multiblock masker draws one context block; set it to 1.")
+        raise r.error(
+            f"mask.num_enc_masks={enc} is not supported: the multiblock masker draws one context block; set it to 1."
+        )
 
 
 def _checkpoint(r: _Reader, values: list, notes: list[str]) -> None:
@@ -283,6 +343,8 @@ def _checkpoint(r: _Reader, values: list, notes: list[str]) -> None:
 def config_format_spec() -> ConfigFormatSpec:
     """The ``ijepa`` entry of the ``jepa_config_formats`` hook."""
     return ConfigFormatSpec(
-        name="ijepa", detect=is_ijepa, convert=convert_ijepa,
+        name="ijepa",
+        detect=is_ijepa,
+        convert=convert_ijepa,
         description="the official I-JEPA YAML files (sections data, mask, meta, optimization, logging)",
     )

@@ -29,7 +29,9 @@ EXPORTERS = {"timm": timm_exporter}
 @hookimpl
 def jepa_encoders():
     yield EncoderSpec(
-        name="vit", config_type=ViTConfig, build=build_vit,
+        name="vit",
+        config_type=ViTConfig,
+        build=build_vit,
         description="ViT (no class token, fixed 2-D sin-cos positions); I-JEPA checkpoint keys",
         # conformance tests: one block on a 4x4 grid (input shape from expected_input_shape)
         example=lambda: ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1),
@@ -39,7 +41,9 @@ def jepa_encoders():
 @hookimpl
 def jepa_predictors():
     yield PredictorSpec(
-        name="vit_predictor", config_type=PredictorConfig, build=build_predictor,
+        name="vit_predictor",
+        config_type=PredictorConfig,
+        build=build_predictor,
         description="narrow ViT predictor: shared mask token + sin-cos positions, one sequence per target",
         example=lambda: Example(options=PredictorConfig(embed_dim=48, depth=1), encoder="vit"),
     )

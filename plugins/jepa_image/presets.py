@@ -26,14 +26,22 @@ from .synthetic import SyntheticShapesConfig
 from .vit import ViTConfig
 
 OFFICIAL_OPTIM = OptimConfig(
-    lr=1e-3, start_lr=2e-4, final_lr=1e-6, warmup_epochs=40, weight_decay=0.04, final_weight_decay=0.4,
-    betas=(0.9, 0.999), eps=1e-8, ema_start=0.996, ema_end=1.0, ipe_scale=1.0, clip_grad=None,
+    lr=1e-3,
+    start_lr=2e-4,
+    final_lr=1e-6,
+    warmup_epochs=40,
+    weight_decay=0.04,
+    final_weight_decay=0.4,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    ema_start=0.996,
+    ema_end=1.0,
+    ipe_scale=1.0,
+    clip_grad=None,
 )
 
 
-def official(
-    preset: str, *, size: str, patch: int, res: int, epochs: int, warmup: int, pred_depth: int
-) -> RunConfig:
+def official(preset: str, *, size: str, patch: int, res: int, epochs: int, warmup: int, pred_depth: int) -> RunConfig:
     """An official-recipe run on an image folder (``--data`` sets its root)."""
     return RunConfig(
         plugin="image",
@@ -46,8 +54,14 @@ def official(
         data=ComponentConfig("image_folder", ImageFolderConfig(resolution=res, crop_scale=(0.3, 1.0))),
         optim=attrs.evolve(OFFICIAL_OPTIM, warmup_epochs=float(warmup)),
         train=TrainConfig(
-            epochs=epochs, batch_size=2048, micro_batch_size=128, num_workers=10, precision="bf16",
-            log_every=10, checkpoint_every=1000, out_dir=f"runs/{preset}",
+            epochs=epochs,
+            batch_size=2048,
+            micro_batch_size=128,
+            num_workers=10,
+            precision="bf16",
+            log_every=10,
+            checkpoint_every=1000,
+            out_dir=f"runs/{preset}",
         ),
     )
 
@@ -77,7 +91,13 @@ def vitl16() -> RunConfig:
 
 
 def small_scale(
-    preset: str, *, res: int, patch: int, data: ComponentConfig, train: TrainConfig, probe: ProbeConfig,
+    preset: str,
+    *,
+    res: int,
+    patch: int,
+    data: ComponentConfig,
+    train: TrainConfig,
+    probe: ProbeConfig,
     eval: EvalConfig = EvalConfig(),
 ) -> RunConfig:
     """A narrow ViT (4 blocks, width 128, 4 heads) with a 2 x 64 predictor, the official masks'
@@ -106,10 +126,17 @@ def small_scale(
 def demo() -> RunConfig:
     """A tiny ViT on synthetic shapes on a CPU, then a linear probe (measured times: docs/results.md)."""
     return small_scale(
-        "demo", res=64, patch=8,
+        "demo",
+        res=64,
+        patch=8,
         data=ComponentConfig("synthetic_shapes", SyntheticShapesConfig(num_train=4096, num_val=1024, resolution=64)),
         train=TrainConfig(
-            epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=20, checkpoint_every=0,
+            epochs=5,
+            batch_size=64,
+            num_workers=1,
+            precision="fp32",
+            log_every=20,
+            checkpoint_every=0,
             out_dir="runs/demo",
         ),
         probe=DEMO_PROBE,
@@ -124,10 +151,17 @@ def small() -> RunConfig:
     ``data.val_root`` names a val folder. Measured on Fashion-MNIST: docs/results.md.
     """
     return small_scale(
-        "small", res=32, patch=4,
+        "small",
+        res=32,
+        patch=4,
         data=ComponentConfig("image_folder", ImageFolderConfig(resolution=32, crop_scale=(0.3, 1.0), val_fraction=0.1)),
         train=TrainConfig(
-            epochs=5, batch_size=128, num_workers=2, precision="fp32", log_every=100, checkpoint_every=500,
+            epochs=5,
+            batch_size=128,
+            num_workers=2,
+            precision="fp32",
+            log_every=100,
+            checkpoint_every=500,
             out_dir="runs/small",
         ),
         probe=ProbeConfig(enabled=True, epochs=30, lr=1e-2, batch_size=256),
@@ -140,11 +174,22 @@ def lejepa_small() -> RunConfig:
     dims; SIGReg weight 0.02 (LeJEPA's lambda); no EMA teacher and no predictor."""
     base = small()
     return attrs.evolve(
-        base, preset="lejepa_small",
-        data=ComponentConfig("image_folder", ImageFolderConfig(
-            resolution=32, crop_scale=(0.3, 1.0), val_fraction=0.1, multi_crop=True, global_crops=2, local_crops=2,
-            local_resolution=16, local_crop_scale=(0.1, 0.4), flip=True,
-        )),
+        base,
+        preset="lejepa_small",
+        data=ComponentConfig(
+            "image_folder",
+            ImageFolderConfig(
+                resolution=32,
+                crop_scale=(0.3, 1.0),
+                val_fraction=0.1,
+                multi_crop=True,
+                global_crops=2,
+                local_crops=2,
+                local_resolution=16,
+                local_crop_scale=(0.1, 0.4),
+                flip=True,
+            ),
+        ),
         **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256),
         train=attrs.evolve(base.train, out_dir="runs/lejepa_small"),
     )
@@ -156,19 +201,43 @@ def lejepa_vits8() -> RunConfig:
     lambda 0.02, a 2048-2048-16 batch-norm projector, 256 slices, 800 epochs, bf16. The local crop
     size, augmentation strengths, warmup and weight decay are this project's choices."""
     return RunConfig(
-        plugin="image", preset="lejepa_vits8",
+        plugin="image",
+        preset="lejepa_vits8",
         encoder=ComponentConfig("vit", ViTConfig(size="small", patch_size=8, img_size=128)),
-        data=ComponentConfig("image_folder", ImageFolderConfig(
-            resolution=128, crop_scale=(0.3, 1.0), multi_crop=True, global_crops=2, local_crops=2,
-            local_resolution=64, local_crop_scale=(0.05, 0.3), flip=True, color_jitter=1.0, grayscale=0.2, blur=0.5,
-        )),
+        data=ComponentConfig(
+            "image_folder",
+            ImageFolderConfig(
+                resolution=128,
+                crop_scale=(0.3, 1.0),
+                multi_crop=True,
+                global_crops=2,
+                local_crops=2,
+                local_resolution=64,
+                local_crop_scale=(0.05, 0.3),
+                flip=True,
+                color_jitter=1.0,
+                grayscale=0.2,
+                blur=0.5,
+            ),
+        ),
         **lejepa_sections(proj_hidden_dim=2048, proj_dim=16, num_slices=256),
         optim=OptimConfig(
-            lr=2e-3, start_lr=2e-4, final_lr=1e-6, warmup_epochs=10, weight_decay=0.05, final_weight_decay=0.05,
-            ema_start=1.0, ema_end=1.0,
+            lr=2e-3,
+            start_lr=2e-4,
+            final_lr=1e-6,
+            warmup_epochs=10,
+            weight_decay=0.05,
+            final_weight_decay=0.05,
+            ema_start=1.0,
+            ema_end=1.0,
         ),
         train=TrainConfig(
-            epochs=800, batch_size=256, num_workers=8, precision="bf16", log_every=20, checkpoint_every=1000,
+            epochs=800,
+            batch_size=256,
+            num_workers=8,
+            precision="bf16",
+            log_every=20,
+            checkpoint_every=1000,
             out_dir="runs/lejepa_vits8",
         ),
     )
@@ -177,9 +246,23 @@ def lejepa_vits8() -> RunConfig:
 def preset_specs() -> list[PresetSpec]:
     return [
         PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU; ends with a linear probe"),
-        PresetSpec(name="small", build=small, description="small real images (32 px class folders, e.g. Fashion-MNIST); CPU or one GPU; ends with a linear probe"),
-        PresetSpec(name="lejepa_small", build=lejepa_small, description="LeJEPA on small real images (32 px class folders); same ViT and budget as small"),
-        PresetSpec(name="lejepa_vits8", build=lejepa_vits8, description="LeJEPA's minimal recipe: ViT-S/8, 128 px, 2+2 crops, 800 ep"),
+        PresetSpec(
+            name="small",
+            build=small,
+            description=(
+                "small real images (32 px class folders, e.g. Fashion-MNIST); CPU or one GPU; ends with a linear probe"
+            ),
+        ),
+        PresetSpec(
+            name="lejepa_small",
+            build=lejepa_small,
+            description="LeJEPA on small real images (32 px class folders); same ViT and budget as small",
+        ),
+        PresetSpec(
+            name="lejepa_vits8",
+            build=lejepa_vits8,
+            description="LeJEPA's minimal recipe: ViT-S/8, 128 px, 2+2 crops, 800 ep",
+        ),
         PresetSpec(name="vith14", build=vith14, description="official: ViT-H/14, 224px, 300 ep, IN-1k"),
         PresetSpec(name="vith16_448", build=vith16_448, description="official: ViT-H/16, 448px, 300 ep, IN-1k"),
         PresetSpec(name="vith14_in22k", build=vith14_in22k, description="official: ViT-H/14, 224px, 66 ep, IN-22k"),

@@ -29,8 +29,15 @@ from jepa_core.validators import non_negative, positive, unit_interval
 from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "ImageAugmentConfig", "MultiCrop", "check_crop_scale", "eval_transform",
-    "tensor_transform", "train_transform", "train_views",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageAugmentConfig",
+    "MultiCrop",
+    "check_crop_scale",
+    "eval_transform",
+    "tensor_transform",
+    "train_transform",
+    "train_views",
 ]
 
 _BICUBIC = T.InterpolationMode.BICUBIC
@@ -62,7 +69,8 @@ class ImageAugmentConfig:
     def __attrs_post_init__(self) -> None:
         if self.multi_crop and self.global_crops + self.local_crops < 2:
             raise ValueError(
-                f"multi_crop needs at least 2 views, got global_crops={self.global_crops} + local_crops={self.local_crops}"
+                f"multi_crop needs at least 2 views, "
+                f"got global_crops={self.global_crops} + local_crops={self.local_crops}"
             )
 
     def view_shapes(self) -> list[tuple[int, int, int]] | None:
@@ -73,7 +81,9 @@ class ImageAugmentConfig:
         """
         if not self.multi_crop:
             return None
-        return [(3, self.resolution, self.resolution)] * self.global_crops + [(3, self.local_size, self.local_size)] * self.local_crops
+        return [(3, self.resolution, self.resolution)] * self.global_crops + [
+            (3, self.local_size, self.local_size)
+        ] * self.local_crops
 
     @property
     def local_size(self) -> int:
@@ -83,7 +93,9 @@ class ImageAugmentConfig:
 class MultiCrop:
     """``global_crops`` views from ``global_tf`` then ``local_crops`` from ``local_tf`` (picklable)."""
 
-    def __init__(self, global_tf: Callable[[Any], Any], local_tf: Callable[[Any], Any], global_crops: int, local_crops: int) -> None:
+    def __init__(
+        self, global_tf: Callable[[Any], Any], local_tf: Callable[[Any], Any], global_crops: int, local_crops: int
+    ) -> None:
         self.global_tf, self.local_tf = global_tf, local_tf
         self.global_crops, self.local_crops = global_crops, local_crops
 
@@ -103,7 +115,9 @@ def _augmentations(cfg: ImageAugmentConfig) -> list[Any]:
     if cfg.grayscale > 0:
         out.append(T.RandomGrayscale(p=cfg.grayscale))
     if cfg.blur > 0:
-        out.append(T.RandomApply([T.GaussianBlur(kernel_size=_blur_kernel(cfg.resolution), sigma=(0.1, 2.0))], p=cfg.blur))
+        out.append(
+            T.RandomApply([T.GaussianBlur(kernel_size=_blur_kernel(cfg.resolution), sigma=(0.1, 2.0))], p=cfg.blur)
+        )
     return out
 
 
@@ -120,7 +134,8 @@ def train_views(cfg: ImageAugmentConfig) -> Callable[[Any], Any]:
     return MultiCrop(
         train_transform(cfg.resolution, cfg.crop_scale, extra),
         train_transform(cfg.local_size, cfg.local_crop_scale, extra),
-        cfg.global_crops, cfg.local_crops,
+        cfg.global_crops,
+        cfg.local_crops,
     )
 
 
@@ -130,7 +145,9 @@ def tensor_transform() -> T.Compose:
 
 
 def train_transform(
-    resolution: int, crop_scale: tuple[float, float] = (0.3, 1.0), augmentations: list[Any] | None = None,
+    resolution: int,
+    crop_scale: tuple[float, float] = (0.3, 1.0),
+    augmentations: list[Any] | None = None,
 ) -> T.Compose:
     """RandomResizedCrop(resolution, crop_scale, bicubic), ``augmentations`` (PIL transforms), ToTensor, Normalize."""
     return T.Compose(

@@ -41,13 +41,9 @@ class ViTConfig:
     def __attrs_post_init__(self) -> None:
         check_known_size(self.size)
         if self.patch_size <= 0 or self.img_size <= 0:
-            raise ValueError(
-                f"img_size={self.img_size} and patch_size={self.patch_size} must be positive"
-            )
+            raise ValueError(f"img_size={self.img_size} and patch_size={self.patch_size} must be positive")
         if self.img_size % self.patch_size != 0:
-            raise ValueError(
-                f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}"
-            )
+            raise ValueError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
         check_size(self, "ViT")
 
     def resolved(self) -> tuple[int, int, int, float]:

@@ -221,7 +221,12 @@ _SEEK_TRIES = 4
 
 
 def _decode_seeking(
-    av: Any, container: Any, stream: Any, needed: list[int], fps: Fraction, origin: int | None,
+    av: Any,
+    container: Any,
+    stream: Any,
+    needed: list[int],
+    fps: Fraction,
+    origin: int | None,
     to_rgb: Callable[[Any], np.ndarray],
 ) -> dict[int, np.ndarray]:
     """Seek to the keyframe before ``needed[0]``, decode forward, map frames by timestamp.

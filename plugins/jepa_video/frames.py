@@ -259,7 +259,10 @@ class VideoFramesDataset:
 
 
 def build_clip_split(
-    cfg: Any, split: str, make: Callable[..., Any], scan: Callable[..., tuple[list[str], list[tuple[str, int]]]],
+    cfg: Any,
+    split: str,
+    make: Callable[..., Any],
+    scan: Callable[..., tuple[list[str], list[tuple[str, int]]]],
     classes_of: Callable[[str], list[str]],
 ) -> Any:
     """One split of a clip dataset (``video_frames``, ``video_files``): ``make(root, transform, *,

@@ -276,9 +276,7 @@ class MultiBlock3DMasker:
 
     # ------------------------------------------------------------------ drawing
 
-    def _size(
-        self, mc: MaskConfig3D, grid: tuple[int, int, int], generator: torch.Generator
-    ) -> tuple[int, int, int]:
+    def _size(self, mc: MaskConfig3D, grid: tuple[int, int, int], generator: torch.Generator) -> tuple[int, int, int]:
         u_s, u_a, u_t = torch.rand(3, generator=generator).tolist()
         s = mc.spatial_scale[0] + u_s * (mc.spatial_scale[1] - mc.spatial_scale[0])
         log_lo, log_hi = math.log(mc.aspect[0]), math.log(mc.aspect[1])
@@ -288,7 +286,11 @@ class MultiBlock3DMasker:
         return _frames(r, grid[0]), h, w
 
     def _corners(
-        self, batch_size: int, num_blocks: int, size: tuple[int, int, int], grid: tuple[int, int, int],
+        self,
+        batch_size: int,
+        num_blocks: int,
+        size: tuple[int, int, int],
+        grid: tuple[int, int, int],
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Block corners ``(t0, top, left)``, each ``[B, K]``, uniform over every valid (inclusive) position."""
@@ -315,13 +317,19 @@ class MultiBlock3DMasker:
             if union is not None:
                 return union
         raise self._fail(
-            k, mc, grid,
+            k,
+            mc,
+            grid,
             f"{MAX_SIZE_ROUNDS} block sizes each failed {self.cfg.max_tries} position draws "
             "(the blocks cover too much of the grid)",
         )
 
     def _place(
-        self, num_blocks: int, batch_size: int, size: tuple[int, int, int], grid: tuple[int, int, int],
+        self,
+        num_blocks: int,
+        batch_size: int,
+        size: tuple[int, int, int],
+        grid: tuple[int, int, int],
         generator: torch.Generator,
     ) -> torch.Tensor | None:
         """Target unions ``[B, N]`` with every clip keeping ``min_keep`` context tokens; None on failure.

@@ -25,7 +25,9 @@ FOLDER_DATASET = "video_frames"
 @hookimpl
 def jepa_encoders():
     yield EncoderSpec(
-        name="video_vit", config_type=VideoViTConfig, build=build_video_vit,
+        name="video_vit",
+        config_type=VideoViTConfig,
+        build=build_video_vit,
         description="video ViT: 2x16x16 tubelets (Conv3d), fixed 3-D sin-cos positions, no class token",
         # conformance tests: one block on a 2 x 2 x 2 tubelet grid
         example=lambda: VideoViTConfig(size="tiny", img_size=32, patch_size=16, num_frames=4, depth=1),
@@ -35,7 +37,9 @@ def jepa_encoders():
 @hookimpl
 def jepa_predictors():
     yield PredictorSpec(
-        name="video_predictor", config_type=VideoPredictorConfig, build=build_video_predictor,
+        name="video_predictor",
+        config_type=VideoPredictorConfig,
+        build=build_video_predictor,
         description="V-JEPA predictor: 3-D sin-cos positions, one zero-initialised mask token per mask set",
         example=lambda: Example(options=VideoPredictorConfig(embed_dim=48, depth=1), encoder="video_vit"),
     )

@@ -86,9 +86,7 @@ class VideoRopePredictor(PredictorBase):
     ZERO_MASK_TOKENS = True  # V-JEPA
     pos_embedding = "rope"
 
-    def check_grid(
-        self, grid: tuple[int, ...], embed_dim: int, num_heads: int, pos_embed: torch.Tensor | None
-    ) -> None:
+    def check_grid(self, grid: tuple[int, ...], embed_dim: int, num_heads: int, pos_embed: torch.Tensor | None) -> None:
         """A 3-D grid ``(t, h, w)`` and heads wide enough for 3-D RoPE; no additive positions."""
         if len(grid) != 3 or min(grid) < 1:
             raise ValueError(f"VideoRopePredictor needs a 3-D token grid (t, h, w), got {grid}")
@@ -125,11 +123,21 @@ def build_video_predictor(cfg: VideoPredictorConfig, encoder: nn.Module) -> ViTP
         raise ValueError(f"the video predictor needs an encoder with a 3-D token grid (t, h, w), got {grid}")
     if cfg.pos_embedding == "rope":
         return VideoRopePredictor(
-            encoder_dim=encoder.embed_dim, token_grid=grid, num_heads=num_heads, embed_dim=cfg.embed_dim,
-            depth=cfg.depth, num_mask_tokens=cfg.num_mask_tokens, zero_mask_tokens=True,
+            encoder_dim=encoder.embed_dim,
+            token_grid=grid,
+            num_heads=num_heads,
+            embed_dim=cfg.embed_dim,
+            depth=cfg.depth,
+            num_mask_tokens=cfg.num_mask_tokens,
+            zero_mask_tokens=True,
         )
     return ViTPredictor(
-        encoder_dim=encoder.embed_dim, token_grid=grid, num_heads=num_heads, embed_dim=cfg.embed_dim,
-        depth=cfg.depth, pos_embed=sincos_pos_embed_3d(cfg.embed_dim, grid),
-        num_mask_tokens=cfg.num_mask_tokens, zero_mask_tokens=True,
+        encoder_dim=encoder.embed_dim,
+        token_grid=grid,
+        num_heads=num_heads,
+        embed_dim=cfg.embed_dim,
+        depth=cfg.depth,
+        pos_embed=sincos_pos_embed_3d(cfg.embed_dim, grid),
+        num_mask_tokens=cfg.num_mask_tokens,
+        zero_mask_tokens=True,
     )

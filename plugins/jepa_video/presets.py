@@ -30,9 +30,19 @@ from .synthetic import SyntheticMotionConfig
 from .video_vit import VideoViTConfig
 
 VJEPA_OPTIM = OptimConfig(
-    lr=6.25e-4, start_lr=2e-4, final_lr=1e-6, warmup_epochs=40, weight_decay=0.04, final_weight_decay=0.4,
-    betas=(0.9, 0.999), eps=1e-8, ema_start=0.998, ema_end=1.0, ipe_scale=1.25,
-    clip_grad=10.0, clip_grad_after_warmup=True,
+    lr=6.25e-4,
+    start_lr=2e-4,
+    final_lr=1e-6,
+    warmup_epochs=40,
+    weight_decay=0.04,
+    final_weight_decay=0.4,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    ema_start=0.998,
+    ema_end=1.0,
+    ipe_scale=1.25,
+    clip_grad=10.0,
+    clip_grad_after_warmup=True,
 )
 
 
@@ -56,8 +66,15 @@ def official(preset: str, *, size: str) -> RunConfig:
         ),
         optim=VJEPA_OPTIM,
         train=TrainConfig(
-            epochs=300, steps_per_epoch=300, batch_size=3072, micro_batch_size=24, num_workers=10,
-            precision="bf16", log_every=10, checkpoint_every=1000, out_dir=f"runs/{preset}",
+            epochs=300,
+            steps_per_epoch=300,
+            batch_size=3072,
+            micro_batch_size=24,
+            num_workers=10,
+            precision="bf16",
+            log_every=10,
+            checkpoint_every=1000,
+            out_dir=f"runs/{preset}",
         ),
     )
 
@@ -85,8 +102,14 @@ def vitg16_v2() -> RunConfig:
         encoder=ComponentConfig("video_vit", attrs.evolve(cfg.encoder.options, pos_embedding="rope")),
         predictor=ComponentConfig("video_predictor", attrs.evolve(cfg.predictor.options, pos_embedding="rope")),
         optim=attrs.evolve(
-            VJEPA_OPTIM, lr_schedule="warmup_constant_cooldown", cooldown_epochs=40, ipe_scale=1.0,
-            weight_decay=0.04, final_weight_decay=0.04, ema_start=0.99925, ema_end=0.99925,
+            VJEPA_OPTIM,
+            lr_schedule="warmup_constant_cooldown",
+            cooldown_epochs=40,
+            ipe_scale=1.0,
+            weight_decay=0.04,
+            final_weight_decay=0.04,
+            ema_start=0.99925,
+            ema_end=0.99925,
         ),
     )
 
@@ -99,14 +122,24 @@ def demo() -> RunConfig:
         preset="demo",
         encoder=ComponentConfig(
             "video_vit",
-            VideoViTConfig(size="tiny", img_size=32, patch_size=8, tubelet_size=2, num_frames=8,
-                           depth=4, embed_dim=128, num_heads=4),
+            VideoViTConfig(
+                size="tiny",
+                img_size=32,
+                patch_size=8,
+                tubelet_size=2,
+                num_frames=8,
+                depth=4,
+                embed_dim=128,
+                num_heads=4,
+            ),
         ),
         predictor=ComponentConfig("video_predictor", VideoPredictorConfig(embed_dim=64, depth=2, num_mask_tokens=2)),
         masker=ComponentConfig("multiblock3d", MultiBlock3DConfig(min_keep=4)),
         target=ComponentConfig("ema", EMAConfig()),
         loss=ComponentConfig("l1", L1Config()),
-        data=ComponentConfig("synthetic_motion", SyntheticMotionConfig(num_train=2048, num_val=512, resolution=32, num_frames=8)),
+        data=ComponentConfig(
+            "synthetic_motion", SyntheticMotionConfig(num_train=2048, num_val=512, resolution=32, num_frames=8)
+        ),
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/video_demo"),
         probe=DEMO_PROBE,
@@ -119,7 +152,8 @@ def lejepa_demo() -> RunConfig:
     views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
     SIGReg weight 0.02; no predictor and no target encoder."""
     return attrs.evolve(
-        demo(), preset="lejepa_demo",
+        demo(),
+        preset="lejepa_demo",
         **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256, token_views=TokenViewsConfig()),
         train=demo_train("runs/video_lejepa_demo"),
     )
@@ -127,9 +161,30 @@ def lejepa_demo() -> RunConfig:
 
 def preset_specs() -> list[PresetSpec]:
     return [
-        PresetSpec(name="lejepa_demo", build=lejepa_demo, description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe"),
-        PresetSpec(name="demo", build=demo, description="narrow video ViT on synthetic moving shapes (class = direction); CPU; ends with a linear probe"),
-        PresetSpec(name="vitl16", build=vitl16, description="V-JEPA: ViT-L/16, 16 frames x 224 px, 90K its, batch 3072"),
-        PresetSpec(name="vith16", build=vith16, description="V-JEPA: ViT-H/16, 16 frames x 224 px, 90K its, batch 3072"),
-        PresetSpec(name="vitg16_v2", build=vitg16_v2, description="V-JEPA 2's changes: ViT-g/16, 3-D RoPE, warmup-constant-cooldown, EMA 0.99925, wd 0.04 (rest: V-JEPA's recipe)"),
+        PresetSpec(
+            name="lejepa_demo",
+            build=lejepa_demo,
+            description="the demo trained with LeJEPA on token-dropping views (LeVJEPA); CPU; ends with a linear probe",
+        ),
+        PresetSpec(
+            name="demo",
+            build=demo,
+            description=(
+                "narrow video ViT on synthetic moving shapes (class = direction); CPU; ends with a linear probe"
+            ),
+        ),
+        PresetSpec(
+            name="vitl16", build=vitl16, description="V-JEPA: ViT-L/16, 16 frames x 224 px, 90K its, batch 3072"
+        ),
+        PresetSpec(
+            name="vith16", build=vith16, description="V-JEPA: ViT-H/16, 16 frames x 224 px, 90K its, batch 3072"
+        ),
+        PresetSpec(
+            name="vitg16_v2",
+            build=vitg16_v2,
+            description=(
+                "V-JEPA 2's changes: ViT-g/16, 3-D RoPE, warmup-constant-cooldown, EMA 0.99925, wd 0.04 "
+                "(rest: V-JEPA's recipe)"
+            ),
+        ),
     ]

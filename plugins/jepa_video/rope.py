@@ -141,8 +141,9 @@ class RopeAttention(nn.Module):
 
     fused_attn = True
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0
+    ) -> None:
         super().__init__()
         check_rope_heads(dim, num_heads, "RoPE attention")
         self.num_heads = num_heads
@@ -186,7 +187,9 @@ class RopeBlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
-def run_rope_blocks(blocks: nn.ModuleList, x: torch.Tensor, positions: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
+def run_rope_blocks(
+    blocks: nn.ModuleList, x: torch.Tensor, positions: torch.Tensor, use_checkpoint: bool
+) -> torch.Tensor:
     """:func:`jepa_vit.vit.run_blocks` for blocks taking ``(x, positions)``."""
     for block in blocks:
         if use_checkpoint:

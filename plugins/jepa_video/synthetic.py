@@ -282,8 +282,14 @@ class SyntheticMotionDataset(SyntheticDataset):
         if self._grid is None:
             self._grid = PixelGrid(self.resolution)
         return render_motion_clip(
-            rng, self.label(index), self._grid, num_frames=self.num_frames,
-            num_classes=self.num_classes, speed=self.speed, boundary=self.boundary, label_by=self.label_by,
+            rng,
+            self.label(index),
+            self._grid,
+            num_frames=self.num_frames,
+            num_classes=self.num_classes,
+            speed=self.speed,
+            boundary=self.boundary,
+            label_by=self.label_by,
         )
 
     def frames(self, index: int) -> np.ndarray:

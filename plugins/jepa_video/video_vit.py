@@ -139,7 +139,9 @@ class VideoVisionTransformer(nn.Module):
         self.num_frames, self.tubelet_size = num_frames, tubelet_size
         self.in_chans, self.embed_dim, self.num_heads, self.depth = in_chans, embed_dim, num_heads, depth
         self.token_grid: tuple[int, int, int] = (
-            num_frames // tubelet_size, img_size // patch_size, img_size // patch_size,
+            num_frames // tubelet_size,
+            img_size // patch_size,
+            img_size // patch_size,
         )
         self.grad_checkpointing = False
 
@@ -196,8 +198,15 @@ def build_video_vit(cfg: VideoViTConfig) -> VideoVisionTransformer:
     """
     embed_dim, depth, num_heads, mlp_ratio = cfg.resolved()
     return VideoVisionTransformer(
-        img_size=cfg.img_size, patch_size=cfg.patch_size, num_frames=cfg.num_frames,
-        tubelet_size=cfg.tubelet_size, in_chans=cfg.in_chans, embed_dim=embed_dim, depth=depth,
-        num_heads=num_heads, mlp_ratio=mlp_ratio, drop_path_rate=cfg.drop_path_rate,
+        img_size=cfg.img_size,
+        patch_size=cfg.patch_size,
+        num_frames=cfg.num_frames,
+        tubelet_size=cfg.tubelet_size,
+        in_chans=cfg.in_chans,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=mlp_ratio,
+        drop_path_rate=cfg.drop_path_rate,
         pos_embedding=cfg.pos_embedding,
     )

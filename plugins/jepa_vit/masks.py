@@ -55,13 +55,9 @@ class MultiBlockConfig:
 
     num_targets: int = attrs.field(default=4, validator=at_least(1))
     target_scale: tuple[float, float] = attrs.field(default=(0.15, 0.2), converter=pair, validator=scale_range)
-    target_aspect_ratio: tuple[float, float] = attrs.field(
-        default=(0.75, 1.5), converter=pair, validator=aspect_range
-    )
+    target_aspect_ratio: tuple[float, float] = attrs.field(default=(0.75, 1.5), converter=pair, validator=aspect_range)
     context_scale: tuple[float, float] = attrs.field(default=(0.85, 1.0), converter=pair, validator=scale_range)
-    context_aspect_ratio: tuple[float, float] = attrs.field(
-        default=(1.0, 1.0), converter=pair, validator=aspect_range
-    )
+    context_aspect_ratio: tuple[float, float] = attrs.field(default=(1.0, 1.0), converter=pair, validator=aspect_range)
     min_keep: int = attrs.field(default=10, validator=at_least(0))
     allow_target_overlap: bool = True
     max_tries: int = attrs.field(default=200, validator=at_least(1))

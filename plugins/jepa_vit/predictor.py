@@ -97,9 +97,7 @@ class PredictorConfig:
         if self.num_heads is not None:
             check_heads(self.embed_dim, self.num_heads, "predictor")
         elif self.embed_dim % 4 != 0:
-            raise ValueError(
-                f"predictor embed_dim={self.embed_dim} must be divisible by 4 (2-D sin-cos)"
-            )
+            raise ValueError(f"predictor embed_dim={self.embed_dim} must be divisible by 4 (2-D sin-cos)")
 
 
 class PredictorBase(nn.Module):
@@ -184,7 +182,10 @@ class PredictorBase(nn.Module):
         return run_blocks(self.predictor_blocks, z, use_checkpoint)
 
     def forward(
-        self, context_tokens: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
+        self,
+        context_tokens: torch.Tensor,
+        context_idx: torch.Tensor,
+        target_idx: torch.Tensor,
         mask_index: int = 0,
     ) -> torch.Tensor:
         nc = check_index_shapes(context_tokens, context_idx, target_idx)[1]

@@ -16,8 +16,14 @@ from jepa_core.objectives import LeJEPAConfig
 from jepa_core.views import TokenViewsConfig
 
 SMALL_SCALE_OPTIM = OptimConfig(
-    lr=1e-3, start_lr=1e-4, final_lr=1e-5, warmup_epochs=1, weight_decay=0.04, final_weight_decay=0.1,
-    ema_start=0.996, ema_end=1.0,
+    lr=1e-3,
+    start_lr=1e-4,
+    final_lr=1e-5,
+    warmup_epochs=1,
+    weight_decay=0.04,
+    final_weight_decay=0.1,
+    ema_start=0.996,
+    ema_end=1.0,
 )
 """The small-budget schedule of the demos (and of the image plugin's ``small``)."""
 
@@ -35,13 +41,24 @@ def demo_train(out_dir: str) -> TrainConfig:
     64
     """
     return TrainConfig(
-        epochs=5, batch_size=64, num_workers=1, precision="fp32", log_every=16, checkpoint_every=0,
-        monitor_every=40, mask_image_every=80, out_dir=out_dir,
+        epochs=5,
+        batch_size=64,
+        num_workers=1,
+        precision="fp32",
+        log_every=16,
+        checkpoint_every=0,
+        monitor_every=40,
+        mask_image_every=80,
+        out_dir=out_dir,
     )
 
 
 def lejepa_sections(
-    *, proj_hidden_dim: int, proj_dim: int, num_slices: int, sigreg_weight: float = 0.02,
+    *,
+    proj_hidden_dim: int,
+    proj_dim: int,
+    num_slices: int,
+    sigreg_weight: float = 0.02,
     token_views: TokenViewsConfig | None = None,
 ) -> dict[str, ComponentConfig]:
     """The sections of a LeJEPA run: no predictor and no target encoder, ``l2`` invariance, the
@@ -51,13 +68,23 @@ def lejepa_sections(
     >>> sorted(lejepa_sections(proj_hidden_dim=64, proj_dim=16, num_slices=64))
     ['loss', 'masker', 'objective', 'predictor', 'target']
     """
-    masker = ComponentConfig("token_views", token_views) if token_views is not None else ComponentConfig("none", NoneConfig())
+    masker = (
+        ComponentConfig("token_views", token_views)
+        if token_views is not None
+        else ComponentConfig("none", NoneConfig())
+    )
     return {
         "predictor": ComponentConfig("none", NoneConfig()),
         "target": ComponentConfig("none", NoneConfig()),
         "masker": masker,
         "loss": ComponentConfig("l2", L2Config()),
-        "objective": ComponentConfig("lejepa", LeJEPAConfig(
-            sigreg_weight=sigreg_weight, proj_hidden_dim=proj_hidden_dim, proj_dim=proj_dim, num_slices=num_slices,
-        )),
+        "objective": ComponentConfig(
+            "lejepa",
+            LeJEPAConfig(
+                sigreg_weight=sigreg_weight,
+                proj_hidden_dim=proj_hidden_dim,
+                proj_dim=proj_dim,
+                num_slices=num_slices,
+            ),
+        ),
     }

@@ -102,7 +102,9 @@ def paint_background(rng: np.random.Generator, grid: PixelGrid, light: bool, dty
     return img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(0.03)
 
 
-def add_distractor_dot(rng: np.random.Generator, img: np.ndarray, grid: PixelGrid, colours: tuple[float, float]) -> None:
+def add_distractor_dot(
+    rng: np.random.Generator, img: np.ndarray, grid: PixelGrid, colours: tuple[float, float]
+) -> None:
     """Half the time, paint a small dot (radius 3-6% of the side) of a colour in ``colours`` into ``img``."""
     if rng.random() < 0.5:
         dr = rng.uniform(0.03, 0.06)

@@ -75,7 +75,8 @@ def _mlp_ratio(dim: int, hidden: int) -> float:
 def timm_spec(encoder: nn.Module) -> tuple[str, dict[str, Any]]:
     """``(model_name, create_model kwargs)`` of the timm ViT matching ``encoder``.
 
-    >>> timm_spec(VisionTransformer(img_size=32, patch_size=8, embed_dim=192, depth=1, num_heads=3))[1]["depth"]  # doctest: +SKIP
+    >>> vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=192, depth=1, num_heads=3)  # doctest: +SKIP
+    >>> timm_spec(vit)[1]["depth"]  # doctest: +SKIP
     1
     """
     needed = ("img_size", "patch_size", "in_chans", "embed_dim", "num_heads", "blocks", "norm", "pos_embed")
@@ -118,7 +119,9 @@ def check_against_timm(name: str, kwargs: dict[str, Any], state_dict: dict[str, 
     ours = {k: tuple(v.shape) for k, v in state_dict.items()}
     if own != ours:
         bad = sorted(set(own) ^ set(ours)) + sorted(k for k in set(own) & set(ours) if own[k] != ours[k])
-        raise CheckpointError(f"the exported weights do not fit timm model '{name}': mismatched keys {', '.join(bad[:5])}.")
+        raise CheckpointError(
+            f"the exported weights do not fit timm model '{name}': mismatched keys {', '.join(bad[:5])}."
+        )
 
 
 def export_timm(encoder: nn.Module, out: str | Path, *, metadata: dict[str, Any] | None = None) -> TimmExport:

@@ -109,15 +109,16 @@ class VisionTransformer(nn.Module):
         self.grad_checkpointing = False
 
         self.patch_embed = PatchEmbed(
-            img_size=self.input_hw, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
+            img_size=self.input_hw,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=embed_dim,
             strict_img_size=False,  # other sizes (multi-crop views) are checked in forward
         )
         pos = sincos_pos_embed_2d(embed_dim, *self.token_grid)  # [N, D]
         self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
         dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
-        self.blocks = nn.ModuleList(
-            make_block(embed_dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth)
-        )
+        self.blocks = nn.ModuleList(make_block(embed_dim, num_heads, mlp_ratio, dpr[i]) for i in range(depth))
         self.norm = norm_layer(embed_dim)
         self.apply(init_weights)
 
@@ -165,4 +166,3 @@ class VisionTransformer(nn.Module):
         use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         x = run_blocks(self.blocks, x, use_ckpt)
         return self.norm(x)
-

@@ -102,8 +102,10 @@ def test_video_multi_mask_step_flops_match_flop_counter(bench):
 
     def step():
         targets = target.targets_many(x, [s.targets for s in sets])
-        losses = [L1Loss()(pred(enc(x, s.context), s.context, s.targets, mask_index=i), t)
-                  for i, (s, t) in enumerate(zip(sets, targets, strict=True))]
+        losses = [
+            L1Loss()(pred(enc(x, s.context), s.context, s.targets, mask_index=i), t)
+            for i, (s, t) in enumerate(zip(sets, targets, strict=True))
+        ]
         torch.stack(losses).mean().backward()
 
     shape = bench.model_shape(enc, pred)
@@ -129,14 +131,40 @@ def test_peak_tflops_table_and_override(bench):
 
 
 def test_cpu_smoke_run_prints_every_field(bench, capsys):
-    rc = bench.main(["--device", "cpu", "--models", "tiny", "--batch-size", "2", "--steps", "1", "--warmup", "1",
-                     "--precision", "fp32", "--peak-tflops", "1"])
+    rc = bench.main(
+        [
+            "--device",
+            "cpu",
+            "--models",
+            "tiny",
+            "--batch-size",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--precision",
+            "fp32",
+            "--peak-tflops",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("model=tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
-    assert set(fields) == {"model", "device", "batch", "step_ms", "images_per_s", "peak_mem_gib",
-                           "gflop_per_image", "achieved_tflops", "peak_tflops", "mfu"}
+    assert set(fields) == {
+        "model",
+        "device",
+        "batch",
+        "step_ms",
+        "images_per_s",
+        "peak_mem_gib",
+        "gflop_per_image",
+        "achieved_tflops",
+        "peak_tflops",
+        "mfu",
+    }
     assert fields["device"] == "cpu" and fields["batch"] == "2" and fields["peak_mem_gib"] == "n/a"
     assert float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
     assert float(fields["mfu"]) == pytest.approx(float(fields["achieved_tflops"]), abs=1e-3)  # peak 1 TFLOP/s
@@ -144,8 +172,22 @@ def test_cpu_smoke_run_prints_every_field(bench, capsys):
 
 
 def test_cpu_smoke_run_of_a_video_preset(bench, capsys):
-    rc = bench.main(["--device", "cpu", "--models", "video/tiny", "--batch-size", "2", "--steps", "1", "--warmup", "1",
-                     "--precision", "fp32"])
+    rc = bench.main(
+        [
+            "--device",
+            "cpu",
+            "--models",
+            "video/tiny",
+            "--batch-size",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--precision",
+            "fp32",
+        ]
+    )
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("model=video/tiny"))
     fields = dict(item.split("=", 1) for item in line.split())
     assert rc == 0 and float(fields["images_per_s"]) > 0 and float(fields["gflop_per_image"]) > 0
@@ -165,11 +207,29 @@ def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "DEVICE": "cpu", "IMAGE_MODELS": "tiny",
-           "VIDEO_MODELS": "video/tiny", "AUDIO_MODELS": "", "BATCH": "2", "VIDEO_BATCH": "2", "STEPS": "1",
-           "WARMUP": "0", "PRECISION": "fp32", "SKIP_INSTALL": "1"}
-    proc = subprocess.run(["bash", str(SCRIPT.parent / "gpu_checks.sh")], cwd=SCRIPT.parents[1], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OUT": str(tmp_path),
+        "PYTHON": sys.executable,
+        "DEVICE": "cpu",
+        "IMAGE_MODELS": "tiny",
+        "VIDEO_MODELS": "video/tiny",
+        "AUDIO_MODELS": "",
+        "BATCH": "2",
+        "VIDEO_BATCH": "2",
+        "STEPS": "1",
+        "WARMUP": "0",
+        "PRECISION": "fp32",
+        "SKIP_INSTALL": "1",
+    }
+    proc = subprocess.run(
+        ["bash", str(SCRIPT.parent / "gpu_checks.sh")],
+        cwd=SCRIPT.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "model=tiny device=cpu" in (tmp_path / "bench_image.txt").read_text()
     assert "model=video/tiny device=cpu" in (tmp_path / "bench_video.txt").read_text()

@@ -50,11 +50,21 @@ def test_third_party_masker_trains_with_the_image_plugin(stripe_plugin, tmp_path
 
     reg = build_registry(plugins=["stripe_masker.plugin"])
     cfg = reg.preset("image", "demo").build()
-    cfg = apply_overrides(cfg, [
-        "masker.name=stripes", "encoder.depth=1", "predictor.depth=1", "train.batch_size=8",
-        "train.max_steps=2", "train.num_workers=0", f"train.out_dir={tmp_path}", "probe.enabled=false",
-        "data.num_train=16",
-    ], reg)
+    cfg = apply_overrides(
+        cfg,
+        [
+            "masker.name=stripes",
+            "encoder.depth=1",
+            "predictor.depth=1",
+            "train.batch_size=8",
+            "train.max_steps=2",
+            "train.num_workers=0",
+            f"train.out_dir={tmp_path}",
+            "probe.enabled=false",
+            "data.num_train=16",
+        ],
+        reg,
+    )
     result = train_run(cfg, reg, stream=None)
     assert result.steps == 2
     assert all(torch.isfinite(torch.tensor([loss for _, loss in result.loss_history])))

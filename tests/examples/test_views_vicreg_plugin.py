@@ -19,9 +19,22 @@ PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "views_vicreg_plugi
 def installed(tmp_path_factory):
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(PACKAGE)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(PACKAGE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     sys.path.insert(0, str(target))
     yield target
@@ -50,11 +63,25 @@ def test_it_trains_the_image_demo_with_token_views(installed, tmp_path):
     from jepa_core.run import train_run
 
     reg = build_registry()
-    cfg = apply_overrides(reg.preset("image", "demo").build(), [
-        "objective.name=views_vicreg", "target.name=none", "predictor.name=none", "masker.name=token_views",
-        "loss.name=l2", "encoder.depth=1", "train.batch_size=8", "train.max_steps=2", "train.num_workers=0",
-        "data.num_train=16", "data.num_val=8", "probe.enabled=false", f"train.out_dir={tmp_path}",
-    ], reg)
+    cfg = apply_overrides(
+        reg.preset("image", "demo").build(),
+        [
+            "objective.name=views_vicreg",
+            "target.name=none",
+            "predictor.name=none",
+            "masker.name=token_views",
+            "loss.name=l2",
+            "encoder.depth=1",
+            "train.batch_size=8",
+            "train.max_steps=2",
+            "train.num_workers=0",
+            "data.num_train=16",
+            "data.num_val=8",
+            "probe.enabled=false",
+            f"train.out_dir={tmp_path}",
+        ],
+        reg,
+    )
     result = train_run(cfg, reg, stream=None)
     assert result.steps == 2 and all(torch.isfinite(torch.tensor([v for _, v in result.loss_history])))
     state = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=True)

@@ -30,7 +30,9 @@ def mount_problem() -> str | None:
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root"
     with tempfile.TemporaryDirectory() as where:
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", where], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", where], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             return f"mounting a tmpfs is not permitted here: {proc.stderr.strip() or proc.returncode}"
         subprocess.run(["umount", where], capture_output=True)

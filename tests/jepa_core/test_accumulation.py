@@ -15,8 +15,7 @@ def split(batch: Batch, k: int) -> list[Batch]:
     n = len(batch) // k
     rows = [slice(i * n, (i + 1) * n) for i in range(k)]
     return [
-        Batch(batch.inputs[r], MaskSet(batch.masks.context[r], batch.masks.targets[r]), batch.labels[r])
-        for r in rows
+        Batch(batch.inputs[r], MaskSet(batch.masks.context[r], batch.masks.targets[r]), batch.labels[r]) for r in rows
     ]
 
 
@@ -31,9 +30,14 @@ def test_k_micro_batches_equal_one_large_batch(k):
         torch.testing.assert_close(b.loss, a.loss, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(b.grad_norm, a.grad_norm, rtol=1e-4, atol=1e-6)
     for name, module in (("encoder", "encoder"), ("predictor", "predictor")):
-        mine, ref = dict(getattr(accumulated, module).named_parameters()), dict(getattr(whole, module).named_parameters())
+        mine, ref = (
+            dict(getattr(accumulated, module).named_parameters()),
+            dict(getattr(whole, module).named_parameters()),
+        )
         for key, value in ref.items():
-            torch.testing.assert_close(mine[key], value, rtol=1e-4, atol=1e-5, msg=lambda m, name=name, key=key: f"{name}.{key}: {m}")
+            torch.testing.assert_close(
+                mine[key], value, rtol=1e-4, atol=1e-5, msg=lambda m, name=name, key=key: f"{name}.{key}: {m}"
+            )
     for t, r in zip(accumulated.target.encoder.parameters(), whole.target.encoder.parameters(), strict=True):
         torch.testing.assert_close(t, r, rtol=1e-4, atol=1e-5)
 
@@ -104,10 +108,21 @@ def test_only_the_last_micro_batch_synchronises_gradients(kind):
     trainer.context_path = recorder = _SyncRecorder(trainer.context_path, kind)
     trainer.train_step(split(tiny_batch(6), 3))
     if kind == "fsdp":  # the flag is set before each micro-batch's forward: off, off, on
-        assert recorder.events == [("sync", False), ("forward",), ("sync", False), ("forward",), ("sync", True), ("forward",)]
+        assert recorder.events == [
+            ("sync", False),
+            ("forward",),
+            ("sync", False),
+            ("forward",),
+            ("sync", True),
+            ("forward",),
+        ]
     else:  # DDP: the first two micro-batches run inside no_sync, the last one outside
         assert recorder.events == [
-            ("no_sync_enter",), ("forward",), ("no_sync_exit",),
-            ("no_sync_enter",), ("forward",), ("no_sync_exit",),
+            ("no_sync_enter",),
+            ("forward",),
+            ("no_sync_exit",),
+            ("no_sync_enter",),
+            ("forward",),
+            ("no_sync_exit",),
             ("forward",),
         ]

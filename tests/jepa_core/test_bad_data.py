@@ -18,20 +18,46 @@ from jepa_core.data import KeyedDataset
 from jepa_core.errors import BadSampleError, DataError
 
 TINY = [
-    "encoder.size=tiny", "encoder.depth=1", "encoder.patch_size=8", "encoder.img_size=32", "data.resolution=32",
-    "predictor.depth=1", "predictor.embed_dim=48", "train.batch_size=4", "train.micro_batch_size=none",
-    "train.num_workers=0", "train.precision=fp32", "train.device=cpu", "masker.min_keep=2", "train.epochs=1",
+    "encoder.size=tiny",
+    "encoder.depth=1",
+    "encoder.patch_size=8",
+    "encoder.img_size=32",
+    "data.resolution=32",
+    "predictor.depth=1",
+    "predictor.embed_dim=48",
+    "train.batch_size=4",
+    "train.micro_batch_size=none",
+    "train.num_workers=0",
+    "train.precision=fp32",
+    "train.device=cpu",
+    "masker.min_keep=2",
+    "train.epochs=1",
     "train.log_every=1",
 ]
 
 
 def train(data: Path, out: Path, *extra: str) -> list[str]:
     sets = [arg for item in [*TINY, *extra] for arg in ("--set", item)]
-    return ["--no-autoload", "-p", "jepa_image.plugin", "train", "--plugin", "image", "--preset", "vith14",
-            "--data", str(data), "--out", str(out), *sets]
+    return [
+        "--no-autoload",
+        "-p",
+        "jepa_image.plugin",
+        "train",
+        "--plugin",
+        "image",
+        "--preset",
+        "vith14",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *sets,
+    ]
 
 
-def make_images(folder: Path, n: int, size: tuple[int, int] = (20, 24), bad: dict[int, str] | None = None) -> list[Path]:
+def make_images(
+    folder: Path, n: int, size: tuple[int, int] = (20, 24), bad: dict[int, str] | None = None
+) -> list[Path]:
     """``n`` random PNGs; ``bad`` maps an index to 'garbage' or 'truncated'."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -74,7 +100,9 @@ def test_too_many_bad_images_stop_with_exit_2_naming_an_example(tmp_path, capsys
     rc = main(train(tmp_path / "data", tmp_path / "run", "train.max_bad_fraction=0.1"))
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.startswith("error: 3 of 16 samples drawn were unreadable (18.8%), more than train.max_bad_fraction=0.1; e.g. ")
+    assert err.startswith(
+        "error: 3 of 16 samples drawn were unreadable (18.8%), more than train.max_bad_fraction=0.1; e.g. "
+    )
     assert any(f"'{p}'" in err for p in (paths[2], paths[7], paths[11]))
     assert "Traceback" not in err
 
@@ -125,8 +153,10 @@ def test_data_that_cannot_match_the_encoder_input_is_one_sentence(tmp_path, caps
     rc = main(train(tmp_path / "data", tmp_path / "run", "data.resolution=48"))
     err = capsys.readouterr().err
     assert rc == 2
-    assert err == ("error: dataset 'image_folder' yields inputs of shape (3, 48, 48) but encoder 'vit' expects "
-                   "(3, 32, 32); make the data and encoder sizes agree.\n")
+    assert err == (
+        "error: dataset 'image_folder' yields inputs of shape (3, 48, 48) but encoder 'vit' expects "
+        "(3, 32, 32); make the data and encoder sizes agree.\n"
+    )
 
 
 def test_fewer_images_than_one_batch_is_one_sentence(tmp_path, capsys):
@@ -166,15 +196,25 @@ def test_bad_fraction_counts_each_file_once_and_is_checked_at_the_epoch_end(tmp_
     # 6 consecutive unreadable images of 64 (9.4% > 1%): drawing img10 also tries img11..img15, but
     # each file counts once, and the epoch-end check stops the run whatever step the last one came in.
     make_images(tmp_path / "data", 64, size=(8, 8), bad={i: "garbage" for i in range(10, 16)})
-    rc = main(train(tmp_path / "data", tmp_path / "run", "train.batch_size=8", "train.log_every=100",
-                    "train.max_bad_fraction=0.01"))
+    rc = main(
+        train(
+            tmp_path / "data",
+            tmp_path / "run",
+            "train.batch_size=8",
+            "train.log_every=100",
+            "train.max_bad_fraction=0.01",
+        )
+    )
     out, err = capsys.readouterr()
     assert rc == 2, out + err
-    assert err.startswith("error: 6 of 64 samples drawn were unreadable (9.4%), more than train.max_bad_fraction=0.01; "
-                          "e.g. unreadable image '")
+    assert err.startswith(
+        "error: 6 of 64 samples drawn were unreadable (9.4%), more than train.max_bad_fraction=0.01; "
+        "e.g. unreadable image '"
+    )
     assert err.count("\n") == 1
-    assert sorted(line.split(": ", 1)[1].split("'")[1] for line in out.splitlines() if line.startswith("skipped sample")) == [
-        str(tmp_path / "data" / f"img{i:02d}.png") for i in range(10, 16)]
+    assert sorted(
+        line.split(": ", 1)[1].split("'")[1] for line in out.splitlines() if line.startswith("skipped sample")
+    ) == [str(tmp_path / "data" / f"img{i:02d}.png") for i in range(10, 16)]
 
 
 def test_a_non_utf8_file_name_prints_escaped_on_a_strict_console(tmp_path, capsys):

@@ -57,7 +57,9 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
 def test_disk_full_is_a_checkpoint_error_and_keeps_previous(tmp_path, monkeypatch):
     ckpt.save_checkpoint(_state(3), tmp_path, step=3)
     monkeypatch.setattr(ckpt.torch, "save", _partial_then(OSError(errno.ENOSPC, "No space left on device")))
-    with pytest.raises(CheckpointError, match=r"step_00000006\.pt \(the disk is full\); the previous checkpoints are kept"):
+    with pytest.raises(
+        CheckpointError, match=r"step_00000006\.pt \(the disk is full\); the previous checkpoints are kept"
+    ):
         ckpt.save_checkpoint(_state(6), tmp_path, step=6)
     assert _names(tmp_path) == ["step_00000003.pt"]
     assert ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))["step"] == 3
@@ -86,8 +88,23 @@ def test_prune_keeps_newest_and_periodic(tmp_path):
 
 
 def test_training_run_keeps_last_k_plus_keep_every(tmp_path, capsys):
-    rc = main([*TOY, "--out", str(tmp_path), "--set", "train.epochs=2", "--set", "train.checkpoint_every=2",
-               "--set", "train.keep_checkpoints=2", "--set", "train.keep_every=4", "--set", "train.device=cpu"])
+    rc = main(
+        [
+            *TOY,
+            "--out",
+            str(tmp_path),
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.checkpoint_every=2",
+            "--set",
+            "train.keep_checkpoints=2",
+            "--set",
+            "train.keep_every=4",
+            "--set",
+            "train.device=cpu",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [4, 8, 12, 14, 16]
 
@@ -103,8 +120,21 @@ def test_disk_full_during_training_stops_with_exit_2_and_keeps_last_checkpoint(t
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(ckpt.torch, "save", flaky_save)
-    rc = main([*TOY, "--out", str(tmp_path), "--set", "train.epochs=2", "--set", "train.checkpoint_every=3",
-               "--set", "train.device=cpu", "--set", "train.keep_checkpoints=5"])
+    rc = main(
+        [
+            *TOY,
+            "--out",
+            str(tmp_path),
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.checkpoint_every=3",
+            "--set",
+            "train.device=cpu",
+            "--set",
+            "train.keep_checkpoints=5",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("error: could not write checkpoint") and "the disk is full" in err
@@ -129,9 +159,12 @@ def test_real_full_disk_is_a_checkpoint_error_and_keeps_the_previous_one(tmp_pat
 
     with tmpfs(tmp_path / "disk", size="160k") as disk:
         ckpt.save_checkpoint({"step": 3, "w": torch.zeros(25_000)}, disk, step=3)  # ~100 KB
-        with pytest.raises(CheckpointError, match=r"could not write checkpoint .*step_00000006\.pt \(the disk is full\); "
-                                                  r"the previous checkpoints are kept \(free some space or choose another "
-                                                  r"train\.out_dir\)\."):
+        with pytest.raises(
+            CheckpointError,
+            match=r"could not write checkpoint .*step_00000006\.pt \(the disk is full\); "
+            r"the previous checkpoints are kept \(free some space or choose another "
+            r"train\.out_dir\)\.",
+        ):
             ckpt.save_checkpoint({"step": 6, "w": torch.zeros(25_000)}, disk, step=6)
         assert _names(disk) == ["step_00000003.pt"]
         assert ckpt.load_checkpoint(disk / "step_00000003.pt")["step"] == 3
@@ -149,11 +182,31 @@ def test_disk_filling_up_during_training_exits_2_and_keeps_the_last_checkpoint(t
     from tests.jepa_core.mounts import tmpfs
 
     with tmpfs(tmp_path / "run" / "checkpoints", size="600k") as folder:  # one toy checkpoint (~400 KB) fits
-        rc = main([*TOY, "--out", str(tmp_path / "run"), "--set", "train.max_steps=3", "--set", "train.checkpoint_every=1",
-                   "--set", "train.device=cpu", "--set", "train.keep_checkpoints=5", "--set", "train.log_every=1"])
+        rc = main(
+            [
+                *TOY,
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                "train.max_steps=3",
+                "--set",
+                "train.checkpoint_every=1",
+                "--set",
+                "train.device=cpu",
+                "--set",
+                "train.keep_checkpoints=5",
+                "--set",
+                "train.log_every=1",
+            ]
+        )
         err = capsys.readouterr().err
         assert rc == 2
-        assert err.startswith(f"error: could not write checkpoint {folder / 'step_00000002.pt'} (the disk is full); "
-                              "the previous checkpoints are kept") and err.count("\n") == 1
+        assert (
+            err.startswith(
+                f"error: could not write checkpoint {folder / 'step_00000002.pt'} (the disk is full); "
+                "the previous checkpoints are kept"
+            )
+            and err.count("\n") == 1
+        )
         assert _names(folder) == ["step_00000001.pt"]
         assert ckpt.load_checkpoint(folder / "step_00000001.pt")["step"] == 1

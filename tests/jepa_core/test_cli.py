@@ -70,7 +70,12 @@ def test_presets_of_image(capsys):
 
 
 def test_config_show_vith14(capsys):
-    assert main(["config", "show", "--plugin", "image", "--preset", "vith14", "--set", "optim.lr=5e-4", "--format", "json"]) == 0
+    assert (
+        main(
+            ["config", "show", "--plugin", "image", "--preset", "vith14", "--set", "optim.lr=5e-4", "--format", "json"]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["encoder"]["name"] == "vit" and data["encoder"]["size"] == "huge"
     assert data["encoder"]["patch_size"] == 14 and data["train"]["batch_size"] == 2048
@@ -78,8 +83,25 @@ def test_config_show_vith14(capsys):
 
 
 def test_config_show_data_and_out_flags(capsys, tmp_path):
-    assert main(["config", "show", "--format", "json", "--plugin", "image", "--preset", "vith14", "--data", str(tmp_path),
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "show",
+                "--format",
+                "json",
+                "--plugin",
+                "image",
+                "--preset",
+                "vith14",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["data"]["root"] == str(tmp_path) and data["train"]["out_dir"] == str(tmp_path / "run")
 
@@ -140,8 +162,10 @@ def test_missing_data_path_fails_before_any_model_is_built(capsys, tmp_path, mon
     err = _error(capsys, ["train", "--plugin", "image", "--preset", "vith14", "--out", str(tmp_path / "run")])
     assert "data path" in err and "--data" in err
     missing = tmp_path / "no_images"
-    err = _error(capsys, ["train", "--plugin", "image", "--preset", "vith14", "--data", str(missing),
-                          "--out", str(tmp_path / "run")])
+    err = _error(
+        capsys,
+        ["train", "--plugin", "image", "--preset", "vith14", "--data", str(missing), "--out", str(tmp_path / "run")],
+    )
     assert str(missing) in err and "does not exist" in err
 
 
@@ -157,7 +181,10 @@ def test_argparse_usage_errors_exit_2(capsys):
 def test_console_entry_point_exits_2_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "jepa_core", "train", "--plugin", "image", "--preset", "nope"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
         env={k: v for k, v in os.environ.items() if k not in (AUTOLOAD_ENV, PLUGINS_ENV)},
     )
     assert proc.returncode == 2, proc.stderr
@@ -168,8 +195,22 @@ def test_console_entry_point_exits_2_without_traceback(tmp_path):
 def test_data_path_survives_a_dataset_switch_and_later_sets_win(capsys, tmp_path):
     import json
 
-    args = ["config", "show", "--format", "json", "--plugin", "image", "--preset", "demo", "--data", str(tmp_path),
-            "--set", "data.name=image_folder", "--set", "data.resolution=48"]
+    args = [
+        "config",
+        "show",
+        "--format",
+        "json",
+        "--plugin",
+        "image",
+        "--preset",
+        "demo",
+        "--data",
+        str(tmp_path),
+        "--set",
+        "data.name=image_folder",
+        "--set",
+        "data.resolution=48",
+    ]
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)["data"]
     assert (data["name"], data["root"], data["resolution"]) == ("image_folder", str(tmp_path), 48)

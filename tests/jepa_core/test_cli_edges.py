@@ -27,28 +27,37 @@ def test_a_batch_larger_than_the_dataset_stops_before_any_model_is_built(tmp_pat
 
     monkeypatch.setattr(run, "build_parts", no_models)
     err = _error(capsys, [*TRAIN, "--out", str(tmp_path / "run"), "--set", f"train.batch_size={10**12}"])
-    assert err == (f"error: the dataset has 256 samples, fewer than one global batch of {10**12}; lower "
-                   "train.batch_size to at most 256.\n")
+    assert err == (
+        f"error: the dataset has 256 samples, fewer than one global batch of {10**12}; lower "
+        "train.batch_size to at most 256.\n"
+    )
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("seed", [str(10**20), "-1", str(2**63)])
 def test_a_seed_no_generator_accepts_is_one_sentence(capsys, seed):
-    err = _error(capsys, [*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={seed}"])
+    err = _error(
+        capsys, [*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={seed}"]
+    )
     assert err == f"error: invalid value for 'train.seed': seed must be in [0, 2**63 - 1], got {seed}.\n"
-    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={2**63 - 1}"]) == 0
+    assert (
+        main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", "--set", f"train.seed={2**63 - 1}"])
+        == 0
+    )
 
 
 def test_a_binary_config_file(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     assert _error(capsys, [*TOY, "train", "--config", str(path)]) == (
-        f"error: config file '{path}' is not a text file (it is not UTF-8); give a YAML or JSON run config.\n")
+        f"error: config file '{path}' is not a text file (it is not UTF-8); give a YAML or JSON run config.\n"
+    )
 
 
 def test_a_directory_as_config_file(tmp_path, capsys):
     assert _error(capsys, [*TOY, "train", "--config", str(tmp_path)]) == (
-        f"error: config file '{tmp_path}' is a directory; give a config file (e.g. runs/demo/config.yaml).\n")
+        f"error: config file '{tmp_path}' is a directory; give a config file (e.g. runs/demo/config.yaml).\n"
+    )
 
 
 def test_a_deeply_nested_config_file(tmp_path, capsys):
@@ -70,8 +79,10 @@ def test_a_write_failing_where_no_check_looked_is_still_one_sentence(capsys, mon
             raise RuntimeError("writer failed") from err
 
     monkeypatch.setattr(train, "run", full_disk)
-    assert _error(capsys, TRAIN) == ("error: could not write 'runs/x/tensorboard/events.out' (the disk is full); "
-                                     "free some space or choose another --out.\n")
+    assert _error(capsys, TRAIN) == (
+        "error: could not write 'runs/x/tensorboard/events.out' (the disk is full); "
+        "free some space or choose another --out.\n"
+    )
 
     def a_bug(args, registry):
         raise OSError(errno.ENOENT, "No such file or directory", "x")  # not a write failure: not hidden

@@ -19,8 +19,18 @@ from jepa_core.registry import build_registry
 from jepa_core.yaml_io import load_yaml
 
 TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin"]
-TINY = ["--set", "data.num_samples=64", "--set", "train.batch_size=16", "--set", "train.max_steps=4",
-        "--set", "train.log_every=2", "--set", "train.eval_every=0"]
+TINY = [
+    "--set",
+    "data.num_samples=64",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.max_steps=4",
+    "--set",
+    "train.log_every=2",
+    "--set",
+    "train.eval_every=0",
+]
 IJEPA = Path(__file__).parents[1] / "plugins" / "jepa_image" / "ijepa_configs" / "in1k_vith14_ep300.yaml"
 
 
@@ -80,8 +90,23 @@ def test_train_from_an_ijepa_file_stops_on_values_it_cannot_honour(capsys, tmp_p
 
 def test_train_from_yaml_keeps_config_yaml_and_logs_csv(capsys, tmp_path):
     reg = build_registry(autoload=False, plugins=["tests.toy_seq_plugin"])
-    assert main([*TOY, "config", "show", "--plugin", "toyseq", "--preset", "tiny", *TINY,
-                 "--set", "train.loggers=tensorboard,csv"]) == 0
+    assert (
+        main(
+            [
+                *TOY,
+                "config",
+                "show",
+                "--plugin",
+                "toyseq",
+                "--preset",
+                "tiny",
+                *TINY,
+                "--set",
+                "train.loggers=tensorboard,csv",
+            ]
+        )
+        == 0
+    )
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(capsys.readouterr().out)
     out = tmp_path / "run"
@@ -102,7 +127,7 @@ def test_a_run_directory_with_config_json_still_resumes(capsys, tmp_path):
     out = tmp_path / "run"
     assert main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY]) == 0
     (out / "config.json").write_text(json.dumps(to_dict(load_config(out / "config.yaml", reg))))  # as an older
-    (out / "config.yaml").unlink()                                                               # version wrote it
+    (out / "config.yaml").unlink()  # version wrote it
     changed = [*TINY, "--set", "train.max_steps=6", "--set", "optim.lr=0.5"]  # a later --set wins
     err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *changed]))
     assert "holds a run with another config (optim.lr" in err  # compared with the stored config.json
@@ -111,13 +136,47 @@ def test_a_run_directory_with_config_json_still_resumes(capsys, tmp_path):
 def test_a_logger_without_its_package_stops_before_any_work(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     out = tmp_path / "run"
-    err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY,
-                               "--set", "train.loggers=tensorboard,wandb"]))
-    assert err == ("error: train.loggers names 'wandb', which needs the optional package wandb; install it with "
-                   "pip install 'jepaforge[wandb]' or drop it from train.loggers.\n")
+    err = _error(
+        capsys,
+        main(
+            [
+                *TOY,
+                "train",
+                "--plugin",
+                "toyseq",
+                "--preset",
+                "tiny",
+                "--out",
+                str(out),
+                *TINY,
+                "--set",
+                "train.loggers=tensorboard,wandb",
+            ]
+        ),
+    )
+    assert err == (
+        "error: train.loggers names 'wandb', which needs the optional package wandb; install it with "
+        "pip install 'jepaforge[wandb]' or drop it from train.loggers.\n"
+    )
     assert not out.exists()
-    err = _error(capsys, main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *TINY,
-                               "--set", "train.loggers=tensorbord"]))
+    err = _error(
+        capsys,
+        main(
+            [
+                *TOY,
+                "train",
+                "--plugin",
+                "toyseq",
+                "--preset",
+                "tiny",
+                "--out",
+                str(out),
+                *TINY,
+                "--set",
+                "train.loggers=tensorbord",
+            ]
+        ),
+    )
     assert "unknown logger 'tensorbord'; valid loggers: csv, mlflow, tensorboard, wandb." in err and not out.exists()
 
 

@@ -63,21 +63,25 @@ def cfg():
 
 # ------------------------------------------------------------------- overrides parse
 def test_overrides_parse_each_type(cfg, reg):
-    new = apply_overrides(cfg, [
-        "train.epochs=7",                 # int
-        "optim.lr=5e-4",                  # float
-        "optim.ema_start=1",              # int text into a float field
-        "probe.enabled=true",             # bool
-        "probe.compare_random_init=off",
-        "train.device=cpu",               # str
-        "train.max_steps=none",           # Optional -> None
-        "train.micro_batch_size=8",       # Optional -> int
-        "optim.clip_grad=1.5",            # Optional[float]
-        "optim.betas=0.8,0.95",           # tuple
-        "train.precision=bf16",           # Literal
-        "masker.num_targets=3",           # component option
-        " data.num_samples = 64 ",        # spaces around key and value
-    ], reg)
+    new = apply_overrides(
+        cfg,
+        [
+            "train.epochs=7",  # int
+            "optim.lr=5e-4",  # float
+            "optim.ema_start=1",  # int text into a float field
+            "probe.enabled=true",  # bool
+            "probe.compare_random_init=off",
+            "train.device=cpu",  # str
+            "train.max_steps=none",  # Optional -> None
+            "train.micro_batch_size=8",  # Optional -> int
+            "optim.clip_grad=1.5",  # Optional[float]
+            "optim.betas=0.8,0.95",  # tuple
+            "train.precision=bf16",  # Literal
+            "masker.num_targets=3",  # component option
+            " data.num_samples = 64 ",  # spaces around key and value
+        ],
+        reg,
+    )
     assert new.train.epochs == 7 and isinstance(new.train.epochs, int)
     assert new.optim.lr == 5e-4
     assert new.optim.ema_start == 1.0 and isinstance(new.optim.ema_start, float)
@@ -106,13 +110,16 @@ def test_optional_literal_and_tuple_in_component_options(reg, cfg):
 
 
 # -------------------------------------------------------------------- override errors
-@pytest.mark.parametrize("override, pieces", [
-    ("optim.lrr=1", ["'optim.lrr'", "valid keys", "optim.lr", "optim.start_lr"]),
-    ("masker.size=2", ["'masker.size'", "masker.num_targets", "masker.block"]),
-    ("model.depth=2", ["section 'model'", "encoder", "optim", "probe"]),
-    ("lr=1", ["'lr'", "section.field"]),
-    ("optim.lr", ["'optim.lr'", "key=value"]),
-])
+@pytest.mark.parametrize(
+    "override, pieces",
+    [
+        ("optim.lrr=1", ["'optim.lrr'", "valid keys", "optim.lr", "optim.start_lr"]),
+        ("masker.size=2", ["'masker.size'", "masker.num_targets", "masker.block"]),
+        ("model.depth=2", ["section 'model'", "encoder", "optim", "probe"]),
+        ("lr=1", ["'lr'", "section.field"]),
+        ("optim.lr", ["'optim.lr'", "key=value"]),
+    ],
+)
 def test_wrong_key(cfg, reg, override, pieces):
     with pytest.raises(ConfigError) as info:
         apply_overrides(cfg, [override], reg)
@@ -120,18 +127,21 @@ def test_wrong_key(cfg, reg, override, pieces):
         assert piece in str(info.value)
 
 
-@pytest.mark.parametrize("override, pieces", [
-    ("train.epochs=abc", ["'train.epochs'", "int", "'abc'"]),
-    ("train.epochs=1.5", ["'train.epochs'", "'1.5'"]),
-    ("optim.lr=fast", ["'optim.lr'", "float", "'fast'"]),
-    ("optim.lr=nan", ["'optim.lr'", "nan"]),
-    ("probe.enabled=maybe", ["'probe.enabled'", "bool", "'maybe'"]),
-    ("optim.betas=0.9", ["'optim.betas'", "2 items"]),
-    ("optim.betas=0.9,x", ["'optim.betas'", "'x'"]),
-    ("train.precision=fp8", ["'train.precision'", "'fp32', 'bf16', 'fp16'", "'fp8'"]),
-    ("train.max_steps=many", ["'train.max_steps'", "'many'"]),
-    ("masker.num_targets=two", ["'masker.num_targets'", "'two'"]),
-])
+@pytest.mark.parametrize(
+    "override, pieces",
+    [
+        ("train.epochs=abc", ["'train.epochs'", "int", "'abc'"]),
+        ("train.epochs=1.5", ["'train.epochs'", "'1.5'"]),
+        ("optim.lr=fast", ["'optim.lr'", "float", "'fast'"]),
+        ("optim.lr=nan", ["'optim.lr'", "nan"]),
+        ("probe.enabled=maybe", ["'probe.enabled'", "bool", "'maybe'"]),
+        ("optim.betas=0.9", ["'optim.betas'", "2 items"]),
+        ("optim.betas=0.9,x", ["'optim.betas'", "'x'"]),
+        ("train.precision=fp8", ["'train.precision'", "'fp32', 'bf16', 'fp16'", "'fp8'"]),
+        ("train.max_steps=many", ["'train.max_steps'", "'many'"]),
+        ("masker.num_targets=two", ["'masker.num_targets'", "'two'"]),
+    ],
+)
 def test_wrong_type(cfg, reg, override, pieces):
     with pytest.raises(ConfigError) as info:
         apply_overrides(cfg, [override], reg)
@@ -139,14 +149,17 @@ def test_wrong_type(cfg, reg, override, pieces):
         assert piece in str(info.value)
 
 
-@pytest.mark.parametrize("override, pieces", [
-    ("optim.lr=-1", ["'optim.lr'", "lr must be > 0", "-1"]),
-    ("optim.ema_start=1.5", ["'optim.ema_start'", "[0, 1]"]),
-    ("train.batch_size=0", ["'train.batch_size'", "> 0"]),
-    ("train.max_bad_fraction=2", ["'train.max_bad_fraction'"]),
-    ("train.num_workers=-2", ["'train.num_workers'", ">= 0"]),
-    ("loss.beta=0", ["'loss.beta'", "beta must be > 0"]),
-])
+@pytest.mark.parametrize(
+    "override, pieces",
+    [
+        ("optim.lr=-1", ["'optim.lr'", "lr must be > 0", "-1"]),
+        ("optim.ema_start=1.5", ["'optim.ema_start'", "[0, 1]"]),
+        ("train.batch_size=0", ["'train.batch_size'", "> 0"]),
+        ("train.max_bad_fraction=2", ["'train.max_bad_fraction'"]),
+        ("train.num_workers=-2", ["'train.num_workers'", ">= 0"]),
+        ("loss.beta=0", ["'loss.beta'", "beta must be > 0"]),
+    ],
+)
 def test_out_of_range(cfg, reg, override, pieces):
     with pytest.raises(ConfigError) as info:
         apply_overrides(cfg, [override], reg)
@@ -255,4 +268,11 @@ def test_batch_layout_errors():
 def test_defaults_are_the_recipe():
     o = OptimConfig()
     assert (o.lr, o.start_lr, o.final_lr, o.weight_decay, o.final_weight_decay) == (1e-3, 2e-4, 1e-6, 0.04, 0.4)
-    assert (o.betas, o.eps, o.ema_start, o.ema_end, o.ipe_scale, o.clip_grad) == ((0.9, 0.999), 1e-8, 0.996, 1.0, 1.0, None)
+    assert (o.betas, o.eps, o.ema_start, o.ema_end, o.ipe_scale, o.clip_grad) == (
+        (0.9, 0.999),
+        1e-8,
+        0.996,
+        1.0,
+        1.0,
+        None,
+    )

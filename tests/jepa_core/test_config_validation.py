@@ -12,9 +12,17 @@ from jepa_core.cli import main
 TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin"]
 IMAGE = ["--no-autoload", "-p", "jepa_image.plugin"]
 TINY_VIT = [
-    "encoder.size=tiny", "encoder.depth=1", "encoder.patch_size=8", "encoder.img_size=32", "data.resolution=32",
-    "predictor.depth=1", "predictor.embed_dim=48", "train.batch_size=4", "train.micro_batch_size=none",
-    "train.num_workers=0", "train.device=cpu",
+    "encoder.size=tiny",
+    "encoder.depth=1",
+    "encoder.patch_size=8",
+    "encoder.img_size=32",
+    "data.resolution=32",
+    "predictor.depth=1",
+    "predictor.embed_dim=48",
+    "train.batch_size=4",
+    "train.micro_batch_size=none",
+    "train.num_workers=0",
+    "train.device=cpu",
 ]
 
 
@@ -44,7 +52,10 @@ def _error(capsys, rc: int) -> str:
         ("optim.ema_start=1.5", "invalid value for 'optim.ema_start': ema_start must be in [0, 1], got 1.5."),
         ("train.batch_size=0", "invalid value for 'train.batch_size': batch_size must be > 0, got 0."),
         ("train.keep_every=-3", "invalid value for 'train.keep_every': keep_every must be >= 0, got -3."),
-        ("train.max_bad_fraction=2", "invalid value for 'train.max_bad_fraction': max_bad_fraction must be in [0, 1], got 2.0."),
+        (
+            "train.max_bad_fraction=2",
+            "invalid value for 'train.max_bad_fraction': max_bad_fraction must be in [0, 1], got 2.0.",
+        ),
         ("masker.target_scale=0.5,1.5", "target_scale must be (lo, hi) with 0 < lo <= hi <= 1, got (0.5, 1.5)."),
         ("masker.context_scale=0,0.5", "context_scale must be (lo, hi) with 0 < lo <= hi <= 1, got (0.0, 0.5)."),
         ("masker.num_targets=0", "num_targets must be >= 1, got 0."),
@@ -52,8 +63,22 @@ def _error(capsys, rc: int) -> str:
     ],
 )
 def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, override, message):
-    rc = main([*IMAGE, "train", "--plugin", "image", "--preset", "vith14", "--data", str(tmp_path),
-               "--out", str(tmp_path / "run"), "--set", override])
+    rc = main(
+        [
+            *IMAGE,
+            "train",
+            "--plugin",
+            "image",
+            "--preset",
+            "vith14",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            override,
+        ]
+    )
     assert message in _error(capsys, rc)
     assert not (tmp_path / "run").exists()
 
@@ -65,8 +90,19 @@ def _image_run(tmp_path, *extra: str) -> list[str]:
     data.mkdir(exist_ok=True)
     for i in range(8):
         Image.new("RGB", (16, 16), (i * 30, 0, 0)).save(data / f"{i}.png")
-    return [*IMAGE, "train", "--plugin", "image", "--preset", "vith14", "--data", str(data),
-            "--out", str(tmp_path / "run"), *_sets([*TINY_VIT, *extra])]
+    return [
+        *IMAGE,
+        "train",
+        "--plugin",
+        "image",
+        "--preset",
+        "vith14",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        *_sets([*TINY_VIT, *extra]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -74,10 +110,16 @@ def _image_run(tmp_path, *extra: str) -> list[str]:
     [
         # more/larger targets than fit on the 4x4 grid: the masker is tried once before training
         (("masker.min_keep=10",), "the multiblock masker cannot satisfy min_keep=10 on grid 4x4"),
-        (("masker.num_targets=8", "masker.allow_target_overlap=false", "masker.min_keep=2"),
-         "num_targets=8: a context set can keep at most 0 tokens"),
+        (
+            ("masker.num_targets=8", "masker.allow_target_overlap=false", "masker.min_keep=2"),
+            "num_targets=8: a context set can keep at most 0 tokens",
+        ),
         # a component rejecting its options is a config error, not a traceback
-        (("predictor.embed_dim=32",), "the predictor 'vit_predictor' rejects its options (predictor embed_dim=32 is not divisible by num_heads=3)"),
+        (
+            ("predictor.embed_dim=32",),
+            "the predictor 'vit_predictor' rejects its options "
+            "(predictor embed_dim=32 is not divisible by num_heads=3)",
+        ),
     ],
 )
 def test_impossible_model_or_mask_config_fails_before_training(tmp_path, capsys, extra, message):
@@ -87,8 +129,17 @@ def test_impossible_model_or_mask_config_fails_before_training(tmp_path, capsys,
 
 
 def _toy_train(tmp_path, *extra: str) -> list[str]:
-    return [*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(tmp_path / "run"),
-            *_sets(["train.device=cpu", *extra])]
+    return [
+        *TOY,
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path / "run"),
+        *_sets(["train.device=cpu", *extra]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +151,9 @@ def _toy_train(tmp_path, *extra: str) -> list[str]:
         (1, ("train.micro_batch_size=64",), "train.micro_batch_size=64 does not divide the per-process batch 32"),
     ],
 )
-def test_batch_that_does_not_fit_the_world_size_fails_before_joining_a_group(tmp_path, capsys, monkeypatch, world, extra, message):
+def test_batch_that_does_not_fit_the_world_size_fails_before_joining_a_group(
+    tmp_path, capsys, monkeypatch, world, extra, message
+):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", str(world))
     monkeypatch.delenv("MASTER_ADDR", raising=False)  # would be needed to join a process group
@@ -110,8 +163,20 @@ def test_batch_that_does_not_fit_the_world_size_fails_before_joining_a_group(tmp
 
 
 def test_unknown_device_is_one_sentence(tmp_path, capsys):
-    rc = main([*TOY, "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(tmp_path / "run"),
-               "--set", "train.device=tpu"])
+    rc = main(
+        [
+            *TOY,
+            "train",
+            "--plugin",
+            "toyseq",
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "train.device=tpu",
+        ]
+    )
     assert "train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'." in _error(capsys, rc)
 
 

@@ -54,7 +54,12 @@ STRIPE_PLUGIN_DIR = Path(__file__).resolve().parents[2] / "examples" / "stripe_m
 PROJECT_PLUGINS = {"core", "image", "video", "audio", "toyseq", "stripes"}
 # Built-ins allowed to have no example, each checked by its own test here.
 PLACEHOLDERS = {("predictor", "none"), ("target", "none"), ("masker", "none")}  # the core's 'none' parts
-NO_EXAMPLE = {("dataset", "image_folder"), ("dataset", "video_frames"), ("dataset", "video_files"), ("dataset", "wav_folder")}
+NO_EXAMPLE = {
+    ("dataset", "image_folder"),
+    ("dataset", "video_frames"),
+    ("dataset", "video_files"),
+    ("dataset", "wav_folder"),
+}
 
 
 @contextlib.contextmanager
@@ -407,8 +412,12 @@ def _broken_plugin() -> types.ModuleType:
     module.JEPA_PLUGIN_NAME = "broken"
 
     def jepa_maskers():
-        yield MaskerSpec(name="overlap", config_type=_Opts, build=lambda cfg: OverlapMasker(),
-                         example=lambda: Example(options=_Opts(), grid=(4, 4)))
+        yield MaskerSpec(
+            name="overlap",
+            config_type=_Opts,
+            build=lambda cfg: OverlapMasker(),
+            example=lambda: Example(options=_Opts(), grid=(4, 4)),
+        )
         yield MaskerSpec(name="gridless", config_type=_Opts, build=lambda cfg: OverlapMasker(), example=_Opts)
         yield MaskerSpec(name="undocumented", config_type=_Opts, build=lambda cfg: OverlapMasker())
 
@@ -446,13 +455,19 @@ def test_encoder_input_shape_comes_from_the_example_when_the_encoder_has_none():
     def jepa_encoders():
         small = SeqEncoderConfig(length=32, width=16, depth=1)
         yield EncoderSpec(name="bare", config_type=SeqEncoderConfig, build=ShapelessEncoder, example=lambda: small)
-        yield EncoderSpec(name="shaped", config_type=SeqEncoderConfig, build=ShapelessEncoder,
-                          example=lambda: Example(options=small, input_shape=(32,)))
+        yield EncoderSpec(
+            name="shaped",
+            config_type=SeqEncoderConfig,
+            build=ShapelessEncoder,
+            example=lambda: Example(options=small, input_shape=(32,)),
+        )
 
     module = types.ModuleType("shapeless")
     module.JEPA_PLUGIN_NAME = "shapeless"
     module.jepa_encoders = hookimpl(jepa_encoders)
-    cases = {c.id: c for c in conformance_cases(build_registry(autoload=False, plugins=[module]), plugins=["shapeless"])}
+    cases = {
+        c.id: c for c in conformance_cases(build_registry(autoload=False, plugins=[module]), plugins=["shapeless"])
+    }
     with pytest.raises(AssertionError, match=r"encoder 'bare' \(plugin 'shapeless'\): has no expected_input_shape"):
         cases["encoder:bare"].run()
     cases["encoder:shaped"].run()

@@ -16,11 +16,14 @@ from jepa_core.progress import ProgressLogger
 NAME = "unreadable image 'data/caf\u00e9-\udcff.png'"  # a non-UTF-8 byte (0xff) as os.listdir gives it
 
 
-@pytest.mark.parametrize("encoding, expected", [
-    ("utf-8", "unreadable image 'data/caf\u00e9-\\xff.png'"),
-    ("ascii", "unreadable image 'data/caf\\xe9-\\xff.png'"),
-    ("latin-1", "unreadable image 'data/caf\u00e9-\\xff.png'"),
-])
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [
+        ("utf-8", "unreadable image 'data/caf\u00e9-\\xff.png'"),
+        ("ascii", "unreadable image 'data/caf\\xe9-\\xff.png'"),
+        ("latin-1", "unreadable image 'data/caf\u00e9-\\xff.png'"),
+    ],
+)
 def test_printable_escapes_what_the_encoding_cannot_show(encoding, expected):
     stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict")
     assert printable(NAME, stream) == expected
@@ -33,8 +36,20 @@ def test_skipped_sample_lines_print_under_a_strict_encoding():
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
     logger = ProgressLogger(total_steps=10, log_every=10, stream=stream, max_bad_fraction=1.0)
     trainer = type("T", (), {"step": 1, "epoch": 0, "first_nonfinite_step": torch.tensor(-1)})()
-    out = type("O", (), {"loss": torch.tensor(0.1), "batch_size": 4, "bad_samples": (BadSample(NAME, index=0, drawn=True),),
-                         "lr": 0.0, "weight_decay": 0.0, "momentum": 0.0, "grad_norm": torch.tensor(0.0), "step": 0})()
+    out = type(
+        "O",
+        (),
+        {
+            "loss": torch.tensor(0.1),
+            "batch_size": 4,
+            "bad_samples": (BadSample(NAME, index=0, drawn=True),),
+            "lr": 0.0,
+            "weight_decay": 0.0,
+            "momentum": 0.0,
+            "grad_norm": torch.tensor(0.0),
+            "step": 0,
+        },
+    )()
     logger.on_step_end(trainer, out)
     stream.seek(0)
     assert "skipped sample 1: unreadable image 'data/caf\\xe9-\\xff.png'" in stream.read()

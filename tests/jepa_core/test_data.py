@@ -52,7 +52,7 @@ def test_set_epoch_start_step_resumes_at_the_right_place():
     sampler = EpochBatchSampler(64, 4, seed=7, accum_steps=2)
     full = _epoch(sampler, 2)
     resumed = _epoch(sampler, 2, start_step=3)
-    assert resumed == full[3 * 2:]  # 2 micro-batches per step
+    assert resumed == full[3 * 2 :]  # 2 micro-batches per step
     assert len(sampler) == len(resumed) == (8 - 3) * 2
     assert _epoch(sampler, 2, start_step=8) == []
 
@@ -158,8 +158,9 @@ def test_augmentation_seeded_by_epoch_and_index():
 
 
 def test_loader_reports_bad_samples_in_the_batch():
-    loader = build_loader(Flaky(n=8, bad={2}), SeqBlockMasker(SeqBlockConfig()), grid=GRID, micro_batch=8,
-                          seed=0, shuffle=False)
+    loader = build_loader(
+        Flaky(n=8, bad={2}), SeqBlockMasker(SeqBlockConfig()), grid=GRID, micro_batch=8, seed=0, shuffle=False
+    )
     (batch,) = list(loader)
     assert batch.bad_samples == ("sample 2 is truncated",)
     assert batch.labels.tolist() == [0, 1, 3, 3, 4, 5, 6, 7]

@@ -33,7 +33,10 @@ STEPS = 4
         ({"SLURM_PROCID": "5", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1"}, DistInfo(5, 16, 1)),
         ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_LOCALID": "0"}, DistInfo(0, 1, 0)),  # one srun task
         # torchrun inside an srun allocation: torchrun's variables win.
-        ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "SLURM_PROCID": "0", "SLURM_NTASKS": "1"}, DistInfo(1, 2, 1)),
+        (
+            {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "SLURM_PROCID": "0", "SLURM_NTASKS": "1"},
+            DistInfo(1, 2, 1),
+        ),
     ],
     ids=["single", "torchrun", "slurm", "slurm-one-task", "torchrun-in-slurm"],
 )
@@ -74,10 +77,29 @@ def test_select_device_refuses_bad_values():
 def torchrun_cli(tmp_path_factory):
     root = tmp_path_factory.mktemp("torchrun")
     args = [
-        "-m", "jepa_core", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
-        "--out", str(root / "run"), "--set", "train.batch_size=8", "--set", "train.micro_batch_size=4",
-        "--set", f"train.max_steps={STEPS}", "--set", "train.checkpoint_every=2", "--set", "train.device=cpu",
-        "--set", "train.log_every=1",
+        "-m",
+        "jepa_core",
+        "-p",
+        "tests.toy_seq_plugin",
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(root / "run"),
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.micro_batch_size=4",
+        "--set",
+        f"train.max_steps={STEPS}",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        "train.log_every=1",
     ]
     torchrun(args, log_dir=root / "logs")
     return root
@@ -91,9 +113,18 @@ def single_process(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("single")
     cfg = toy_seq_plugin.toy_config()
-    cfg = attrs.evolve(cfg, train=attrs.evolve(
-        cfg.train, batch_size=8, micro_batch_size=4, max_steps=STEPS, device="cpu", out_dir=str(out), log_every=1,
-    ))
+    cfg = attrs.evolve(
+        cfg,
+        train=attrs.evolve(
+            cfg.train,
+            batch_size=8,
+            micro_batch_size=4,
+            max_steps=STEPS,
+            device="cpu",
+            out_dir=str(out),
+            log_every=1,
+        ),
+    )
     result = train_run(cfg, build_registry(autoload=False, plugins=[toy_seq_plugin]), stream=None)
     assert cfg.train.batch_layout(1) == (4, 2) and cfg.train.batch_layout(2) == (4, 1)
     return result, ckpt.load_checkpoint(ckpt.latest_checkpoint(out / "checkpoints"))
@@ -120,7 +151,11 @@ def test_two_processes_equal_one_process_with_accumulation(torchrun_cli, single_
 def test_only_rank_zero_writes_files_and_logs(torchrun_cli):
     run = torchrun_cli / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoints", "config.yaml", "online_eval.jsonl", "representation.json", "tensorboard",
+        "checkpoints",
+        "config.yaml",
+        "online_eval.jsonl",
+        "representation.json",
+        "tensorboard",
     ]
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == [ckpt.checkpoint_name(2), ckpt.checkpoint_name(STEPS)]  # no stray temp files

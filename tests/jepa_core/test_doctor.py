@@ -27,7 +27,18 @@ def test_the_report_names_versions_device_threads_blas_cpu_and_the_expectation()
     bench = doctor.Benchmark(gflops=gflops, size=1024, device="cpu", dtype="float32", seconds=5.0, threads=2)
     lines = doctor.format_report(attrs.evolve(report, cpu=bench))
     text = "\n".join(lines)
-    for start in ("python:", "versions:", "extras:", "device:", "cpu:", "threads:", "blas:", "load:", "matmul:", "expected:"):
+    for start in (
+        "python:",
+        "versions:",
+        "extras:",
+        "device:",
+        "cpu:",
+        "threads:",
+        "blas:",
+        "load:",
+        "matmul:",
+        "expected:",
+    ):
         assert any(line.startswith(start) for line in lines), start
     assert "torch " in text and "1m35s" in text and "GFLOP/s" in text
     assert "wandb" in text and "mlflow" in text

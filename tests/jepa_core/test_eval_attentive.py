@@ -15,8 +15,16 @@ from jepa_core.eval.probe import linear_probe
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/jepa_core/conftest.py
 
 
-def hidden_token_task(n: int, *, seed: int, num_classes: int = 4, tokens: int = 16, dim: int = 32,
-                      signal: float = 4.0, marker: float = 6.0):
+def hidden_token_task(
+    n: int,
+    *,
+    seed: int,
+    num_classes: int = 4,
+    tokens: int = 16,
+    dim: int = 32,
+    signal: float = 4.0,
+    marker: float = 6.0,
+):
     """Tokens ``[n, T, D]`` of noise where ONE marked token, at a random position, carries the class.
 
     The marked token gets ``marker * m + s_y`` (``m`` and the class vectors ``s_y`` orthogonal, norm 1
@@ -103,8 +111,23 @@ def run_dir(tiny_image_run):
 
 def test_attentive_probe_cli_with_low_shot_baseline_and_json(run_dir, capsys, tmp_path):
     path = tmp_path / "a.json"
-    rc = main(["eval", "attentive-probe", "--checkpoint", str(run_dir), "--epochs", "2", "--heads", "4",
-               "--labels-per-class", "4", "--compare-random-init", "--json", str(path)])
+    rc = main(
+        [
+            "eval",
+            "attentive-probe",
+            "--checkpoint",
+            str(run_dir),
+            "--epochs",
+            "2",
+            "--heads",
+            "4",
+            "--labels-per-class",
+            "4",
+            "--compare-random-init",
+            "--json",
+            str(path),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "all output tokens, 4 labels per class, data 'synthetic_shapes'" in out
@@ -121,11 +144,13 @@ def test_attentive_probe_cli_with_low_shot_baseline_and_json(run_dir, capsys, tm
 def test_attentive_probe_cli_user_errors_exit_2(run_dir, capsys):
     assert main(["eval", "attentive-probe", "--checkpoint", str(run_dir), "--pool", "last4"]) == 2
     err = capsys.readouterr().err
-    assert err == ("error: --pool last4 does not apply to attentive-probe, which uses all output tokens; "
-                   "drop --pool.\n")
+    assert err == (
+        "error: --pool last4 does not apply to attentive-probe, which uses all output tokens; drop --pool.\n"
+    )
     assert main(["eval", "attentive-probe", "--checkpoint", str(run_dir), "--heads", "5"]) == 2
     assert "error: --heads 5 does not divide the token width 32; valid head counts include 1, 2, 4, 8, 16." in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
     assert main(["eval", "attentive-probe", "--checkpoint", str(run_dir), "--epochs", "0"]) == 2
     assert "error: --epochs must be >= 1, got 0." in capsys.readouterr().err
 
@@ -139,7 +164,9 @@ def test_extra_self_attention_blocks_run_before_the_pooler_and_still_learn():
     x = torch.randn(2, 16, 32)
     with torch.no_grad():
         before = four(x)
-        four.blocks[0].proj.weight.normal_(generator=torch.Generator().manual_seed(1))  # not a per-token shift: LN would hide it
+        four.blocks[0].proj.weight.normal_(
+            generator=torch.Generator().manual_seed(1)
+        )  # not a per-token shift: LN would hide it
         assert four(x).shape == (2, 4) and not torch.allclose(before, four(x))  # the blocks are used
     tx, ty = hidden_token_task(1024, seed=0)
     vx, vy = hidden_token_task(256, seed=1)
@@ -152,8 +179,9 @@ def test_extra_self_attention_blocks_run_before_the_pooler_and_still_learn():
 
 def test_attentive_probe_cli_blocks(run_dir, capsys, tmp_path):
     path = tmp_path / "b.json"
-    rc = main(["eval", "attentive-probe", "--checkpoint", str(run_dir), "--epochs", "1", "--blocks", "2",
-               "--json", str(path)])
+    rc = main(
+        ["eval", "attentive-probe", "--checkpoint", str(run_dir), "--epochs", "1", "--blocks", "2", "--json", str(path)]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "blocks) (target encoder): top-1 " in out and ", 2 blocks)" in out
     assert json.loads(path.read_text())["results"]["target encoder"]["blocks"] == 2

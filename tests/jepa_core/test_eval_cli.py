@@ -12,10 +12,22 @@ from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 
 TINY = [
-    "encoder.img_size=32", "encoder.patch_size=8", "encoder.depth=2", "encoder.embed_dim=32",
-    "encoder.num_heads=2", "predictor.embed_dim=16", "predictor.depth=1", "data.resolution=32",
-    "data.num_train=48", "data.num_val=24", "data.num_classes=6", "train.batch_size=8",
-    "train.num_workers=0", "train.max_steps=2", "probe.enabled=false", "probe.epochs=5",
+    "encoder.img_size=32",
+    "encoder.patch_size=8",
+    "encoder.depth=2",
+    "encoder.embed_dim=32",
+    "encoder.num_heads=2",
+    "predictor.embed_dim=16",
+    "predictor.depth=1",
+    "data.resolution=32",
+    "data.num_train=48",
+    "data.num_val=24",
+    "data.num_classes=6",
+    "train.batch_size=8",
+    "train.num_workers=0",
+    "train.max_steps=2",
+    "probe.enabled=false",
+    "probe.epochs=5",
 ]
 
 
@@ -37,8 +49,23 @@ def test_linear_probe_on_the_checkpoints_own_dataset(run_dir, capsys, tmp_path):
 
 
 def test_knn_low_shot_last4_context_with_baseline(run_dir, capsys):
-    rc = main(["eval", "knn", "--checkpoint", str(run_dir), "--k", "3", "--labels-per-class", "2",
-               "--encoder", "context", "--compare-random-init", "--set", "encoder.depth=2"])
+    rc = main(
+        [
+            "eval",
+            "knn",
+            "--checkpoint",
+            str(run_dir),
+            "--k",
+            "3",
+            "--labels-per-class",
+            "2",
+            "--encoder",
+            "context",
+            "--compare-random-init",
+            "--set",
+            "encoder.depth=2",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "k-NN (k=3, T=0.07) (context encoder): top-1" in out and "(12 train samples, 6 classes)" in out
@@ -57,8 +84,20 @@ def test_probe_on_image_folders_with_label_fraction(run_dir, tmp_path, capsys):
             folder = tmp_path / split / ds.classes[ds.label(i)]
             folder.mkdir(parents=True, exist_ok=True)
             ds.image(i).save(folder / f"{i}.png")
-    rc = main(["eval", "linear-probe", "--checkpoint", str(run_dir), "--train", str(tmp_path / "train"),
-               "--val", str(tmp_path / "val"), "--label-fraction", "0.5"])
+    rc = main(
+        [
+            "eval",
+            "linear-probe",
+            "--checkpoint",
+            str(run_dir),
+            "--train",
+            str(tmp_path / "train"),
+            "--val",
+            str(tmp_path / "val"),
+            "--label-fraction",
+            "0.5",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, capsys.readouterr().err
     assert "data 'image_folder'" in out and "label fraction 0.5" in out
@@ -107,16 +146,49 @@ def test_eval_and_export_a_released_ijepa_file(tmp_path, capsys):
     cfg = apply_overrides(reg.preset("image", "demo").build(), TINY, reg)
     path = tmp_path / "IN1K-tiny.pth.tar"
     torch.save(released_state(build_parts(cfg, reg, seed=3)), path)
-    arch = ["--set", "encoder.img_size=32", "--set", "encoder.patch_size=8", "--set", "encoder.depth=2",
-            "--set", "encoder.embed_dim=32", "--set", "encoder.num_heads=2", "--set", "data.resolution=32",
-            "--set", "data.num_train=24", "--set", "data.num_val=12"]
+    arch = [
+        "--set",
+        "encoder.img_size=32",
+        "--set",
+        "encoder.patch_size=8",
+        "--set",
+        "encoder.depth=2",
+        "--set",
+        "encoder.embed_dim=32",
+        "--set",
+        "encoder.num_heads=2",
+        "--set",
+        "data.resolution=32",
+        "--set",
+        "data.num_train=24",
+        "--set",
+        "data.num_val=12",
+    ]
     assert main(["eval", "knn", "--checkpoint", str(path), *arch]) == 2
     assert "released I-JEPA format and holds no config; pass --plugin and --preset" in capsys.readouterr().err
     assert main(["eval", "knn", "--checkpoint", str(path), "--plugin", "image", "--preset", "demo", *arch]) == 0
     out = capsys.readouterr().out
     assert "(ijepa format)" in out and "k-NN (k=20, T=0.07) (target encoder): top-1" in out
-    assert main(["export", "timm", "--checkpoint", str(path), "--out", str(tmp_path / "m.pth"),
-                 "--plugin", "image", "--preset", "demo", "--encoder", "context", *arch[:10]]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "timm",
+                "--checkpoint",
+                str(path),
+                "--out",
+                str(tmp_path / "m.pth"),
+                "--plugin",
+                "image",
+                "--preset",
+                "demo",
+                "--encoder",
+                "context",
+                *arch[:10],
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "m.json").read_text())["encoder"] == "context"
 
 
@@ -132,14 +204,18 @@ def test_unwritable_json_or_export_path_exits_2_before_any_work(run_dir, tmp_pat
     folder = tmp_path / "results"
     folder.mkdir()
     assert f"--json '{folder}' is a directory; give a file name for --json." in refused(
-        ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(folder)])
+        ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(folder)]
+    )
     assert f"--out '{folder}' is a directory; give a file name for --out." in refused(
-        ["export", "timm", "--checkpoint", str(run_dir), "--out", str(folder)])
+        ["export", "timm", "--checkpoint", str(run_dir), "--out", str(folder)]
+    )
     with tmpfs(tmp_path / "ro", size="64k", readonly=True) as ro:
         assert "(the file system is read-only at " in refused(
-            ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(ro / "r.json")])
+            ["eval", "knn", "--checkpoint", str(run_dir), "--json", str(ro / "r.json")]
+        )
         assert "(the file system is read-only at " in refused(
-            ["export", "timm", "--checkpoint", str(run_dir), "--out", str(ro / "model.pth")])
+            ["export", "timm", "--checkpoint", str(run_dir), "--out", str(ro / "model.pth")]
+        )
 
 
 def test_export_onto_a_full_disk_is_one_sentence_and_leaves_no_partial_file(run_dir, tmp_path, capsys):
@@ -148,6 +224,11 @@ def test_export_onto_a_full_disk_is_one_sentence_and_leaves_no_partial_file(run_
     with tmpfs(tmp_path / "disk", size="16k") as disk:
         assert main(["export", "timm", "--checkpoint", str(run_dir), "--out", str(disk / "model.pth")]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: could not write the timm export '{disk / 'model.pth'}' (the disk is full); "
-                              "free some space or choose another --out.") and err.count("\n") == 1
+        assert (
+            err.startswith(
+                f"error: could not write the timm export '{disk / 'model.pth'}' (the disk is full); "
+                "free some space or choose another --out."
+            )
+            and err.count("\n") == 1
+        )
         assert not (disk / "model.pth").exists()

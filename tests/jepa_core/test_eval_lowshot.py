@@ -8,7 +8,9 @@ import torch
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.lowshot import class_counts, fraction_counts, fraction_subset, per_class_subset
 
-LABELS = torch.cat([torch.full((n,), c) for c, n in enumerate([30, 12, 7, 55])])[torch.randperm(104, generator=torch.Generator().manual_seed(0))]
+LABELS = torch.cat([torch.full((n,), c) for c, n in enumerate([30, 12, 7, 55])])[
+    torch.randperm(104, generator=torch.Generator().manual_seed(0))
+]
 
 
 def test_per_class_subset_has_exactly_k_of_each_class_and_is_reproducible():

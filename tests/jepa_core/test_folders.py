@@ -61,8 +61,11 @@ def test_a_symlink_loop_is_followed_once_and_reported(tmp_path):
     _touch(tmp_path / "a", [f"{i:02d}.png" for i in range(10)])
     _touch(tmp_path / "b", [f"{i:02d}.png" for i in range(10)])
     (tmp_path / "b" / "loop").symlink_to(".")  # ln -s . b/loop
-    with pytest.warns(UserWarning, match=r"1 linked folder leads to a folder already scanned and is skipped "
-                                         r"\(e\.g\. '.*b/loop' is '.*b'\)"):
+    with pytest.warns(
+        UserWarning,
+        match=r"1 linked folder leads to a folder already scanned and is skipped "
+        r"\(e\.g\. '.*b/loop' is '.*b'\)",
+    ):
         classes, samples = scan_class_folders(tmp_path, (".png",), dataset="image_folder", noun="images")
     assert classes == ["a", "b"] and len(samples) == 20
     assert sum(label == 1 for _, label in samples) == 10
@@ -99,6 +102,12 @@ def test_linked_clip_folders_are_used_once(tmp_path):
     _touch(tmp_path / "walk" / "clip1", ["f1.png"])
     _touch(tmp_path / "run" / "clip2", ["f1.png"])
     (tmp_path / "run" / "clip1").symlink_to(tmp_path / "walk" / "clip1")
-    with pytest.warns(UserWarning, match=r"1 of the clip folders is reached by a second path and used once \(e\.g\. '.*walk/clip1' is '.*run/clip1'\)"):
+    with pytest.warns(
+        UserWarning,
+        match=(
+            r"1 of the clip folders is reached by a second path and used once "
+            r"\(e\.g\. '.*walk/clip1' is '.*run/clip1'\)"
+        ),
+    ):
         classes, clips = scan_clips(tmp_path)
     assert classes == ["run", "walk"] and len(clips) == 2

@@ -26,9 +26,7 @@ from jepa_core.specs import (
 )
 
 SPEC_MARK = f"{hookspecs.PROJECT}_spec"
-HOOKSPECS = sorted(
-    name for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, SPEC_MARK)
-)
+HOOKSPECS = sorted(name for name, fn in vars(hookspecs).items() if inspect.isfunction(fn) and hasattr(fn, SPEC_MARK))
 
 
 @attrs.frozen
@@ -49,7 +47,8 @@ RECORDS = {
     "jepa_presets": ("preset", PresetSpec(name="all_preset", build=lambda: "cfg")),
     "jepa_loggers": ("logger", LoggerSpec(name="all_logger", build=lambda ctx: ctx)),
     "jepa_config_formats": (
-        "config_format", ConfigFormatSpec(name="all_format", detect=lambda d: False, convert=lambda d, r, s: d),
+        "config_format",
+        ConfigFormatSpec(name="all_format", detect=lambda d: False, convert=lambda d, r, s: d),
     ),
 }
 
@@ -58,6 +57,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
     module = types.ModuleType("all_hooks")
     module.JEPA_PLUGIN_NAME = "all_hooks"
     for hook_name, (_, record) in RECORDS.items():
+
         def impl(_hook=hook_name, _record=record):
             called.append(_hook)
             yield _record

@@ -119,8 +119,19 @@ def test_the_command_line_imports_jepa_core_modules_at_module_level_only():
     assert late == []
 
 
-PUBLIC_API = ("build_registry", "build_parts", "build_loader", "train_run", "load_encoder", "Trainer",
-              "Encoder", "Predictor", "Masker", "TargetProvider", "Loss")
+PUBLIC_API = (
+    "build_registry",
+    "build_parts",
+    "build_loader",
+    "train_run",
+    "load_encoder",
+    "Trainer",
+    "Encoder",
+    "Predictor",
+    "Masker",
+    "TargetProvider",
+    "Loss",
+)
 
 
 def test_the_public_api_is_exported_from_jepa_core_with_an_example_each():

@@ -16,9 +16,19 @@ from jepa_core.registry import build_registry
 from jepa_core.run import build_parts
 
 TINY = [
-    "encoder.img_size=32", "encoder.patch_size=8", "encoder.depth=2", "encoder.embed_dim=32",
-    "encoder.num_heads=2", "predictor.embed_dim=16", "predictor.depth=1", "data.resolution=32",
-    "data.num_train=32", "data.num_val=16", "train.batch_size=8", "train.num_workers=0", "probe.enabled=false",
+    "encoder.img_size=32",
+    "encoder.patch_size=8",
+    "encoder.depth=2",
+    "encoder.embed_dim=32",
+    "encoder.num_heads=2",
+    "predictor.embed_dim=16",
+    "predictor.depth=1",
+    "data.resolution=32",
+    "data.num_train=32",
+    "data.num_val=16",
+    "train.batch_size=8",
+    "train.num_workers=0",
+    "probe.enabled=false",
 ]
 
 
@@ -39,10 +49,16 @@ def released_state(parts) -> dict:
             p.add_(0.01)
     opt = torch.optim.AdamW(list(parts.encoder.parameters()) + list(parts.predictor.parameters()))
     return {
-        "encoder": prefixed(parts.encoder), "predictor": prefixed(parts.predictor),
-        "target_encoder": prefixed(parts.target.encoder), "opt": opt.state_dict(),
-        "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(), "epoch": 300, "loss": 0.123,
-        "batch_size": 128, "world_size": 16, "lr": 1e-6,
+        "encoder": prefixed(parts.encoder),
+        "predictor": prefixed(parts.predictor),
+        "target_encoder": prefixed(parts.target.encoder),
+        "opt": opt.state_dict(),
+        "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(),
+        "epoch": 300,
+        "loss": 0.123,
+        "batch_size": 128,
+        "world_size": 16,
+        "lr": 1e-6,
     }
 
 
@@ -74,8 +90,11 @@ def test_released_file_loads_strictly_into_all_three_networks(registry, released
     assert ckpt.format == "ijepa" and ckpt.config is None
     fresh = build_parts(tiny_cfg(registry), registry, seed=99)
     load_networks(ckpt, encoder=fresh.encoder, predictor=fresh.predictor, target_encoder=fresh.target.encoder)
-    for a, b in ((fresh.encoder, parts.encoder), (fresh.predictor, parts.predictor),
-                 (fresh.target.encoder, parts.target.encoder)):
+    for a, b in (
+        (fresh.encoder, parts.encoder),
+        (fresh.predictor, parts.predictor),
+        (fresh.target.encoder, parts.target.encoder),
+    ):
         assert a.state_dict().keys() == b.state_dict().keys()
         assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
     x = torch.randn(2, 3, 32, 32)
@@ -110,7 +129,10 @@ def test_wrong_architecture_names_the_mismatched_keys(registry, released):
     msg = str(err.value)
     assert "unexpected keys blocks.1." in msg and "depth 2 vs 1" in msg and str(path) in msg
     wide = build_parts(tiny_cfg(registry, "encoder.embed_dim=48"), registry)
-    with pytest.raises(CheckpointError, match=r"shape mismatches .*blocks.0.attn.proj.weight \(32, 32\) vs \(48, 48\).*embed_dim 32 vs 48"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"shape mismatches .*blocks.0.attn.proj.weight \(32, 32\) vs \(48, 48\).*embed_dim 32 vs 48",
+    ):
         load_networks(ckpt, target_encoder=wide.target.encoder)
 
 
@@ -118,9 +140,19 @@ def test_infer_architecture_reads_key_shapes(released):
     path, _ = released
     ckpt = read_checkpoint(path)
     assert infer_architecture(ckpt.network("encoder")) == {
-        "embed_dim": 32, "depth": 2, "patch_size": 8, "in_chans": 3, "grid": "4x4", "mlp_dim": 128}
+        "embed_dim": 32,
+        "depth": 2,
+        "patch_size": 8,
+        "in_chans": 3,
+        "grid": "4x4",
+        "mlp_dim": 128,
+    }
     assert infer_architecture(ckpt.state["predictor"]) == {
-        "predictor_dim": 16, "predictor_depth": 1, "encoder_dim": 32, "grid": "4x4"}
+        "predictor_dim": 16,
+        "predictor_depth": 1,
+        "encoder_dim": 32,
+        "grid": "4x4",
+    }
 
 
 def test_missing_file_and_empty_run_dir_are_checkpoint_errors(tmp_path):
@@ -171,8 +203,9 @@ def test_init_from_a_wrong_architecture_is_a_checkpoint_error(registry, released
     from jepa_core.run import train_run
 
     path, _ = released
-    cfg = tiny_cfg(registry, "encoder.depth=1", "train.max_steps=1", f"train.out_dir={tmp_path}",
-                   f"train.init_from={path}")
+    cfg = tiny_cfg(
+        registry, "encoder.depth=1", "train.max_steps=1", f"train.out_dir={tmp_path}", f"train.init_from={path}"
+    )
     with pytest.raises(CheckpointError, match="unexpected keys blocks.1"):
         train_run(cfg, registry, stream=None)
     assert ckpt_io.latest_checkpoint(tmp_path / "checkpoints") is None

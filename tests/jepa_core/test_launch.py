@@ -108,38 +108,107 @@ def _cluster(argv: list[str]) -> argparse.Namespace:
 
 # ------------------------------------------------------------------ executor parameters
 def test_executor_parameters_from_the_cluster_options():
-    args = _cluster([
-        "--nodes", "2", "--gpus-per-node", "8", "--partition", "learn", "--timeout-min", "600",
-        "--cpus-per-task", "12", "--mem-gb", "480", "--account", "vision", "--qos", "high",
-        "--constraint", "volta32gb", "--slurm-arg", "exclude=node[1-2]", "--slurm-arg", "exclusive",
-    ])
+    args = _cluster(
+        [
+            "--nodes",
+            "2",
+            "--gpus-per-node",
+            "8",
+            "--partition",
+            "learn",
+            "--timeout-min",
+            "600",
+            "--cpus-per-task",
+            "12",
+            "--mem-gb",
+            "480",
+            "--account",
+            "vision",
+            "--qos",
+            "high",
+            "--constraint",
+            "volta32gb",
+            "--slurm-arg",
+            "exclude=node[1-2]",
+            "--slurm-arg",
+            "exclusive",
+        ]
+    )
     opts = cluster_options(args)
     assert (opts.tasks_per_node, opts.world_size) == (8, 16)
     assert executor_parameters(opts, name="jepa-image-vith14") == {
-        "name": "jepa-image-vith14", "nodes": 2, "tasks_per_node": 8, "gpus_per_node": 8, "cpus_per_task": 12,
-        "timeout_min": 600, "mem_gb": 480.0, "slurm_signal_delay_s": 120, "slurm_partition": "learn",
-        "slurm_account": "vision", "slurm_qos": "high", "slurm_constraint": "volta32gb",
+        "name": "jepa-image-vith14",
+        "nodes": 2,
+        "tasks_per_node": 8,
+        "gpus_per_node": 8,
+        "cpus_per_task": 12,
+        "timeout_min": 600,
+        "mem_gb": 480.0,
+        "slurm_signal_delay_s": 120,
+        "slurm_partition": "learn",
+        "slurm_account": "vision",
+        "slurm_qos": "high",
+        "slurm_constraint": "volta32gb",
         "slurm_additional_parameters": {"exclude": "node[1-2]", "exclusive": True},
     }
 
 
 def test_executor_parameters_defaults_and_cpu():
     assert executor_parameters(cluster_options(_cluster([]))) == {
-        "name": "jepa", "nodes": 1, "tasks_per_node": 8, "gpus_per_node": 8, "cpus_per_task": 10,
-        "timeout_min": 4320, "slurm_signal_delay_s": 120,
+        "name": "jepa",
+        "nodes": 1,
+        "tasks_per_node": 8,
+        "gpus_per_node": 8,
+        "cpus_per_task": 10,
+        "timeout_min": 4320,
+        "slurm_signal_delay_s": 120,
     }
     cpu = executor_parameters(cluster_options(_cluster(["--nodes", "3", "--gpus-per-node", "0"])))
     assert cpu["nodes"] == 3 and cpu["tasks_per_node"] == 1 and "gpus_per_node" not in cpu  # one CPU task per node
 
 
 def test_the_job_runs_train_on_the_written_config_with_the_plugin_options():
-    argv = ["--no-autoload", "-p", "a.plugin", "-p", "b.plugin", "--on-plugin-error", "warn", "submit",
-            "--plugin", "image", "--preset", "vith14", "--data", "/data", "--out", "runs/x", "--set", "optim.lr=1e-3",
-            "--set", "train.epochs=2", "--no-resume", "--init-from", "w.pth", "--nodes", "2", "--partition", "p"]
+    argv = [
+        "--no-autoload",
+        "-p",
+        "a.plugin",
+        "-p",
+        "b.plugin",
+        "--on-plugin-error",
+        "warn",
+        "submit",
+        "--plugin",
+        "image",
+        "--preset",
+        "vith14",
+        "--data",
+        "/data",
+        "--out",
+        "runs/x",
+        "--set",
+        "optim.lr=1e-3",
+        "--set",
+        "train.epochs=2",
+        "--no-resume",
+        "--init-from",
+        "w.pth",
+        "--nodes",
+        "2",
+        "--partition",
+        "p",
+    ]
     config = Path("/abs/runs/x/config.json")
     assert train_command(build_parser().parse_args(argv), config) == [
-        "--load-plugin", "a.plugin", "--load-plugin", "b.plugin", "--no-autoload", "--on-plugin-error", "warn",
-        "train", "--config", str(config),
+        "--load-plugin",
+        "a.plugin",
+        "--load-plugin",
+        "b.plugin",
+        "--no-autoload",
+        "--on-plugin-error",
+        "warn",
+        "train",
+        "--config",
+        str(config),
     ]  # the run options are in config.yaml; no --no-resume (checked once at submission; a requeued job must
     # resume), no cluster options
     changed = build_parser().parse_args([*argv, "--allow-config-change"])
@@ -150,7 +219,11 @@ def test_rank_variables_for_slurm_and_local_tasks():
     assert rank_variables("slurm", "42", 1, 0, 0, environ={}) == {}
     assert rank_variables("slurm", "123456", 16, 9, 1, environ={}) == {"MASTER_PORT": "13456"}  # dist.py maps SLURM_*
     assert rank_variables("local", "777", 2, 1, 1, environ={}) == {
-        "MASTER_PORT": "10777", "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "10777",
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
     }
     assert rank_variables("slurm", "42", 16, 3, 3, environ={"MASTER_PORT": "29400"}) == {}  # the user's value wins
 
@@ -169,10 +242,24 @@ def test_rank_variables_for_slurm_and_local_tasks():
         (["--nodes", "0"], "--nodes must be at least 1"),
         (["--slurm-arg", "ntasks-per-node=4"], "--slurm-arg ntasks-per-node is set by jepa submit itself"),
         (["--slurm-arg", "exclude="], "--slurm-arg expects KEY=VALUE"),
-        (["--executor", "local", "--nodes", "2", "--set", "train.device=auto"], "--executor local runs on this machine only"),
+        (
+            ["--executor", "local", "--nodes", "2", "--set", "train.device=auto"],
+            "--executor local runs on this machine only",
+        ),
     ],
-    ids=["preset", "set-key", "set-type", "set-range", "batch-split", "cuda-no-gpus", "cpu-with-gpus", "nodes",
-         "owned-sbatch-option", "slurm-arg-format", "local-multi-node"],
+    ids=[
+        "preset",
+        "set-key",
+        "set-type",
+        "set-range",
+        "batch-split",
+        "cuda-no-gpus",
+        "cpu-with-gpus",
+        "nodes",
+        "owned-sbatch-option",
+        "slurm-arg-format",
+        "local-multi-node",
+    ],
 )
 def test_bad_run_or_cluster_options_exit_2_before_anything_is_written(capsys, tmp_path, extra, expected):
     assert expected in _error(capsys, [*TOY, "--out", str(tmp_path / "run"), *extra])  # the last --preset wins
@@ -182,7 +269,9 @@ def test_bad_run_or_cluster_options_exit_2_before_anything_is_written(capsys, tm
 def test_no_resume_with_a_checkpoint_exits_2_before_submitting(capsys, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
-    err = _error(capsys, [*TOY, "--out", str(tmp_path / "run"), "--no-resume", "--gpus-per-node", "0", "--executor", "local"])
+    err = _error(
+        capsys, [*TOY, "--out", str(tmp_path / "run"), "--no-resume", "--gpus-per-node", "0", "--executor", "local"]
+    )
     assert "already holds checkpoint step_00000004.pt" in err
     assert not (tmp_path / "run" / "submitit").exists()
 
@@ -191,7 +280,24 @@ def test_a_run_directory_of_another_run_or_in_use_is_refused_before_its_config_i
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
-    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), *SMALL, "--set", "train.seed=1", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                *TOY[:3],
+                "config",
+                "show",
+                *TOY[4:],
+                "--out",
+                str(run),
+                *SMALL,
+                "--set",
+                "train.seed=1",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     stored = capsys.readouterr().out
     (run / "config.json").write_text(stored)  # as an older run wrote it
     local = [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local"]
@@ -244,21 +350,71 @@ def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, ca
         exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     run = tmp_path / "run"
-    job = _submit(monkeypatch, [*TOY, "--out", str(run), "--set", "train.batch_size=64", "--nodes", "2",
-                                "--partition", "learn", "--slurm-arg", "exclude=node7", "--timeout-min", "60"])
+    job = _submit(
+        monkeypatch,
+        [
+            *TOY,
+            "--out",
+            str(run),
+            "--set",
+            "train.batch_size=64",
+            "--nodes",
+            "2",
+            "--partition",
+            "learn",
+            "--slurm-arg",
+            "exclude=node7",
+            "--timeout-min",
+            "60",
+        ],
+    )
     out = capsys.readouterr().out
     assert job.job_id == "4242" and "submitted job 4242 to SLURM: 2 node(s) x 8 task(s) (one per GPU)" in out
     assert f"logs: {run / 'submitit'}" in out
     script = (tmp_path / "job.sh").read_text()
-    for line in ("--nodes=2", "--ntasks-per-node=8", "--gpus-per-node=8", "--cpus-per-task=10", "--time=60",
-                 "--signal=USR2@120", "--partition=learn", "--exclude=node7", "--job-name=jepa-toyseq-tiny"):
+    for line in (
+        "--nodes=2",
+        "--ntasks-per-node=8",
+        "--gpus-per-node=8",
+        "--cpus-per-task=10",
+        "--time=60",
+        "--signal=USR2@120",
+        "--partition=learn",
+        "--exclude=node7",
+        "--job-name=jepa-toyseq-tiny",
+    ):
         assert f"#SBATCH {line}\n" in script, script
     assert "srun --unbuffered" in script
     delayed = submitit.helpers.DelayedSubmission.load(run / "submitit" / "4242_submitted.pkl")
-    assert delayed.function.argv == ["--load-plugin", "tests.toy_seq_plugin", "--no-autoload", "train", "--config",
-                                     str(run / "config.yaml")]
-    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "submitit"]  # the run's config and submitit's folder
-    assert main([*TOY[:3], "config", "show", *TOY[4:], "--out", str(run), "--set", "train.batch_size=64", "--format", "json"]) == 0
+    assert delayed.function.argv == [
+        "--load-plugin",
+        "tests.toy_seq_plugin",
+        "--no-autoload",
+        "train",
+        "--config",
+        str(run / "config.yaml"),
+    ]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.yaml",
+        "submitit",
+    ]  # the run's config and submitit's folder
+    assert (
+        main(
+            [
+                *TOY[:3],
+                "config",
+                "show",
+                *TOY[4:],
+                "--out",
+                str(run),
+                "--set",
+                "train.batch_size=64",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert load_yaml((run / "config.yaml").read_text()) == json.loads(capsys.readouterr().out)  # the resolved config
 
     (bin_dir / "sbatch").write_text(
@@ -266,14 +422,18 @@ def test_slurm_submission_with_a_fake_sbatch(submitit, tmp_path, monkeypatch, ca
         'echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2\nexit 1\n'
     )
     err = _error(capsys, [*TOY, "--out", str(run), "--partition", "nope", "--set", "train.batch_size=64"])
-    assert err == ("error: sbatch refused the job: invalid partition specified: nope; "
-                   "Batch job submission failed: Invalid partition name specified")
+    assert err == (
+        "error: sbatch refused the job: invalid partition specified: nope; "
+        "Batch job submission failed: Invalid partition name specified"
+    )
 
 
 def test_local_executor_runs_the_toy_run(submitit, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    job = _submit(monkeypatch, [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local",
-                                "--timeout-min", "10"])
+    job = _submit(
+        monkeypatch,
+        [*TOY, "--out", str(run), *SMALL, "--gpus-per-node", "0", "--executor", "local", "--timeout-min", "10"],
+    )
     assert f"submitted job {job.job_id} to this machine" in capsys.readouterr().out
     assert _wait(job) == [0], job.stderr()
     assert latest_checkpoint(run / "checkpoints").name == checkpoint_name(2)
@@ -288,10 +448,32 @@ def test_time_out_signal_checkpoints_then_requeues_and_resumes(submitit, tmp_pat
     run = tmp_path / "run"
     usr_sig = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")  # USR2 unless SUBMITIT_PREEMPT_SIGNAL says
     monkeypatch.setenv(SIGNAL_ENV, f"2:{usr_sig.name}:{tmp_path / 'sent'}")
-    argv = ["--no-autoload", "-p", "tests.toy_seq_plugin", "-p", __name__, *TOY[3:], "--out", str(run),
-            "--set", "loss.name=signal_once_smooth_l1", "--set", "train.max_steps=5", "--set", "train.device=cpu",
-            "--set", "train.batch_size=8", "--set", "train.log_every=1", "--gpus-per-node", "0",
-            "--executor", "local", "--timeout-min", "10"]
+    argv = [
+        "--no-autoload",
+        "-p",
+        "tests.toy_seq_plugin",
+        "-p",
+        __name__,
+        *TOY[3:],
+        "--out",
+        str(run),
+        "--set",
+        "loss.name=signal_once_smooth_l1",
+        "--set",
+        "train.max_steps=5",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.log_every=1",
+        "--gpus-per-node",
+        "0",
+        "--executor",
+        "local",
+        "--timeout-min",
+        "10",
+    ]
     job = _submit(monkeypatch, argv)
     assert _wait(job) == [0], job.stderr()
     log = job.stdout()
@@ -310,8 +492,21 @@ def test_two_local_tasks_form_one_process_group(submitit, tmp_path):
     run = tmp_path / "run"
     executor = submitit.AutoExecutor(folder=tmp_path / "logs", cluster="local")
     executor.update_parameters(tasks_per_node=2, timeout_min=10)
-    argv = ["--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
-            "--out", str(run), *SMALL, "--set", "train.log_every=1"]
+    argv = [
+        "--no-autoload",
+        "-p",
+        "tests.toy_seq_plugin",
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(run),
+        *SMALL,
+        "--set",
+        "train.log_every=1",
+    ]
     job = executor.submit(TrainJob(main, argv))
     assert _wait(job) == [0, 0], job.stderr()
     log0, log1 = job.task(0).stdout(), job.task(1).stdout()
@@ -349,4 +544,3 @@ def test_train_job_outside_submitit_runs_train_and_reports_failures(tmp_path, mo
     with pytest.raises(RuntimeError, match="`jepa train` exited with code 2"):
         TrainJob(main, [*base, "--out", str(tmp_path / "run"), "--set", "optim.lr=-1"])()
     assert not (tmp_path / "run").exists()
-

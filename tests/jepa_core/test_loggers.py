@@ -54,7 +54,11 @@ def _feed(writer):
 def test_the_fan_out_gives_every_logger_the_same_calls():
     a, b = Recorder(), Recorder()
     _feed(LoggerFanOut([a, b]))
-    assert a.calls == b.calls == [("scalar", "train/loss", 0.5, 20), ("image", "masks", (3, 4, 6), 20), ("flush",), ("close",)]
+    assert (
+        a.calls
+        == b.calls
+        == [("scalar", "train/loss", 0.5, 20), ("image", "masks", (3, 4, 6), 20), ("flush",), ("close",)]
+    )
 
 
 def test_the_fan_out_closes_every_logger_before_raising():
@@ -99,7 +103,10 @@ def test_csv_writes_one_row_per_step_and_widens_for_new_tags(tmp_path):
     assert path.read_text().splitlines() == ["step,train/loss,train/lr,eval/knn_top1", "20,0.5,0.001,", "40,0.25,,31.5"]
     log.log_scalar("eval/knn_top1", 33.0, 40)  # a late value for a written row
     log.close()
-    assert read_metrics(path) == {20: {"train/loss": 0.5, "train/lr": 0.001}, 40: {"train/loss": 0.25, "eval/knn_top1": 33.0}}
+    assert read_metrics(path) == {
+        20: {"train/loss": 0.5, "train/lr": 0.001},
+        40: {"train/loss": 0.25, "eval/knn_top1": 33.0},
+    }
 
 
 def test_csv_of_a_resumed_run_drops_rows_after_the_resume_step(tmp_path):
@@ -112,7 +119,11 @@ def test_csv_of_a_resumed_run_drops_rows_after_the_resume_step(tmp_path):
     second = CsvLogger(LoggerContext(out_dir=tmp_path, start_step=40))
     second.log_scalar("train/loss", 0.5, 60)
     second.close()
-    assert read_metrics(tmp_path / "metrics.csv") == {20: {"train/loss": 0.2}, 40: {"train/loss": 0.4}, 60: {"train/loss": 0.5}}
+    assert read_metrics(tmp_path / "metrics.csv") == {
+        20: {"train/loss": 0.2},
+        40: {"train/loss": 0.4},
+        60: {"train/loss": 0.5},
+    }
 
 
 def _fake_wandb(monkeypatch):
@@ -121,7 +132,9 @@ def _fake_wandb(monkeypatch):
     class Run:
         def __init__(self, **kwargs):
             self.kwargs, self.logged, self.finished = kwargs, [], False
-            self.config = types.SimpleNamespace(values={}, update=lambda d, allow_val_change=False: self.config.values.update(d))
+            self.config = types.SimpleNamespace(
+                values={}, update=lambda d, allow_val_change=False: self.config.values.update(d)
+            )
 
         def log(self, data, step=None):
             self.logged.append((step, dict(data)))
@@ -155,7 +168,10 @@ def test_wandb_adapter_logs_offline_in_the_run_directory(reg, tmp_path, monkeypa
     (run,) = runs
     assert run.kwargs["mode"] == "offline" and run.kwargs["dir"] == str(tmp_path) and run.kwargs["name"] == "r1"
     assert run.config.values == CONFIG
-    assert [(step, sorted(data)) for step, data in run.logged] == [(20, ["masks", "train/loss", "train/lr"]), (40, ["train/loss"])]
+    assert [(step, sorted(data)) for step, data in run.logged] == [
+        (20, ["masks", "train/loss", "train/lr"]),
+        (40, ["train/loss"]),
+    ]
     assert run.logged[0][1]["masks"].shape == (4, 6, 3) and run.finished
 
 
@@ -200,7 +216,15 @@ def test_mlflow_adapter_logs_to_a_file_store_in_the_run_directory(reg, tmp_path,
     assert client.uri == (tmp_path / "mlruns").resolve().as_uri()
     assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"  # MLflow 3 refuses file stores without it
     names = [c[0] for c in client.calls]
-    assert names == ["create_experiment", "create_run", "log_text", "log_batch", "log_metric", "log_image", "set_terminated"]
+    assert names == [
+        "create_experiment",
+        "create_run",
+        "log_text",
+        "log_batch",
+        "log_metric",
+        "log_image",
+        "set_terminated",
+    ]
     text, batch, metric, image = (client.calls[i] for i in (2, 3, 4, 5))
     assert text[1][2] == "config.yaml" and "lr: 0.001" in text[1][1]
     assert ("optim.lr", "0.001") in batch[2]["params"]
@@ -208,12 +232,22 @@ def test_mlflow_adapter_logs_to_a_file_store_in_the_run_directory(reg, tmp_path,
     assert image[1][1].shape == (4, 6, 3) and image[2]["artifact_file"] == "images/masks/step_00000020.png"
 
 
-@pytest.mark.parametrize("names, words", [
-    (("tensorboard", "neptune"), "train.loggers names an unknown logger 'neptune'; valid loggers: csv, mlflow, tensorboard, wandb."),
-    (("csv", "CSV"), "train.loggers names 'csv' twice"),
-    (("wandb",), "train.loggers names 'wandb', which needs the optional package wandb; install it with pip install 'jepaforge[wandb]'"),
-    (("mlflow",), "which needs the optional package mlflow; install it with pip install 'jepaforge[mlflow]'"),
-])
+@pytest.mark.parametrize(
+    "names, words",
+    [
+        (
+            ("tensorboard", "neptune"),
+            "train.loggers names an unknown logger 'neptune'; valid loggers: csv, mlflow, tensorboard, wandb.",
+        ),
+        (("csv", "CSV"), "train.loggers names 'csv' twice"),
+        (
+            ("wandb",),
+            "train.loggers names 'wandb', which needs the optional package wandb; "
+            "install it with pip install 'jepaforge[wandb]'",
+        ),
+        (("mlflow",), "which needs the optional package mlflow; install it with pip install 'jepaforge[mlflow]'"),
+    ],
+)
 def test_check_loggers_is_one_sentence(reg, monkeypatch, names, words):
     monkeypatch.setitem(sys.modules, "wandb", None)  # not importable
     monkeypatch.setitem(sys.modules, "mlflow", None)

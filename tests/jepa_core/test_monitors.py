@@ -32,8 +32,10 @@ from jepa_core.trainer import Trainer
 from tests import toy_seq_plugin
 
 COLLAPSE_KEYS = {
-    "monitor/target_feature_std", "monitor/target_effective_rank",
-    "monitor/context_feature_std", "monitor/context_effective_rank",
+    "monitor/target_feature_std",
+    "monitor/target_effective_rank",
+    "monitor/context_feature_std",
+    "monitor/context_effective_rank",
 }
 
 
@@ -93,8 +95,14 @@ def test_mask_picture_colours_exactly_the_context_and_target_tokens_on_a_2d_grid
     )
     pic = mask_picture(masks, grid, 0, scale=scale)
     assert pic.dtype == torch.uint8 and pic.shape == (3, 3 * scale, 4 * scale)
-    expected = {0: CONTEXT_COLOUR, 1: CONTEXT_COLOUR, 4: CONTEXT_COLOUR,
-                5: TARGET_COLOURS[0], 6: TARGET_COLOURS[1], 7: TARGET_COLOURS[1]}
+    expected = {
+        0: CONTEXT_COLOUR,
+        1: CONTEXT_COLOUR,
+        4: CONTEXT_COLOUR,
+        5: TARGET_COLOURS[0],
+        6: TARGET_COLOURS[1],
+        7: TARGET_COLOURS[1],
+    }
     for token in range(12):
         assert _colour_at(pic, token // 4, token % 4, scale) == expected.get(token, UNUSED_COLOUR), token
     other = mask_picture(masks, grid, 1, scale=scale)
@@ -107,7 +115,13 @@ def test_mask_picture_of_a_1d_grid_is_a_strip_and_of_a_3d_grid_is_frames_side_by
     strip = mask_picture(masks, (6,), 0, scale=3)
     assert strip.shape == (3, 3, 18)
     assert [_colour_at(strip, 0, i, 3) for i in range(6)] == [
-        CONTEXT_COLOUR, CONTEXT_COLOUR, UNUSED_COLOUR, UNUSED_COLOUR, TARGET_COLOURS[0], TARGET_COLOURS[0]]
+        CONTEXT_COLOUR,
+        CONTEXT_COLOUR,
+        UNUSED_COLOUR,
+        UNUSED_COLOUR,
+        TARGET_COLOURS[0],
+        TARGET_COLOURS[0],
+    ]
     video = mask_picture(MaskSet(torch.tensor([[0]]), torch.tensor([[[7]]])), (2, 2, 2), 0, scale=2, gap=1)
     assert video.shape == (3, 4, 2 * 4 + 1)
     assert (video[:, :, 4] == 255).all()  # the white gap between the frames
@@ -134,8 +148,9 @@ def _toy(registry, *, n: int = 64, micro: int = 8, steps: int = 8):
     parts = build_parts(cfg, registry)
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=steps)
     trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
-    loader = build_loader(build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid,
-                          micro_batch=micro, seed=0)
+    loader = build_loader(
+        build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=micro, seed=0
+    )
     return trainer, loader
 
 
@@ -228,10 +243,18 @@ def test_config_defaults_and_negative_values_rejected(toy_registry):
 
 # ----------------------------------------------------------------- end to end
 def _run(registry, out, *extra):
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "data.num_samples=32", "train.batch_size=16", "train.epochs=1", "train.log_every=2",
-        f"train.out_dir={out}", *extra,
-    ], registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "data.num_samples=32",
+            "train.batch_size=16",
+            "train.epochs=1",
+            "train.log_every=2",
+            f"train.out_dir={out}",
+            *extra,
+        ],
+        registry,
+    )
     return train_run(cfg, registry, stream=None)
 
 

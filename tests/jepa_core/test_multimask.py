@@ -139,8 +139,10 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
             half = slice(2 * rank, 2 * rank + 2)
             masks = tuple(MaskSet(m.context[half], m.targets[half]) for m in (short, long))
             trainer.train_step(Batch(batch.inputs[half], masks, batch.labels[half]))
-        torch.save({k: v.detach().clone() for k, v in trainer.encoder.state_dict().items()},
-                   os.path.join(out, f"rank{rank}.pt"))
+        torch.save(
+            {k: v.detach().clone() for k, v in trainer.encoder.state_dict().items()},
+            os.path.join(out, f"rank{rank}.pt"),
+        )
         dist.barrier()  # both ranks done before teardown: gloo can abort a rank torn down mid-exchange
     finally:
         dist.destroy_process_group()

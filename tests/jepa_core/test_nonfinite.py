@@ -70,9 +70,25 @@ def _all_finite(state) -> bool:
 
 @pytest.mark.parametrize("log_every", [1, 4])  # caught at the log step, or by the checkpointer first
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capsys, log_every):
-    rc = main([*TOY, "--out", str(tmp_path), "--set", "loss.name=nan_at", "--set", "loss.step=6",
-               "--set", "train.checkpoint_every=2", "--set", f"train.log_every={log_every}",
-               "--set", "train.device=cpu", "--set", "train.keep_checkpoints=5"])
+    rc = main(
+        [
+            *TOY,
+            "--out",
+            str(tmp_path),
+            "--set",
+            "loss.name=nan_at",
+            "--set",
+            "loss.step=6",
+            "--set",
+            "train.checkpoint_every=2",
+            "--set",
+            f"train.log_every={log_every}",
+            "--set",
+            "train.device=cpu",
+            "--set",
+            "train.keep_checkpoints=5",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("error: the loss or gradient became non-finite at step 6;")
@@ -83,8 +99,23 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_huge_learning_rate_stops_and_leaves_finite_checkpoints(tmp_path, capsys):
-    rc = main([*TOY, "--out", str(tmp_path), "--set", "optim.lr=1e30", "--set", "optim.start_lr=1e30",
-               "--set", "train.checkpoint_every=1", "--set", "train.device=cpu", "--set", "train.keep_checkpoints=50"])
+    rc = main(
+        [
+            *TOY,
+            "--out",
+            str(tmp_path),
+            "--set",
+            "optim.lr=1e30",
+            "--set",
+            "optim.start_lr=1e30",
+            "--set",
+            "train.checkpoint_every=1",
+            "--set",
+            "train.device=cpu",
+            "--set",
+            "train.keep_checkpoints=50",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "became non-finite at step" in err
     found = ckpt.list_checkpoints(tmp_path / "checkpoints")
@@ -98,8 +129,9 @@ def _toy_trainer(registry):
     parts = build_parts(cfg, registry)
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8)
     trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
-    loader = build_loader(build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid,
-                          micro_batch=8, seed=0)
+    loader = build_loader(
+        build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=8, seed=0
+    )
     return cfg, trainer, loader
 
 

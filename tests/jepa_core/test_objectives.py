@@ -29,8 +29,13 @@ from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 from tests import toy_seq_plugin
 
 LEJEPA = [
-    "objective.name=lejepa", "target.name=none", "predictor.name=none", "masker.name=token_views",
-    "loss.name=l2", "objective.proj_hidden_dim=32", "objective.num_slices=64",
+    "objective.name=lejepa",
+    "target.name=none",
+    "predictor.name=none",
+    "masker.name=token_views",
+    "loss.name=l2",
+    "objective.proj_hidden_dim=32",
+    "objective.num_slices=64",
 ]
 
 
@@ -159,10 +164,15 @@ def test_token_views_need_two_views_and_fractions_in_range():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["target.name=none"], r"objective 'predictive' needs a target, but target.name is 'none'; set target.name to one of: ema"),
+        (
+            ["target.name=none"],
+            r"objective 'predictive' needs a target, but target.name is 'none'; set target.name to one of: ema",
+        ),
         (["predictor.name=none"], r"objective 'predictive' needs a predictor"),
-        (["objective.name=lejepa", "predictor.name=none", "masker.name=token_views"],
-         r"objective 'lejepa' does not use a target, but target.name is 'ema'; set target.name=none"),
+        (
+            ["objective.name=lejepa", "predictor.name=none", "masker.name=token_views"],
+            r"objective 'lejepa' does not use a target, but target.name is 'ema'; set target.name=none",
+        ),
         ([*LEJEPA, "regularizer.name=vicreg"], r"objective 'lejepa' does not use a regularizer"),
     ],
 )
@@ -175,8 +185,22 @@ def test_objective_parts_are_checked(toy_registry, overrides, message):
 def _cli(tmp_path, *sets):
     from jepa_core.cli import main
 
-    args = ["-p", "tests.toy_seq_plugin", "--no-autoload", "train", "--plugin", "toyseq", "--preset", "tiny",
-            "--out", str(tmp_path / "run"), "--set", "train.max_steps=2", "--set", "data.num_samples=64"]
+    args = [
+        "-p",
+        "tests.toy_seq_plugin",
+        "--no-autoload",
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "data.num_samples=64",
+    ]
     for s in sets:
         args += ["--set", s]
     return main(args)
@@ -205,10 +229,20 @@ def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_
     from jepa_core.run import train_run
 
     def run(out, steps):
-        cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-            *LEJEPA, "data.num_samples=64", "train.batch_size=16", f"train.max_steps={steps}", "train.log_every=1",
-            "train.checkpoint_every=2", f"train.out_dir={out}", "train.loss_log=true",
-        ], toy_registry)
+        cfg = apply_overrides(
+            toy_seq_plugin.toy_config(),
+            [
+                *LEJEPA,
+                "data.num_samples=64",
+                "train.batch_size=16",
+                f"train.max_steps={steps}",
+                "train.log_every=1",
+                "train.checkpoint_every=2",
+                f"train.out_dir={out}",
+                "train.loss_log=true",
+            ],
+            toy_registry,
+        )
         return train_run(cfg, toy_registry, stream=None)
 
     run(tmp_path / "straight", 4)
@@ -241,10 +275,22 @@ def test_predictive_objective_is_the_default_and_unchanged(toy_registry):
 
     def losses(objective):
         parts = build_parts(cfg, toy_registry)
-        trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
-                          schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8), objective=objective)
-        loader = build_loader(build_dataset(cfg, toy_registry, "train"), parts.masker, grid=parts.encoder.token_grid,
-                              micro_batch=8, seed=0)
+        trainer = Trainer(
+            parts.encoder,
+            parts.predictor,
+            parts.target,
+            parts.loss,
+            optim=cfg.optim,
+            schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8),
+            objective=objective,
+        )
+        loader = build_loader(
+            build_dataset(cfg, toy_registry, "train"),
+            parts.masker,
+            grid=parts.encoder.token_grid,
+            micro_batch=8,
+            seed=0,
+        )
         return [trainer.train_step(b).loss for b in itertools.islice(loader, 3)]
 
     assert all(torch.equal(x, y) for x, y in zip(losses(None), losses(PredictiveObjective()), strict=True))

@@ -41,7 +41,8 @@ def test_lbfgs_probe_separates_separable_classes_and_fails_on_noise():
     assert lbfgs_linear_probe(noise[:200], y[:200], noise[200:], y[200:]) < 60.0  # 3 classes: chance 33%
     # deterministic: zero init, full batch
     assert lbfgs_linear_probe(noise[:200], y[:200], noise[200:], y[200:]) == lbfgs_linear_probe(
-        noise[:200], y[:200], noise[200:], y[200:])
+        noise[:200], y[:200], noise[200:], y[200:]
+    )
 
 
 # ------------------------------------------------------------------------ subsets
@@ -71,7 +72,11 @@ def test_without_a_val_split_the_two_subsets_are_disjoint_samples_of_train_eval(
 @pytest.mark.parametrize(
     ("cfg", "has_val", "message"),
     [
-        (EvalConfig(train_samples=101), True, r"eval.train_samples=101 is larger than the train_eval split \(100 samples\)"),
+        (
+            EvalConfig(train_samples=101),
+            True,
+            r"eval.train_samples=101 is larger than the train_eval split \(100 samples\)",
+        ),
         (EvalConfig(val_samples=51), True, r"eval.val_samples=51 is larger than the val split \(50 samples\)"),
         (EvalConfig(train_samples=60, val_samples=50), False, r"eval.train_samples \+ eval.val_samples=110 is larger"),
     ],
@@ -111,8 +116,12 @@ def test_evaluator_logs_records_and_restores_the_encoder(tmp_path):
     second = evaluator.evaluate(enc, step=10)
     assert torch.equal(state, torch.get_rng_state()) and enc.training
     assert (first.num_train, first.num_val) == (80, 40) and first.knn_top1 == second.knn_top1
-    assert {t for t, _, _ in writer.scalars} == {"eval/knn_top1", "eval/linear_top1", "eval/effective_rank",
-                                                  "eval/feature_spread"}
+    assert {t for t, _, _ in writer.scalars} == {
+        "eval/knn_top1",
+        "eval/linear_top1",
+        "eval/effective_rank",
+        "eval/feature_spread",
+    }
     assert sorted({s for _, s, _ in writer.scalars}) == [0, 10]
     assert lines[0].startswith("eval step 0: k-NN top-1") and "(random init)" in lines[0]
     assert f"(random init {first.knn_top1:.1f}% / {first.linear_top1:.1f}%)" in lines[1]
@@ -128,10 +137,20 @@ def test_evaluator_logs_records_and_restores_the_encoder(tmp_path):
 def _run(registry, out, *extra):
     from jepa_core.run import train_run
 
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "data.num_samples=64", "train.batch_size=16", "train.epochs=2", "train.log_every=2",
-        "train.monitor_every=0", "train.mask_image_every=0", f"train.out_dir={out}", *extra,
-    ], registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "data.num_samples=64",
+            "train.batch_size=16",
+            "train.epochs=2",
+            "train.log_every=2",
+            "train.monitor_every=0",
+            "train.mask_image_every=0",
+            f"train.out_dir={out}",
+            *extra,
+        ],
+        registry,
+    )
     lines: list[str] = []
     stream = type("S", (), {"write": lambda self, s: lines.append(s), "flush": lambda self: None})()
     return train_run(cfg, registry, stream=stream), "".join(lines)
@@ -156,7 +175,9 @@ def test_default_evaluates_at_start_each_epoch_end_and_writes_the_collapse_repor
 
 
 def test_eval_every_n_steps(toy_registry, tmp_path):
-    result, _ = _run(toy_registry, tmp_path / "run", "train.eval_every=3", "eval.train_samples=32", "eval.val_samples=16")
+    result, _ = _run(
+        toy_registry, tmp_path / "run", "train.eval_every=3", "eval.train_samples=32", "eval.val_samples=16"
+    )
     history = [json.loads(line) for line in (result.out_dir / HISTORY_FILE).read_text().splitlines()]
     assert [h["step"] for h in history] == [0, 3, 6, 8]
     assert (history[0]["num_train"], history[0]["num_val"]) == (32, 16)
@@ -201,8 +222,9 @@ def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_regist
 
 
 def test_a_presets_sizes_are_capped_to_small_data_but_chosen_ones_must_fit(tmp_path, toy_registry):
-    subsets = choose_subsets(_labelled(100), _labelled(50), EvalConfig(train_samples=1000, val_samples=500), seed=0,
-                             strict=False)
+    subsets = choose_subsets(
+        _labelled(100), _labelled(50), EvalConfig(train_samples=1000, val_samples=500), seed=0, strict=False
+    )
     assert (len(subsets.train), len(subsets.val)) == (100, 50)
     from jepa_core.run import eval_sizes_chosen
 
@@ -214,8 +236,22 @@ def test_a_presets_sizes_are_capped_to_small_data_but_chosen_ones_must_fit(tmp_p
 def test_cli_exits_2_for_a_subset_larger_than_the_data(tmp_path, capsys):
     from jepa_core.cli import main
 
-    rc = main(["-p", "tests.toy_seq_plugin", "--no-autoload", "train", "--plugin", "toyseq", "--preset", "tiny",
-               "--out", str(tmp_path / "run"), "--set", "eval.train_samples=100000"])
+    rc = main(
+        [
+            "-p",
+            "tests.toy_seq_plugin",
+            "--no-autoload",
+            "train",
+            "--plugin",
+            "toyseq",
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "eval.train_samples=100000",
+        ]
+    )
     assert rc == 2
     assert "eval.train_samples=100000 is larger than the train_eval split (256 samples)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

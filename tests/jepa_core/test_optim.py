@@ -89,10 +89,20 @@ def test_weight_decay_really_skips_no_decay_params():
 def test_trainer_step_applies_scheduled_hyperparameters(toy_registry):
     cfg = toy_seq_plugin.toy_config()
     parts = build_parts(cfg, toy_registry)
-    loader = build_loader(build_dataset(cfg, toy_registry, "train"), parts.masker,
-                          grid=parts.encoder.token_grid, micro_batch=8, seed=0)
-    sched = Schedules(lr=1e-2, start_lr=1e-3, final_lr=1e-5, warmup_steps=4, total_steps=10,
-                      weight_decay=0.04, final_weight_decay=0.4, ema_start=0.9, ema_end=1.0)
+    loader = build_loader(
+        build_dataset(cfg, toy_registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=8, seed=0
+    )
+    sched = Schedules(
+        lr=1e-2,
+        start_lr=1e-3,
+        final_lr=1e-5,
+        warmup_steps=4,
+        total_steps=10,
+        weight_decay=0.04,
+        final_weight_decay=0.4,
+        ema_start=0.9,
+        ema_end=1.0,
+    )
     trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
     batches = iter(loader)
     for step in range(3):

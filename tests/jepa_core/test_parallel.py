@@ -36,23 +36,80 @@ from jepa_core.parallel import (
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 4
 TOY_ARGS = [
-    "-p", "tests.toy_seq_plugin", "--no-autoload", "train", "--plugin", "toyseq", "--preset", "tiny",
-    "--set", "train.batch_size=16", "--set", "train.micro_batch_size=4", "--set", "train.device=cpu",
-    "--set", "train.log_every=1",
+    "-p",
+    "tests.toy_seq_plugin",
+    "--no-autoload",
+    "train",
+    "--plugin",
+    "toyseq",
+    "--preset",
+    "tiny",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.micro_batch_size=4",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.log_every=1",
 ]
 IMAGE_ARGS = [  # the image plugin's demo ViT at 64 px, shrunk to 2 blocks for speed
-    "-p", "jepa_image.plugin", "train", "--plugin", "image", "--preset", "demo",
-    "--set", "train.batch_size=8", "--set", "train.device=cpu", "--set", "train.max_steps=2",
-    "--set", "train.num_workers=0", "--set", "data.num_train=64", "--set", "probe.enabled=false",
-    "--set", "train.micro_batch_size=4",  # masks are drawn per micro-batch: keep it equal
-    "--set", "encoder.depth=2", "--set", "predictor.depth=1",
+    "-p",
+    "jepa_image.plugin",
+    "train",
+    "--plugin",
+    "image",
+    "--preset",
+    "demo",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.max_steps=2",
+    "--set",
+    "train.num_workers=0",
+    "--set",
+    "data.num_train=64",
+    "--set",
+    "probe.enabled=false",
+    "--set",
+    "train.micro_batch_size=4",  # masks are drawn per micro-batch: keep it equal
+    "--set",
+    "encoder.depth=2",
+    "--set",
+    "predictor.depth=1",
 ]
 VIDEO_ARGS = [  # the video plugin's demo (two mask sets, a mask token per set) with V-JEPA 2's RoPE, 2 blocks
-    "-p", "jepa_video.plugin", "train", "--plugin", "video", "--preset", "demo",
-    "--set", "train.batch_size=8", "--set", "train.device=cpu", "--set", "train.max_steps=2",
-    "--set", "train.num_workers=0", "--set", "data.num_train=32", "--set", "probe.enabled=false",
-    "--set", "train.micro_batch_size=4", "--set", "encoder.depth=2", "--set", "predictor.depth=1",
-    "--set", "encoder.pos_embedding=rope", "--set", "predictor.pos_embedding=rope",
+    "-p",
+    "jepa_video.plugin",
+    "train",
+    "--plugin",
+    "video",
+    "--preset",
+    "demo",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.max_steps=2",
+    "--set",
+    "train.num_workers=0",
+    "--set",
+    "data.num_train=32",
+    "--set",
+    "probe.enabled=false",
+    "--set",
+    "train.micro_batch_size=4",
+    "--set",
+    "encoder.depth=2",
+    "--set",
+    "predictor.depth=1",
+    "--set",
+    "encoder.pos_embedding=rope",
+    "--set",
+    "predictor.pos_embedding=rope",
 ]
 
 
@@ -67,8 +124,17 @@ def free_port() -> int:
 
 def torchrun(args: list[str], *, log_dir: Path | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
     """``python -m torch.distributed.run --nproc-per-node 2 ARGS`` on a free port, from the repo root."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+    ]
     if log_dir is not None:
         cmd += ["--log-dir", str(log_dir), "--redirects", "3"]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
@@ -84,9 +150,18 @@ def single_process_run(toy_registry, out: Path, **train: object):
     from tests import toy_seq_plugin
 
     cfg = toy_seq_plugin.toy_config()
-    cfg = attrs.evolve(cfg, train=attrs.evolve(
-        cfg.train, batch_size=16, micro_batch_size=4, device="cpu", out_dir=str(out), max_steps=STEPS, **train,
-    ))
+    cfg = attrs.evolve(
+        cfg,
+        train=attrs.evolve(
+            cfg.train,
+            batch_size=16,
+            micro_batch_size=4,
+            device="cpu",
+            out_dir=str(out),
+            max_steps=STEPS,
+            **train,
+        ),
+    )
     train_run(cfg, toy_registry, stream=None)
     return ckpt.load_checkpoint(ckpt.latest_checkpoint(out / "checkpoints"))
 
@@ -197,8 +272,9 @@ def test_compile_wraps_every_block_and_keeps_loss_and_state_keys():
     reference = loss_of(*tiny_vit_parts())
     enc, pred, target = tiny_vit_parts()
     keys = list(enc.state_dict())
-    plan = apply_parallelism(enc, pred, target, TrainConfig(compile=True), torch.device("cpu"), DistInfo(),
-                             compile_backend="eager")
+    plan = apply_parallelism(
+        enc, pred, target, TrainConfig(compile=True), torch.device("cpu"), DistInfo(), compile_backend="eager"
+    )
     assert plan.compiled_blocks == 2 + 1 + 2  # encoder, predictor, target encoder
     assert all(b._compiled_call_impl is not None for b in transformer_blocks(enc))
     assert list(enc.state_dict()) == keys  # checkpoints keep the plain key names
@@ -287,8 +363,14 @@ def test_fsdp_checkpoint_loads_into_a_single_process_trainer(two_process_runs):
 
     cfg = toy_seq_plugin.toy_config()
     parts = build_parts(cfg, build_registry(autoload=False, plugins=[toy_seq_plugin]))
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
-                      schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=16))
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=16),
+    )
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(two_process_runs / "fsdp" / "checkpoints"))
     trainer.load_state_dict(state)
     assert trainer.step == STEPS
@@ -346,8 +428,10 @@ def _worker(out: Path) -> int:
         original_fit(self, *args, **kwargs)
         enc = self.target.encoder
         if tag["name"].startswith("ddp"):
-            torch.save({k: v.detach().clone() for k, v in enc.state_dict().items()},
-                       out / f"{tag['name']}_target_rank{rank}.pt")
+            torch.save(
+                {k: v.detach().clone() for k, v in enc.state_dict().items()},
+                out / f"{tag['name']}_target_rank{rank}.pt",
+            )
         else:
             try:
                 check_aligned(enc, self.encoder)
@@ -355,18 +439,51 @@ def _worker(out: Path) -> int:
             except RuntimeError:
                 aligned = False
             shards = {n: p.to_local().detach().clone() for n, p in enc.named_parameters()}
-            torch.save({"aligned": aligned, "strategy": "fsdp", "target_local": shards},
-                       out / f"fsdp_shards_rank{rank}.pt")
+            torch.save(
+                {"aligned": aligned, "strategy": "fsdp", "target_local": shards}, out / f"fsdp_shards_rank{rank}.pt"
+            )
 
     Trainer.fit = fit
     runs = [
         ("ddp", ["--out", str(out / "ddp"), "--set", "train.strategy=ddp", "--set", f"train.max_steps={STEPS}"]),
-        *((f"ddp_{reg}", ["--out", str(out / f"ddp_{reg}"), "--set", "train.strategy=ddp", "--set", f"train.max_steps={STEPS}",
-                          "--set", f"regularizer.name={reg}", "--set", "regularizer.weight=0.5",
-                          "--set", "train.loss_log=true"]) for reg in REGULARIZERS),
+        *(
+            (
+                f"ddp_{reg}",
+                [
+                    "--out",
+                    str(out / f"ddp_{reg}"),
+                    "--set",
+                    "train.strategy=ddp",
+                    "--set",
+                    f"train.max_steps={STEPS}",
+                    "--set",
+                    f"regularizer.name={reg}",
+                    "--set",
+                    "regularizer.weight=0.5",
+                    "--set",
+                    "train.loss_log=true",
+                ],
+            )
+            for reg in REGULARIZERS
+        ),
         ("fsdp", ["--out", str(out / "fsdp"), "--set", "train.strategy=fsdp", "--set", "train.max_steps=2"]),
-        ("fsdp", ["--out", str(out / "fsdp"), "--set", "train.strategy=fsdp", "--set", f"train.max_steps={STEPS}",
-                  "--set", "probe.enabled=true", "--set", "probe.epochs=2", "--set", "probe.compare_random_init=false"]),
+        (
+            "fsdp",
+            [
+                "--out",
+                str(out / "fsdp"),
+                "--set",
+                "train.strategy=fsdp",
+                "--set",
+                f"train.max_steps={STEPS}",
+                "--set",
+                "probe.enabled=true",
+                "--set",
+                "probe.epochs=2",
+                "--set",
+                "probe.compare_random_init=false",
+            ],
+        ),
     ]
     for name, args in runs:
         tag["name"] = name

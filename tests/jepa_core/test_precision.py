@@ -121,8 +121,17 @@ def test_gpu_bf16_compile_and_checkpointing_step():
     cfg = TrainConfig(precision="bf16", compile=True, activation_checkpointing=True)
     plan = apply_parallelism(enc, pred, target, cfg, device, DistInfo())
     optim = OptimConfig()
-    trainer = Trainer(enc, pred, target, SmoothL1Loss(), optim=optim, device=device, precision="bf16",
-                      schedules=Schedules.from_config(optim, epochs=1, iterations_per_epoch=10), wrap=plan.wrap)
+    trainer = Trainer(
+        enc,
+        pred,
+        target,
+        SmoothL1Loss(),
+        optim=optim,
+        device=device,
+        precision="bf16",
+        schedules=Schedules.from_config(optim, epochs=1, iterations_per_epoch=10),
+        wrap=plan.wrap,
+    )
     assert trainer.optimizer.defaults.get("fused")  # fused AdamW on CUDA
     batch = tiny_batch(8)
     losses = [trainer.train_step(batch).loss for _ in range(3)]

@@ -176,7 +176,13 @@ def test_entry_point_discovery_from_an_installed_distribution(tmp_path, monkeypa
     assert reg.provider_of("encoder", "seq_transformer") == info
     assert "image" in reg.plugins  # the real entry point still loads beside it
     # explicitly naming the same module again does not register it twice
-    assert set(build_registry(plugins=["tests.toy_seq_plugin"]).plugins) == {"core", "image", "video", "audio", "toyseq"}
+    assert set(build_registry(plugins=["tests.toy_seq_plugin"]).plugins) == {
+        "core",
+        "image",
+        "video",
+        "audio",
+        "toyseq",
+    }
 
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out

@@ -32,8 +32,8 @@ def _epps_pulley_by_quadrature(x: np.ndarray, t_max: float = 3.0) -> float:
     t = np.linspace(-t_max, t_max, 20001)
     ecf_re = np.cos(np.outer(x, t)).mean(0)
     ecf_im = np.sin(np.outer(x, t)).mean(0)
-    err = (ecf_re - np.exp(-t**2 / 2)) ** 2 + ecf_im**2
-    return len(x) * np.trapezoid(err * np.exp(-t**2 / 2), t)
+    err = (ecf_re - np.exp(-(t**2) / 2)) ** 2 + ecf_im**2
+    return len(x) * np.trapezoid(err * np.exp(-(t**2) / 2), t)
 
 
 def test_sigreg_equals_the_epps_pulley_integral_on_each_slice():
@@ -136,7 +136,10 @@ def test_statistics_are_gathered_over_two_processes(tmp_path):
     torch.manual_seed(0)
     z = torch.randn(16, 6) * 0.5 + 0.1
     torch.multiprocessing.spawn(
-        _gather_worker, args=(str(tmp_path / "init"), str(tmp_path), z), nprocs=2, join=True,
+        _gather_worker,
+        args=(str(tmp_path / "init"), str(tmp_path), z),
+        nprocs=2,
+        join=True,
     )
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     for name, reg in (("vicreg", VICReg()), ("sigreg", SIGReg(SIGRegConfig(num_slices=32)))):
@@ -158,9 +161,15 @@ def _toy_trainer(registry, *overrides: str):
 
     cfg = apply_overrides(toy_seq_plugin.toy_config(), list(overrides), registry)
     parts = build_parts(cfg, registry)
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
-                      schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8),
-                      regularizer=parts.regularizer)
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=8),
+        regularizer=parts.regularizer,
+    )
     return cfg, parts, trainer
 
 
@@ -168,8 +177,9 @@ def _batches(registry, cfg, parts, n: int = 3):
     from jepa_core.data import build_loader
     from jepa_core.run import build_dataset
 
-    loader = build_loader(build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid,
-                          micro_batch=8, seed=0)
+    loader = build_loader(
+        build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=8, seed=0
+    )
     return list(itertools.islice(loader, n))
 
 
@@ -225,8 +235,18 @@ def test_unknown_regularizer_names_the_valid_ones(toy_registry):
 def test_cli_exits_2_on_bad_regularizer_settings(tmp_path, capsys):
     from jepa_core.cli import main
 
-    base = ["-p", "tests.toy_seq_plugin", "--no-autoload", "train", "--plugin", "toyseq", "--preset", "tiny",
-            "--out", str(tmp_path / "run")]
+    base = [
+        "-p",
+        "tests.toy_seq_plugin",
+        "--no-autoload",
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(base + ["--set", "regularizer.name=sigreg", "--set", "regularizer.weight=-1"]) == 2
     assert "regularizer.weight" in capsys.readouterr().err
     assert main(base + ["--set", "regularizer.name=whitening"]) == 2
@@ -246,9 +266,16 @@ def test_old_config_files_without_a_regularizer_section_still_load(toy_registry)
 def test_regularizer_options_round_trip_through_the_file_form(toy_registry):
     from jepa_core.config import from_dict, to_dict
 
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "regularizer.name=sigreg", "regularizer.weight=0.05", "regularizer.num_slices=256", "regularizer.apply_to=both",
-    ], toy_registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "regularizer.name=sigreg",
+            "regularizer.weight=0.05",
+            "regularizer.num_slices=256",
+            "regularizer.apply_to=both",
+        ],
+        toy_registry,
+    )
     again = from_dict(to_dict(cfg), toy_registry)
     assert again == cfg and again.regularizer.options == SIGRegConfig(weight=0.05, num_slices=256, apply_to="both")
     assert attrs.asdict(again.regularizer.options)["knots"] == 17 and math.isclose(again.regularizer.options.t_max, 3.0)

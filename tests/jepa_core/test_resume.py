@@ -44,7 +44,9 @@ class NoisySmoothL1:
         self.base = SmoothL1Loss(cfg.beta)
         self.calls = 0
         spec = os.environ.get(SIGNAL_ENV)
-        self.signal_at, self.signum = (int(spec.split(":")[0]), getattr(signal, spec.split(":")[1])) if spec else (-1, 0)
+        self.signal_at, self.signum = (
+            (int(spec.split(":")[0]), getattr(signal, spec.split(":")[1])) if spec else (-1, 0)
+        )
 
     def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.calls == self.signal_at:
@@ -62,8 +64,13 @@ def jepa_losses():
 
 # toy preset: 256 samples / batch 32 = 8 steps per epoch; 2 epochs = 16 steps.
 TOY_SETS = [
-    "loss.name=noisy_smooth_l1", "train.epochs=2", "train.checkpoint_every=3", "train.log_every=2",
-    "train.loss_log=true", "train.device=cpu", "train.keep_checkpoints=20",
+    "loss.name=noisy_smooth_l1",
+    "train.epochs=2",
+    "train.checkpoint_every=3",
+    "train.log_every=2",
+    "train.loss_log=true",
+    "train.device=cpu",
+    "train.keep_checkpoints=20",
 ]
 
 
@@ -71,12 +78,28 @@ def toy_command(out: Path, *extra: str) -> list[str]:
     """The CLI command line of the toy run used by the subprocess tests."""
     sets = [arg for item in [*TOY_SETS, *extra] for arg in ("--set", item)]
     return [
-        sys.executable, "-m", "jepa_core", "--no-autoload", "-p", "tests.toy_seq_plugin", "-p", __name__,
-        "train", "--plugin", "toyseq", "--preset", "tiny", "--out", str(out), *sets,
+        sys.executable,
+        "-m",
+        "jepa_core",
+        "--no-autoload",
+        "-p",
+        "tests.toy_seq_plugin",
+        "-p",
+        __name__,
+        "train",
+        "--plugin",
+        "toyseq",
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        *sets,
     ]
 
 
-def run_cli(out: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(
+    out: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != SIGNAL_ENV}
     full_env.update(env or {})
     return subprocess.run(
@@ -124,9 +147,7 @@ def reference_losses(reference) -> dict[int, float]:
 # -------------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize(
-    "stop_at, epoch, in_epoch", [(5, 0, 5), (8, 0, 8)], ids=["mid-epoch", "epoch-end"]
-)
+@pytest.mark.parametrize("stop_at, epoch, in_epoch", [(5, 0, 5), (8, 0, 8)], ids=["mid-epoch", "epoch-end"])
 def test_stopped_and_resumed_run_has_bit_identical_losses(tmp_path, reference_losses, stop_at, epoch, in_epoch):
     assert sorted(reference_losses) == list(range(1, 17))
     first = train_run(toy_cfg(tmp_path, max_steps=stop_at), registry(), stream=None)

@@ -24,8 +24,20 @@ from jepa_core.rundir import LOCK_NAME, RunLock, claim, config_changes
 from tests import toy_seq_plugin
 from tests.jepa_core.mounts import fill, tmpfs
 
-TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
-       "--set", "train.device=cpu", "--set", "train.log_every=1"]
+TOY = [
+    "--no-autoload",
+    "-p",
+    "tests.toy_seq_plugin",
+    "train",
+    "--plugin",
+    "toyseq",
+    "--preset",
+    "tiny",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.log_every=1",
+]
 REPO = Path(__file__).resolve().parents[2]
 
 HOLD = """
@@ -68,8 +80,11 @@ def test_second_run_on_a_directory_in_use_exits_2_naming_the_holder(tmp_path, ca
 
 
 def _dead_pid() -> int:
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True, check=True).stdout)
+    return int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 def test_lock_of_a_killed_run_is_taken_over_and_removed_at_exit(tmp_path, capsys):
@@ -112,7 +127,9 @@ def test_without_flock_a_dead_pid_is_stale_and_a_live_one_is_busy(tmp_path, monk
         RunLock(tmp_path).acquire()
     lock.release()
     (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "x"}))
-    with pytest.raises(RunDirBusyError, match=r"pid 1 on host elsewhere.*delete .*run\.lock only if that process is gone"):
+    with pytest.raises(
+        RunDirBusyError, match=r"pid 1 on host elsewhere.*delete .*run\.lock only if that process is gone"
+    ):
         RunLock(tmp_path).acquire()  # another host's pid cannot be checked: never taken over
 
 
@@ -132,10 +149,13 @@ def test_resume_with_another_config_exits_2_naming_the_keys(tmp_path, capsys):
     assert main([*TOY, "--out", out, "--set", "train.max_steps=1"]) == 0
     capsys.readouterr()
     stored = (tmp_path / "run" / "config.yaml").read_text()
-    err = _one_line_error(capsys, [*TOY, "--out", out, "--set", "train.max_steps=2", "--set", "train.seed=5",
-                                   "--set", "optim.lr=0.002"])
-    assert (f"run directory '{out}' holds a run with another config (optim.lr: 0.001 -> 0.002; train.seed: 0 -> 5); "
-            "resuming it would mix two runs: choose another --out, or pass --allow-config-change") in err
+    err = _one_line_error(
+        capsys, [*TOY, "--out", out, "--set", "train.max_steps=2", "--set", "train.seed=5", "--set", "optim.lr=0.002"]
+    )
+    assert (
+        f"run directory '{out}' holds a run with another config (optim.lr: 0.001 -> 0.002; train.seed: 0 -> 5); "
+        "resuming it would mix two runs: choose another --out, or pass --allow-config-change"
+    ) in err
     assert (tmp_path / "run" / "config.yaml").read_text() == stored  # refused before writing anything
     assert not (tmp_path / "run" / LOCK_NAME).exists()
     # (a resume changing only allowed keys, e.g. max_steps, is what test_resume.py does)
@@ -162,8 +182,11 @@ def test_allow_config_change_skips_the_check(tmp_path):
 def test_config_changes_lists_only_what_is_not_resumable():
     cfg = toy_seq_plugin.toy_config()
     registry = build_registry(autoload=False, plugins=[toy_seq_plugin])
-    new = attrs.evolve(cfg, train=attrs.evolve(cfg.train, max_steps=7, num_workers=3, log_every=1, epochs=9),
-                       probe=attrs.evolve(cfg.probe, epochs=3))
+    new = attrs.evolve(
+        cfg,
+        train=attrs.evolve(cfg.train, max_steps=7, num_workers=3, log_every=1, epochs=9),
+        probe=attrs.evolve(cfg.probe, epochs=3),
+    )
     assert config_changes(rundir.to_dict(cfg), new, registry) == ["train.epochs: 4 -> 9"]
 
 
@@ -172,7 +195,9 @@ def test_out_that_cannot_be_a_directory_is_one_sentence(tmp_path, capsys, case):
     (tmp_path / "f").write_text("x")
     out = tmp_path / "f" if case == "a file" else tmp_path / "f" / "run"
     err = _one_line_error(capsys, [*TOY, "--out", str(out)])
-    expected = "is a file, not a directory" if case == "a file" else f"cannot be created because '{tmp_path / 'f'}' is a file"
+    expected = (
+        "is a file, not a directory" if case == "a file" else f"cannot be created because '{tmp_path / 'f'}' is a file"
+    )
     assert f"train.out_dir (--out) '{out}' " in err and expected in err
 
 

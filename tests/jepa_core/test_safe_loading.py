@@ -39,7 +39,10 @@ def _malicious(path: Path, marker: Path) -> Path:
 def test_file_needing_arbitrary_unpickling_is_refused_and_not_executed(tmp_path):
     marker = tmp_path / "pwned"
     path = _malicious(tmp_path / "step_00000001.pt", marker)
-    with pytest.raises(CheckpointError, match=rf"refused because loading it needs arbitrary unpickling \(it references {os.name}\.mkdir\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"refused because loading it needs arbitrary unpickling \(it references {os.name}\.mkdir\)",
+    ):
         ckpt.load_checkpoint(path)
     assert not marker.exists()
 
@@ -108,8 +111,14 @@ def test_resuming_another_architecture_names_the_mismatch(tmp_path, capsys, over
 def test_checkpoint_without_optimizer_state_names_the_key(toy_registry):
     cfg = toy_seq_plugin.toy_config()
     parts = build_parts(cfg, toy_registry)
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim,
-                      schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4))
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4),
+    )
     state = trainer.state_dict()
     del state["opt"]
     with pytest.raises(CheckpointError, match="the checkpoint has no 'opt' state"):
@@ -141,8 +150,10 @@ def test_random_bytes_are_not_a_checkpoint_and_never_get_torchs_advice(tmp_path,
         assert "weights_only" not in message and "arbitrary unpickling" not in message, message
         assert "\n" not in message
         if not prefix:
-            assert message == (f"'{path}' is not a checkpoint: it is neither a PyTorch zip archive nor a legacy "
-                               "torch.save file; give a checkpoint written by jepa train or a released I-JEPA .pth.tar file.")
+            assert message == (
+                f"'{path}' is not a checkpoint: it is neither a PyTorch zip archive nor a legacy "
+                "torch.save file; give a checkpoint written by jepa train or a released I-JEPA .pth.tar file."
+            )
 
 
 def test_a_directory_as_checkpoint_file(tmp_path):
@@ -163,5 +174,7 @@ def test_resuming_a_checkpoint_with_a_bad_position_exits_2(tiny_image_run, tmp_p
     rc = main(["train", "--config", str(run / "config.yaml"), "--out", str(run)])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err == (f"error: checkpoint '{path}' has {key}={value!r}, not a non-negative integer; it is damaged or "
-                   "not a training checkpoint of jepa train.\n")
+    assert err == (
+        f"error: checkpoint '{path}' has {key}={value!r}, not a non-negative integer; it is damaged or "
+        "not a training checkpoint of jepa train.\n"
+    )

@@ -17,7 +17,9 @@ from tests.jepa_core.mounts import fill, tmpfs
 def test_a_file_in_the_way_of_an_output_dir(tmp_path):
     a_file = tmp_path / "taken"
     a_file.write_text("x")
-    with pytest.raises(OutputError, match=r"--out '.*taken' is a file, not a directory; choose a directory for --out\."):
+    with pytest.raises(
+        OutputError, match=r"--out '.*taken' is a file, not a directory; choose a directory for --out\."
+    ):
         check_output_dir(a_file, flag="--out")
     with pytest.raises(OutputError, match=r"--out '.*taken/run' cannot be created because '.*taken' is a file"):
         check_output_dir(a_file / "run", flag="--out")
@@ -37,26 +39,35 @@ def test_output_file_that_is_a_directory_or_under_a_file(tmp_path):
 
 def test_read_only_file_system_is_refused_before_any_work(tmp_path):
     with tmpfs(tmp_path / "ro", size="64k", readonly=True) as ro:
-        with pytest.raises(OutputError, match=r"cannot be written \(the file system is read-only at '.*ro'\); choose a writable --out"):
+        with pytest.raises(
+            OutputError, match=r"cannot be written \(the file system is read-only at '.*ro'\); choose a writable --out"
+        ):
             check_output_dir(ro / "run", flag="--out")
         with pytest.raises(OutputError, match=r"the file system is read-only"):
             check_output_file(ro / "results.json", flag="--json")
-        with pytest.raises(OutputError, match=r"could not write the results '.*results\.json' \(the file system is read-only\)"):
+        with pytest.raises(
+            OutputError, match=r"could not write the results '.*results\.json' \(the file system is read-only\)"
+        ):
             write_text(ro / "results.json", "{}", what="the results", flag="--json")
 
 
 def test_full_disk_is_refused_before_any_work(tmp_path):
     with tmpfs(tmp_path / "disk", size="64k") as disk:
         fill(disk)
-        with pytest.raises(OutputError, match=r"\(the disk is full at '.*disk'\); free some space or choose another --out"):
+        with pytest.raises(
+            OutputError, match=r"\(the disk is full at '.*disk'\); free some space or choose another --out"
+        ):
             check_output_dir(disk / "run", flag="--out")
 
 
 def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path):
     with tmpfs(tmp_path / "disk", size="64k") as disk:
         write_text(disk / "probe.json", "old", what="the probe results")
-        with pytest.raises(OutputError, match=r"could not write the probe results '.*probe\.json' \(the disk is full\); "
-                                              r"free some space or choose another --out\."):
+        with pytest.raises(
+            OutputError,
+            match=r"could not write the probe results '.*probe\.json' \(the disk is full\); "
+            r"free some space or choose another --out\.",
+        ):
             write_text(disk / "probe.json", "x" * 200_000, what="the probe results", flag="--out")
         assert (disk / "probe.json").read_text() == "old"
         assert sorted(p.name for p in disk.iterdir()) == ["probe.json"]  # no temporary file left

@@ -19,8 +19,15 @@ WARMUP, TOTAL = 10, 110
 @pytest.fixture
 def sched() -> Schedules:
     return Schedules(
-        lr=LR, start_lr=START_LR, final_lr=FINAL_LR, warmup_steps=WARMUP, total_steps=TOTAL,
-        weight_decay=WD, final_weight_decay=FINAL_WD, ema_start=M0, ema_end=M1,
+        lr=LR,
+        start_lr=START_LR,
+        final_lr=FINAL_LR,
+        warmup_steps=WARMUP,
+        total_steps=TOTAL,
+        weight_decay=WD,
+        final_weight_decay=FINAL_WD,
+        ema_start=M0,
+        ema_end=M1,
     )
 
 
@@ -82,15 +89,33 @@ def test_momentum_landmarks(sched):
 
 
 def test_zero_warmup_starts_at_peak():
-    s = Schedules(lr=LR, start_lr=START_LR, final_lr=FINAL_LR, warmup_steps=0, total_steps=100,
-                  weight_decay=WD, final_weight_decay=FINAL_WD, ema_start=M0, ema_end=M1)
+    s = Schedules(
+        lr=LR,
+        start_lr=START_LR,
+        final_lr=FINAL_LR,
+        warmup_steps=0,
+        total_steps=100,
+        weight_decay=WD,
+        final_weight_decay=FINAL_WD,
+        ema_start=M0,
+        ema_end=M1,
+    )
     assert s.learning_rate(0) == pytest.approx(LR)
     assert s.learning_rate(50) == pytest.approx((LR + FINAL_LR) / 2)
 
 
 def test_from_config_horizon_uses_ipe_scale():
-    optim = OptimConfig(warmup_epochs=2, ipe_scale=1.25, lr=5e-4, start_lr=1e-4, final_lr=1e-5,
-                        weight_decay=0.05, final_weight_decay=0.3, ema_start=0.99, ema_end=0.999)
+    optim = OptimConfig(
+        warmup_epochs=2,
+        ipe_scale=1.25,
+        lr=5e-4,
+        start_lr=1e-4,
+        final_lr=1e-5,
+        weight_decay=0.05,
+        final_weight_decay=0.3,
+        ema_start=0.99,
+        ema_end=0.999,
+    )
     s = Schedules.from_config(optim, epochs=4, iterations_per_epoch=10)
     assert s.total_steps == 50  # 1.25 * 4 * 10
     assert s.warmup_steps == 20  # warmup is NOT scaled by ipe_scale
@@ -109,9 +134,18 @@ def test_from_config_fractional_warmup_and_default_scale():
 
 def test_warmup_constant_cooldown_from_config():
     # V-JEPA 2: warmup, constant lr, linear cooldown; fixed weight decay and EMA momentum
-    optim = OptimConfig(lr=1e-3, start_lr=1e-4, final_lr=1e-6, warmup_epochs=1, weight_decay=0.04,
-                        final_weight_decay=0.04, ema_start=0.99925, ema_end=0.99925,
-                        lr_schedule="warmup_constant_cooldown", cooldown_epochs=2)
+    optim = OptimConfig(
+        lr=1e-3,
+        start_lr=1e-4,
+        final_lr=1e-6,
+        warmup_epochs=1,
+        weight_decay=0.04,
+        final_weight_decay=0.04,
+        ema_start=0.99925,
+        ema_end=0.99925,
+        lr_schedule="warmup_constant_cooldown",
+        cooldown_epochs=2,
+    )
     s = Schedules.from_config(optim, epochs=10, iterations_per_epoch=10)  # warmup 10, cooldown steps 80..100
     assert (s.warmup_steps, s.cooldown_steps, s.total_steps) == (10, 20, 100)
     assert s.learning_rate(0) == pytest.approx(1e-4) and s.learning_rate(5) == pytest.approx(5.5e-4)

@@ -13,8 +13,22 @@ from jepa_core.cli import main
 from jepa_core.data import KeyedDataset, _worker_init
 from jepa_core.seeding import forked_host_rngs, seed_host_rngs
 
-TOY = ["--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--plugin", "toyseq", "--preset", "tiny",
-       "--set", "train.device=cpu", "--set", "train.max_steps=1", "--set", "train.seed=7"]
+TOY = [
+    "--no-autoload",
+    "-p",
+    "tests.toy_seq_plugin",
+    "train",
+    "--plugin",
+    "toyseq",
+    "--preset",
+    "tiny",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.max_steps=1",
+    "--set",
+    "train.seed=7",
+]
 
 
 def _host_states(run) -> tuple:

@@ -30,10 +30,17 @@ def registry():
 @pytest.fixture(scope="module")
 def toy_run(registry, tmp_path_factory):
     out = tmp_path_factory.mktemp("toy_run")
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "data.num_samples=128", "train.batch_size=16", "train.epochs=2", "train.log_every=4",
-        f"train.out_dir={out}",
-    ], registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "data.num_samples=128",
+            "train.batch_size=16",
+            "train.epochs=2",
+            "train.log_every=4",
+            f"train.out_dir={out}",
+        ],
+        registry,
+    )
     return cfg, train_run(cfg, registry, stream=None)
 
 
@@ -76,10 +83,20 @@ def test_tensorboard_holds_the_logged_losses(toy_run):
 def test_cli_reruns_from_the_config_file(toy_run, registry, tmp_path, capsys):
     cfg, result = toy_run
     rerun = tmp_path / "rerun"
-    code = main([
-        "--no-autoload", "-p", "tests.toy_seq_plugin", "train", "--config", str(result.out_dir / "config.yaml"),
-        "--set", f"train.out_dir={rerun}", "--set", "train.max_steps=2",
-    ])
+    code = main(
+        [
+            "--no-autoload",
+            "-p",
+            "tests.toy_seq_plugin",
+            "train",
+            "--config",
+            str(result.out_dir / "config.yaml"),
+            "--set",
+            f"train.out_dir={rerun}",
+            "--set",
+            "train.max_steps=2",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "run toyseq/tiny" in capsys.readouterr().out
     again = load_config(rerun / "config.yaml", registry)
@@ -105,8 +122,9 @@ def _params(trainer: Trainer) -> dict[str, torch.Tensor]:
 def test_embedded_in_a_user_loop(registry):
     cfg = toy_seq_plugin.toy_config()
     parts = build_parts(cfg, registry)
-    loader = build_loader(build_dataset(cfg, registry, "train"), parts.masker,
-                          grid=parts.encoder.token_grid, micro_batch=8, seed=0)
+    loader = build_loader(
+        build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=8, seed=0
+    )
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=len(loader))
     trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
     before = _params(trainer)
@@ -175,7 +193,9 @@ def test_state_dict_round_trip(registry):
     sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
     assert sa["param_groups"] == sb["param_groups"]
     for i, s in sa["state"].items():
-        assert torch.equal(s["exp_avg"], sb["state"][i]["exp_avg"]) and torch.equal(s["exp_avg_sq"], sb["state"][i]["exp_avg_sq"])
+        assert torch.equal(s["exp_avg"], sb["state"][i]["exp_avg"]) and torch.equal(
+            s["exp_avg_sq"], sb["state"][i]["exp_avg_sq"]
+        )
 
     # the restored trainer continues exactly like the original
     batch = _batches(cfg, seed=5)[0]
@@ -197,9 +217,15 @@ def test_load_state_dict_missing_part_is_a_checkpoint_error(registry):
 
 @pytest.mark.parametrize("after_warmup, clipped_steps", [(False, [0, 1, 2, 3]), (True, [2, 3])])
 def test_gradient_clipping_can_wait_for_the_end_of_warmup(registry, monkeypatch, after_warmup, clipped_steps):
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "optim.clip_grad=0.001", f"optim.clip_grad_after_warmup={after_warmup}", "optim.warmup_epochs=0.1",
-    ], registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "optim.clip_grad=0.001",
+            f"optim.clip_grad_after_warmup={after_warmup}",
+            "optim.warmup_epochs=0.1",
+        ],
+        registry,
+    )
     trainer = _trainer(cfg, registry)  # 20 steps per epoch -> warmup of 2 steps
     assert trainer.schedules.warmup_steps == 2
     clip = torch.nn.utils.clip_grads_with_norm_
@@ -221,10 +247,18 @@ def test_gradient_clipping_can_wait_for_the_end_of_warmup(registry, monkeypatch,
 
 
 def test_train_run_with_fixed_steps_per_epoch(registry, tmp_path):
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), [
-        "data.num_samples=32", "train.batch_size=16", "train.epochs=2", "train.steps_per_epoch=3",
-        "train.log_every=1", f"train.out_dir={tmp_path}",
-    ], registry)
+    cfg = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        [
+            "data.num_samples=32",
+            "train.batch_size=16",
+            "train.epochs=2",
+            "train.steps_per_epoch=3",
+            "train.log_every=1",
+            f"train.out_dir={tmp_path}",
+        ],
+        registry,
+    )
     result = train_run(cfg, registry, stream=None)
     assert result.steps == 6  # 2 epochs of 3 steps, though 32 samples hold only 2 batches of 16
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "checkpoints"))

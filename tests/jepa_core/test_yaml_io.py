@@ -21,10 +21,21 @@ from jepa_core.registry import build_registry
 from jepa_core.yaml_io import dump_yaml, load_yaml
 
 
-@pytest.mark.parametrize("text, value", [
-    ("1e-3", 0.001), ("5E4", 50000.0), ("1.0e-06", 1e-6), ("-2e+2", -200.0), ("1.5", 1.5), ("3", 3),
-    ("'1e-3'", "1e-3"), ("null", None), ("true", True), ("[0.9, 0.999]", [0.9, 0.999]),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1e-3", 0.001),
+        ("5E4", 50000.0),
+        ("1.0e-06", 1e-6),
+        ("-2e+2", -200.0),
+        ("1.5", 1.5),
+        ("3", 3),
+        ("'1e-3'", "1e-3"),
+        ("null", None),
+        ("true", True),
+        ("[0.9, 0.999]", [0.9, 0.999]),
+    ],
+)
 def test_scalars_read_as_yaml_1_2(text, value):
     got = load_yaml(f"x: {text}\n")["x"]
     assert got == value and type(got) is type(value)
@@ -39,14 +50,17 @@ def test_merge_keys_work():
     assert load_yaml("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")["other"] == {"x": 1, "y": 2}
 
 
-@pytest.mark.parametrize("text, words", [
-    ("a: 1\nb: 2\na: 3\n", ["'a' appears twice", "line 3"]),
-    ("1: x\n", ["key 1", "line 1", "quote it"]),
-    ("a: [1\n", ["not valid YAML", "line 2"]),
-    ("a: 1\n---\nb: 2\n", ["single document", "line 2"]),
-    ("a: !!python/object:os.system {}\n", ["not valid YAML", "python/object"]),
-    ("a: " + "[" * 5000 + "]" * 5000, ["nests too deeply"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("a: 1\nb: 2\na: 3\n", ["'a' appears twice", "line 3"]),
+        ("1: x\n", ["key 1", "line 1", "quote it"]),
+        ("a: [1\n", ["not valid YAML", "line 2"]),
+        ("a: 1\n---\nb: 2\n", ["single document", "line 2"]),
+        ("a: !!python/object:os.system {}\n", ["not valid YAML", "python/object"]),
+        ("a: " + "[" * 5000 + "]" * 5000, ["nests too deeply"]),
+    ],
+)
 def test_bad_yaml_is_one_sentence(text, words):
     with pytest.raises(ConfigError) as err:
         load_yaml(text, "run.yaml")
@@ -81,12 +95,15 @@ def test_format_follows_the_file_name(tmp_path):
         assert read_config_file(tmp_path / name) == {"plugin": "image"}
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda p: p / "missing.yaml", "does not exist"),
-    (lambda p: p, "is a directory"),
-    (lambda p: (p / "bin.yaml").write_bytes(b"\xff\xfe\x00") and p / "bin.yaml", "not UTF-8"),
-    (lambda p: (p / "bad.json").write_text("{") and p / "bad.json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: p / "missing.yaml", "does not exist"),
+        (lambda p: p, "is a directory"),
+        (lambda p: (p / "bin.yaml").write_bytes(b"\xff\xfe\x00") and p / "bin.yaml", "not UTF-8"),
+        (lambda p: (p / "bad.json").write_text("{") and p / "bad.json", "not valid JSON"),
+    ],
+)
 def test_unreadable_config_files_are_one_sentence(tmp_path, make, words):
     with pytest.raises(ConfigError, match=words):
         read_config_file(make(tmp_path))

@@ -63,7 +63,9 @@ class StripeMasker:
 @hookimpl
 def jepa_maskers():
     yield MaskerSpec(
-        name="stripes", config_type=StripeConfig, build=StripeMasker,
+        name="stripes",
+        config_type=StripeConfig,
+        build=StripeMasker,
         description="example plugin: predict whole rows of the token grid",
         # small options for the conformance kit (jepa_core.testing): 2 one-row stripes of a 4x5 grid
         example=lambda: Example(options=StripeConfig(), grid=(4, 5)),

@@ -43,8 +43,9 @@ class ViewsVICReg:
     def __init__(self, cfg: ViewsVICRegConfig, encoder: nn.Module) -> None:
         self.cfg = cfg
         dim = int(encoder.embed_dim)
-        self.head = nn.Sequential(nn.Linear(dim, cfg.proj_dim), nn.LayerNorm(cfg.proj_dim), nn.GELU(),
-                                  nn.Linear(cfg.proj_dim, cfg.proj_dim))
+        self.head = nn.Sequential(
+            nn.Linear(dim, cfg.proj_dim), nn.LayerNorm(cfg.proj_dim), nn.GELU(), nn.Linear(cfg.proj_dim, cfg.proj_dim)
+        )
         self.vicreg = VICReg(VICRegConfig(variance_weight=cfg.variance_weight, covariance_weight=cfg.covariance_weight))
 
     def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets) -> nn.Module:
@@ -67,7 +68,10 @@ class ViewsVICReg:
 @hookimpl
 def jepa_objectives():
     yield ObjectiveSpec(
-        name="views_vicreg", config_type=ViewsVICRegConfig, build=ViewsVICReg,
+        name="views_vicreg",
+        config_type=ViewsVICRegConfig,
+        build=ViewsVICReg,
         description="VICReg over views: invariance + variance + covariance on a projector (example plugin)",
-        excludes=("target", "predictor", "regularizer"), example=lambda: ViewsVICRegConfig(proj_dim=16),
+        excludes=("target", "predictor", "regularizer"),
+        example=lambda: ViewsVICRegConfig(proj_dim=16),
     )

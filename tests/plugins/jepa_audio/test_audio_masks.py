@@ -146,7 +146,9 @@ def test_tf_deterministic_and_picklable():
     a, b = masker(4, AUDIO, gen(7)), masker(4, AUDIO, gen(7))
     assert torch.equal(a.context, b.context) and torch.equal(a.targets, b.targets)
     c = masker(4, AUDIO, gen(8))
-    assert not (a.context.shape == c.context.shape and torch.equal(a.context, c.context) and torch.equal(a.targets, c.targets))
+    assert not (
+        a.context.shape == c.context.shape and torch.equal(a.context, c.context) and torch.equal(a.targets, c.targets)
+    )
     clone = pickle.loads(pickle.dumps(masker))
     d = clone(4, AUDIO, gen(7))
     assert torch.equal(a.context, d.context) and torch.equal(a.targets, d.targets)

@@ -37,11 +37,30 @@ def test_audiojepa_holds_its_facts(registry):
 def test_vitb16_holds_the_ajepa_facts(registry):
     cfg = registry.preset("audio", "vitb16").build()
     e, d = cfg.encoder.options, cfg.data.options
-    assert cfg.encoder.name == "spectrogram_vit" and (e.size, e.patch_size, e.num_frames, e.num_mels) == ("base", 16, 1024, 128)
-    assert cfg.data.name == "wav_folder" and (d.sample_rate, d.n_mels, d.num_frames, d.win_ms, d.hop_ms) == (16000, 128, 1024, 25.0, 10.0)
-    assert cfg.predictor.name == "vit_predictor" and (cfg.predictor.options.embed_dim, cfg.predictor.options.depth, cfg.predictor.options.num_heads) == (512, 16, 8)
+    assert cfg.encoder.name == "spectrogram_vit" and (e.size, e.patch_size, e.num_frames, e.num_mels) == (
+        "base",
+        16,
+        1024,
+        128,
+    )
+    assert cfg.data.name == "wav_folder" and (d.sample_rate, d.n_mels, d.num_frames, d.win_ms, d.hop_ms) == (
+        16000,
+        128,
+        1024,
+        25.0,
+        10.0,
+    )
+    assert cfg.predictor.name == "vit_predictor" and (
+        cfg.predictor.options.embed_dim,
+        cfg.predictor.options.depth,
+        cfg.predictor.options.num_heads,
+    ) == (512, 16, 8)
     m = cfg.masker.options
-    assert cfg.masker.name == "curriculum" and (m.block_num_targets, m.block_scale, m.block_aspect) == (4, (0.15, 0.2), (0.75, 1.5))
+    assert cfg.masker.name == "curriculum" and (m.block_num_targets, m.block_scale, m.block_aspect) == (
+        4,
+        (0.15, 0.2),
+        (0.75, 1.5),
+    )
     assert (m.tf_num_targets, m.tf_scale, m.context_scale, m.tf_prob) == (3, (0.05, 0.075), (0.85, 1.0), (0.0, 1.0))
     assert cfg.loss.name == "l2" and cfg.target.name == "ema" and cfg.target.options.layer_norm_targets
 
@@ -68,9 +87,17 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, wav_root,
     patch = cfg.encoder.options.patch_size
     frames, mels = 16 * patch, 4 * patch  # a 16 x 4 grid: the curriculum's masks (min_keep 10) fit
     overrides = [
-        "encoder.depth=1", f"encoder.num_frames={frames}", f"encoder.num_mels={mels}",
-        f"data.num_frames={frames}", f"data.n_mels={mels}", "train.batch_size=2", "train.micro_batch_size=none",
-        "train.max_steps=2", "train.num_workers=0", f"train.out_dir={tmp_path}", "probe.enabled=false",
+        "encoder.depth=1",
+        f"encoder.num_frames={frames}",
+        f"encoder.num_mels={mels}",
+        f"data.num_frames={frames}",
+        f"data.n_mels={mels}",
+        "train.batch_size=2",
+        "train.micro_batch_size=none",
+        "train.max_steps=2",
+        "train.num_workers=0",
+        f"train.out_dir={tmp_path}",
+        "probe.enabled=false",
     ]
     if cfg.predictor.name != "none":
         overrides.append("predictor.depth=1")

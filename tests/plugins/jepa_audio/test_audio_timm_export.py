@@ -30,10 +30,18 @@ def test_jepa_export_timm_from_an_audio_run(tmp_path, capsys):
     from jepa_core.run import train_run
 
     registry = build_registry()
-    cfg = apply_overrides(registry.preset("audio", "demo").build(), [
-        "data.num_train=8", "train.batch_size=4", "train.max_steps=1", "train.num_workers=0",
-        "probe.enabled=false", f"train.out_dir={tmp_path / 'run'}",
-    ], registry)
+    cfg = apply_overrides(
+        registry.preset("audio", "demo").build(),
+        [
+            "data.num_train=8",
+            "train.batch_size=4",
+            "train.max_steps=1",
+            "train.num_workers=0",
+            "probe.enabled=false",
+            f"train.out_dir={tmp_path / 'run'}",
+        ],
+        registry,
+    )
     train_run(cfg, registry, stream=None)
     assert main(["export", "timm", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "m.pth")]) == 0
     assert "timm.create_model" in capsys.readouterr().out

@@ -27,9 +27,17 @@ def test_the_curriculum_moves_from_multiblock_to_time_frequency_masks_over_the_r
 
 def test_a_short_audio_run_learns(tmp_path):
     registry = build_registry()
-    cfg = apply_overrides(registry.preset("audio", "demo").build(), [
-        "data.num_train=512", "train.epochs=2", "train.log_every=4", "probe.enabled=false", f"train.out_dir={tmp_path}",
-    ], registry)
+    cfg = apply_overrides(
+        registry.preset("audio", "demo").build(),
+        [
+            "data.num_train=512",
+            "train.epochs=2",
+            "train.log_every=4",
+            "probe.enabled=false",
+            f"train.out_dir={tmp_path}",
+        ],
+        registry,
+    )
     result = train_run(cfg, registry, stream=None)
     losses = [loss for _, loss in result.loss_history]
     assert result.steps == 16 and losses[-1] < 0.7 * losses[0], losses

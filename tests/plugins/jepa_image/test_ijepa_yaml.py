@@ -57,8 +57,13 @@ def test_published_files_map_to_their_preset_exactly(reg, name):
 def test_notes_name_every_field_without_an_exact_counterpart(reg):
     message = read_foreign(FILES / "in1k_vith14_ep300.yaml", reg).message()
     assert message.startswith("ijepa config '") and "\n" not in message
-    for words in ("data.batch_size=128 is per GPU", "train.batch_size=2048", "16-GPU", "train/ sub-folder",
-                  "logging.write_tag 'jepa' has no effect"):
+    for words in (
+        "data.batch_size=128 is per GPU",
+        "train.batch_size=2048",
+        "16-GPU",
+        "train/ sub-folder",
+        "logging.write_tag 'jepa' has no effect",
+    ):
         assert words in message
 
 
@@ -85,8 +90,15 @@ def _changed(section: str, **fields) -> dict:
 
 
 def test_augmentations_bf16_and_workers_are_mapped(reg):
-    data = _changed("data", use_color_distortion=True, color_jitter_strength=0.5, use_gaussian_blur=True,
-                    use_horizontal_flip=True, num_workers=3, crop_scale=[0.2, 1.0])
+    data = _changed(
+        "data",
+        use_color_distortion=True,
+        color_jitter_strength=0.5,
+        use_gaussian_blur=True,
+        use_horizontal_flip=True,
+        num_workers=3,
+        crop_scale=[0.2, 1.0],
+    )
     data["meta"]["use_bfloat16"] = False
     imported = _convert(reg, data)
     d, t = imported.config.data.options, imported.config.train
@@ -97,18 +109,42 @@ def test_augmentations_bf16_and_workers_are_mapped(reg):
 
 def test_masks_optimisation_and_predictor_are_mapped(reg):
     data = _data()
-    data["mask"].update(aspect_ratio=[0.5, 2.0], enc_mask_scale=[0.8, 1.0], pred_mask_scale=[0.1, 0.25], min_keep=4,
-                        num_pred_masks=2)
+    data["mask"].update(
+        aspect_ratio=[0.5, 2.0], enc_mask_scale=[0.8, 1.0], pred_mask_scale=[0.1, 0.25], min_keep=4, num_pred_masks=2
+    )
     data["meta"].update(pred_depth=6, pred_emb_dim=256)
-    data["optimization"].update(ema=[0.99, 0.999], epochs=10, lr=5e-4, start_lr=1e-5, final_lr=0.0, warmup=2,
-                                weight_decay=0.05, final_weight_decay=0.05, ipe_scale=1.25)
+    data["optimization"].update(
+        ema=[0.99, 0.999],
+        epochs=10,
+        lr=5e-4,
+        start_lr=1e-5,
+        final_lr=0.0,
+        warmup=2,
+        weight_decay=0.05,
+        final_weight_decay=0.05,
+        ipe_scale=1.25,
+    )
     cfg = _convert(reg, data).config
     m, o = cfg.masker.options, cfg.optim
     assert (m.target_aspect_ratio, m.context_scale, m.target_scale, m.min_keep, m.num_targets) == (
-        (0.5, 2.0), (0.8, 1.0), (0.1, 0.25), 4, 2)
+        (0.5, 2.0),
+        (0.8, 1.0),
+        (0.1, 0.25),
+        4,
+        2,
+    )
     assert (cfg.predictor.options.depth, cfg.predictor.options.embed_dim, cfg.train.epochs) == (6, 256, 10)
-    assert (o.ema_start, o.ema_end, o.lr, o.start_lr, o.final_lr, o.warmup_epochs, o.weight_decay,
-            o.final_weight_decay, o.ipe_scale) == (0.99, 0.999, 5e-4, 1e-5, 0.0, 2.0, 0.05, 0.05, 1.25)
+    assert (
+        o.ema_start,
+        o.ema_end,
+        o.lr,
+        o.start_lr,
+        o.final_lr,
+        o.warmup_epochs,
+        o.weight_decay,
+        o.final_weight_decay,
+        o.ipe_scale,
+    ) == (0.99, 0.999, 5e-4, 1e-5, 0.0, 2.0, 0.05, 0.05, 1.25)
 
 
 def test_load_checkpoint_starts_from_the_named_weights(reg):
@@ -146,19 +182,29 @@ def test_missing_fields_keep_the_presets_values_and_are_named(reg):
     del data["optimization"]["ipe_scale"], data["data"]["pin_mem"]
     imported = _convert(reg, data)
     assert imported.config.optim.ipe_scale == 1.0
-    assert "fields not in the file keep preset vith14's values: data.pin_mem, optimization.ipe_scale" in imported.message()
+    assert (
+        "fields not in the file keep preset vith14's values: data.pin_mem, optimization.ipe_scale" in imported.message()
+    )
 
 
-@pytest.mark.parametrize("section, field, value, words", [
-    ("mask", "allow_overlap", True, "mask.allow_overlap=true"),
-    ("mask", "num_enc_masks", 2, "mask.num_enc_masks=2 is not supported"),
-    ("meta", "model_name", "vit_enormous", "meta.model_name 'vit_enormous' is not a published model; valid names: vit_tiny"),
-    ("meta", "use_bfloat16", "yes please", "meta.use_bfloat16 must be bool, got 'yes please'"),
-    ("mask", "pred_mask_scale", [0.3, 0.1], "mask.pred_mask_scale=[0.3, 0.1] cannot be used"),
-    ("optimization", "ema", [0.9], "optimization.ema must be [start, end]"),
-    ("optimization", "lr", -1.0, "optimization.lr=-1.0 cannot be used"),
-    ("mask", "num_pred_mask", 4, "unknown field 'mask.num_pred_mask'; the fields of mask are allow_overlap"),
-])
+@pytest.mark.parametrize(
+    "section, field, value, words",
+    [
+        ("mask", "allow_overlap", True, "mask.allow_overlap=true"),
+        ("mask", "num_enc_masks", 2, "mask.num_enc_masks=2 is not supported"),
+        (
+            "meta",
+            "model_name",
+            "vit_enormous",
+            "meta.model_name 'vit_enormous' is not a published model; valid names: vit_tiny",
+        ),
+        ("meta", "use_bfloat16", "yes please", "meta.use_bfloat16 must be bool, got 'yes please'"),
+        ("mask", "pred_mask_scale", [0.3, 0.1], "mask.pred_mask_scale=[0.3, 0.1] cannot be used"),
+        ("optimization", "ema", [0.9], "optimization.ema must be [start, end]"),
+        ("optimization", "lr", -1.0, "optimization.lr=-1.0 cannot be used"),
+        ("mask", "num_pred_mask", 4, "unknown field 'mask.num_pred_mask'; the fields of mask are allow_overlap"),
+    ],
+)
 def test_values_that_cannot_be_honoured_are_one_sentence(reg, section, field, value, words):
     data = _data()
     data[section][field] = value

@@ -1,4 +1,5 @@
-"""Tests of the image plugin's Table-6 maskers and masker specs (the multi-block and random maskers: tests/plugins/jepa_vit/test_masks.py)."""
+"""Tests of the image plugin's Table-6 maskers and masker specs (the multi-block and random
+maskers: tests/plugins/jepa_vit/test_masks.py)."""
 
 from __future__ import annotations
 

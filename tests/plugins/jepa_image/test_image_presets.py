@@ -37,7 +37,11 @@ def test_every_registered_preset_is_covered(registry):
 def test_official_presets_hold_the_recipe_values(registry, name):
     size, patch, res, epochs, warmup, pred_depth = OFFICIAL[name]
     cfg = registry.preset("image", name).build()
-    assert (cfg.encoder.options.size, cfg.encoder.options.patch_size, cfg.encoder.options.img_size) == (size, patch, res)
+    assert (cfg.encoder.options.size, cfg.encoder.options.patch_size, cfg.encoder.options.img_size) == (
+        size,
+        patch,
+        res,
+    )
     assert cfg.data.name == "image_folder" and cfg.data.options.resolution == res
     assert cfg.data.options.crop_scale == (0.3, 1.0)
     assert (cfg.predictor.options.embed_dim, cfg.predictor.options.depth) == (384, pred_depth)
@@ -73,9 +77,15 @@ def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_fol
     patch = cfg.encoder.options.patch_size
     res = 10 * patch  # a 10x10 token grid: the official masks (min_keep 10) still fit
     overrides = [
-        "encoder.depth=1", f"encoder.img_size={res}", f"data.resolution={res}",
-        "train.batch_size=2", "train.micro_batch_size=none", "train.max_steps=1", "train.num_workers=0",
-        f"train.out_dir={tmp_path}", "probe.enabled=false",
+        "encoder.depth=1",
+        f"encoder.img_size={res}",
+        f"data.resolution={res}",
+        "train.batch_size=2",
+        "train.micro_batch_size=none",
+        "train.max_steps=1",
+        "train.num_workers=0",
+        f"train.out_dir={tmp_path}",
+        "probe.enabled=false",
     ]
     if cfg.predictor.name != "none":
         overrides.append("predictor.depth=1")

@@ -33,10 +33,23 @@ BASE = ["train", "--plugin", "image", "--preset", "small", "--set", "train.num_w
 
 def test_small_preset_trains_on_grey_class_folders_and_probes_the_val_folder(class_folders, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli.main(BASE + [
-        "--data", str(class_folders / "train"), "--set", f"data.val_root={class_folders / 'val'}",
-        "--set", "train.batch_size=12", "--set", "train.epochs=1", "--set", "probe.epochs=2", "--out", str(out),
-    ])
+    rc = cli.main(
+        BASE
+        + [
+            "--data",
+            str(class_folders / "train"),
+            "--set",
+            f"data.val_root={class_folders / 'val'}",
+            "--set",
+            "train.batch_size=12",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "probe.epochs=2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     text = capsys.readouterr().out
     assert "grid (8, 8)" in text  # 32 px, patch 4
@@ -47,10 +60,23 @@ def test_small_preset_trains_on_grey_class_folders_and_probes_the_val_folder(cla
 
 def test_small_preset_holds_out_a_tenth_without_a_val_folder(class_folders, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli.main(BASE + [
-        "--data", str(class_folders / "train"), "--set", "train.batch_size=8", "--set", "train.max_steps=1",
-        "--set", "probe.epochs=1", "--set", "probe.compare_random_init=false", "--out", str(out),
-    ])
+    rc = cli.main(
+        BASE
+        + [
+            "--data",
+            str(class_folders / "train"),
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "train.max_steps=1",
+            "--set",
+            "probe.epochs=1",
+            "--set",
+            "probe.compare_random_init=false",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     probe = json.loads((out / "probe.json").read_text())
     assert probe["trained"]["num_val"] == round(36 * 0.1)
@@ -59,8 +85,19 @@ def test_small_preset_holds_out_a_tenth_without_a_val_folder(class_folders, tmp_
 def test_probe_on_a_flat_unlabelled_folder_fails_before_training(tmp_path, capsys):
     _write_images(tmp_path / "flat", 8, seed=0)
     out = tmp_path / "run"
-    rc = cli.main(BASE + ["--data", str(tmp_path / "flat"), "--set", "data.val_fraction=0.25",
-                          "--set", "train.batch_size=4", "--out", str(out)])
+    rc = cli.main(
+        BASE
+        + [
+            "--data",
+            str(tmp_path / "flat"),
+            "--set",
+            "data.val_fraction=0.25",
+            "--set",
+            "train.batch_size=4",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "probe.enabled=true needs class labels" in err and "label -1" in err
@@ -69,8 +106,19 @@ def test_probe_on_a_flat_unlabelled_folder_fails_before_training(tmp_path, capsy
 
 def test_probe_without_a_val_split_fails_before_training(class_folders, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli.main(BASE + ["--data", str(class_folders / "train"), "--set", "data.val_fraction=0",
-                          "--set", "train.batch_size=4", "--out", str(out)])
+    rc = cli.main(
+        BASE
+        + [
+            "--data",
+            str(class_folders / "train"),
+            "--set",
+            "data.val_fraction=0",
+            "--set",
+            "train.batch_size=4",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2
     assert "val split needs data.val_root or data.val_fraction > 0" in capsys.readouterr().err
     assert not (out / "checkpoints").exists()
@@ -78,7 +126,20 @@ def test_probe_without_a_val_split_fails_before_training(class_folders, tmp_path
 
 def test_flat_folder_trains_when_the_probe_is_off(tmp_path, capsys):
     _write_images(tmp_path / "flat", 8, seed=0)
-    rc = cli.main(BASE + ["--data", str(tmp_path / "flat"), "--set", "probe.enabled=false", "--set", "train.batch_size=4",
-                          "--set", "train.max_steps=1", "--out", str(tmp_path / "run")])
+    rc = cli.main(
+        BASE
+        + [
+            "--data",
+            str(tmp_path / "flat"),
+            "--set",
+            "probe.enabled=false",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "train.max_steps=1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert any((tmp_path / "run" / "checkpoints").iterdir())

@@ -60,8 +60,9 @@ def test_state_dict_keys_exact() -> None:
         for m in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
         for p in ("weight", "bias")
     ]
-    want = {"patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "norm.weight",
-            "norm.bias"} | {f"blocks.{i}.{k}" for i in range(2) for k in per_block}
+    want = {"patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "norm.weight", "norm.bias"} | {
+        f"blocks.{i}.{k}" for i in range(2) for k in per_block
+    }
     sd = enc.state_dict()
     assert set(sd) == want
     assert sd["pos_embed"].shape == (1, 16, 192)
@@ -184,8 +185,7 @@ def test_bad_config_raises() -> None:
 
 
 def test_overrides() -> None:
-    enc = build_vit(ViTConfig(size="small", img_size=32, patch_size=16, depth=2, embed_dim=128,
-                              num_heads=4))
+    enc = build_vit(ViTConfig(size="small", img_size=32, patch_size=16, depth=2, embed_dim=128, num_heads=4))
     assert (enc.embed_dim, enc.num_heads, enc.depth, len(enc.blocks)) == (128, 4, 2, 2)
 
 

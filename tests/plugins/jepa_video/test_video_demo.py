@@ -40,4 +40,7 @@ def test_video_demo_trains_and_probes(tmp_path):
     assert {"monitor/target_effective_rank", "monitor/context_effective_rank"} <= set(acc.Tags()["scalars"])
     assert {"masks", "masks_set1"} <= set(acc.Tags()["images"])  # short- and long-range masks, frame by frame
     short, long = acc.Images("masks")[0], acc.Images("masks_set1")[0]
-    assert (short.width, short.height) == (long.width, long.height) and short.encoded_image_string != long.encoded_image_string
+    assert (short.width, short.height) == (
+        long.width,
+        long.height,
+    ) and short.encoded_image_string != long.encoded_image_string

@@ -382,16 +382,55 @@ def test_jepa_train_on_a_folder_of_mp4_files(tmp_path: Path, capsys: pytest.Capt
     for cls in ("a", "b"):
         for i in range(2):
             _encode(tmp_path / "videos" / cls / f"{i}.mp4", 12, size=(40, 32))
-    rc = main([
-        "train", "--plugin", "video", "--preset", "vitl16", "--data", str(tmp_path / "videos"),
-        "--out", str(tmp_path / "run"), "--set", "data.name=video_files", "--set", "data.resolution=32",
-        "--set", "data.num_frames=4", "--set", "encoder.num_frames=4", "--set", "encoder.img_size=32",
-        "--set", "encoder.patch_size=8", "--set", "encoder.depth=1", "--set", "encoder.size=tiny",
-        "--set", "predictor.depth=1", "--set", "predictor.embed_dim=48", "--set", "train.batch_size=4",
-        "--set", "train.micro_batch_size=none", "--set", "train.max_steps=2", "--set", "train.num_workers=0",
-        "--set", "train.precision=fp32", "--set", "train.steps_per_epoch=none", "--set", "train.log_every=1",
-        "--set", "masker.min_keep=4",
-    ])
+    rc = main(
+        [
+            "train",
+            "--plugin",
+            "video",
+            "--preset",
+            "vitl16",
+            "--data",
+            str(tmp_path / "videos"),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "data.name=video_files",
+            "--set",
+            "data.resolution=32",
+            "--set",
+            "data.num_frames=4",
+            "--set",
+            "encoder.num_frames=4",
+            "--set",
+            "encoder.img_size=32",
+            "--set",
+            "encoder.patch_size=8",
+            "--set",
+            "encoder.depth=1",
+            "--set",
+            "encoder.size=tiny",
+            "--set",
+            "predictor.depth=1",
+            "--set",
+            "predictor.embed_dim=48",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "train.micro_batch_size=none",
+            "--set",
+            "train.max_steps=2",
+            "--set",
+            "train.num_workers=0",
+            "--set",
+            "train.precision=fp32",
+            "--set",
+            "train.steps_per_epoch=none",
+            "--set",
+            "train.log_every=1",
+            "--set",
+            "masker.min_keep=4",
+        ]
+    )
     captured = capsys.readouterr()
     out = captured.out
     assert rc == 0, captured.err

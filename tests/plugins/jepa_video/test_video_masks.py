@@ -134,7 +134,7 @@ def test_block_sizes_are_shared_by_the_batch_and_positions_differ():
         assert len(boxes) == 1  # one size per batch -> no truncation, every clip a full box
         shapes |= boxes
         assert len({tuple(s.targets[b, 0, :3].tolist()) for b in range(16)}) > 1  # per-clip positions
-        (t, h, w), = boxes
+        ((t, h, w),) = boxes
         assert 2 <= t <= 6 and s.targets.shape[2] == t * h * w  # t = round(U(0.3, 0.7) * 8)
     assert len(shapes) > 1  # sizes are redrawn per batch
 
@@ -151,7 +151,9 @@ def test_aspect_ratio_goes_both_ways():
 def test_two_d_grid_is_one_frame():
     a = MultiBlock3DMasker()(4, (8, 8), gen(7))
     b = MultiBlock3DMasker()(4, (1, 8, 8), gen(7))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
+    assert all(
+        torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True)
+    )
 
 
 # ------------------------------------------------------------------ randomness
@@ -160,8 +162,12 @@ def test_two_d_grid_is_one_frame():
 def test_deterministic_for_equal_seeds_and_different_otherwise():
     masker = MultiBlock3DMasker()
     a, b, c = (masker(4, SMALL, gen(s)) for s in (11, 11, 12))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
-    assert any(x.targets.shape != y.targets.shape or not torch.equal(x.targets, y.targets) for x, y in zip(a, c, strict=True))
+    assert all(
+        torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True)
+    )
+    assert any(
+        x.targets.shape != y.targets.shape or not torch.equal(x.targets, y.targets) for x, y in zip(a, c, strict=True)
+    )
 
 
 def test_sets_follow_config_order_and_recipe_fractions():
@@ -223,7 +229,10 @@ def test_bad_batch_size():
     [
         ({"num_blocks": (0, 2)}, r"num_blocks\[0\] must be >= 1, got 0"),
         ({"num_blocks": 8}, "num_blocks must be a tuple of ints"),
-        ({"spatial_scale": ((0.15, 0.15), (0.0, 0.7))}, r"spatial_scale\[1\] must be \(lo, hi\) with 0 < lo <= hi <= 1"),
+        (
+            {"spatial_scale": ((0.15, 0.15), (0.0, 0.7))},
+            r"spatial_scale\[1\] must be \(lo, hi\) with 0 < lo <= hi <= 1",
+        ),
         ({"spatial_scale": ((0.3, 0.2), (0.7, 0.7))}, r"spatial_scale\[0\] must be"),
         ({"temporal_scale": ((1.0, 1.2), (1.0, 1.0))}, r"temporal_scale\[0\] must be \(lo, hi\)"),
         ({"aspect": ((0.75, 1.5), (-1.0, 1.5))}, r"aspect\[1\] must be \(lo, hi\) with 0 < lo <= hi"),
@@ -268,7 +277,9 @@ def test_picklable():
     clone = pickle.loads(pickle.dumps(masker))
     assert clone.cfg == masker.cfg
     a, b = masker(4, SMALL, gen(9)), clone(4, SMALL, gen(9))
-    assert all(torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True))
+    assert all(
+        torch.equal(x.context, y.context) and torch.equal(x.targets, y.targets) for x, y in zip(a, b, strict=True)
+    )
 
 
 @pytest.fixture

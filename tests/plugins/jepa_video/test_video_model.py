@@ -105,7 +105,11 @@ def test_predictor_shapes_positions_and_mask_tokens():
     keys = set(pred.state_dict())
     assert {"mask_tokens.0", "mask_tokens.1"} <= keys and "mask_token" not in keys
     assert all(torch.count_nonzero(t) == 0 for t in pred.mask_tokens)  # V-JEPA: zero at init
-    ctx, ctx_idx, tgt_idx = torch.randn(2, 3, 192), torch.tensor([[0, 1, 2], [3, 4, 5]]), torch.tensor([[[5, 6]], [[7, 0]]])
+    ctx, ctx_idx, tgt_idx = (
+        torch.randn(2, 3, 192),
+        torch.tensor([[0, 1, 2], [3, 4, 5]]),
+        torch.tensor([[[5, 6]], [[7, 0]]]),
+    )
     assert pred(ctx, ctx_idx, tgt_idx, mask_index=1).shape == (2, 2, 192)
 
 
@@ -126,7 +130,9 @@ def test_predictor_needs_a_3d_encoder_and_valid_options():
     from jepa_image.vit import ViTConfig, build_vit
 
     with pytest.raises(ValueError, match="3-D token grid"):
-        build_video_predictor(VideoPredictorConfig(embed_dim=48, depth=1), build_vit(ViTConfig(size="tiny", img_size=32, depth=1)))
+        build_video_predictor(
+            VideoPredictorConfig(embed_dim=48, depth=1), build_vit(ViTConfig(size="tiny", img_size=32, depth=1))
+        )
     with pytest.raises(ValueError, match="num_mask_tokens must be >= 1"):
         VideoPredictorConfig(num_mask_tokens=0)
     with pytest.raises(ValueError, match="not divisible by num_heads"):

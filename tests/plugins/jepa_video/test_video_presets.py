@@ -30,7 +30,12 @@ def test_vitg16_v2_holds_the_vjepa2_changes(registry):
     e, p, o = cfg.encoder.options, cfg.predictor.options, cfg.optim
     assert (e.size, e.pos_embedding, p.pos_embedding) == ("giant", "rope", "rope")
     assert e.resolved()[:3] == (1408, 40, 16)
-    assert (o.lr_schedule, o.cooldown_epochs, o.ema_start, o.ema_end) == ("warmup_constant_cooldown", 40, 0.99925, 0.99925)
+    assert (o.lr_schedule, o.cooldown_epochs, o.ema_start, o.ema_end) == (
+        "warmup_constant_cooldown",
+        40,
+        0.99925,
+        0.99925,
+    )
     assert (o.weight_decay, o.final_weight_decay) == (0.04, 0.04)
     assert cfg.masker == registry.preset("video", "vitl16").build().masker  # V-JEPA's masks
 
@@ -45,7 +50,12 @@ def test_official_presets_hold_the_vjepa_recipe(registry, name):
     assert cfg.data.name == "video_frames" and (d.num_frames, d.frame_step, d.resolution) == (16, 4, 224)
     assert (d.crop_scale, d.aspect, d.flip) == ((0.3, 1.0), (0.75, 1.35), 0.5)
     p = cfg.predictor.options
-    assert cfg.predictor.name == "video_predictor" and (p.embed_dim, p.depth, p.num_heads, p.num_mask_tokens) == (384, 12, None, 2)
+    assert cfg.predictor.name == "video_predictor" and (p.embed_dim, p.depth, p.num_heads, p.num_mask_tokens) == (
+        384,
+        12,
+        None,
+        2,
+    )
     m = cfg.masker.options
     assert cfg.masker.name == "multiblock3d" and m.num_blocks == (8, 2)
     assert m.spatial_scale == ((0.15, 0.15), (0.7, 0.7)) and m.temporal_scale == ((1.0, 1.0), (1.0, 1.0))
@@ -78,9 +88,17 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, clip_fold
     cfg = registry.preset("video", name).build()
     res = 4 * cfg.encoder.options.patch_size  # a 2 x 4 x 4 tubelet grid: the V-JEPA masks still fit
     overrides = [
-        "encoder.depth=1", f"encoder.img_size={res}", "encoder.num_frames=4",
-        f"data.resolution={res}", "data.num_frames=4", "train.batch_size=2", "train.micro_batch_size=none",
-        "train.max_steps=2", "train.num_workers=0", f"train.out_dir={tmp_path}", "probe.enabled=false",
+        "encoder.depth=1",
+        f"encoder.img_size={res}",
+        "encoder.num_frames=4",
+        f"data.resolution={res}",
+        "data.num_frames=4",
+        "train.batch_size=2",
+        "train.micro_batch_size=none",
+        "train.max_steps=2",
+        "train.num_workers=0",
+        f"train.out_dir={tmp_path}",
+        "probe.enabled=false",
     ]
     if cfg.predictor.name != "none":
         overrides.append("predictor.depth=1")

@@ -100,11 +100,15 @@ def test_head_dim_split_matches_the_documented_layout():
     torch.testing.assert_close(out[[0, 2]], torch.tensor([math.cos(1.0), math.sin(1.0)], dtype=torch.float64), **close)
     assert out[[1, 3, *range(4, 16)]].abs().max() == 0
     out = _rotate(e[1], [3, 0, 0])  # time pair 1: theta_1 = 10000^(-2/4) = 0.01
-    torch.testing.assert_close(out[[1, 3]], torch.tensor([math.cos(0.03), math.sin(0.03)], dtype=torch.float64), **close)
+    torch.testing.assert_close(
+        out[[1, 3]], torch.tensor([math.cos(0.03), math.sin(0.03)], dtype=torch.float64), **close
+    )
     out = _rotate(e[4], [0, 2, 0])  # height group starts at channel 4
     torch.testing.assert_close(out[[4, 6]], torch.tensor([math.cos(2.0), math.sin(2.0)], dtype=torch.float64), **close)
     out = _rotate(e[10], [0, 0, 1])  # width group: channel 10 is the partner of 8
-    torch.testing.assert_close(out[[8, 10]], torch.tensor([-math.sin(1.0), math.cos(1.0)], dtype=torch.float64), **close)
+    torch.testing.assert_close(
+        out[[8, 10]], torch.tensor([-math.sin(1.0), math.cos(1.0)], dtype=torch.float64), **close
+    )
     g = torch.Generator().manual_seed(0)
     for axis, group in enumerate((range(0, 4), range(4, 8), range(8, 12))):  # an axis moves only its own group
         x = torch.randn(16, generator=g, dtype=torch.float64)
@@ -123,7 +127,9 @@ def test_rope_block_sees_relative_positions_only_and_keeps_timm_names():
     torch.manual_seed(0)
     block = RopeBlock(dim=48, num_heads=2).eval()  # dh = 24: 8 channels per axis
     assert [n for n, _ in block.named_parameters()] == [
-        f"{m}.{p}" for m in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2") for p in ("weight", "bias")
+        f"{m}.{p}"
+        for m in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+        for p in ("weight", "bias")
     ]
     with torch.no_grad():
         for p in block.parameters():
@@ -220,7 +226,9 @@ def test_rope_encoder_grad_checkpointing_keeps_outputs_and_grads(monkeypatch):
         enc.set_grad_checkpointing(ckpt)
         out = enc(x, keep)
         out.square().mean().backward()
-        results.append((out.detach(), enc.patch_embed.proj.weight.grad.clone(), enc.blocks[0].attn.qkv.weight.grad.clone()))
+        results.append(
+            (out.detach(), enc.patch_embed.proj.weight.grad.clone(), enc.blocks[0].attn.qkv.weight.grad.clone())
+        )
     assert len(calls) == 2  # one per block, only in the checkpointed run
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b)
@@ -297,7 +305,11 @@ def test_rope_predictor_positions_come_from_context_and_target_indices():
 
 
 def test_rope_predictor_grad_checkpointing_keeps_outputs_and_grads():
-    ctx, ctx_idx, tgt_idx = torch.randn(2, 3, 192), torch.tensor([[0, 1, 2], [3, 4, 5]]), torch.tensor([[[6, 7]], [[0, 1]]])
+    ctx, ctx_idx, tgt_idx = (
+        torch.randn(2, 3, 192),
+        torch.tensor([[0, 1, 2], [3, 4, 5]]),
+        torch.tensor([[[6, 7]], [[0, 1]]]),
+    )
     results = []
     for ckpt in (False, True):
         pred = _predictor().train()
@@ -320,7 +332,9 @@ def test_rope_predictor_conforms(encoder_pos):
 
 # ------------------------------------------------------------------ configuration
 def test_bad_pos_embedding_values_raise_clear_errors():
-    sentence = r"pos_embedding must be 'sincos' \(additive 3-D sin-cos\) or 'rope' \(3-D rotary, V-JEPA 2\), got 'learned'"
+    sentence = (
+        r"pos_embedding must be 'sincos' \(additive 3-D sin-cos\) or 'rope' \(3-D rotary, V-JEPA 2\), got 'learned'"
+    )
     with pytest.raises(ValueError, match="video ViT " + sentence):
         VideoViTConfig(pos_embedding="learned")
     with pytest.raises(ValueError, match="video predictor " + sentence):

@@ -193,8 +193,17 @@ STACKED = {"target_scale": (0.25, 0.25), "target_aspect_ratio": (1.0, 1.0), "con
         # These pass the up-front checks; the bounded retries give up instead.
         (dict(STACKED, num_targets=20), (8, 8), "min_keep=16"),
         (dict(STACKED, num_targets=12, reference_sampling=True), (8, 8), "min_keep=16"),
-        ({"num_targets": 4, "target_scale": (0.24, 0.25), "allow_target_overlap": False, "min_keep": 0,
-          "reference_sampling": True}, (8, 8), "num_targets=4"),
+        (
+            {
+                "num_targets": 4,
+                "target_scale": (0.24, 0.25),
+                "allow_target_overlap": False,
+                "min_keep": 0,
+                "reference_sampling": True,
+            },
+            (8, 8),
+            "num_targets=4",
+        ),
     ],
 )
 def test_impossible_config_fails_fast(kwargs, grid, needle):

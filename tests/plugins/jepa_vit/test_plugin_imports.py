@@ -63,6 +63,8 @@ def test_the_shared_library_imports_no_plugin() -> None:
 def test_the_rule_sees_a_cross_plugin_import(tmp_path: Path) -> None:
     source = tmp_path / "jepa_audio" / "bad.py"
     source.parent.mkdir()
-    source.write_text("import os\nfrom jepa_image.vit import ViTConfig\nfrom . import masks\nfrom jepa_vit import vit\n")
+    source.write_text(
+        "import os\nfrom jepa_image.vit import ViTConfig\nfrom . import masks\nfrom jepa_vit import vit\n"
+    )
     verdicts = [(module, allowed(module, "jepa_audio")) for _, module in imported_modules(source)]
     assert verdicts == [("os", True), ("jepa_image.vit", False), ("jepa_audio", True), ("jepa_vit", True)]

@@ -78,7 +78,7 @@ def test_3d_sincos_layout_matches_the_spec():
     assert pe[23, 0].item() == pytest.approx(math.sin(1.0)) and pe[23, 4].item() == pytest.approx(math.cos(1.0))
     assert pe[23, 8].item() == pytest.approx(math.sin(2.0)) and pe[23, 16].item() == pytest.approx(math.sin(3.0))
     # w_k = 10000^(-2k/d) with d = 8: channel 1 of the time block is sin(ti * 10000^(-1/4))
-    assert pe[23, 1].item() == pytest.approx(math.sin(10000 ** -0.25), rel=1e-5)
+    assert pe[23, 1].item() == pytest.approx(math.sin(10000**-0.25), rel=1e-5)
 
 
 def test_3d_sincos_rejects_bad_grids():

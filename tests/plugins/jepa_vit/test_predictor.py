@@ -28,9 +28,7 @@ def _predictor(depth: int = 2, **kw) -> ViTPredictor:
 def _inputs(b: int = 2, m: int = 3):
     torch.manual_seed(2)
     ctx_idx = torch.stack([torch.randperm(16)[:6] for _ in range(b)])  # [B, 6]
-    tgt_idx = torch.stack(
-        [torch.stack([torch.randperm(16)[:4] for _ in range(m)]) for _ in range(b)]
-    )  # [B, M, 4]
+    tgt_idx = torch.stack([torch.stack([torch.randperm(16)[:4] for _ in range(m)]) for _ in range(b)])  # [B, M, 4]
     ctx = torch.randn(b, 6, 192)
     return ctx, ctx_idx, tgt_idx
 
@@ -58,8 +56,7 @@ def test_state_dict_keys_exact() -> None:
         for p in ("weight", "bias")
     ]
     want = {"mask_token", "predictor_pos_embed"}
-    want |= {f"{m}.{p}" for m in ("predictor_embed", "predictor_norm", "predictor_proj")
-             for p in ("weight", "bias")}
+    want |= {f"{m}.{p}" for m in ("predictor_embed", "predictor_norm", "predictor_proj") for p in ("weight", "bias")}
     want |= {f"predictor_blocks.{i}.{k}" for i in range(2) for k in per_block}
     sd = pred.state_dict()
     assert set(sd) == want
@@ -174,7 +171,9 @@ def test_any_grid_with_a_given_pos_embed_and_one_shared_mask_token() -> None:
     # I-JEPA: one mask token shared by every set, whatever the mask_index
     torch.testing.assert_close(pred(ctx, ctx_idx, tgt_idx, mask_index=3), pred(ctx, ctx_idx, tgt_idx))
     with pytest.raises(ValueError, match=r"pos_embed must be \[12, 32\] for grid \(12,\), got \(16, 32\)"):
-        ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1, pos_embed=torch.randn(16, 32))
+        ViTPredictor(
+            encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1, pos_embed=torch.randn(16, 32)
+        )
     with pytest.raises(ValueError, match="needs a 2-D token grid or a pos_embed"):
         ViTPredictor(encoder_dim=64, token_grid=(12,), num_heads=2, embed_dim=32, depth=1)
 

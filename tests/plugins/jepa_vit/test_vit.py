@@ -13,7 +13,14 @@ def test_block_layout_and_init() -> None:
     block = make_block(48, 2, 4.0)
     block.apply(init_weights)
     names = {n for n, _ in block.named_parameters()}
-    assert {"norm1.weight", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight"} <= names
+    assert {
+        "norm1.weight",
+        "attn.qkv.weight",
+        "attn.qkv.bias",
+        "attn.proj.weight",
+        "mlp.fc1.weight",
+        "mlp.fc2.weight",
+    } <= names
     assert block.mlp.fc1.out_features == 192 and block.norm1.eps == 1e-6 and norm_layer(8).eps == 1e-6
     assert torch.count_nonzero(block.attn.qkv.bias) == 0 and float(block.attn.qkv.weight.detach().std()) < 0.03
 
