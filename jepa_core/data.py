@@ -42,29 +42,30 @@ def mix_seed(*parts: int) -> int:
 class BadSample(str):
     """The message of one unreadable sample, remembering which sample it was.
 
-    ``index`` is its dataset index (so a file is counted once however often it is met) and
+    ``sample_index`` is its dataset index (so a file is counted once however often it is met) and
     ``drawn`` tells whether it was the sample the sampler drew (``True``) or one tried in its
-    place after an earlier unreadable one (``False``), so bad fractions count draws only.
+    place after an earlier unreadable one (``False``), so bad fractions count draws only. (Not
+    ``index``: that would hide ``str.index``.)
 
-    >>> msg = BadSample("unreadable image 'a.png'", index=3, drawn=True)
-    >>> msg == "unreadable image 'a.png'", msg.index, msg.drawn
+    >>> msg = BadSample("unreadable image 'a.png'", sample_index=3, drawn=True)
+    >>> msg == "unreadable image 'a.png'", msg.sample_index, msg.drawn
     (True, 3, True)
     """
 
-    index: int
+    sample_index: int
     drawn: bool
 
-    def __new__(cls, text: str, *, index: int, drawn: bool) -> BadSample:
+    def __new__(cls, text: str, *, sample_index: int, drawn: bool) -> BadSample:
         self = super().__new__(cls, text)
-        self.index, self.drawn = index, drawn
+        self.sample_index, self.drawn = sample_index, drawn
         return self
 
     def __reduce__(self):  # DataLoader workers pickle it
-        return (_bad_sample, (str(self), self.index, self.drawn))
+        return (_bad_sample, (str(self), self.sample_index, self.drawn))
 
 
-def _bad_sample(text: str, index: int, drawn: bool) -> BadSample:
-    return BadSample(text, index=index, drawn=drawn)
+def _bad_sample(text: str, sample_index: int, drawn: bool) -> BadSample:
+    return BadSample(text, sample_index=sample_index, drawn=drawn)
 
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
@@ -212,7 +213,7 @@ class KeyedDataset(Dataset):
                 try:
                     x, y = self.dataset[i]
                 except BadSampleError as err:
-                    bad.append(BadSample(str(err), index=i, drawn=attempt == 0))
+                    bad.append(BadSample(str(err), sample_index=i, drawn=attempt == 0))
                     continue
             return x, int(y), (epoch, step, micro), tuple(bad)
         raise DataError(f"{len(bad)} consecutive samples from index {index} are unreadable, e.g. {bad[0]}")

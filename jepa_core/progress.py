@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import torch
 
 from jepa_core.console import echo
+from jepa_core.data import BadSample
 from jepa_core.errors import DataError
 from jepa_core.safe_write import writing
 
@@ -109,7 +110,8 @@ class ProgressLogger:
         """Count draws that failed; remember (and print) each unreadable sample the first time."""
         for msg in messages:
             self.bad_draws += int(getattr(msg, "drawn", True))
-            key = getattr(msg, "index", msg)  # a BadSample knows its index; a plain message is its own key
+            # a BadSample knows its dataset index; a plain message is its own key
+            key: object = msg.sample_index if isinstance(msg, BadSample) else msg
             if key in self._bad_keys:
                 continue
             self._bad_keys.add(key)

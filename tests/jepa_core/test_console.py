@@ -42,7 +42,7 @@ def test_skipped_sample_lines_print_under_a_strict_encoding():
         {
             "loss": torch.tensor(0.1),
             "batch_size": 4,
-            "bad_samples": (BadSample(NAME, index=0, drawn=True),),
+            "bad_samples": (BadSample(NAME, sample_index=0, drawn=True),),
             "lr": 0.0,
             "weight_decay": 0.0,
             "momentum": 0.0,

@@ -26,7 +26,7 @@ class _Trainer:
 
 
 def _bad(index: int, drawn: bool = True) -> BadSample:
-    return BadSample(f"unreadable image 'img{index:02d}.png'", index=index, drawn=drawn)
+    return BadSample(f"unreadable image 'img{index:02d}.png'", sample_index=index, drawn=drawn)
 
 
 def _step(logger: ProgressLogger, trainer: _Trainer, batch: int, bad: tuple = ()) -> None:
@@ -108,6 +108,18 @@ def test_each_unreadable_sample_is_counted_once_and_substitute_attempts_are_not_
     assert lines[-1].startswith("skipped 3 unreadable samples (6 of 32 samples drawn; the next readable sample")
 
 
+def test_plain_string_messages_are_their_own_key():
+    # equal texts in distinct str objects (as after unpickling from DataLoader workers) are one sample
+    logger = ProgressLogger(
+        total_steps=1000, log_every=1000, stream=None, max_bad_fraction=0.5, min_samples_for_bad_check=10_000
+    )
+    trainer = _Trainer()
+    text = "unreadable image 'img07.png'"
+    _step(logger, trainer, 8, ("".join(text),))
+    _step(logger, trainer, 8, (pickle.loads(pickle.dumps(text)), "".join([text[:5], text[5:]])))
+    assert logger.bad_samples == [text] and logger.bad_draws == 3
+
+
 def test_the_end_of_a_short_run_is_checked_whatever_the_count():
     logger = ProgressLogger(
         total_steps=2, log_every=100, stream=None, max_bad_fraction=0.1, min_samples_for_bad_check=200
@@ -150,9 +162,10 @@ class _Flaky(torch.utils.data.Dataset):
 def test_keyed_dataset_marks_which_unreadable_sample_was_drawn_and_survives_pickling():
     _, y, _, bad = KeyedDataset(_Flaky(), seed=0)[(0, 0, 0, 1)]
     assert y == 3
-    assert [(b.index, b.drawn) for b in bad] == [(1, True), (2, False)]
+    assert [(b.sample_index, b.drawn) for b in bad] == [(1, True), (2, False)]
     again = pickle.loads(pickle.dumps(bad))  # DataLoader workers send it back pickled
-    assert again == bad and [(b.index, b.drawn) for b in again] == [(1, True), (2, False)]
+    assert again == bad and [(b.sample_index, b.drawn) for b in again] == [(1, True), (2, False)]
+    assert again[0].index("corrupt") == str(again[0]).index("corrupt")  # still a whole str
 
 
 def test_the_loss_log_on_a_full_disk_is_one_sentence(tmp_path):
