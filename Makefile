@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
+LINT_PATHS := jepa_core plugins tests benchmarks examples
 
-.PHONY: demo demo-video demo-audio test bench docs clean
+.PHONY: demo demo-video demo-audio lint test bench docs clean
 
 demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (measured times: docs/results.md)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
@@ -16,7 +17,12 @@ demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion
 demo-audio: $(STAMP)  ## the audio plugin's CPU demo (spectrogram JEPA on synthetic sounds)
 	$(VENV)/bin/jepa train --plugin audio --preset demo --out runs/audio_demo
 
-test: $(STAMP)  ## the whole test suite (CI runs this)
+lint: $(STAMP)  ## ruff (lint rules and formatting) on all the code, mypy on jepa_core
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy jepa_core
+
+test: $(STAMP) lint  ## lint, then the whole test suite (CI runs this)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)  ## CPU benchmarks (pytest-benchmark)
@@ -37,4 +43,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache site
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache site

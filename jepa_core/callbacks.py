@@ -20,6 +20,7 @@ from jepa_core import checkpoint as ckpt
 from jepa_core.build import Parts
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.dist import DistInfo, barrier
+from jepa_core.interfaces import token_grid
 from jepa_core.monitors import CollapseMonitor, MaskPictures
 from jepa_core.nonfinite import check_finite_state
 from jepa_core.parallel import is_sharded
@@ -132,5 +133,5 @@ def monitors(
         else:
             out.append(CollapseMonitor(progress, every=cfg.train.monitor_every))
     if cfg.train.mask_image_every:
-        out.append(MaskPictures(progress, every=cfg.train.mask_image_every, grid=parts.encoder.token_grid))
+        out.append(MaskPictures(progress, every=cfg.train.mask_image_every, grid=token_grid(parts.encoder)))
     return out

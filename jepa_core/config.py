@@ -263,7 +263,8 @@ def set_value(cfg: RunConfig, key: str, value: Any, registry: Any, *, from_text:
             new = attrs.evolve(current, options=_evolve(current.options, field, value, key, from_text))
     else:
         new = _evolve(current, field, value, key, from_text)
-    return attrs.evolve(cfg, **{section: new})
+    changes: dict[str, Any] = {section: new}  # the section is only known at run time
+    return attrs.evolve(cfg, **changes)
 
 
 def _sections() -> list[str]:

@@ -11,8 +11,8 @@ worker count, process restarts or what ran before. That is what makes resume exa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence, Sized
+from typing import Any, cast
 
 import attrs
 import torch
@@ -102,6 +102,14 @@ def first_view(inputs: Inputs) -> torch.Tensor:
 
 def map_inputs(inputs: Inputs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
     return tuple(fn(v) for v in inputs) if isinstance(inputs, (tuple, list)) else fn(inputs)
+
+
+def dataset_len(dataset: Dataset) -> int:
+    """``len(dataset)``: datasets here are map-style and sized (torch's ``Dataset`` base class
+    does not declare ``__len__``)."""
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no __len__; a dataset must be map-style with a length")
+    return len(dataset)
 
 
 def stack_inputs(samples: Sequence[Any]) -> Inputs:
@@ -199,7 +207,7 @@ class KeyedDataset(Dataset):
         self.dataset, self.seed, self.max_substitutes = dataset, seed, max_substitutes
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return dataset_len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int, int, int]):
         epoch, step, micro, index = key
@@ -255,8 +263,9 @@ class MaskCollator:
         labels = torch.tensor([it[1] for it in items], dtype=torch.long)
         epoch, step, micro = items[0][2]
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x4D41534B))
-        if self.passes_progress:
-            masks = self.masker(len(items), self.grid, g, progress=self.progress(epoch, step))
+        if self.passes_progress:  # its signature was checked to take ``progress``
+            masker = cast(Callable[..., Masks], self.masker)
+            masks = masker(len(items), self.grid, g, progress=self.progress(epoch, step))
         else:
             masks = self.masker(len(items), self.grid, g)
         bad = tuple(msg for it in items for msg in it[3])
@@ -294,11 +303,11 @@ def build_loader(
     (64, torch.Size([64, 4, 6]))
     """
     sampler = EpochBatchSampler(
-        len(dataset),
+        dataset_len(dataset),
         micro_batch,
         seed=seed,
         rank=rank,
-        world_size=world_size,  # type: ignore[arg-type]
+        world_size=world_size,
         accum_steps=accum_steps,
         shuffle=shuffle,
         steps_per_epoch=steps_per_epoch,

@@ -174,7 +174,7 @@ def unique_by_resolved_path(items: list[tuple[str, Any]], *, root: str, noun: st
     return kept
 
 
-def class_names(root: str | os.PathLike) -> list[str]:
+def class_names(root: str | os.PathLike[str]) -> list[str]:
     """Sorted non-hidden sub-folder names of ``root`` (empty for a flat folder)."""
     with os.scandir(root) as entries:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())

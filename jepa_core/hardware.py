@@ -10,10 +10,14 @@ explicitly to use it on a CPU::
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+Precision = Literal["fp32", "bf16", "fp16", "auto"]
 
-def resolve_precision(preference: str, device: torch.device) -> str:
+
+def resolve_precision(preference: Precision, device: torch.device) -> Precision:
     """``auto`` -> ``bf16`` on a CUDA device that supports it, else ``fp32``; any other value is
     returned as it is.
 

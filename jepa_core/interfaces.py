@@ -71,13 +71,13 @@ Masks = MaskSet | tuple[MaskSet, ...] | TokenViews | None
 :class:`TokenViews` (multi-view objectives), or ``None`` (the ``none`` masker: no masks)."""
 
 
-def mask_sets(masks: MaskSet | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
+def mask_sets(masks: Masks | Sequence[MaskSet]) -> tuple[MaskSet, ...]:
     """``masks`` as a non-empty tuple of :class:`MaskSet` (a single set becomes a 1-tuple).
 
     >>> len(mask_sets(MaskSet(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 1, 2, dtype=torch.long))))
     1
     """
-    sets = (masks,) if isinstance(masks, MaskSet) else tuple(masks)
+    sets = (masks,) if isinstance(masks, MaskSet) else tuple(masks) if isinstance(masks, Sequence) else ()
     if not sets or not all(isinstance(m, MaskSet) for m in sets):
         raise TypeError(f"a masker must return a MaskSet or a non-empty tuple of MaskSets, got {type(masks).__name__}")
     return sets
@@ -110,6 +110,14 @@ class Encoder(Protocol):
     token_grid: tuple[int, ...]
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def token_grid(encoder: nn.Module) -> tuple[int, ...]:
+    """``encoder.token_grid`` (see :class:`Encoder`), as a tuple."""
+    grid = getattr(encoder, "token_grid", None)
+    if grid is None:
+        raise AttributeError(f"{type(encoder).__name__} has no token_grid; every encoder needs one")
+    return tuple(grid)
 
 
 @runtime_checkable

@@ -144,26 +144,28 @@ def infer_architecture(state_dict: dict[str, Any]) -> dict[str, Any]:
     """
     sd = strip_prefix(state_dict)
     out: dict[str, Any] = {}
-    w = sd.get("patch_embed.proj.weight")
-    if hasattr(w, "shape") and len(w.shape) == 4:
-        out.update(
-            embed_dim=int(w.shape[0]), depth=_depth(sd, "blocks"), patch_size=int(w.shape[-1]), in_chans=int(w.shape[1])
-        )
-        pos = sd.get("pos_embed")
-        if hasattr(pos, "shape") and len(pos.shape) == 3:
-            out["grid"] = _grid(int(pos.shape[1]))
-        fc1 = sd.get("blocks.0.mlp.fc1.weight")
-        if hasattr(fc1, "shape"):
-            out["mlp_dim"] = int(fc1.shape[0])
-    w = sd.get("predictor_embed.weight")
-    if hasattr(w, "shape") and len(w.shape) == 2:
-        out.update(
-            predictor_dim=int(w.shape[0]), predictor_depth=_depth(sd, "predictor_blocks"), encoder_dim=int(w.shape[1])
-        )
-        pos = sd.get("predictor_pos_embed")
-        if hasattr(pos, "shape") and len(pos.shape) == 3:
-            out["grid"] = _grid(int(pos.shape[1]))
+    w = _shape(sd, "patch_embed.proj.weight")
+    if w is not None and len(w) == 4:
+        out.update(embed_dim=w[0], depth=_depth(sd, "blocks"), patch_size=w[-1], in_chans=w[1])
+        pos = _shape(sd, "pos_embed")
+        if pos is not None and len(pos) == 3:
+            out["grid"] = _grid(pos[1])
+        fc1 = _shape(sd, "blocks.0.mlp.fc1.weight")
+        if fc1 is not None:
+            out["mlp_dim"] = fc1[0]
+    w = _shape(sd, "predictor_embed.weight")
+    if w is not None and len(w) == 2:
+        out.update(predictor_dim=w[0], predictor_depth=_depth(sd, "predictor_blocks"), encoder_dim=w[1])
+        pos = _shape(sd, "predictor_pos_embed")
+        if pos is not None and len(pos) == 3:
+            out["grid"] = _grid(pos[1])
     return out
+
+
+def _shape(state_dict: dict[str, Any], key: str) -> tuple[int, ...] | None:
+    """The shape of ``state_dict[key]`` as ints, or None when it is absent or has no shape."""
+    value = state_dict.get(key)
+    return None if value is None or not hasattr(value, "shape") else tuple(int(s) for s in value.shape)
 
 
 def describe_architecture(arch: dict[str, Any]) -> str:

@@ -300,7 +300,7 @@ class _ForwardTimeoutSignal:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         run_handler = signal.getsignal(PreemptionHandler.SIGNALS[0])
-        if isinstance(getattr(run_handler, "__self__", None), PreemptionHandler):
+        if callable(run_handler) and isinstance(getattr(run_handler, "__self__", None), PreemptionHandler):
             print(
                 f"signal {signum}: stopping after this step to write a checkpoint, then requeueing",
                 file=sys.stderr,

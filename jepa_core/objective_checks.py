@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from jepa_core.data import Batch
+from jepa_core.data import Batch, Inputs
 from jepa_core.interfaces import MaskSet, TokenViews, gather_tokens, mask_sets
 from jepa_core.losses import L2Loss
 from jepa_core.masking import random_masks
@@ -93,11 +93,11 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
     def cut(t: torch.Tensor) -> list[torch.Tensor]:
         return list(t.chunk(parts))
 
-    inputs = (
-        list(zip(*(cut(v) for v in batch.inputs), strict=True))
-        if isinstance(batch.inputs, tuple)
-        else cut(batch.inputs)
-    )
+    inputs: list[Inputs]
+    if isinstance(batch.inputs, tuple):
+        inputs = [tuple(views) for views in zip(*(cut(v) for v in batch.inputs), strict=True)]
+    else:
+        inputs = list(cut(batch.inputs))
     if batch.masks is None:
         masks: list[Any] = [None] * parts
     elif isinstance(batch.masks, TokenViews):
@@ -107,10 +107,7 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
         sets = [list(zip(cut(m.context), cut(m.targets), strict=True)) for m in mask_sets(batch.masks)]
         per_part = [[MaskSet(*s[i]) for s in sets] for i in range(parts)]
         masks = [p[0] if isinstance(batch.masks, MaskSet) else tuple(p) for p in per_part]
-    return [
-        Batch(tuple(i) if isinstance(i, tuple) else i, m, lab)
-        for i, m, lab in zip(inputs, masks, cut(batch.labels), strict=True)
-    ]
+    return [Batch(i, m, lab) for i, m, lab in zip(inputs, masks, cut(batch.labels), strict=True)]
 
 
 def _require(condition: Any, message: str) -> None:
@@ -145,7 +142,7 @@ def _loss(objective: Any, path: nn.Module, nets: Networks, batch: Batch, who: st
     return parts["loss"]
 
 
-def _grads(trained: list[tuple[str, nn.Parameter]]) -> dict[str, torch.Tensor]:
+def _grads(trained: list[tuple[str, nn.Parameter]]) -> dict[str, torch.Tensor | None]:
     return {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in trained}
 
 
@@ -172,9 +169,10 @@ def check_objective(objective: Any, *, name: str | None = None, masks: str | Non
         p.grad = None
     missing = sorted(n for n, g in grads.items() if g is None or not bool(torch.isfinite(g).all()))
     _require(not missing, f"{who}: no finite gradient reaches trained parameters {missing[:5]}")
-    _require(any(bool(g.abs().sum() > 0) for g in grads.values()), f"{who}: every gradient is zero")
+    present = {n: g for n, g in grads.items() if g is not None}  # all of them (checked above)
+    _require(any(bool(g.abs().sum() > 0) for g in present.values()), f"{who}: every gradient is zero")
     if processes > 1:
-        _check_processes(objective, kind, grads, processes, who)
+        _check_processes(objective, kind, present, processes, who)
 
 
 def _uses_predictor(objective: Any) -> bool:

@@ -128,15 +128,18 @@ class PredictiveObjective:
         self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
     ) -> dict[str, torch.Tensor]:
         regularizer = nets.regularizer
+        x = batch.inputs
+        if not isinstance(x, torch.Tensor):  # tuples of views are for view objectives (lejepa)
+            raise TypeError(f"the predictive objective takes one input tensor per batch, got {len(x)} views")
         if isinstance(batch.masks, MaskSet):
-            targets = nets.target.targets(batch.inputs, batch.masks.targets)  # [B*M, Nt, D]
-            out = path(batch.inputs, batch.masks.context, batch.masks.targets)
+            targets = nets.target.targets(x, batch.masks.targets)  # [B*M, Nt, D]
+            out = path(x, batch.masks.context, batch.masks.targets)
             preds, contexts = (out[0], [out[1]]) if regularizer is not None else (out, [])
             loss_pred = nets.loss(preds, targets)
         else:
             sets = mask_sets(batch.masks)
-            all_targets = targets_for(nets.target, batch.inputs, [m.targets for m in sets])
-            out = path(batch.inputs, [m.context for m in sets], [m.targets for m in sets])
+            all_targets = targets_for(nets.target, x, [m.targets for m in sets])
+            out = path(x, [m.context for m in sets], [m.targets for m in sets])
             all_preds, contexts = out if regularizer is not None else (out, [])
             losses = [nets.loss(p, t) for p, t in zip(all_preds, all_targets, strict=True)]
             loss_pred = torch.stack(losses).mean()
@@ -159,13 +162,14 @@ class GatheredBatchNorm1d(nn.BatchNorm1d):
         xf = x.float()
         mean = gathered_mean(xf.mean(0))  # [C]
         var = gathered_mean((xf - mean).square().mean(0))  # [C], biased
-        if self.track_running_stats and self.running_mean is not None:
+        running_mean, running_var, batches = self.running_mean, self.running_var, self.num_batches_tracked
+        if self.track_running_stats and running_mean is not None and running_var is not None and batches is not None:
             n = gathered_count(x.shape[0])
             with torch.no_grad():
                 m = self.momentum if self.momentum is not None else 0.1
-                self.running_mean.lerp_(mean.detach(), m)
-                self.running_var.lerp_(var.detach() * n / max(n - 1, 1), m)
-                self.num_batches_tracked += 1
+                running_mean.lerp_(mean.detach(), m)
+                running_var.lerp_(var.detach() * n / max(n - 1, 1), m)
+                batches.add_(1)
         y = (xf - mean) / torch.sqrt(var + self.eps)
         return (y * self.weight + self.bias).to(x.dtype) if self.affine else y.to(x.dtype)
 
@@ -304,7 +308,7 @@ def check_objective_parts(cfg: RunConfig, registry: Any) -> None:
             )
 
 
-def check_views(objective: Objective, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:
+def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:
     """One sample and one batch of masks suit the objective, and the encoder takes every view size.
 
     The predictive objective needs context/target masks; ``lejepa`` at least 2 views (crops from

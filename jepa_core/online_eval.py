@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from jepa_core.config import EvalConfig
+from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
 from jepa_core.monitors import effective_rank, evaluating, feature_spread
@@ -61,7 +62,7 @@ class EvalSubsets:
 
 def has_labels(dataset: Dataset, tries: int = 64) -> bool:
     """Whether ``dataset`` gives class labels (its first readable sample's label is >= 0)."""
-    for i in range(min(tries, len(dataset))):
+    for i in range(min(tries, dataset_len(dataset))):
         try:
             return int(dataset[i][1]) >= 0
         except BadSampleError:
@@ -87,9 +88,10 @@ def choose_subsets(
     >>> subsets = choose_subsets(train_eval, None, EvalConfig(train_samples=100), seed=0)   # doctest: +SKIP
     """
     g = torch.Generator().manual_seed(seed)
-    n_train = len(train_eval)
-    use_val = val is not None and len(val) > 0
-    val_pool = len(val) if use_val else None
+    n_train = dataset_len(train_eval)
+    val_pool = dataset_len(val) if val is not None else 0
+    val_split = val if val_pool > 0 else None
+    use_val = val_split is not None
     want_train = cfg.train_samples if cfg.train_samples is not None else DEFAULT_TRAIN_SAMPLES
     want_val = cfg.val_samples if cfg.val_samples is not None else DEFAULT_VAL_SAMPLES
     if not strict:
@@ -119,9 +121,9 @@ def choose_subsets(
         raise DataError(f"online evaluation needs at least 2 labelled samples, the train_eval split has {n_train}.")
     perm = torch.randperm(n_train, generator=g)
     train = Subset(train_eval, perm[:want_train].tolist())
-    if use_val:
+    if val_split is not None:
         val_idx = torch.randperm(val_pool, generator=g)[:want_val]
-        return EvalSubsets(train, Subset(val, val_idx.tolist()), "val")
+        return EvalSubsets(train, Subset(val_split, val_idx.tolist()), "val")
     return EvalSubsets(train, Subset(train_eval, perm[want_train : want_train + want_val].tolist()), "train_eval")
 
 
@@ -142,12 +144,12 @@ class SampleBatches:
         if first is None:
             raise DataError("none of the evaluation samples could be read.")
         x0 = torch.as_tensor(first[0])
-        if x0.numel() * x0.element_size() * len(dataset) <= CACHE_LIMIT_BYTES:
+        if x0.numel() * x0.element_size() * dataset_len(dataset) <= CACHE_LIMIT_BYTES:
             xs, ys = zip(first, *readable, strict=True)
             self.cached = torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
     def _readable(self) -> Iterator[tuple[Any, int]]:
-        for i in range(len(self.dataset)):
+        for i in range(dataset_len(self.dataset)):
             try:
                 yield self.dataset[i]
             except BadSampleError:

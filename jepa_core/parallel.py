@@ -260,7 +260,8 @@ def apply_parallelism(
         def wrap(path: nn.Module) -> nn.Module:
             # The context path owns no parameters of its own: it is the root that drives
             # lazy init and the backward's final synchronisation.
-            return fully_shard(path, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=False)
+            fully_shard(path, mesh=mesh, mp_policy=mp_policy, reshard_after_forward=False)
+            return path  # fully_shard converts the module in place (and returns it, typed FSDPModule)
 
     return ParallelPlan(
         strategy=strategy,
@@ -347,7 +348,8 @@ def optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> 
         return optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-    full = get_optimizer_state_dict(model, optimizer, options=_full_options(cpu_offload=True))
+    # the full state: {"state": {name: ...}, "param_groups": [{..., "params": [name, ...]}, ...]}
+    full: dict[str, Any] = get_optimizer_state_dict(model, optimizer, options=_full_options(cpu_offload=True))
     if not full:
         return {}
     index = {name: i for i, name in enumerate(_param_names(model, optimizer))}
@@ -364,7 +366,7 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
 
     names = _param_names(model, optimizer)
     groups = [{**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]]
-    full = {"state": {names[int(i)]: s for i, s in state["state"].items()}, "param_groups": groups}
+    full: dict[str, Any] = {"state": {names[int(i)]: s for i, s in state["state"].items()}, "param_groups": groups}
     set_optimizer_state_dict(model, optimizer, full, options=_full_options())
 
 
@@ -381,11 +383,13 @@ def gradient_sync(module: nn.Module, enabled: bool) -> Iterator[None]:
     ...     with gradient_sync(path, enabled=i == len(micro_batches) - 1):
     ...         loss(mb).backward()
     """
-    if hasattr(module, "set_requires_gradient_sync"):  # FSDP2: a flag read during backward
-        module.set_requires_gradient_sync(enabled)
+    set_sync = getattr(module, "set_requires_gradient_sync", None)  # FSDP2: a flag read during backward
+    no_sync = getattr(module, "no_sync", None)  # DDP
+    if set_sync is not None:
+        set_sync(enabled)
         yield
-    elif not enabled and hasattr(module, "no_sync"):  # DDP
-        with module.no_sync():
+    elif not enabled and no_sync is not None:
+        with no_sync():
             yield
     else:
         yield

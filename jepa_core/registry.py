@@ -127,7 +127,7 @@ class Registry:
         """Call one hook on each plugin separately so every record keeps its provenance."""
         caller = getattr(self.manager.hook, hook_name)
         for impl in caller.get_hookimpls():
-            plugin_name = self.manager.get_name(impl.plugin)
+            plugin_name = impl.plugin_name  # the name it was registered under
             result = impl.function()
             if result is None:
                 continue

@@ -100,7 +100,9 @@ def gathered_mean(t: torch.Tensor) -> torch.Tensor:
     """
     if not distributed():
         return t
-    summed = funcol.wait_tensor(funcol.all_reduce(t.contiguous(), "sum", dist.group.WORLD))
+    world = dist.group.WORLD
+    assert world is not None  # set once the default process group exists (distributed() above)
+    summed = funcol.wait_tensor(funcol.all_reduce(t.contiguous(), "sum", world))
     return summed / dist.get_world_size()
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from jepa_core.data import dataset_len
 from jepa_core.monitors import effective_rank, evaluating, feature_spread
 from jepa_core.online_eval import SampleBatches, pooled
 
@@ -48,7 +49,8 @@ def representation_report(
     device = torch.device(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(dataset), generator=g)[: min(num_samples, len(dataset))]
+        size = dataset_len(dataset)
+        idx = torch.randperm(size, generator=g)[: min(num_samples, size)]
         samples = SampleBatches(Subset(dataset, idx.tolist()), batch_size)
         report: dict[str, Any] = {"num_samples": len(idx)}
         for name, encoder in encoders.items():

@@ -44,13 +44,14 @@ from jepa_core.callbacks import Checkpointer, PreemptionHandler, monitors
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.config_files import plain
 from jepa_core.console import echo
-from jepa_core.data import build_loader, first_view
+from jepa_core.data import EpochBatchSampler, build_loader, first_view
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
 from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.classes import check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
 from jepa_core.hardware import resolve_precision
+from jepa_core.interfaces import token_grid
 from jepa_core.interop import init_trainer_from
 from jepa_core.loggers import LoggerContext, LoggerFanOut, check_loggers, open_loggers
 from jepa_core.nonfinite import NonFiniteGuard
@@ -173,7 +174,7 @@ def _build_checked(cfg: RunConfig, registry: Registry, info: DistInfo, micro: in
     eval_subsets = online_eval_subsets(cfg, registry, log) if info.is_main else None
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
     seed_host_rngs(rank_seed(cfg.train.seed, info))  # Python's random and numpy, for plugins that use them
-    masks = check_masker(parts.masker, parts.encoder.token_grid, micro, cfg)  # impossible masks fail fast
+    masks = check_masker(parts.masker, token_grid(parts.encoder), micro, cfg)  # impossible masks fail fast
     sample = first_readable_sample(dataset, cfg.train.seed)
     check_input_shape(parts.encoder, first_view(sample), cfg)
     check_views(parts.objective, sample, masks, parts.encoder, cfg)
@@ -281,7 +282,7 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
     loader = build_loader(
         checked.dataset,
         parts.masker,
-        grid=parts.encoder.token_grid,
+        grid=token_grid(parts.encoder),
         micro_batch=micro,
         accum_steps=accum,
         seed=cfg.train.seed,
@@ -292,6 +293,7 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
         steps_per_epoch=cfg.train.steps_per_epoch,
         epochs=cfg.train.epochs,
     )
+    assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
     ipe = loader.batch_sampler.steps_per_epoch
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)
     trainer = Trainer(

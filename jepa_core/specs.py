@@ -17,12 +17,21 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
 SPLITS = ("train", "train_eval", "val")
+
+
+# Typed converters (a bare ``tuple`` converter leaves its element type unknown to type checkers).
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _optional_ints(values: Iterable[int] | None) -> tuple[int, ...] | None:
+    return None if values is None else tuple(values)
 
 
 @attrs.frozen(kw_only=True)
@@ -46,8 +55,8 @@ class Example:
     """
 
     options: Any
-    grid: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
-    input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    grid: tuple[int, ...] | None = attrs.field(default=None, converter=_optional_ints)
+    input_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_optional_ints)
     encoder: str | None = None
 
 
@@ -152,8 +161,8 @@ class ObjectiveSpec(ComponentSpec):
     are checked before any work.
     """
 
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_parts)
-    excludes: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_parts)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_parts)
+    excludes: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_parts)
     kind: str = attrs.field(init=False, default="objective")
 
 
@@ -197,7 +206,7 @@ class LoggerSpec:
     name: str
     build: Callable[[Any], Any]
     description: str = ""
-    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=_names)
     extra: str | None = None
 
 

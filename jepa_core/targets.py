@@ -49,8 +49,8 @@ class EMATargetProvider(nn.Module):
 
     @torch.no_grad()
     def update(self, context_encoder: nn.Module, momentum: float) -> None:
-        target_params = list(self.encoder.parameters())
-        context_params = list(context_encoder.parameters())
+        target_params: list[torch.Tensor] = list(self.encoder.parameters())
+        context_params: list[torch.Tensor] = list(context_encoder.parameters())
         if len(target_params) != len(context_params):
             raise RuntimeError("target and context encoders have different parameter lists")
         torch._foreach_mul_(target_params, momentum)

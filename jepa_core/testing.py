@@ -57,13 +57,13 @@ import pickle
 import sys
 import unittest
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import torch
 from torch import nn
 
-from jepa_core.interfaces import MaskSet, TokenViews
+from jepa_core.interfaces import MaskSet, TokenViews, token_grid
 from jepa_core.masking import random_masks
 from jepa_core.objective_checks import check_objective
 from jepa_core.registry import normalize_name
@@ -111,6 +111,13 @@ def _who(kind: str, obj: Any, name: str | None) -> str:
     return name if name is not None else f"{kind} {type(obj).__qualname__}"
 
 
+def _embed_dim(encoder: nn.Module, who: str) -> int:
+    dim = getattr(encoder, "embed_dim", None)
+    if not isinstance(dim, int):
+        raise AssertionError(f"{who}: its encoder's embed_dim must be an int, got {dim!r}")
+    return dim
+
+
 def _require(condition: Any, message: str) -> None:
     if not condition:
         raise AssertionError(message)
@@ -146,10 +153,11 @@ def _check_grads(module: nn.Module, who: str) -> None:
         f"{who}: gradients do not flow to parameters {missing[:5]}; every trainable parameter must take part "
         "in the loss (DDP runs without find_unused_parameters)",
     )
-    bad = [n for n, p in params if not bool(torch.isfinite(p.grad).all())]
+    grads = [(n, p.grad) for n, p in params if p.grad is not None]  # all of them (checked above)
+    bad = [n for n, g in grads if not bool(torch.isfinite(g).all())]
     _require(not bad, f"{who}: non-finite gradients in {bad[:5]}")
     _require(
-        any(bool(p.grad.abs().sum() > 0) for _, p in params),
+        any(bool(g.abs().sum() > 0) for _, g in grads),
         f"{who}: every parameter gradient is zero; the output does not depend on the parameters",
     )
 
@@ -363,14 +371,14 @@ def check_encoder(encoder: nn.Module, example_input: torch.Tensor, *, name: str 
     who = _who("encoder", encoder, name)
     x = example_input
     _require(isinstance(encoder, nn.Module), f"{who}: must be a torch.nn.Module, got {type(encoder).__name__}")
-    grid = getattr(encoder, "token_grid", None)
+    grid: Any = getattr(encoder, "token_grid", None)  # checked here
     _require(
         isinstance(grid, tuple)
         and len(grid) > 0
         and all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in grid),
         f"{who}: token_grid must be a non-empty tuple of positive ints, got {grid!r}",
     )
-    dim = getattr(encoder, "embed_dim", None)
+    dim: Any = getattr(encoder, "embed_dim", None)  # checked here
     _require(
         isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1,
         f"{who}: embed_dim must be a positive int, got {dim!r}",
@@ -428,7 +436,7 @@ def check_predictor(
     who = _who("predictor", predictor, name)
     _require(isinstance(predictor, nn.Module), f"{who}: must be a torch.nn.Module, got {type(predictor).__name__}")
     b, m, nt = masks.targets.shape
-    dim = encoder.embed_dim
+    dim = _embed_dim(encoder, who)
     with torch.no_grad():
         ctx = encoder(example_input, masks.context).detach()
     ctx.requires_grad_(True)
@@ -486,8 +494,8 @@ def check_target_provider(
         "optimizer step would move the targets too",
     )
     b, m, nt = masks.targets.shape
-    dim = encoder.embed_dim
-    provider = copy.deepcopy(target)
+    dim = _embed_dim(encoder, who)
+    provider: Any = copy.deepcopy(target)  # a TargetProvider module; its methods are checked here
     with torch.enable_grad():
         y = _call(who, "targets(x, target_idx)", provider.targets, example_input, masks.targets)
     _check_tensor(y, (b * m, nt, dim), who, "targets(x, target_idx) ([B*M, Nt, encoder embed_dim])")
@@ -723,9 +731,11 @@ def check_preset(
             else:
                 shape = tuple(sample.shape)
         g = _generator(cfg.train.seed)
+        items: list[tuple[Any, ...]]
         if views is not None:
             items = [(tuple(torch.randn(*v, generator=g) for v in views), 0, (0, 0, 0), ()) for _ in range(batch_size)]
         else:
+            assert shape is not None  # set above whenever there are no views
             items = [(torch.randn(*shape, generator=g), 0, (0, 0, 0), ()) for _ in range(batch_size)]
         collate = MaskCollator(parts.masker, grid, cfg.train.seed)
         batch = _call(who, f"collating a batch (its masker on grid {grid})", collate, items)
@@ -758,7 +768,7 @@ def check_preset(
 
 
 # -------------------------------------------------------------------------- cases
-def _skip(reason: str) -> None:
+def _skip(reason: str) -> NoReturn:
     if "pytest" in sys.modules:
         import pytest
 
@@ -833,6 +843,7 @@ def conformance_cases(
     def build_encoder(name: str) -> tuple[nn.Module, torch.Tensor]:
         spec = registry.get("encoder", name)
         ex = examples[("encoder", name)][0]
+        assert ex is not None  # only encoders with an example are built
         who = label("encoder", name, registry.provider_of("encoder", name).name)
         enc = _call(who, "build(example options)", spec.build, _options(spec, ex, who))
         return enc, example_input(enc, batch_size, input_shape=ex.input_shape, name=who)
@@ -892,12 +903,13 @@ def _cases_for(
 
         return [ConformanceCase(kind, name, plugin, run_encoder)]
     if kind == "masker":
-        if ex.grid is None:
+        grid = ex.grid
+        if grid is None:
             return [ConformanceCase(kind, name, plugin, skip_reason="its example gives no grid (Example(grid=...))")]
 
         def run_masker() -> None:
             masker = _call(who, "build(example options)", spec.build, _options(spec, ex, who))
-            check_masker(masker, ex.grid, name=who)
+            check_masker(masker, grid, name=who)
 
         return [ConformanceCase(kind, name, plugin, run_masker)]
     if kind == "loss":
@@ -966,7 +978,7 @@ def _cases_for(
         def run_paired(enc_name: str = enc_name, paired: str = paired) -> None:
             enc, x = build_encoder(enc_name)
             part = _call(paired, "build(example options, encoder)", spec.build, _options(spec, ex, paired), enc)
-            masks = random_masks(batch_size, enc.token_grid, _generator(0))
+            masks = random_masks(batch_size, token_grid(enc), _generator(0))
             if kind == "predictor":
                 check_predictor(part, enc, x, masks, name=paired)
             else:

@@ -107,7 +107,7 @@ class Trainer:
         self.device = torch.device(device)
         self.encoder = encoder.to(self.device)
         self.predictor = predictor.to(self.device)
-        self.target = target.to(self.device)
+        self.target: Any = target.to(self.device)  # a TargetProvider module (or the core's NoTarget)
         self.regularizer = regularizer if is_active(regularizer) else None
         self.objective = objective if objective is not None else PredictiveObjective()
         self.head = self.objective.head.to(self.device) if self.objective.head is not None else None
@@ -222,8 +222,9 @@ class Trainer:
         """The networks a checkpoint holds, by state key: ``encoder``, ``predictor``, and
         ``target_encoder`` and ``objective`` (the objective's head) when there are any."""
         out = {"encoder": self.encoder, "predictor": self.predictor}
-        if self._target_encoder() is not None:
-            out["target_encoder"] = self._target_encoder()
+        target_encoder = self._target_encoder()
+        if target_encoder is not None:
+            out["target_encoder"] = target_encoder
         if self.head is not None:
             out["objective"] = self.head
         return out
@@ -252,12 +253,13 @@ class Trainer:
         ``accum_steps``, else 1) make one step.
         """
         sampler = getattr(loader, "batch_sampler", None)
-        accum = accum_steps or getattr(sampler, "accum_steps", 1)
+        accum = accum_steps or int(getattr(sampler, "accum_steps", 1))
+        set_epoch = getattr(sampler, "set_epoch", None)
         for cb in callbacks:
             _call(cb, "on_fit_start", self)
         while self.epoch < epochs and not self._done(max_steps):
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(self.epoch, start_step=self.step_in_epoch)
+            if set_epoch is not None:
+                set_epoch(self.epoch, start_step=self.step_in_epoch)
             for batch in _group(loader, accum):
                 out = self.train_step(batch)
                 for cb in callbacks:
@@ -372,8 +374,9 @@ def _call(cb: Any, name: str, *args: Any) -> None:
 
 def rng_state() -> dict[str, Any]:
     """Every RNG as plain tensors/ints (loadable with ``weights_only=True``)."""
-    np_state = np.random.get_state()
-    state = {
+    np_state = np.random.get_state(legacy=True)  # the default; numpy's stubs type only legacy=False's dict
+    assert isinstance(np_state, tuple)  # the global RandomState is always MT19937
+    state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
         "numpy": {

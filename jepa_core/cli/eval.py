@@ -17,6 +17,7 @@ defaults are its own (20 epochs, lr 1e-3, weight decay 0.05, batch 128), not the
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from typing import Any
@@ -27,15 +28,16 @@ import torch
 from jepa_core.cli.common import SubParsers, add_checkpoint_args
 from jepa_core.errors import ConfigError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
-from jepa_core.eval.knn import knn_classify
-from jepa_core.eval.probe import linear_probe
+from jepa_core.eval.knn import KnnResult, knn_classify
+from jepa_core.eval.probe import ProbeResult, linear_probe
 from jepa_core.eval.setup import EvalSetup, Precheck, encoders_to_evaluate, frozen_features, load_setup
 from jepa_core.registry import Registry
 from jepa_core.safe_write import check_output_file, write_text
 
 ATTENTIVE = "attentive-probe"
 ATTENTIVE_DEFAULTS: dict[str, Any] = {
-    name: attentive_probe.__kwdefaults__[name] for name in ("epochs", "lr", "weight_decay", "batch_size")
+    name: inspect.signature(attentive_probe).parameters[name].default
+    for name in ("epochs", "lr", "weight_decay", "batch_size")
 }
 
 
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         )
         took = time.perf_counter() - start
         extra: dict[str, Any] = {}
+        result: ProbeResult | KnnResult
         if attentive:
             heads = check_num_heads(args.heads, tx.shape[-1])
             result = attentive_probe(

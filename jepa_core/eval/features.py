@@ -17,6 +17,8 @@ Pools (:data:`POOLS`):
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -59,7 +61,7 @@ def last_blocks_features(encoder: nn.Module, x: torch.Tensor, n: int = LAST_N) -
     caught: dict[int, torch.Tensor] = {}
 
     def catch(i: int):
-        def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+        def hook(_module: nn.Module, _inputs: object, output: Any) -> None:
             caught[i] = output[0] if isinstance(output, (tuple, list)) else output
 
         return hook
