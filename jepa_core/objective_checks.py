@@ -216,6 +216,7 @@ def _rank_worker(rank: int, tmp: str, processes: int) -> None:
         batch = split_batch(kit_batch(job["kind"]), processes)[rank]
         objective.loss_parts(ddp, batch, nets, step=3)["loss"].backward()
         torch.save(_grads(trained), Path(tmp) / f"grads{rank}.pt")
+        torch.distributed.barrier()  # no rank tears gloo down while another still communicates
     finally:
         torch.distributed.destroy_process_group()
 
