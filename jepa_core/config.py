@@ -26,6 +26,7 @@ import attrs
 from jepa_core.config_files import dump_text, format_of, read_config_file
 from jepa_core.config_import import import_foreign
 from jepa_core.errors import ConfigError
+from jepa_core.hardware import Precision
 from jepa_core.objectives import PredictiveConfig
 from jepa_core.regularizers import NoRegularizerConfig
 from jepa_core.specs import KINDS
@@ -123,7 +124,7 @@ class TrainConfig:
     num_workers: int = attrs.field(default=8, validator=non_negative)
     seed: int = attrs.field(default=0, validator=seed_range)
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    precision: Precision = "fp32"
     strategy: Literal["auto", "ddp", "fsdp", "none"] = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
