@@ -19,7 +19,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -33,6 +33,9 @@ from jepa_core.specs import KINDS
 
 # The validators stay importable from here (plugin option records use them).
 from jepa_core.validators import adam_betas, non_negative, positive, unit_interval
+
+if TYPE_CHECKING:
+    from jepa_core.registry import Registry
 
 # ------------------------------------------------------------------------- records
 
@@ -224,7 +227,7 @@ COMPONENT_SLOTS: dict[str, str] = {k.section: k.name for k in KINDS}
 OPTIONAL_SLOTS: dict[str, str] = {"regularizer": "none", "objective": "predictive"}
 
 
-def component(registry: Any, slot: str, name: str, **options: Any) -> ComponentConfig:
+def component(registry: Registry, slot: str, name: str, **options: Any) -> ComponentConfig:
     """A component config with the registered defaults, overridden by ``options``.
 
     >>> component(reg, "loss", "smooth_l1")            # doctest: +SKIP
@@ -237,7 +240,7 @@ def component(registry: Any, slot: str, name: str, **options: Any) -> ComponentC
 # ---------------------------------------------------------------------- overrides
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Any) -> RunConfig:
+def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Registry) -> RunConfig:
     """Apply ``key=value`` strings; each value is parsed and checked against the field's type."""
     for item in overrides:
         if "=" not in item:
@@ -247,7 +250,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Any) -> RunC
     return cfg
 
 
-def set_value(cfg: RunConfig, key: str, value: Any, registry: Any, *, from_text: bool = False) -> RunConfig:
+def set_value(cfg: RunConfig, key: str, value: Any, registry: Registry, *, from_text: bool = False) -> RunConfig:
     """Return ``cfg`` with dotted ``key`` set to ``value`` (parsed from text when ``from_text``)."""
     parts = key.split(".")
     if len(parts) != 2:
@@ -431,7 +434,7 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return out
 
 
-def from_dict(data: dict[str, Any], registry: Any) -> RunConfig:
+def from_dict(data: dict[str, Any], registry: Registry) -> RunConfig:
     """Rebuild a :class:`RunConfig` from :func:`to_dict` output, checking every key and type."""
     if not isinstance(data, dict):
         raise ConfigError(f"a run config must be a mapping of sections, got {type(data).__name__}.")
@@ -473,7 +476,7 @@ def save_config(cfg: RunConfig, path: str | Path) -> Path:
     return path
 
 
-def load_config(path: str | Path, registry: Any, form: str | None = None) -> RunConfig:
+def load_config(path: str | Path, registry: Registry, form: str | None = None) -> RunConfig:
     """The run config in a YAML or JSON file: this project's own form, or a foreign form a plugin
     maps (``form``, or detected; e.g. an official I-JEPA YAML file, whose notes are issued as one
     warning). Every problem is a :class:`ConfigError`.

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from jepa_core.config_files import read_config_file
 from jepa_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jepa_core.registry import Registry
 
 
 @attrs.frozen
@@ -54,7 +57,7 @@ class ImportedConfig:
         return self.config
 
 
-def detect_format(data: Any, registry: Any) -> str | None:
+def detect_format(data: Any, registry: Registry) -> str | None:
     """The name of the registered foreign form ``data`` is in, or None (this project's own form)."""
     if not isinstance(data, dict) or "plugin" in data:
         return None
@@ -64,7 +67,7 @@ def detect_format(data: Any, registry: Any) -> str | None:
     return None
 
 
-def import_foreign(data: Any, registry: Any, source: str, form: str | None = None) -> ImportedConfig | None:
+def import_foreign(data: Any, registry: Registry, source: str, form: str | None = None) -> ImportedConfig | None:
     """Map parsed file ``data`` with the registered form ``form``, or with the form
     :func:`detect_format` finds; None when it is in this project's own form (and ``form`` is None)."""
     if form is not None:
@@ -82,7 +85,7 @@ def import_foreign(data: Any, registry: Any, source: str, form: str | None = Non
     return attrs.evolve(imported, format=spec.name, source=source)
 
 
-def read_foreign(path: str | Path, registry: Any, form: str | None = None) -> ImportedConfig:
+def read_foreign(path: str | Path, registry: Registry, form: str | None = None) -> ImportedConfig:
     """The run config a foreign config file maps to (form ``form``, or detected); a file in this
     project's own form is a :class:`ConfigError` (``jepa train --config`` reads it as it is).
 

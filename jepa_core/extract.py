@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import torch
@@ -27,6 +26,7 @@ from jepa_core.config import RunConfig, apply_overrides, from_dict
 from jepa_core.errors import ConfigError
 from jepa_core.eval.features import check_pool, encode
 from jepa_core.interop import Checkpoint, load_network, read_checkpoint
+from jepa_core.registry import Registry, build_registry
 
 WHICH: dict[str, str] = {"target": "target_encoder", "context": "encoder"}
 
@@ -41,17 +41,13 @@ class LoadedEncoder:
     which: str
 
 
-def _registry(registry: Any) -> Any:
-    if registry is not None:
-        return registry
-    from jepa_core.registry import build_registry
-
-    return build_registry()
+def _registry(registry: Registry | None) -> Registry:
+    return registry if registry is not None else build_registry()
 
 
 def run_config(
     ckpt: Checkpoint | None,
-    registry: Any,
+    registry: Registry,
     *,
     plugin: str | None = None,
     preset: str | None = None,
@@ -76,7 +72,7 @@ def run_config(
     return apply_overrides(cfg, list(overrides), registry)
 
 
-def preset_reference(text: str, registry: Any) -> tuple[str, str] | None:
+def preset_reference(text: str, registry: Registry) -> tuple[str, str] | None:
     """``(plugin, preset)`` when ``text`` is ``"plugin/preset"`` (not an existing path), else ``None``."""
     parts = text.split("/")
     if len(parts) == 2 and not Path(text).exists() and parts[0] in registry.preset_plugins():
@@ -84,7 +80,7 @@ def preset_reference(text: str, registry: Any) -> tuple[str, str] | None:
     return None
 
 
-def build_encoder(cfg: RunConfig, registry: Any, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
+def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
     """Build ``cfg``'s encoder (seeded by ``train.seed``) and, given ``ckpt``, load its ``which``
     encoder strictly; the result is frozen and in eval mode."""
     if which not in WHICH:
@@ -106,7 +102,7 @@ def load(
     plugin: str | None = None,
     preset: str | None = None,
     overrides: Sequence[str] = (),
-    registry: Any = None,
+    registry: Registry | None = None,
     device: torch.device | str = "cpu",
 ) -> LoadedEncoder:
     """Like :func:`load_encoder` but also returns the config and the checkpoint."""
@@ -128,7 +124,7 @@ def load_encoder(
     plugin: str | None = None,
     preset: str | None = None,
     overrides: Sequence[str] = (),
-    registry: Any = None,
+    registry: Registry | None = None,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
     """A frozen encoder (eval mode, no grad) from a checkpoint, a run directory or ``"plugin/preset"``.

@@ -28,7 +28,7 @@ from jepa_core.data import Batch, Inputs
 from jepa_core.interfaces import MaskSet, TokenViews, gather_tokens, mask_sets
 from jepa_core.losses import L2Loss
 from jepa_core.masking import random_masks
-from jepa_core.objectives import Networks
+from jepa_core.objectives import Networks, Objective
 from jepa_core.specs import resolve_example
 from jepa_core.targets import EMATargetProvider
 from jepa_core.views import TokenViewsConfig, TokenViewsMasker
@@ -115,7 +115,7 @@ def _require(condition: Any, message: str) -> None:
         raise AssertionError(message)
 
 
-def _assemble(objective: Any) -> tuple[nn.Module, Networks, list[tuple[str, nn.Parameter]]]:
+def _assemble(objective: Objective) -> tuple[nn.Module, Networks, list[tuple[str, nn.Parameter]]]:
     torch.manual_seed(0)
     encoder, predictor = KitEncoder(), KitPredictor()
     nets = Networks(EMATargetProvider(encoder), L2Loss(), None)
@@ -124,7 +124,7 @@ def _assemble(objective: Any) -> tuple[nn.Module, Networks, list[tuple[str, nn.P
     return path, nets, trained
 
 
-def _loss(objective: Any, path: nn.Module, nets: Networks, batch: Batch, who: str) -> torch.Tensor:
+def _loss(objective: Objective, path: nn.Module, nets: Networks, batch: Batch, who: str) -> torch.Tensor:
     try:
         parts = objective.loss_parts(path, batch, nets, step=3)
     except AssertionError:
@@ -146,7 +146,9 @@ def _grads(trained: list[tuple[str, nn.Parameter]]) -> dict[str, torch.Tensor | 
     return {n: (p.grad.detach().clone() if p.grad is not None else None) for n, p in trained}
 
 
-def check_objective(objective: Any, *, name: str | None = None, masks: str | None = None, processes: int = 1) -> None:
+def check_objective(
+    objective: Objective, *, name: str | None = None, masks: str | None = None, processes: int = 1
+) -> None:
     """Check ``objective`` (see the module docstring); ``masks`` ``"sets"``/``"views"`` overrides
     the default choice; ``processes=2`` adds the two-process comparison (a few seconds)."""
     who = name or f"objective {type(objective).__qualname__}"
@@ -175,13 +177,15 @@ def check_objective(objective: Any, *, name: str | None = None, masks: str | Non
         _check_processes(objective, kind, present, processes, who)
 
 
-def _uses_predictor(objective: Any) -> bool:
+def _uses_predictor(objective: Objective) -> bool:
     """Whether the objective's trainable path holds the predictor (context/target masks then)."""
     path, _, _ = _assemble(objective)
     return any(isinstance(m, KitPredictor) for m in path.modules())
 
 
-def _check_processes(objective: Any, kind: str, expected: dict[str, torch.Tensor], processes: int, who: str) -> None:
+def _check_processes(
+    objective: Objective, kind: str, expected: dict[str, torch.Tensor], processes: int, who: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.pt"
         try:

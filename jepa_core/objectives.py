@@ -36,22 +36,23 @@ from torch import nn
 
 from jepa_core.data import Batch, Inputs
 from jepa_core.errors import ConfigError
-from jepa_core.interfaces import MaskSet, TokenViews, mask_sets
-from jepa_core.regularizers import SIGReg, SIGRegConfig, gathered_count, gathered_mean, regularize
+from jepa_core.interfaces import Loss, MaskSet, TargetProvider, TokenViews, mask_sets
+from jepa_core.regularizers import Regularizer, SIGReg, SIGRegConfig, gathered_count, gathered_mean, regularize
 from jepa_core.targets import targets_for
 from jepa_core.validators import positive, unit_interval
 
 if TYPE_CHECKING:
     from jepa_core.config import RunConfig
+    from jepa_core.registry import Registry
 
 
 @attrs.frozen
 class Networks:
     """The untrained-by-gradient parts an objective's loss uses besides the trainable path."""
 
-    target: Any  # a TargetProvider, or the core's NoTarget
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    regularizer: Any = None  # an active Regularizer, or None
+    target: TargetProvider  # the core's NoTarget when the run has none
+    loss: Loss
+    regularizer: Regularizer | None = None  # active ones only
 
 
 @runtime_checkable
@@ -286,7 +287,7 @@ def global_view_count(inputs: Inputs) -> int:
 # ------------------------------------------------------------------- pre-flight checks
 
 
-def check_objective_parts(cfg: RunConfig, registry: Any) -> None:
+def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
     """The run config names a real component for each part the objective requires and ``none``
     for each it excludes (:class:`~jepa_core.specs.ObjectiveSpec`); else one :class:`ConfigError`.
 

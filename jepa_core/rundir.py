@@ -43,6 +43,7 @@ from jepa_core.config import RunConfig, from_dict, save_config, to_dict
 from jepa_core.config_files import CONFIG_FILE, read_config_file, run_config_file
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError, JepaError, RunDirBusyError
+from jepa_core.registry import Registry
 from jepa_core.safe_write import check_output_dir, writing
 
 LOCK_NAME = "run.lock"
@@ -228,7 +229,7 @@ def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _normalised(data: dict[str, Any], registry: Any) -> dict[str, Any]:
+def _normalised(data: dict[str, Any], registry: Registry) -> dict[str, Any]:
     """``data`` as a config file, with defaults filled in where it can be rebuilt (older files)."""
     try:
         data = to_dict(from_dict(data, registry))
@@ -246,7 +247,7 @@ def resumable(key: str) -> bool:
     return key in RESUMABLE_CHANGES or f"{key.split('.')[0]}.*" in RESUMABLE_CHANGES
 
 
-def config_changes(stored: dict[str, Any], cfg: RunConfig, registry: Any) -> list[str]:
+def config_changes(stored: dict[str, Any], cfg: RunConfig, registry: Registry) -> list[str]:
     """``key: old -> new`` for every key outside :data:`RESUMABLE_CHANGES` that differs.
 
     >>> config_changes(to_dict(cfg), attrs.evolve(cfg, ...), registry)    # doctest: +SKIP
@@ -267,7 +268,7 @@ def _show(value: Any, missing: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_resume_config(folder: Path, cfg: RunConfig, registry: Any) -> None:
+def check_resume_config(folder: Path, cfg: RunConfig, registry: Registry) -> None:
     """A :class:`ConfigError` naming the keys when the run in ``folder`` was started with another
     config (``folder/config.yaml``, or an older run's ``config.json``) in anything but
     :data:`RESUMABLE_CHANGES`."""
@@ -342,7 +343,7 @@ def _agree(ok: bool, info: DistInfo, device: torch.device | None) -> bool:
 @contextmanager
 def claim(
     cfg: RunConfig,
-    registry: Any,
+    registry: Registry,
     info: DistInfo,
     *,
     resume: bool = True,

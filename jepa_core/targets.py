@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_core.interfaces import gather_target_blocks
+from jepa_core.interfaces import TargetProvider, gather_target_blocks
 
 
 @attrs.frozen
@@ -57,7 +56,7 @@ class EMATargetProvider(nn.Module):
         torch._foreach_add_(target_params, context_params, alpha=1.0 - momentum)
 
 
-def targets_for(provider: Any, x: torch.Tensor, target_idx: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def targets_for(provider: TargetProvider, x: torch.Tensor, target_idx: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Targets of each index set: ``provider.targets_many`` when it has one (one encoder pass),
     else ``provider.targets`` once per set.
 

@@ -57,17 +57,20 @@ import pickle
 import sys
 import unittest
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import torch
 from torch import nn
 
-from jepa_core.interfaces import MaskSet, TokenViews, token_grid
+from jepa_core.interfaces import Loss, Masker, MaskSet, TokenViews, token_grid
 from jepa_core.masking import random_masks
 from jepa_core.objective_checks import check_objective
-from jepa_core.registry import normalize_name
+from jepa_core.registry import Registry, normalize_name
 from jepa_core.specs import SPLITS, ComponentSpec, Example, resolve_example
+
+if TYPE_CHECKING:
+    from jepa_core.regularizers import Regularizer
 
 __all__ = [
     "ConformanceCase",
@@ -193,7 +196,7 @@ def example_input(
 
 
 # ------------------------------------------------------------------------- masker
-def _draw(masker: Any, batch_size: int, grid: tuple[int, ...], seed: int, who: str, global_seed: int = 0) -> Any:
+def _draw(masker: Masker, batch_size: int, grid: tuple[int, ...], seed: int, who: str, global_seed: int = 0) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)  # a masker leaning on the global RNG shows up as non-determinism
         return _call(
@@ -315,7 +318,7 @@ def _check_views(views: TokenViews, batch_size: int, n: int, who: str, where: st
 
 
 def check_masker(
-    masker: Any, grid: Sequence[int], batch_size: int = 4, draws: int = 5, *, name: str | None = None
+    masker: Masker, grid: Sequence[int], batch_size: int = 4, draws: int = 5, *, name: str | None = None
 ) -> None:
     """Check a masker on ``grid`` over ``draws`` generator seeds (see the module docstring).
 
@@ -541,7 +544,7 @@ def check_target_provider(
 
 # --------------------------------------------------------------------------- loss
 def check_loss(
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss: Loss,
     shape: Sequence[int] = (6, 5, 8),
     *,
     name: str | None = None,
@@ -579,7 +582,7 @@ def check_loss(
 
 # -------------------------------------------------------------------- regulariser
 def check_regularizer(
-    regularizer: Any,
+    regularizer: Regularizer,
     *,
     name: str | None = None,
     num_samples: int = 512,
@@ -684,7 +687,7 @@ def check_dataset_splits(
 
 # ------------------------------------------------------------------------- preset
 def check_preset(
-    registry: Any,
+    registry: Registry,
     plugin: str,
     preset: str,
     overrides: Sequence[str] | Callable[[Any], Sequence[str]] = (),
@@ -817,7 +820,7 @@ def _options(spec: ComponentSpec, example: Example, label: str) -> Any:
 
 
 def conformance_cases(
-    registry: Any, *, plugins: Iterable[str] | None = None, batch_size: int = 2
+    registry: Registry, *, plugins: Iterable[str] | None = None, batch_size: int = 2
 ) -> list[ConformanceCase]:
     """Every registered component (of ``plugins``, default all) as a :class:`ConformanceCase`.
 
@@ -889,7 +892,7 @@ def _cases_for(
     spec: ComponentSpec,
     ex: Example,
     who: str,
-    registry: Any,
+    registry: Registry,
     encoders: list[str],
     examples: _Examples,
     build_encoder: Callable[[str], tuple[nn.Module, torch.Tensor]],

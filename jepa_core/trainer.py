@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, cast
 
 import attrs
 import numpy as np
@@ -29,6 +29,7 @@ from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
+from jepa_core.interfaces import Loss, TargetProvider
 from jepa_core.nonfinite import record_step
 from jepa_core.objectives import ContextPath, Networks, Objective, PredictiveObjective
 from jepa_core.optim import build_optimizer, set_hyperparameters
@@ -91,7 +92,7 @@ class Trainer:
         encoder: nn.Module,
         predictor: nn.Module,
         target: nn.Module,
-        loss: Any,
+        loss: Loss,
         *,
         optim: OptimConfig,
         schedules: Schedules,
@@ -111,7 +112,7 @@ class Trainer:
         self.regularizer = regularizer if is_active(regularizer) else None
         self.objective = objective if objective is not None else PredictiveObjective()
         self.head = self.objective.head.to(self.device) if self.objective.head is not None else None
-        self.nets = Networks(self.target, loss, self.regularizer)
+        self.nets = Networks(cast(TargetProvider, self.target), loss, self.regularizer)
         self.optim_cfg, self.schedules, self.precision = optim, schedules, precision
         path = self.objective.trainable_path(self.encoder, self.predictor, self.nets)
         self.context_path = wrap(path) if wrap is not None else path
@@ -132,12 +133,12 @@ class Trainer:
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
 
     @property
-    def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def loss_fn(self) -> Loss:
         """The loss between predictions and targets the objective uses (settable)."""
         return self.nets.loss
 
     @loss_fn.setter
-    def loss_fn(self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    def loss_fn(self, loss: Loss) -> None:
         self.nets = attrs.evolve(self.nets, loss=loss)
 
     # ------------------------------------------------------------------ one step

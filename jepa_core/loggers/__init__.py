@@ -18,13 +18,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jepa_core.errors import ConfigError
 from jepa_core.specs import LoggerSpec
 
 from .base import Logger, LoggerContext
 from .fanout import LoggerFanOut
+
+if TYPE_CHECKING:
+    from jepa_core.registry import Registry
 
 __all__ = ["Logger", "LoggerContext", "LoggerFanOut", "builtin_logger_specs", "check_loggers", "open_loggers"]
 
@@ -91,7 +94,7 @@ def module_available(name: str) -> bool:
         return False
 
 
-def check_loggers(names: Sequence[str], registry: Any) -> list[LoggerSpec]:
+def check_loggers(names: Sequence[str], registry: Registry) -> list[LoggerSpec]:
     """The specs of ``train.loggers``; a :class:`ConfigError` (one sentence) for an unknown or
     repeated name or a logger whose package is not installed.
 
@@ -117,7 +120,7 @@ def check_loggers(names: Sequence[str], registry: Any) -> list[LoggerSpec]:
     return specs
 
 
-def open_loggers(names: Sequence[str], registry: Any, context: LoggerContext) -> LoggerFanOut:
+def open_loggers(names: Sequence[str], registry: Registry, context: LoggerContext) -> LoggerFanOut:
     """Build the loggers ``names`` (checked with :func:`check_loggers`), hand each the resolved
     config, and return their fan-out. A logger that fails to start closes those already built."""
     loggers: list[Any] = []

@@ -37,6 +37,7 @@ from typing import Any
 from jepa_core.config import RunConfig, set_value
 from jepa_core.config_import import ImportedConfig
 from jepa_core.errors import ConfigError
+from jepa_core.registry import Registry
 from jepa_core.specs import ConfigFormatSpec
 
 from . import presets
@@ -188,7 +189,7 @@ def base_preset(size: str, patch: int, res: int, epochs: Any) -> tuple[RunConfig
     return next((c for c in built if c.encoder.options.size == size), built[0]), False
 
 
-def convert_ijepa(data: dict, registry: Any, source: str = "<ijepa>") -> ImportedConfig:
+def convert_ijepa(data: dict, registry: Registry, source: str = "<ijepa>") -> ImportedConfig:
     """Map an official I-JEPA YAML file's data to a run config (see the module docstring)."""
     missing = check_schema(data, source)
     r = _Reader(data, source)
