@@ -6,7 +6,8 @@ A plugin is a module (or object) with ``@hookimpl`` functions, exposed through t
     [project.entry-points."jepa.plugins"]
     seq = "my_package.plugin"
 
-Each hook returns an iterable of spec records (see :mod:`jepa_core.specs`).
+Each hook returns an iterable of spec records (see :mod:`jepa_core.specs`), except
+``jepa_folder_dataset``: one record, or None.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from jepa_core.specs import (
     ConfigFormatSpec,
     DatasetSpec,
     EncoderSpec,
+    ExporterSpec,
+    FolderDatasetSpec,
     LoggerSpec,
     LossSpec,
     MaskerSpec,
@@ -170,4 +173,29 @@ def jepa_loggers() -> Iterable[LoggerSpec]:
         def jepa_loggers():
             yield LoggerSpec(name="jsonl", build=lambda ctx: JsonlLogger(ctx.out_dir / "metrics.jsonl"),
                              description="one JSON line per scalar")
+    """
+
+
+@hookspec
+def jepa_folder_dataset() -> FolderDatasetSpec | None:
+    """The dataset that reads labelled class folders of this plugin's modality, for
+    ``jepa eval --train/--val`` on checkpoints of this plugin's encoders (one record, or None).
+
+    Example::
+
+        @hookimpl
+        def jepa_folder_dataset():
+            return FolderDatasetSpec(dataset="seq_folder")
+    """
+
+
+@hookspec
+def jepa_exporters() -> Iterable[ExporterSpec]:
+    """Formats ``jepa export NAME`` writes this plugin's encoders in.
+
+    Example::
+
+        @hookimpl
+        def jepa_exporters():
+            yield ExporterSpec(name="timm", export=export_for_timm, description="timm state_dict + JSON")
     """

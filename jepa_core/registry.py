@@ -23,7 +23,16 @@ import pluggy
 
 from jepa_core import hookspecs
 from jepa_core.errors import RegistryError
-from jepa_core.specs import COMPONENT_KINDS, KINDS, ComponentSpec, ConfigFormatSpec, LoggerSpec, PresetSpec
+from jepa_core.specs import (
+    COMPONENT_KINDS,
+    KINDS,
+    ComponentSpec,
+    ConfigFormatSpec,
+    ExporterSpec,
+    FolderDatasetSpec,
+    LoggerSpec,
+    PresetSpec,
+)
 
 AUTOLOAD_ENV = "JEPA_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "JEPA_PLUGINS"
@@ -36,6 +45,10 @@ NAMED_HOOKS: dict[str, tuple[str, type]] = {
     "logger": ("jepa_loggers", LoggerSpec),
     "config_format": ("jepa_config_formats", ConfigFormatSpec),
 }
+
+# Facts about a plugin's own encoders, kept per plugin: the folder dataset and the export formats.
+FOLDER_DATASET_HOOK = "jepa_folder_dataset"
+EXPORTERS_HOOK = "jepa_exporters"
 
 OnError = Literal["raise", "warn"]
 
@@ -76,7 +89,8 @@ class Registered:
 
 
 class Registry:
-    """Every component and preset provided by the loaded plugins, by kind and name."""
+    """Every component and preset provided by the loaded plugins, by kind and name, and what each
+    plugin says about its encoders (folder dataset, export formats)."""
 
     def __init__(
         self,
@@ -90,6 +104,8 @@ class Registry:
         self._components: dict[str, dict[str, Registered]] = {k: {} for k in COMPONENT_KINDS}
         self._presets: dict[str, dict[str, PresetSpec]] = {}
         self._named: dict[str, dict[str, Registered]] = {kind: {} for kind in NAMED_HOOKS}
+        self._folder_datasets: dict[str, FolderDatasetSpec] = {}
+        self._exporters: dict[str, dict[str, ExporterSpec]] = {}
         self._collect()
 
     # ----------------------------------------------------------------- collection
@@ -122,15 +138,37 @@ class Registry:
                         f"expected {expected.__name__} records."
                     )
                 self._add(self._named[kind], kind, spec, self.plugins[plugin_name])
+        self._collect_plugin_facts()
 
-    def _call_each(self, hook_name: str) -> Iterable[tuple[str, Any]]:
-        """Call one hook on each plugin separately so every record keeps its provenance."""
+    def _collect_plugin_facts(self) -> None:
+        for plugin_name, spec in self._results(FOLDER_DATASET_HOOK):
+            self._check_record(plugin_name, spec, FOLDER_DATASET_HOOK, FolderDatasetSpec, "a FolderDatasetSpec")
+            self._folder_datasets[plugin_name] = spec
+        for plugin_name, spec in self._call_each(EXPORTERS_HOOK):
+            self._check_record(plugin_name, spec, EXPORTERS_HOOK, ExporterSpec, "ExporterSpec records")
+            table = self._exporters.setdefault(plugin_name, {})
+            key = normalize_name(spec.name)
+            if key in table:
+                raise RegistryError(f"{self.plugins[plugin_name].origin()} defines exporter '{key}' twice.")
+            table[key] = spec
+
+    def _check_record(self, plugin_name: str, spec: Any, hook_name: str, expected: type, what: str) -> None:
+        if not isinstance(spec, expected):
+            raise RegistryError(
+                f"{self.plugins[plugin_name].origin()} returned {spec!r} from {hook_name}; expected {what}."
+            )
+
+    def _results(self, hook_name: str) -> Iterable[tuple[str, Any]]:
+        """Call one hook on each plugin separately so every result keeps its provenance (None: skipped)."""
         caller = getattr(self.manager.hook, hook_name)
         for impl in caller.get_hookimpls():
-            plugin_name = impl.plugin_name  # the name it was registered under
             result = impl.function()
-            if result is None:
-                continue
+            if result is not None:
+                yield impl.plugin_name, result  # the name it was registered under
+
+    def _call_each(self, hook_name: str) -> Iterable[tuple[str, Any]]:
+        """Every record an iterable-returning hook gives, with the plugin that gave it."""
+        for plugin_name, result in self._results(hook_name):
             yield from ((plugin_name, spec) for spec in result)
 
     def _add_component(self, kind: str, spec: ComponentSpec, plugin: PluginInfo) -> None:
@@ -195,6 +233,14 @@ class Registry:
     def config_format(self, name: str) -> ConfigFormatSpec:
         """The config form ``name``; an unknown name lists the valid ones."""
         return self._named_spec("config_format", name)
+
+    def folder_dataset(self, plugin: str) -> FolderDatasetSpec | None:
+        """The folder dataset ``plugin`` names for its encoders (hook ``jepa_folder_dataset``), or None."""
+        return self._folder_datasets.get(normalize_name(plugin))
+
+    def exporters(self, plugin: str) -> dict[str, ExporterSpec]:
+        """The export formats ``plugin`` provides for its encoders, by name (hook ``jepa_exporters``)."""
+        return dict(sorted(self._exporters.get(normalize_name(plugin), {}).items()))
 
     def _named_spec(self, kind: str, name: str) -> Any:
         table = self._named[kind]
@@ -288,7 +334,15 @@ def build_registry(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as err:
-        hooks = sorted([*_HOOK_OF_KIND.values(), "jepa_presets", *(h for h, _ in NAMED_HOOKS.values())])
+        hooks = sorted(
+            [
+                *_HOOK_OF_KIND.values(),
+                "jepa_presets",
+                *(h for h, _ in NAMED_HOOKS.values()),
+                FOLDER_DATASET_HOOK,
+                EXPORTERS_HOOK,
+            ]
+        )
         raise RegistryError(
             f"plugin '{pm.get_name(err.plugin)}' implements a hook that does not exist ({err}); "
             f"valid hooks: {', '.join(hooks)}."

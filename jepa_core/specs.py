@@ -210,6 +210,33 @@ class LoggerSpec:
     extra: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class FolderDatasetSpec:
+    """The dataset that reads labelled folders (one sub-folder per class) of a plugin's modality.
+
+    ``jepa eval --train/--val`` on a checkpoint whose own dataset has no ``root``/``val_root``
+    options switches to ``dataset`` (a registered dataset with both), chosen by the plugin that
+    provides the checkpoint's encoder; options the two datasets share (e.g. ``resolution``) are
+    kept. A plugin names at most one (hook ``jepa_folder_dataset``).
+    """
+
+    dataset: str
+
+
+@attrs.frozen(kw_only=True)
+class ExporterSpec:
+    """A format ``jepa export NAME`` writes the encoders of the plugin that registers it in.
+
+    ``export(encoder, out, metadata) -> record`` writes the frozen ``encoder`` to the path ``out``
+    (``metadata``: the checkpoint ``source``, the ``encoder`` exported, ``plugin`` and ``preset``)
+    and returns a record whose ``describe()`` text is printed.
+    """
+
+    name: str
+    export: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
+    description: str = ""
+
+
 @attrs.frozen
 class Kind:
     """One kind of component: its spec record, hook, plural and the run-config section using it."""

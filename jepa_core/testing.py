@@ -23,6 +23,8 @@ component and the violated property (the failing call's own exception is chained
   differentiable w.r.t. the predictions, inputs untouched.
 - :func:`check_dataset` / :func:`check_dataset_splits` -- non-empty, ``(tensor, int)`` items of
   one shape.
+- :func:`check_folder_dataset` -- the folder dataset a plugin names for ``jepa eval
+  --train/--val`` is registered and reads ``root``/``val_root``.
 - :func:`check_preset` -- builds a preset (after shrinking overrides) and runs ONE
   :meth:`~jepa_core.trainer.Trainer.train_step` on random inputs.
 
@@ -77,6 +79,7 @@ __all__ = [
     "check_dataset",
     "check_dataset_splits",
     "check_encoder",
+    "check_folder_dataset",
     "check_loss",
     "check_masker",
     "check_predictor",
@@ -683,6 +686,27 @@ def check_dataset_splits(
     for split in splits:
         ds = _call(who, f"build(options, {split!r})", spec.build, options, split)
         check_dataset(ds, name=f"{who} split '{split}'")
+
+
+def check_folder_dataset(registry: Registry, plugin: str) -> None:
+    """Check the folder dataset ``plugin`` names (hook ``jepa_folder_dataset``), if it names one:
+    a registered dataset with ``root`` and ``val_root`` options, which ``jepa eval --train/--val``
+    sets.
+
+    >>> check_folder_dataset(build_registry(), "image")        # doctest: +SKIP
+    """
+    spec = registry.folder_dataset(plugin)
+    if spec is None:
+        return
+    who = f"plugin '{plugin}': its folder dataset '{spec.dataset}'"
+    registered = registry.names("dataset")
+    _require(
+        normalize_name(spec.dataset) in registered,
+        f"{who} is not a registered dataset; registered: {', '.join(registered) or 'none'}",
+    )
+    options = {f.name for f in attrs.fields(registry.get("dataset", spec.dataset).config_type)}
+    missing = [name for name in ("root", "val_root") if name not in options]
+    _require(not missing, f"{who} has no {' or '.join(missing)} option (jepa eval --train/--val sets both)")
 
 
 # ------------------------------------------------------------------------- preset

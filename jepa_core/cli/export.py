@@ -2,9 +2,9 @@
 
     jepa export timm --checkpoint CKPT --out model.pth [--encoder target|context]
 
-An exporter is found through the plugin that provides the encoder: its module attribute
-``EXPORTERS = {"timm": fn}`` with ``fn(encoder, out, metadata)`` returning a record with a
-``describe()`` method (the core never imports a plugin).
+An exporter is found through the plugin that provides the encoder: the
+:class:`~jepa_core.specs.ExporterSpec` records its ``jepa_exporters`` hook yields, by name (the
+core never imports a plugin).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     setup = load_setup(registry, args.checkpoint, plugin=args.plugin, preset=args.preset, overrides=args.overrides)
     cfg = setup.cfg
     provider = registry.provider_of("encoder", cfg.encoder.name)
-    exporters = getattr(registry.manager.get_plugin(provider.name), "EXPORTERS", None) or {}
+    exporters = registry.exporters(provider.name)
     if args.export_format not in exporters:
         raise ConfigError(
             f"encoder '{cfg.encoder.name}' of plugin '{provider.name}' has no '{args.export_format}' exporter; "
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     existed = Path(args.out).exists()
     try:
         with writing(args.out, what=f"the {args.export_format} export", flag="--out"):
-            exported = exporters[args.export_format](encoder, Path(args.out), metadata)
+            exported = exporters[args.export_format].export(encoder, Path(args.out), metadata)
     except OutputError:
         if not existed:
             Path(args.out).unlink(missing_ok=True)  # no half-written file under the name asked for

@@ -4,8 +4,8 @@
 directory (its newest checkpoint). A released I-JEPA file holds no config: ``plugin``/``preset``
 name the architecture (and ``overrides`` change it). The data: ``train``/``val`` are labelled
 folders (one sub-folder per class) of the modality's folder dataset: the checkpoint's own dataset
-when it reads folders (it has ``root``/``val_root``), else the one the encoder's plugin names in
-its module attribute ``FOLDER_DATASET`` (``image_folder``, ``video_frames``, ``wav_folder``),
+when it reads folders (it has ``root``/``val_root``), else the one the encoder's plugin names
+through its ``jepa_folder_dataset`` hook (``image_folder``, ``video_frames``, ``wav_folder``),
 keeping shared options such as ``resolution``; without them the checkpoint config's own dataset
 is used (e.g. ``synthetic_shapes``). Train features use the ``train_eval`` split (no
 augmentation), val features the ``val`` split. Features are extracted once, in batches, on the
@@ -42,7 +42,7 @@ Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 def eval_data_config(cfg: RunConfig, registry: Registry, train: str | None, val: str | None) -> RunConfig:
     """``cfg`` reading ``root=train, val_root=val``: its own dataset if that reads folders, else the
-    encoder plugin's ``FOLDER_DATASET`` (shared options, e.g. ``resolution``, carried over);
+    folder dataset the encoder's plugin names (shared options, e.g. ``resolution``, carried over);
     unchanged when neither path is given."""
     if train is None and val is None:
         return cfg
@@ -66,16 +66,18 @@ def eval_data_config(cfg: RunConfig, registry: Registry, train: str | None, val:
 
 
 def folder_dataset(cfg: RunConfig, registry: Registry) -> str:
-    """The folder dataset the encoder's plugin names (module attribute ``FOLDER_DATASET``)."""
+    """The folder dataset the encoder's plugin names (:class:`~jepa_core.specs.FolderDatasetSpec`,
+    hook ``jepa_folder_dataset``); it must be registered."""
     provider = registry.provider_of("encoder", cfg.encoder.name)
-    name = getattr(registry.manager.get_plugin(provider.name), "FOLDER_DATASET", None)
-    if name is None:
+    spec = registry.folder_dataset(provider.name)
+    if spec is None:
         raise ConfigError(
             f"--train/--val need a dataset that reads folders, but '{cfg.data.name}' has no root/val_root and "
-            f"plugin '{provider.name}' names no FOLDER_DATASET; set data.* to a folder dataset in a config file."
+            f"plugin '{provider.name}' names no folder dataset (it implements no jepa_folder_dataset hook); "
+            "set data.* to a folder dataset in a config file."
         )
-    registry.get("dataset", name)
-    return name
+    registry.get("dataset", spec.dataset)
+    return spec.dataset
 
 
 @attrs.frozen

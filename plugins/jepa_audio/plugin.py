@@ -9,8 +9,8 @@ any 2-D grid) with A-JEPA's masks.
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
-from jepa_core.specs import EncoderSpec
-from jepa_vit.timm_export import exporter as timm_exporter
+from jepa_core.specs import EncoderSpec, FolderDatasetSpec
+from jepa_vit.timm_export import exporter_spec as timm_exporter_spec
 
 from .datasets import dataset_specs
 from .masks import masker_specs
@@ -18,11 +18,6 @@ from .presets import preset_specs
 from .spectrogram_vit import SpectrogramViTConfig, build_spectrogram_vit
 
 JEPA_PLUGIN_NAME = "audio"
-
-# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
-FOLDER_DATASET = "wav_folder"
-# Read by `jepa export FORMAT`: the spectrogram ViT is the image ViT, so timm's VisionTransformer holds it.
-EXPORTERS = {"timm": timm_exporter}
 
 
 @hookimpl
@@ -52,3 +47,13 @@ def jepa_datasets():
 @hookimpl
 def jepa_presets():
     return preset_specs()
+
+
+@hookimpl
+def jepa_folder_dataset():
+    return FolderDatasetSpec(dataset="wav_folder")
+
+
+@hookimpl
+def jepa_exporters():
+    yield timm_exporter_spec()  # the spectrogram ViT is the image ViT: timm's VisionTransformer holds it

@@ -7,9 +7,9 @@ It registers exactly as a third-party package would: through the entry-point gro
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
-from jepa_core.specs import EncoderSpec, Example, PredictorSpec
+from jepa_core.specs import EncoderSpec, Example, FolderDatasetSpec, PredictorSpec
 from jepa_vit.predictor import PredictorConfig, build_predictor
-from jepa_vit.timm_export import exporter as timm_exporter
+from jepa_vit.timm_export import exporter_spec as timm_exporter_spec
 
 from .datasets import dataset_specs
 from .ijepa_yaml import config_format_spec
@@ -18,12 +18,6 @@ from .presets import preset_specs
 from .vit import ViTConfig, build_vit
 
 JEPA_PLUGIN_NAME = "image"
-
-# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
-FOLDER_DATASET = "image_folder"
-
-# Read by `jepa export FORMAT` (a plain attribute, not a hook): format -> fn(encoder, out, metadata).
-EXPORTERS = {"timm": timm_exporter}
 
 
 @hookimpl
@@ -67,3 +61,13 @@ def jepa_presets():
 @hookimpl
 def jepa_config_formats():
     yield config_format_spec()
+
+
+@hookimpl
+def jepa_folder_dataset():
+    return FolderDatasetSpec(dataset="image_folder")
+
+
+@hookimpl
+def jepa_exporters():
+    yield timm_exporter_spec()

@@ -8,7 +8,7 @@ transformer blocks and predictor (V-JEPA's networks are I-JEPA's with a 3-D tube
 from __future__ import annotations
 
 from jepa_core.hookspecs import hookimpl
-from jepa_core.specs import EncoderSpec, Example, PredictorSpec
+from jepa_core.specs import EncoderSpec, Example, FolderDatasetSpec, PredictorSpec
 
 from .datasets import dataset_specs
 from .masks import masker_specs
@@ -17,9 +17,6 @@ from .presets import preset_specs
 from .video_vit import VideoViTConfig, build_video_vit
 
 JEPA_PLUGIN_NAME = "video"
-
-# Read by `jepa eval --train/--val` (a plain attribute, not a hook): the labelled-folder dataset.
-FOLDER_DATASET = "video_frames"
 
 
 @hookimpl
@@ -58,3 +55,8 @@ def jepa_maskers():
 @hookimpl
 def jepa_presets():
     return preset_specs()
+
+
+@hookimpl
+def jepa_folder_dataset():
+    return FolderDatasetSpec(dataset="video_frames")

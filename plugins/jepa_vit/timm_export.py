@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from jepa_core.errors import CheckpointError, ConfigError
+from jepa_core.specs import ExporterSpec
 
 # embed_dim -> timm model name of that width (the kwargs set every size explicitly anyway)
 TIMM_NAMES: dict[int, str] = {
@@ -153,5 +154,14 @@ def load_timm(config: str | Path) -> nn.Module:
 
 
 def exporter(encoder: nn.Module, out: str | Path, metadata: dict[str, Any]) -> TimmExport:
-    """The ``timm`` entry of a plugin's ``EXPORTERS`` (called by ``jepa export timm``)."""
+    """``jepa export timm``: :func:`export_timm` with the checkpoint's ``metadata`` in the JSON."""
     return export_timm(encoder, out, metadata=metadata)
+
+
+def exporter_spec() -> ExporterSpec:
+    """The ``timm`` format for a plugin whose encoders are this ViT (yielded by its ``jepa_exporters``)."""
+    return ExporterSpec(
+        name="timm",
+        export=exporter,
+        description="a state_dict + JSON for timm.create_model (no class token, avg pool)",
+    )

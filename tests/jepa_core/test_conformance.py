@@ -31,6 +31,7 @@ from jepa_core.testing import (
     check_dataset,
     check_dataset_splits,
     check_encoder,
+    check_folder_dataset,
     check_loss,
     check_masker,
     check_predictor,
@@ -132,6 +133,15 @@ def test_image_folder_dataset_conforms(registry, tmp_path):
     spec = registry.get("dataset", "image_folder")
     options = spec.config_type(root=str(tmp_path), resolution=16, val_fraction=0.5)
     check_dataset_splits(spec, options, name="dataset 'image_folder' (plugin 'image')")
+
+
+def test_every_plugin_folder_dataset_reads_folders(registry):
+    for plugin in registry.plugins:
+        check_folder_dataset(registry, plugin)
+    named = {p: spec.dataset for p in registry.plugins if (spec := registry.folder_dataset(p)) is not None}
+    assert named == {"image": "image_folder", "video": "video_frames", "audio": "wav_folder"}
+    exporters = {p: list(registry.exporters(p)) for p in registry.plugins if registry.exporters(p)}
+    assert exporters == {"image": ["timm"], "audio": ["timm"]}
 
 
 # ----------------------------------------------------------------- every preset

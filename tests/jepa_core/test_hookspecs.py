@@ -9,12 +9,14 @@ import attrs
 import pytest
 
 from jepa_core import hookimpl, hookspecs
-from jepa_core.registry import _HOOK_OF_KIND, NAMED_HOOKS, build_registry
+from jepa_core.registry import _HOOK_OF_KIND, EXPORTERS_HOOK, FOLDER_DATASET_HOOK, NAMED_HOOKS, build_registry
 from jepa_core.specs import (
     COMPONENT_KINDS,
     ConfigFormatSpec,
     DatasetSpec,
     EncoderSpec,
+    ExporterSpec,
+    FolderDatasetSpec,
     LoggerSpec,
     LossSpec,
     MaskerSpec,
@@ -50,7 +52,10 @@ RECORDS = {
         "config_format",
         ConfigFormatSpec(name="all_format", detect=lambda d: False, convert=lambda d, r, s: d),
     ),
+    "jepa_exporters": ("exporter", ExporterSpec(name="all_export", export=lambda enc, out, meta: out)),
+    "jepa_folder_dataset": ("folder_dataset", FolderDatasetSpec(dataset="all_data")),
 }
+SINGLE_RECORD_HOOKS = {FOLDER_DATASET_HOOK}  # return one record (or None), not an iterable
 
 
 def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
@@ -60,7 +65,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
 
         def impl(_hook=hook_name, _record=record):
             called.append(_hook)
-            yield _record
+            return _record if _hook in SINGLE_RECORD_HOOKS else [_record]
 
         impl.__name__ = hook_name
         setattr(module, hook_name, hookimpl(impl))
@@ -68,7 +73,7 @@ def _all_hooks_plugin(called: list[str]) -> types.ModuleType:
 
 
 def test_hookspecs_are_found():
-    assert len(HOOKSPECS) == 11
+    assert len(HOOKSPECS) == 13
 
 
 @pytest.mark.parametrize("name", HOOKSPECS)
@@ -81,7 +86,8 @@ def test_hookspec_has_docstring_with_example(name):
 def test_every_hookspec_is_collected_by_the_registry():
     """Each hookspec maps to a registry kind (or presets), and nothing in the registry is unspecified."""
     named = {hook for hook, _ in NAMED_HOOKS.values()}
-    assert set(HOOKSPECS) == set(_HOOK_OF_KIND.values()) | {"jepa_presets"} | named
+    plugin_facts = {FOLDER_DATASET_HOOK, EXPORTERS_HOOK}
+    assert set(HOOKSPECS) == set(_HOOK_OF_KIND.values()) | {"jepa_presets"} | named | plugin_facts
     assert set(_HOOK_OF_KIND) == set(COMPONENT_KINDS)
 
 
@@ -100,6 +106,10 @@ def test_every_hookspec_is_exercised():
         elif kind == "config_format":
             assert reg.config_format(record.name) is record and reg.config_formats()[record.name] is record
             assert reg.provided_by("all_hooks")["config_format"] == [record.name]
+        elif kind == "exporter":
+            assert reg.exporters("all_hooks") == {record.name: record}
+        elif kind == "folder_dataset":
+            assert reg.folder_dataset("all_hooks") is record
         else:
             assert reg.get(kind, record.name) is record, hook_name
             assert reg.provider_of(kind, record.name).name == "all_hooks"

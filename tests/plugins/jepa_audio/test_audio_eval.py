@@ -77,7 +77,7 @@ def test_a_plugin_without_a_folder_dataset_is_one_sentence(tmp_path, capsys, mon
         registry,
     )
     train_run(cfg, registry, stream=None)
-    monkeypatch.delattr(jepa_audio.plugin, "FOLDER_DATASET")
+    monkeypatch.delattr(jepa_audio.plugin, "jepa_folder_dataset")  # the CLI's registry then finds no hook
     (tmp_path / "a").mkdir()
     rc = main(
         [
@@ -92,4 +92,7 @@ def test_a_plugin_without_a_folder_dataset_is_one_sentence(tmp_path, capsys, mon
         ]
     )
     err = capsys.readouterr().err
-    assert rc == 2 and "'synthetic_sounds' has no root/val_root and plugin 'audio' names no FOLDER_DATASET" in err
+    assert rc == 2 and (
+        "'synthetic_sounds' has no root/val_root and plugin 'audio' names no folder dataset "
+        "(it implements no jepa_folder_dataset hook)" in err
+    )
