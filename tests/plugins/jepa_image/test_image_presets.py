@@ -59,6 +59,25 @@ def test_official_presets_hold_the_recipe_values(registry, name):
     assert cfg.target.name == "ema" and cfg.target.options.layer_norm_targets
 
 
+def test_lejepa_small_holds_its_measured_recipe(registry):
+    """The recipe behind the Fashion-MNIST numbers in docs/results.md: small's data and budget,
+    a 4 x 256 ViT on 8 px patches, token views, a 512 -> 16 projector, SIGReg 0.02 on 1024 slices."""
+    cfg = registry.preset("image", "lejepa_small").build()
+    small = registry.preset("image", "small").build()
+    enc = cfg.encoder.options
+    assert (enc.patch_size, enc.img_size, enc.depth, enc.embed_dim, enc.num_heads) == (8, 32, 4, 256, 4)
+    assert (cfg.data, cfg.optim, cfg.train.epochs, cfg.train.batch_size) == (
+        small.data,
+        small.optim,
+        small.train.epochs,
+        small.train.batch_size,
+    )
+    assert (cfg.masker.name, cfg.masker.options.global_keep, cfg.masker.options.local_keep) == ("token_views", 0.6, 0.25)
+    obj = cfg.objective.options
+    assert cfg.objective.name == "lejepa" and (cfg.predictor.name, cfg.target.name) == ("none", "none")
+    assert (obj.proj_hidden_dim, obj.proj_dim, obj.sigreg_weight, obj.num_slices) == (512, 16, 0.02, 1024)
+
+
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("imgs")
