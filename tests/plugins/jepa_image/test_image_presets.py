@@ -72,7 +72,8 @@ def test_lejepa_small_holds_its_measured_recipe(registry):
         small.train.epochs,
         small.train.batch_size,
     )
-    assert (cfg.masker.name, cfg.masker.options.global_keep, cfg.masker.options.local_keep) == ("token_views", 0.6, 0.25)
+    views = cfg.masker.options
+    assert (cfg.masker.name, views.global_keep, views.local_keep) == ("token_views", 0.6, 0.25)
     obj = cfg.objective.options
     assert cfg.objective.name == "lejepa" and (cfg.predictor.name, cfg.target.name) == ("none", "none")
     assert (obj.proj_hidden_dim, obj.proj_dim, obj.sigreg_weight, obj.num_slices) == (512, 16, 0.02, 1024)
