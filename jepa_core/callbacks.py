@@ -1,7 +1,8 @@
 """The run's own training callbacks: checkpointing, preemption signals, and the TensorBoard monitors.
 
 Console progress and the loss log are :mod:`jepa_core.progress`'s, non-finite checks
-:mod:`jepa_core.nonfinite`'s; :func:`jepa_core.run.train_run` puts them all together.
+:mod:`jepa_core.nonfinite`'s, the unreadable-sample count and limit :mod:`jepa_core.bad_samples`'s;
+:func:`jepa_core.run.train_run` puts them all together.
 
 >>> checkpointer = Checkpointer(Path("runs/x/checkpoints"), cfg, detect())   # doctest: +SKIP
 >>> with PreemptionHandler(trainer) as preemption:                           # doctest: +SKIP

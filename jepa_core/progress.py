@@ -1,5 +1,6 @@
-"""Training callbacks: console progress + TensorBoard, per-step loss log, bad-sample checks.
-Non-finite losses are :mod:`jepa_core.nonfinite`'s.
+"""Training callbacks that report: console progress + TensorBoard, and the per-step loss log.
+They never stop a run: non-finite losses are :mod:`jepa_core.nonfinite`'s, unreadable samples
+:mod:`jepa_core.bad_samples`'s (this module reports their count).
 
 Everything that needs a host sync (``.item()``, ``.tolist()``) happens only every ``log_every``
 steps (and before a checkpoint): losses stay on the device in between.
@@ -19,9 +20,8 @@ from typing import Any, TextIO
 
 import torch
 
+from jepa_core.bad_samples import BadSampleTally
 from jepa_core.console import echo
-from jepa_core.data import BadSample
-from jepa_core.errors import DataError
 from jepa_core.safe_write import writing
 
 MAX_BAD_SAMPLES_PRINTED = 10
@@ -43,15 +43,12 @@ class ProgressLogger:
     without one, ``tensorboard_dir`` opens a TensorBoard writer there and ``None`` logs no scalars.
     ``stream=None`` disables the console. At the end it prints the run's average training speed
     (images/s over all logged steps, evaluations left out), the number ``jepa doctor`` predicts.
-    Unreadable samples (reported by the loader) are counted once each (by dataset index), the
-    first ``MAX_BAD_SAMPLES_PRINTED`` named on the console and the count logged as the TensorBoard
-    scalar ``data/bad_samples``. The bad fraction is the share of drawn samples that were
-    unreadable (samples tried in place of an unreadable one do not count); it is checked at every
-    log step once ``min_samples_for_bad_check`` samples were drawn, and at the end of every epoch
-    and of the run whatever the count, and a fraction above ``max_bad_fraction`` stops the run
-    with a :class:`DataError` naming examples.
+    Given ``bad_samples`` (a :class:`~jepa_core.bad_samples.BadSampleTally` that counts each step
+    before this logger runs), it names the first ``MAX_BAD_SAMPLES_PRINTED`` unreadable samples on
+    the console, logs their count as the TensorBoard scalar ``data/bad_samples`` and sums them up
+    at the end.
 
-    >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, max_bad_fraction=0.1)
+    >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, bad_samples=BadSampleTally())
     """
 
     def __init__(
@@ -62,13 +59,13 @@ class ProgressLogger:
         tensorboard_dir: str | Path | None = None,
         stream: TextIO | None = sys.stdout,
         images_per_step_factor: int = 1,
-        max_bad_fraction: float = 0.01,
-        min_samples_for_bad_check: int = 200,
+        bad_samples: BadSampleTally | None = None,
         writer: Any = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
         self.images_factor = images_per_step_factor  # world size: log global images/s
-        self.max_bad_fraction, self.min_samples = max_bad_fraction, min_samples_for_bad_check
+        self.bad_samples = bad_samples if bad_samples is not None else BadSampleTally()  # none counted
+        self._named = 0  # unreadable samples named on the console so far
         self.writer = writer
         if writer is None and tensorboard_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -80,10 +77,6 @@ class ProgressLogger:
         self._images = 0
         self._t0 = time.perf_counter()
         self._t_start = self._t0
-        self.samples_seen = 0
-        self.bad_samples: list[str] = []  # one message per unreadable sample, in the order met
-        self.bad_draws = 0  # drawn samples that were unreadable (a sample drawn in two epochs counts twice)
-        self._bad_keys: set[Any] = set()
         self.history: list[tuple[int, float]] = []  # (step, mean loss over the window)
         self.train_seconds = 0.0  # training time of the logged windows (evaluations excluded)
         self.train_images = 0  # images (all processes) of the logged windows
@@ -99,45 +92,17 @@ class ProgressLogger:
             self._part_sums[name] = self._part_sums.get(name, 0) + value
         self._steps += 1
         self._images += out.batch_size * self.images_factor
-        self.samples_seen += out.batch_size
-        if out.bad_samples:
-            self._count_bad(out.bad_samples)
+        self._name_new_bad_samples()
         if trainer.step % self.log_every == 0 or trainer.step == self.total_steps:
-            self.check_bad_fraction(final=trainer.step == self.total_steps)
             self.flush(trainer, out)
 
-    def _count_bad(self, messages: tuple[str, ...]) -> None:
-        """Count draws that failed; remember (and print) each unreadable sample the first time."""
-        for msg in messages:
-            self.bad_draws += int(getattr(msg, "drawn", True))
-            # a BadSample knows its dataset index; a plain message is its own key
-            key: object = msg.sample_index if isinstance(msg, BadSample) else msg
-            if key in self._bad_keys:
-                continue
-            self._bad_keys.add(key)
-            self.bad_samples.append(msg)
-            n = len(self.bad_samples)
-            if n <= MAX_BAD_SAMPLES_PRINTED:
-                more = " (further ones are only counted)" if n == MAX_BAD_SAMPLES_PRINTED else ""
-                echo(f"skipped sample {n}: {msg}{more}", self.stream)
-
-    def check_bad_fraction(self, *, final: bool = False) -> None:
-        """Raise :class:`DataError` when more than ``max_bad_fraction`` of the samples drawn so far
-        were unreadable; before ``min_samples_for_bad_check`` draws only when ``final`` (an epoch
-        or the run ended)."""
-        drawn = self.samples_seen
-        if not self.bad_draws or not drawn or (not final and drawn < self.min_samples):
-            return
-        if self.bad_draws / drawn > self.max_bad_fraction:
-            distinct = f", {len(self.bad_samples)} distinct" if len(self.bad_samples) != self.bad_draws else ""
-            examples = "; ".join(self.bad_samples[:3])
-            raise DataError(
-                f"{self.bad_draws} of {drawn} samples drawn were unreadable ({self.bad_draws / drawn:.1%}{distinct}), "
-                f"more than train.max_bad_fraction={self.max_bad_fraction}; e.g. {examples}"
-            )
-
-    def on_epoch_end(self, trainer: Any, epoch: int) -> None:
-        self.check_bad_fraction(final=True)
+    def _name_new_bad_samples(self) -> None:
+        """Print the unreadable samples met since the last step, up to ``MAX_BAD_SAMPLES_PRINTED`` in all."""
+        met = self.bad_samples.samples
+        while self._named < min(len(met), MAX_BAD_SAMPLES_PRINTED):
+            self._named += 1
+            more = " (further ones are only counted)" if self._named == MAX_BAD_SAMPLES_PRINTED else ""
+            echo(f"skipped sample {self._named}: {met[self._named - 1]}{more}", self.stream)
 
     def flush(self, trainer: Any, out: Any) -> None:
         if self._loss_sum is None:
@@ -155,7 +120,8 @@ class ProgressLogger:
         self.train_seconds += now - self._t0
         self.train_images += self._images
         if self.stream is not None:
-            bad = f" | {len(self.bad_samples)} bad samples" if self.bad_samples else ""
+            count = len(self.bad_samples.samples)
+            bad = f" | {count} bad samples" if count else ""
             print(
                 f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} "
                 f"| loss {mean_loss:.4f}{_parts_text(parts)} "
@@ -174,7 +140,7 @@ class ProgressLogger:
             self.writer.add_scalar("train/ema_momentum", out.momentum, s)
             self.writer.add_scalar("train/grad_norm", float(out.grad_norm.item()), s)
             self.writer.add_scalar("perf/images_per_s", rate, s)
-            self.writer.add_scalar("data/bad_samples", len(self.bad_samples), s)
+            self.writer.add_scalar("data/bad_samples", len(self.bad_samples.samples), s)
         self._loss_sum, self._steps, self._images, self._t0 = None, 0, 0, now
         self._part_sums = {}
 
@@ -187,17 +153,17 @@ class ProgressLogger:
                 f"{self.train_images / self.train_seconds:,.0f} img/s on average",
                 self.stream,
             )
-        if self.bad_samples:
+        tally = self.bad_samples
+        if tally.samples:
             echo(
-                f"skipped {len(self.bad_samples)} unreadable samples ({self.bad_draws} of {self.samples_seen} "
-                f"samples drawn; the next readable sample was used instead), e.g. {self.bad_samples[0]}",
+                f"skipped {len(tally.samples)} unreadable samples ({tally.bad_draws} of {tally.drawn} "
+                f"samples drawn; the next readable sample was used instead), e.g. {tally.samples[0]}",
                 self.stream,
             )
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
             self.writer = None
-        self.check_bad_fraction(final=True)
 
 
 def _parts_text(parts: dict[str, float]) -> str:

@@ -22,8 +22,8 @@ SIGTERM/SIGUSR1 finish the current step, write a checkpoint and return ``preempt
 CLI exits with ``EXIT_PREEMPTED`` = 75); re-running resumes.
 
 The parts are built by :mod:`jepa_core.build` and checked by :mod:`jepa_core.preflight` before
-any training; the callbacks are :mod:`jepa_core.callbacks`, :mod:`jepa_core.progress` and
-:mod:`jepa_core.nonfinite`'s. Their names stay importable from here.
+any training; the callbacks are :mod:`jepa_core.callbacks`, :mod:`jepa_core.progress`,
+:mod:`jepa_core.nonfinite` and :mod:`jepa_core.bad_samples`'s. Their names stay importable from here.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch
 
 from jepa_core import checkpoint as ckpt
 from jepa_core import rundir
+from jepa_core.bad_samples import BadSampleLimit, BadSampleTally
 from jepa_core.build import Parts, build_dataset, build_encoder, build_parts, first_readable_sample
 from jepa_core.callbacks import Checkpointer, PreemptionHandler, monitors
 from jepa_core.config import RunConfig, to_dict
@@ -218,15 +219,22 @@ def _callbacks(
     """The progress logger, and every callback of the run in the order they run."""
     out_dir = Path(cfg.train.out_dir)
     folder = out_dir / "checkpoints"
+    bad_samples = BadSampleTally()
     progress = ProgressLogger(
         total_steps=total,
         log_every=cfg.train.log_every,
         stream=stream if info.is_main else None,
         writer=writer,  # the selected loggers (main rank only)
         images_per_step_factor=info.world_size,
-        max_bad_fraction=cfg.train.max_bad_fraction,
-        # the bad-fraction check starts after 200 samples, or one epoch of this rank's samples if fewer
-        min_samples_for_bad_check=min(200, samples_per_epoch),
+        bad_samples=bad_samples,
+    )
+    bad_sample_limit = BadSampleLimit(
+        bad_samples,
+        max_fraction=cfg.train.max_bad_fraction,
+        # judged at log steps after 200 samples, or one epoch of this rank's samples if fewer
+        min_samples=min(200, samples_per_epoch),
+        log_every=cfg.train.log_every,
+        total_steps=total,
     )
     guard = NonFiniteGuard(log_every=cfg.train.log_every, total_steps=total, checkpoint_dir=folder)
     loss_log = None
@@ -235,7 +243,9 @@ def _callbacks(
     checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
     callbacks: list[Any] = [
         guard,
+        bad_samples,  # counts first: the progress logger and the limit read it
         progress,
+        bad_sample_limit,  # after the logger: at the end of the run, its report and closing come first
         *([loss_log] if loss_log else []),
         *monitors(cfg, info, progress, parts, log),
         checkpointer,

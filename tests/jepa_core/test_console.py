@@ -9,6 +9,7 @@ import warnings
 import pytest
 import torch
 
+from jepa_core.bad_samples import BadSampleTally
 from jepa_core.console import echo, one_line_warnings, printable
 from jepa_core.data import BadSample
 from jepa_core.progress import ProgressLogger
@@ -34,7 +35,8 @@ def test_printable_escapes_what_the_encoding_cannot_show(encoding, expected):
 
 def test_skipped_sample_lines_print_under_a_strict_encoding():
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
-    logger = ProgressLogger(total_steps=10, log_every=10, stream=stream, max_bad_fraction=1.0)
+    tally = BadSampleTally()
+    logger = ProgressLogger(total_steps=10, log_every=10, stream=stream, bad_samples=tally)
     trainer = type("T", (), {"step": 1, "epoch": 0, "first_nonfinite_step": torch.tensor(-1)})()
     out = type(
         "O",
@@ -50,6 +52,7 @@ def test_skipped_sample_lines_print_under_a_strict_encoding():
             "step": 0,
         },
     )()
+    tally.on_step_end(trainer, out)
     logger.on_step_end(trainer, out)
     stream.seek(0)
     assert "skipped sample 1: unreadable image 'data/caf\\xe9-\\xff.png'" in stream.read()

@@ -17,6 +17,7 @@ import torch
 
 from jepa_core import checkpoint as ckpt
 from jepa_core import hookimpl
+from jepa_core.bad_samples import BadSampleLimit, BadSampleTally
 from jepa_core.cli import main
 from jepa_core.config import positive
 from jepa_core.data import build_loader
@@ -193,7 +194,9 @@ class _RecordingWriter:
 def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, toy_registry, monkeypatch):
     _, trainer, loader = _toy_trainer(toy_registry)
     batches = iter(loader)
-    progress = ProgressLogger(total_steps=100, log_every=4, stream=None)
+    tally = BadSampleTally()
+    progress = ProgressLogger(total_steps=100, log_every=4, stream=None, bad_samples=tally)
+    limit = BadSampleLimit(tally, max_fraction=0.01, min_samples=1, log_every=4, total_steps=100)
     guard = NonFiniteGuard(log_every=4, total_steps=100)
     losses = LossLog(tmp_path / "losses.tsv", log_every=4)
     writer = _RecordingWriter()
@@ -202,7 +205,7 @@ def test_train_step_and_logging_callbacks_make_no_per_step_host_sync(tmp_path, t
     spy = HostSyncSpy(monkeypatch)
     for _ in range(3):  # steps 1..3: none is a log or monitor step
         out = trainer.train_step(first)
-        for callback in (guard, progress, losses, *monitors):
+        for callback in (guard, tally, progress, limit, losses, *monitors):
             callback.on_step_end(trainer, out)
     assert spy.calls == [] and writer.tags == []
     out = trainer.train_step(first)  # step 4: the log step syncs (control: the spy works)
