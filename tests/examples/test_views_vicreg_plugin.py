@@ -71,6 +71,7 @@ def test_it_trains_the_image_demo_with_token_views(installed, tmp_path):
             "predictor.name=none",
             "masker.name=token_views",
             "loss.name=l2",
+            "regularizer.name=none",
             "encoder.depth=1",
             "train.batch_size=8",
             "train.max_steps=2",

@@ -9,7 +9,8 @@ view's projection and the mean projection of the global views, plus the core VIC
 variance and covariance terms on each view::
 
     jepa -p views_vicreg.plugin train --plugin image --preset demo --set objective.name=views_vicreg \\
-        --set target.name=none --set predictor.name=none --set masker.name=token_views --set loss.name=l2
+        --set target.name=none --set predictor.name=none --set masker.name=token_views --set loss.name=l2 \\
+        --set regularizer.name=none
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 from jepa_core.run import train_run
 
-MARGIN = 5.0  # percentage points; measured gap at the preset's seed: 25.8% vs 14.0% (docs/results.md)
+MARGIN = 10.0  # percentage points; measured at the preset's seed: 38.2% vs 22.6% (docs/results.md)
+FLOOR = 32.0  # top-1 of the trained encoder; measured 38.2% (37.8-39.1% over three training seeds)
 
 
 def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):
@@ -29,5 +30,6 @@ def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):
     for probe in (trained, random_init):
         assert probe.num_val == cfg.data.options.num_val and probe.num_classes == 8
     assert trained.top1 > random_init.top1 + MARGIN, (trained, random_init)
+    assert trained.top1 >= FLOOR, trained
     saved = json.loads((tmp_path / "probe.json").read_text())
     assert saved["trained"]["top1"] == trained.top1
