@@ -3,9 +3,9 @@
 Parts (encoder, predictor, masker, target provider, loss, dataset) come from plugins found
 through the ``jepa.plugins`` entry-point group (:func:`build_registry`); :func:`build_parts`
 builds them from a :class:`RunConfig`, :func:`build_loader` feeds them masked batches and
-:class:`Trainer` trains them, one step at a time or a whole ``fit``. :func:`train_run` does all
-of it in a run directory (checkpoints, resume, logging), and :func:`load_encoder` gives back a
-trained encoder. The interfaces a plugin implements are :class:`Encoder`, :class:`Predictor`,
+:class:`Trainer` trains them, one step at a time or a whole ``fit`` (with :class:`Callback`
+hooks). :func:`train_run` does all of it in a run directory (checkpoints, resume, logging), and
+:func:`load_encoder` gives back a trained encoder. The interfaces a plugin implements are :class:`Encoder`, :class:`Predictor`,
 :class:`Masker`, :class:`TargetProvider` and :class:`Loss`; it registers with :data:`hookimpl`.
 
 >>> from jepa_core import build_registry, train_run, load_encoder
@@ -16,6 +16,7 @@ trained encoder. The interfaces a plugin implements are :class:`Encoder`, :class
 """
 
 from jepa_core.build import Parts, build_dataset, build_parts
+from jepa_core.callback_base import Callback
 from jepa_core.config import ComponentConfig, OptimConfig, ProbeConfig, RunConfig, TrainConfig
 from jepa_core.data import Batch, build_loader
 from jepa_core.errors import JepaError
@@ -29,6 +30,7 @@ from jepa_core.trainer import StepOutput, Trainer
 
 __all__ = [
     "Batch",
+    "Callback",
     "ComponentConfig",
     "Encoder",
     "JepaError",

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jepa_core.callback_base import Callback
 from jepa_core.data import BadSample
 from jepa_core.errors import DataError
 
 
-class BadSampleTally:
+class BadSampleTally(Callback):
     """The samples drawn so far and the unreadable ones among them.
 
     Each unreadable sample is kept once (a :class:`~jepa_core.data.BadSample` by its dataset
@@ -60,7 +61,7 @@ class BadSampleTally:
         self.record(out.batch_size, out.bad_samples or ())
 
 
-class BadSampleLimit:
+class BadSampleLimit(Callback):
     """Stops the run with a :class:`~jepa_core.errors.DataError` naming examples when more than
     ``max_fraction`` (``train.max_bad_fraction``) of the samples drawn were unreadable.
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from jepa_core import checkpoint as ckpt
 from jepa_core.build import Parts
+from jepa_core.callback_base import Callback
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.dist import DistInfo, barrier
 from jepa_core.interfaces import token_grid
@@ -29,7 +30,7 @@ from jepa_core.progress import ProgressLogger
 from jepa_core.trainer import Trainer
 
 
-class Checkpointer:
+class Checkpointer(Callback):
     """Writes checkpoints every ``every`` steps, at each epoch end and at the end (main rank only).
 
     It refuses to save non-finite state: if any step so far had a non-finite loss or gradient,
@@ -83,7 +84,7 @@ class Checkpointer:
         self.save(trainer)
 
 
-class PreemptionHandler:
+class PreemptionHandler(Callback):
     """SIGTERM/SIGUSR1 ask the trainer to stop after the current step (then a checkpoint is written).
 
     >>> with PreemptionHandler(trainer) as preemption:       # doctest: +SKIP

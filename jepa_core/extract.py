@@ -80,6 +80,16 @@ def preset_reference(text: str, registry: Registry) -> tuple[str, str] | None:
     return None
 
 
+def encoder_label(cfg: RunConfig, which: str = "target") -> str:
+    """What results call the ``which`` encoder of a ``cfg`` run: ``"target encoder"``,
+    ``"context encoder"``, or ``"encoder"`` for a run without a target encoder (e.g. LeJEPA).
+
+    >>> encoder_label(lejepa_cfg)   # doctest: +SKIP
+    'encoder'
+    """
+    return "encoder" if cfg.target.name == "none" else f"{which} encoder"
+
+
 def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
     """Build ``cfg``'s encoder (seeded by ``train.seed``) and, given ``ckpt``, load its ``which``
     encoder strictly; the result is frozen and in eval mode."""

@@ -1,6 +1,6 @@
 """TensorBoard training monitors: representation-collapse scalars and pictures of the masks.
 
-Two callbacks (the :class:`~jepa_core.trainer.Callback` protocol) that look at the step's last
+Two callbacks (:class:`~jepa_core.callback_base.Callback`) that look at the step's last
 micro-batch (``StepOutput.last_batch``, already on the device). Both do nothing, and make no
 host sync, on the steps where they do not fire::
 
@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_core import parallel
+from jepa_core.callback_base import Callback
 from jepa_core.data import first_view
 from jepa_core.interfaces import MaskSet, TokenViews, mask_sets
 
@@ -181,7 +182,7 @@ def _due(writer_or_logger: Any, every: int, trainer: Any, out: Any) -> tuple[Any
     return writer, batch
 
 
-class CollapseMonitor:
+class CollapseMonitor(Callback):
     """Logs ``monitor/{target,context}_{feature_std,effective_rank}`` every ``every`` steps.
 
     ``writer_or_logger``: a ``SummaryWriter`` (anything with ``add_scalar``) or an object with
@@ -346,7 +347,7 @@ def overlay_picture(
     return (blended * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-class MaskPictures:
+class MaskPictures(Callback):
     """Logs the image ``masks`` (and ``masks_on_input`` for image inputs) every ``every`` steps.
 
     Draws the first ``max_samples`` samples of the step's last micro-batch with

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import torch
 
+from jepa_core.callback_base import Callback
 from jepa_core.errors import NonFiniteLossError
 
 
@@ -108,7 +109,7 @@ def check_finite_state(trainer: TrainingState, checkpoint_dir: str | Path) -> No
         )
 
 
-class NonFiniteGuard:
+class NonFiniteGuard(Callback):
     """Stops training at the first log step (every ``log_every`` steps, and the last of
     ``total_steps``) after a non-finite step, and at the end of training: one host sync each.
 

@@ -1,7 +1,7 @@
 """Online evaluation during training: k-NN and linear probe of the frozen encoder, every few steps.
 
 Whether a JEPA learns shows in these curves, not in its loss. :class:`OnlineEvaluator` is a
-training callback (:class:`~jepa_core.trainer.Callback`) that, at the steps ``train.eval_every``
+training callback (:class:`~jepa_core.callback_base.Callback`) that, at the steps ``train.eval_every``
 asks for (see :class:`~jepa_core.config.TrainConfig`), mean-pools the evaluation encoder's
 output (the EMA target encoder when there is one, as the paper probes) on a fixed, seeded
 labelled subset and reports
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from jepa_core.callback_base import Callback
 from jepa_core.config import EvalConfig
 from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
@@ -241,7 +242,7 @@ class EvalRecord:
     seconds: float
 
 
-class OnlineEvaluator:
+class OnlineEvaluator(Callback):
     """The callback; see the module docstring. ``every=0`` evaluates at each epoch end only."""
 
     def __init__(

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import torch
 
 from jepa_core.bad_samples import BadSampleTally
+from jepa_core.callback_base import Callback
 from jepa_core.console import echo
 from jepa_core.safe_write import writing
 
@@ -35,7 +36,7 @@ def _fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-class ProgressLogger:
+class ProgressLogger(Callback):
     """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars.
 
     ``writer`` is where the scalars go (anything with ``add_scalar``, e.g. the run's
@@ -184,7 +185,7 @@ class _LastOut:
         self.grad_norm = torch.zeros(())
 
 
-class LossLog:
+class LossLog(Callback):
     """Every step's loss in a text file, ``step<TAB>loss`` per line, without a per-step host sync.
 
     ``step`` is 1-based (as in the console and checkpoint names); ``loss`` is the exact

@@ -41,6 +41,7 @@ from jepa_core import checkpoint as ckpt
 from jepa_core import rundir
 from jepa_core.bad_samples import BadSampleLimit, BadSampleTally
 from jepa_core.build import Parts, build_dataset, build_encoder, build_parts, first_readable_sample
+from jepa_core.callback_base import Callback
 from jepa_core.callbacks import Checkpointer, PreemptionHandler, monitors
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.config_files import plain
@@ -51,6 +52,7 @@ from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.classes import check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
+from jepa_core.extract import encoder_label
 from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import token_grid
 from jepa_core.interop import init_trainer_from
@@ -241,7 +243,7 @@ def _callbacks(
     if cfg.train.loss_log and info.is_main:
         loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
     checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
-    callbacks: list[Any] = [
+    callbacks: list[Callback] = [
         guard,
         bad_samples,  # counts first: the progress logger and the limit read it
         progress,
@@ -482,7 +484,7 @@ def run_probe(
             )
         top5 = f", top-5 {results[name].top5:.1f}%" if results[name].top5 is not None else ""
         log(
-            f"{p.kind} probe ({name} target encoder): top-1 {results[name].top1:.1f}%{top5} "
+            f"{p.kind} probe ({name} {encoder_label(cfg)}): top-1 {results[name].top1:.1f}%{top5} "
             f"on {results[name].num_val} held-out samples"
         )
     return results

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from jepa_core import parallel
+from jepa_core.callback_base import Callback
 from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
@@ -63,18 +64,6 @@ class StepOutput:
     bad_samples: tuple[str, ...] = ()
     last_batch: Batch | None = attrs.field(default=None, repr=False, eq=False)
     parts: dict[str, torch.Tensor] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-class Callback(Protocol):
-    """Hooks called by :meth:`Trainer.fit` (all optional)."""
-
-    def on_fit_start(self, trainer: Trainer) -> None: ...
-
-    def on_step_end(self, trainer: Trainer, out: StepOutput) -> None: ...
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None: ...
-
-    def on_fit_end(self, trainer: Trainer) -> None: ...
 
 
 class Trainer:
@@ -246,7 +235,7 @@ class Trainer:
         epochs: int,
         max_steps: int | None = None,
         accum_steps: int | None = None,
-        callbacks: Sequence[Any] = (),
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         """Train from the current position to ``epochs`` (or ``max_steps``), resuming mid-epoch.
 
@@ -367,7 +356,7 @@ def _group(loader: Iterable[Batch], size: int):
             group = []
 
 
-def _call(cb: Any, name: str, *args: Any) -> None:
+def _call(cb: Callback, name: str, *args: Any) -> None:
     fn = getattr(cb, name, None)
     if fn is not None:
         fn(*args)

@@ -22,12 +22,20 @@ def add_parsers(sub: SubParsers) -> None:
 
 
 def run_plugins(args: argparse.Namespace, registry: Registry) -> int:
-    """Each plugin, its distribution and module, and the component names it provides by kind."""
+    """Each plugin, its distribution and module, the component names it provides by kind, and its
+    plugin-level facts: the folder dataset ``jepa eval --train/--val`` reads and the ``jepa export``
+    formats."""
     for name, info in sorted(registry.plugins.items()):
         dist = f"{info.distribution} {info.version}" if info.distribution else "(not from a distribution)"
         print(f"{name}  [{dist}]  module {info.module}")
         for kind, names in registry.provided_by(name).items():
             print(f"    {PLURALS.get(kind, kind + 's'):<11} {', '.join(names)}")
+        folder = registry.folder_dataset(name)
+        if folder is not None:
+            print(f"    {'eval folder':<11} {folder.dataset} (jepa eval --train/--val)")
+        exporters = registry.exporters(name)
+        if exporters:
+            print(f"    {'exporters':<11} {', '.join(exporters)} (jepa export)")
     for failure in registry.failures:
         print(f"{failure.name}  FAILED TO LOAD ({failure.module}): {failure.error}")
     return 0

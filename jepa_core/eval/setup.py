@@ -31,7 +31,7 @@ from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.classes import check_dataset_classes, check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.lowshot import fraction_subset, per_class_subset
-from jepa_core.extract import build_encoder, preset_reference, run_config
+from jepa_core.extract import build_encoder, encoder_label, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
 from jepa_core.preflight import check_input_shape
 from jepa_core.registry import Registry
@@ -122,7 +122,7 @@ def encoders_to_evaluate(
 ) -> dict[str, torch.nn.Module]:
     """``which`` encoder of the checkpoint (or the preset at random init), and the same architecture
     at random init when ``compare_random_init``; keyed by a label for the results."""
-    label = f"{which} encoder" if setup.ckpt is not None else "random init"
+    label = encoder_label(setup.cfg, which) if setup.ckpt is not None else "random init"
     encoders = {label: build_encoder(setup.cfg, setup.registry, setup.ckpt, which)}
     if compare_random_init and setup.ckpt is not None:
         encoders["random init"] = build_encoder(setup.cfg, setup.registry, None)

@@ -44,6 +44,17 @@ def test_plugins_lists_image_with_its_distribution(capsys):
         assert f"{plugin}  [jepaforge 0.1.0]  module jepa_{plugin}.plugin" in out
 
 
+def test_plugins_lists_folder_datasets_and_exporters(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    image = out.split("image  [")[1].split("\nvideo  [")[0]
+    video = out.split("video  [")[1]
+    assert "    eval folder image_folder (jepa eval --train/--val)" in image
+    assert "    exporters   timm (jepa export)" in image
+    assert "    eval folder video_frames (jepa eval --train/--val)" in video
+    assert "exporters" not in video  # the video plugin registers no export format
+
+
 def test_plugins_with_no_autoload(capsys):
     assert main(["--no-autoload", "-p", "tests.toy_seq_plugin", "plugins"]) == 0
     out = capsys.readouterr().out

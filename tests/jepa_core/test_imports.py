@@ -126,6 +126,7 @@ PUBLIC_API = (
     "train_run",
     "load_encoder",
     "Trainer",
+    "Callback",
     "Encoder",
     "Predictor",
     "Masker",

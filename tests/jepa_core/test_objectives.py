@@ -3,6 +3,7 @@ pre-flight checks, and LeJEPA runs end to end (checkpoint, exact resume, evaluat
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 
@@ -225,13 +226,15 @@ def test_cli_exits_2_before_any_work_on_objective_mismatches(tmp_path, capsys, s
 
 def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_registry, tmp_path):
     from jepa_core import checkpoint as ckpt
+    from jepa_core.eval.setup import encoders_to_evaluate, load_setup
     from jepa_core.extract import load_encoder
     from jepa_core.run import train_run
 
-    def run(out, steps):
+    def run(out, steps, *extra, stream=None):
         cfg = apply_overrides(
             toy_seq_plugin.toy_config(),
             [
+                *extra,
                 *LEJEPA,
                 "data.num_samples=64",
                 "train.batch_size=16",
@@ -243,9 +246,10 @@ def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_
             ],
             toy_registry,
         )
-        return train_run(cfg, toy_registry, stream=None)
+        return train_run(cfg, toy_registry, stream=stream)
 
-    run(tmp_path / "straight", 4)
+    console = io.StringIO()
+    run(tmp_path / "straight", 4, "probe.enabled=true", "probe.epochs=2", stream=console)
     run(tmp_path / "resumed", 2)
     run(tmp_path / "resumed", 4)  # continues from step 2
     a = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "straight" / "checkpoints"))
@@ -262,6 +266,10 @@ def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_
     enc = load_encoder(tmp_path / "straight", registry=toy_registry)  # "target" falls back to the encoder
     for k, v in enc.state_dict().items():
         assert torch.equal(v, a["encoder"][k])
+    setup = load_setup(toy_registry, str(tmp_path / "straight"))
+    evaluated = encoders_to_evaluate(setup, "target", compare_random_init=True)
+    assert list(evaluated) == ["encoder", "random init"]  # results never speak of a target encoder
+    assert "linear probe (trained encoder): top-1" in console.getvalue()
 
 
 def test_predictive_objective_is_the_default_and_unchanged(toy_registry):
