@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfig
+from jepa_core.config import ComponentConfig, RunConfig, TrainConfig
 from jepa_core.losses import CosineConfig, L2Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
 from jepa_vit.masks import RandomConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
+from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, IJEPA_OPTIM, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
 
 from .masks import CurriculumConfig
 from .spectrogram_vit import SpectrogramViTConfig
@@ -47,16 +47,7 @@ def vitb16() -> RunConfig:
         data=ComponentConfig(
             "wav_folder", WavFolderConfig(sample_rate=16000, n_mels=128, num_frames=1024, win_ms=25.0, hop_ms=10.0)
         ),
-        optim=OptimConfig(
-            lr=1e-3,
-            start_lr=2e-4,
-            final_lr=1e-6,
-            warmup_epochs=10,
-            weight_decay=0.04,
-            final_weight_decay=0.4,
-            ema_start=0.996,
-            ema_end=1.0,
-        ),
+        optim=attrs.evolve(IJEPA_OPTIM, warmup_epochs=10),
         train=TrainConfig(
             epochs=100,
             batch_size=2048,

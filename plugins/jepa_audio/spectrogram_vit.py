@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_vit.sizes import check_known_size, check_size, resolve_size
+from jepa_vit.sizes import ViTSize, check_known_size, check_size
 from jepa_vit.vit import VisionTransformer
 
 
 @attrs.frozen
-class SpectrogramViTConfig:
+class SpectrogramViTConfig(ViTSize):
     """Options of the ``spectrogram_vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
 
     >>> SpectrogramViTConfig().token_grid
@@ -49,10 +49,6 @@ class SpectrogramViTConfig:
     @property
     def token_grid(self) -> tuple[int, int]:
         return (self.num_frames // self.patch_size, self.num_mels // self.patch_size)
-
-    def resolved(self) -> tuple[int, int, int, float]:
-        """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        return resolve_size(self)
 
 
 def build_spectrogram_vit(cfg: SpectrogramViTConfig) -> VisionTransformer:

@@ -21,26 +21,11 @@ from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
 from jepa_vit.masks import MultiBlockConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, lejepa_sections
+from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, IJEPA_OPTIM, SMALL_SCALE_OPTIM, lejepa_sections
 
 from .folder import ImageFolderConfig
 from .synthetic import SyntheticShapesConfig
 from .vit import ViTConfig
-
-OFFICIAL_OPTIM = OptimConfig(
-    lr=1e-3,
-    start_lr=2e-4,
-    final_lr=1e-6,
-    warmup_epochs=40,
-    weight_decay=0.04,
-    final_weight_decay=0.4,
-    betas=(0.9, 0.999),
-    eps=1e-8,
-    ema_start=0.996,
-    ema_end=1.0,
-    ipe_scale=1.0,
-    clip_grad=None,
-)
 
 
 def official(preset: str, *, size: str, patch: int, res: int, epochs: int, warmup: int, pred_depth: int) -> RunConfig:
@@ -54,7 +39,7 @@ def official(preset: str, *, size: str, patch: int, res: int, epochs: int, warmu
         target=ComponentConfig("ema", EMAConfig(layer_norm_targets=True)),
         loss=ComponentConfig("smooth_l1", SmoothL1Config(beta=1.0)),
         data=ComponentConfig("image_folder", ImageFolderConfig(resolution=res, crop_scale=(0.3, 1.0))),
-        optim=attrs.evolve(OFFICIAL_OPTIM, warmup_epochs=float(warmup)),
+        optim=attrs.evolve(IJEPA_OPTIM, warmup_epochs=float(warmup)),
         train=TrainConfig(
             epochs=epochs,
             batch_size=2048,

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import attrs
 
-from jepa_vit.sizes import VIT_SIZES, check_known_size, check_size, resolve_size
+from jepa_vit.sizes import VIT_SIZES, ViTSize, check_known_size, check_size
 from jepa_vit.vit import VisionTransformer
 
 __all__ = ["VIT_SIZES", "ViTConfig", "VisionTransformer", "build_vit"]
 
 
 @attrs.frozen
-class ViTConfig:
+class ViTConfig(ViTSize):
     """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
 
     >>> ViTConfig(size="small", patch_size=14).resolved()
@@ -45,10 +45,6 @@ class ViTConfig:
         if self.img_size % self.patch_size != 0:
             raise ValueError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
         check_size(self, "ViT")
-
-    def resolved(self) -> tuple[int, int, int, float]:
-        """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        return resolve_size(self)
 
 
 def build_vit(cfg: ViTConfig) -> VisionTransformer:

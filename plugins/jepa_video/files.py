@@ -48,7 +48,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -56,7 +56,8 @@ import numpy as np
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import class_names, scan_class_folders
 from jepa_core.specs import SPLITS
-from jepa_video.frames import VideoFramesConfig, build_clip_split, window_indices, window_start
+from jepa_video.clips import ClipDataset, build_clip_split
+from jepa_video.frames import VideoFramesConfig, window_indices, window_start
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 """File extensions (matched case-insensitively) the ``video_files`` dataset reads."""
@@ -330,11 +331,9 @@ def read_clip(path: str | os.PathLike, num_frames: int, frame_step: int, random_
 # ---------------------------------------------------------------------------- dataset
 
 
-class VideoFilesDataset:
-    """Map-style dataset of ``(transform(frames), label)`` over video files.
-
-    ``clips`` (a list of ``(file, label)``) overrides the scan, e.g. for a held-out subset.
-    ``random_start`` picks the train window (random) or the eval one (centred). Raises
+class VideoFilesDataset(ClipDataset):
+    """Map-style dataset of ``(transform(frames), label)`` over video files
+    (:class:`~jepa_video.clips.ClipDataset` over :func:`scan_videos`). Raises
     :class:`DataError` when PyAV is missing.
 
     Example::
@@ -343,45 +342,23 @@ class VideoFilesDataset:
         ds.classes, ds.clips[0]    # (['pull', 'push'], ('data/train/pull/0001.mp4', 0))
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None,
-        transform: Callable[[np.ndarray], Any] | None = None,
-        *,
-        num_frames: int = 16,
-        frame_step: int = 4,
-        random_start: bool = False,
-        classes: list[str] | None = None,
-        clips: list[tuple[str, int]] | None = None,
-    ) -> None:
-        require_av()
-        if clips is None:
-            classes, clips = scan_videos(root, classes)
-        self.root = None if root is None else os.fspath(root)
-        self.classes: list[str] = list(classes or [])
-        self.clips: list[tuple[str, int]] = list(clips)
-        self.transform = transform
-        self.num_frames, self.frame_step, self.random_start = num_frames, frame_step, random_start
+    scan = staticmethod(scan_videos)
+    class_names = staticmethod(class_names)
 
-    def __len__(self) -> int:
-        return len(self.clips)
+    def check_ready(self) -> None:
+        require_av()
 
     def read(self, index: int) -> np.ndarray:
-        """The uint8 ``[T, H, W, 3]`` frames of video ``index`` (draws the train window start)."""
         return read_clip(self.clips[index][0], self.num_frames, self.frame_step, self.random_start)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        frames = self.read(index)
-        return (self.transform(frames) if self.transform is not None else frames), self.clips[index][1]
 
 
 def build_video_files(cfg: VideoFilesConfig, split: str) -> VideoFilesDataset:
     """Build a split described by ``cfg`` (see :class:`VideoFilesConfig` and
-    :func:`jepa_video.frames.build_clip_split`); PyAV is checked first."""
+    :func:`jepa_video.clips.build_clip_split`); PyAV is checked first."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     require_av()
-    return build_clip_split(cfg, split, VideoFilesDataset, scan_videos, class_names)
+    return cast(VideoFilesDataset, build_clip_split(cfg, split, VideoFilesDataset))
 
 
 __all__ = [

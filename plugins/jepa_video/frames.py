@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -34,9 +33,9 @@ import torch
 
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
-from jepa_core.folders import check_fraction, check_root, split_holdout, unique_by_resolved_path
-from jepa_core.specs import SPLITS
-from jepa_video.transforms import check_aspect, check_flip, eval_clip_transform, train_clip_transform
+from jepa_core.folders import check_fraction, check_root, unique_by_resolved_path
+from jepa_video.clips import ClipDataset, build_clip_split
+from jepa_video.transforms import check_aspect, check_flip
 from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
 from jepa_vit.transforms import check_crop_scale
 
@@ -212,11 +211,9 @@ def load_frames(paths: list[str]) -> np.ndarray:
     return np.stack([cache[p] for p in paths])
 
 
-class VideoFramesDataset:
-    """Map-style dataset of ``(transform(frames), label)`` over clip folders of frame images.
-
-    ``clips`` (a list of ``(folder, label)``) overrides the scan, e.g. for a held-out subset.
-    ``random_start`` picks the train window (random) or the eval one (centred).
+class VideoFramesDataset(ClipDataset):
+    """Map-style dataset of ``(transform(frames), label)`` over clip folders of frame images
+    (:class:`~jepa_video.clips.ClipDataset` over :func:`scan_clips`).
 
     Example::
 
@@ -224,27 +221,8 @@ class VideoFramesDataset:
         ds.classes, ds.clips[0]    # (['pull', 'push'], ('data/train/pull/0001', 0))
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None,
-        transform: Callable[[np.ndarray], Any] | None = None,
-        *,
-        num_frames: int = 16,
-        frame_step: int = 4,
-        random_start: bool = False,
-        classes: list[str] | None = None,
-        clips: list[tuple[str, int]] | None = None,
-    ) -> None:
-        if clips is None:
-            classes, clips = scan_clips(root, classes)
-        self.root = None if root is None else os.fspath(root)
-        self.classes: list[str] = list(classes or [])
-        self.clips: list[tuple[str, int]] = list(clips)
-        self.transform = transform
-        self.num_frames, self.frame_step, self.random_start = num_frames, frame_step, random_start
-
-    def __len__(self) -> int:
-        return len(self.clips)
+    scan = staticmethod(scan_clips)
+    class_names = staticmethod(class_names)
 
     def frame_paths(self, index: int) -> list[str]:
         """The files of the frames clip ``index`` gives (draws the train window start)."""
@@ -253,50 +231,14 @@ class VideoFramesDataset:
         start = window_start(len(files), self.num_frames, self.frame_step, self.random_start)
         return [files[i] for i in window_indices(len(files), self.num_frames, self.frame_step, start)]
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        frames = load_frames(self.frame_paths(index))
-        return (self.transform(frames) if self.transform is not None else frames), self.clips[index][1]
-
-
-def build_clip_split(
-    cfg: Any,
-    split: str,
-    make: Callable[..., Any],
-    scan: Callable[..., tuple[list[str], list[tuple[str, int]]]],
-    classes_of: Callable[[str], list[str]],
-) -> Any:
-    """One split of a clip dataset (``video_frames``, ``video_files``): ``make(root, transform, *,
-    num_frames, frame_step, random_start=False, classes=None, clips=None)`` builds it, ``scan(root)``
-    lists ``(classes, clips)``, ``classes_of(root)`` names a root's classes. ``train`` takes random
-    windows and the train transform; ``train_eval`` (the train clips, for probes) and ``val`` take
-    centred windows and the eval transform; val is ``val_root`` or the seeded ``val_fraction``
-    hold-out of ``root``."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    window = {"num_frames": cfg.num_frames, "frame_step": cfg.frame_step}
-    if split == "val" and cfg.val_root is not None:
-        train_classes = None
-        if cfg.root is not None and os.path.isdir(cfg.root):
-            train_classes = classes_of(cfg.root) or None
-        return make(cfg.val_root, eval_clip_transform(cfg.resolution), classes=train_classes, **window)
-    if split == "val" and cfg.val_fraction <= 0:
-        raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
-    classes, clips = scan(cfg.root)
-    if cfg.val_fraction > 0 and cfg.val_root is None:
-        train_idx, val_idx = split_holdout(len(clips), cfg.val_fraction, what="clip")
-        clips = [clips[i] for i in (val_idx if split == "val" else train_idx)]
-    train = split == "train"
-    tf = (
-        train_clip_transform(cfg.resolution, cfg.crop_scale, cfg.aspect, cfg.flip)
-        if train
-        else eval_clip_transform(cfg.resolution)
-    )
-    return make(cfg.root, tf, random_start=train, classes=classes, clips=clips, **window)
+    def read(self, index: int) -> np.ndarray:
+        return load_frames(self.frame_paths(index))
 
 
 def build_video_frames(cfg: VideoFramesConfig, split: str) -> VideoFramesDataset:
-    """Build a split described by ``cfg`` (see :class:`VideoFramesConfig` and :func:`build_clip_split`)."""
-    return build_clip_split(cfg, split, VideoFramesDataset, scan_clips, class_names)
+    """Build a split described by ``cfg`` (see :class:`VideoFramesConfig` and
+    :func:`jepa_video.clips.build_clip_split`)."""
+    return cast(VideoFramesDataset, build_clip_split(cfg, split, VideoFramesDataset))
 
 
 __all__ = [

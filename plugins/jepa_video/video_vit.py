@@ -30,14 +30,14 @@ from torch import nn
 
 from jepa_core.interfaces import gather_tokens
 from jepa_vit.pos_embed import sincos_pos_embed_3d
-from jepa_vit.sizes import check_heads, check_known_size, check_size, resolve_size
+from jepa_vit.sizes import ViTSize, check_heads, check_known_size, check_size
 from jepa_vit.vit import init_weights, make_block, norm_layer, run_blocks
 
 from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
 
 
 @attrs.frozen
-class VideoViTConfig:
+class VideoViTConfig(ViTSize):
     """Options of the ``video_vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
 
     ``pos_embedding``: ``"sincos"`` (additive 3-D sin-cos, V-JEPA; the default) or ``"rope"``
@@ -78,10 +78,6 @@ class VideoViTConfig:
     def token_grid(self) -> tuple[int, int, int]:
         g = self.img_size // self.patch_size
         return (self.num_frames // self.tubelet_size, g, g)
-
-    def resolved(self) -> tuple[int, int, int, float]:
-        """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
-        return resolve_size(self)
 
 
 class TubeletEmbed(nn.Module):

@@ -1,5 +1,6 @@
-"""Preset parts shared by the plugins' CPU demos: the small-budget schedule, the demo training
-loop, the end-of-run linear probe, and the sections of a LeJEPA run.
+"""Preset parts the plugins share: I-JEPA's optimiser recipe, and for the CPU demos the
+small-budget schedule, the demo training loop, the end-of-run linear probe, and the sections of
+a LeJEPA run.
 
 Example::
 
@@ -14,6 +15,24 @@ from jepa_core.config import ComponentConfig, EvalConfig, OptimConfig, ProbeConf
 from jepa_core.losses import L2Config
 from jepa_core.objectives import LeJEPAConfig
 from jepa_core.views import TokenViewsConfig
+
+IJEPA_OPTIM = OptimConfig(
+    lr=1e-3,
+    start_lr=2e-4,
+    final_lr=1e-6,
+    warmup_epochs=40,
+    weight_decay=0.04,
+    final_weight_decay=0.4,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    ema_start=0.996,
+    ema_end=1.0,
+    ipe_scale=1.0,
+    clip_grad=None,
+)
+"""I-JEPA's official optimiser recipe (AdamW lr 2e-4 -> 1e-3 over 40 warmup epochs -> 1e-6;
+weight decay 0.04 -> 0.4; EMA 0.996 -> 1.0); presets change ``warmup_epochs`` with
+``attrs.evolve``."""
 
 SMALL_SCALE_OPTIM = OptimConfig(
     lr=1e-3,
@@ -61,12 +80,13 @@ def lejepa_sections(
     sigreg_weight: float = 0.02,
     token_views: TokenViewsConfig | None = None,
 ) -> dict[str, ComponentConfig]:
-    """The sections of a LeJEPA run: no predictor and no target encoder, ``l2`` invariance, the
-    ``lejepa`` objective with these projector and SIGReg sizes, and the masker: ``token_views``
-    (LeVJEPA's token dropping) when ``token_views`` is given, else ``none`` (crops from the data).
+    """The sections of a LeJEPA run: no predictor, no target encoder and no extra regulariser (SIGReg
+    is in the objective), ``l2`` invariance, the ``lejepa`` objective with these projector and
+    SIGReg sizes, and the masker: ``token_views`` (LeVJEPA's token dropping) when ``token_views`` is
+    given, else ``none`` (crops from the data).
 
     >>> sorted(lejepa_sections(proj_hidden_dim=64, proj_dim=16, num_slices=64))
-    ['loss', 'masker', 'objective', 'predictor', 'target']
+    ['loss', 'masker', 'objective', 'predictor', 'regularizer', 'target']
     """
     masker = (
         ComponentConfig("token_views", token_views)
@@ -76,6 +96,7 @@ def lejepa_sections(
     return {
         "predictor": ComponentConfig("none", NoneConfig()),
         "target": ComponentConfig("none", NoneConfig()),
+        "regularizer": ComponentConfig("none", NoneConfig()),
         "masker": masker,
         "loss": ComponentConfig("l2", L2Config()),
         "objective": ComponentConfig(

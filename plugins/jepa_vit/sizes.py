@@ -57,6 +57,18 @@ def resolve_size(cfg: Any) -> tuple[int, int, int, float]:
     )
 
 
+class ViTSize:
+    """Base of the ViT configs (image, video, spectrogram): :meth:`resolved` of their ``size``
+    and the optional ``embed_dim``/``depth``/``num_heads`` overrides. The fields stay in each
+    config, where attrs keeps their positional order."""
+
+    __slots__ = ()
+
+    def resolved(self) -> tuple[int, int, int, float]:
+        """``(embed_dim, depth, num_heads, mlp_ratio)`` after applying the overrides."""
+        return resolve_size(self)
+
+
 def check_size(cfg: Any, what: str) -> None:
     """Validate ``size``, the ``depth`` override and the head split of such a config (ValueError)."""
     check_known_size(cfg.size)
