@@ -5,8 +5,9 @@ through the ``jepa.plugins`` entry-point group (:func:`build_registry`); :func:`
 builds them from a :class:`RunConfig`, :func:`build_loader` feeds them masked batches and
 :class:`Trainer` trains them, one step at a time or a whole ``fit`` (with :class:`Callback`
 hooks). :func:`train_run` does all of it in a run directory (checkpoints, resume, logging), and
-:func:`load_encoder` gives back a trained encoder. The interfaces a plugin implements are :class:`Encoder`, :class:`Predictor`,
-:class:`Masker`, :class:`TargetProvider` and :class:`Loss`; it registers with :data:`hookimpl`.
+:func:`load_encoder` gives back a trained encoder. The interfaces a plugin implements are
+:class:`Encoder`, :class:`Predictor`, :class:`Masker`, :class:`TargetProvider` and :class:`Loss`;
+it registers with :data:`hookimpl`.
 
 >>> from jepa_core import build_registry, train_run, load_encoder
 >>> registry = build_registry()

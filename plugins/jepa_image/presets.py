@@ -21,7 +21,7 @@ from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
 from jepa_vit.masks import MultiBlockConfig
 from jepa_vit.predictor import PredictorConfig
-from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, IJEPA_OPTIM, SMALL_SCALE_OPTIM, lejepa_sections
+from jepa_vit.presets import DEMO_EVAL, DEMO_OPTIM, DEMO_PROBE, IJEPA_OPTIM, SMALL_SCALE_OPTIM, lejepa_sections
 
 from .folder import ImageFolderConfig
 from .synthetic import SyntheticShapesConfig
@@ -113,9 +113,10 @@ def small_scale(
 def demo() -> RunConfig:
     """A small ViT on synthetic shapes on a CPU, then a linear probe (measured: docs/results.md).
 
-    ``small``'s recipe at 64 px with two changes that make it learn at this budget: a ViT of width
-    256 on 16 px patches (a 4 x 4 grid) and VICReg (weight 3) on the context encoder's pooled
-    feature and tokens.
+    ``small``'s recipe at 64 px with three changes that make it learn at this budget: a ViT of
+    width 256 on 16 px patches (a 4 x 4 grid), VICReg (weight 3) on the context encoder's pooled
+    feature and tokens, and a faster EMA (momentum 0.99 -> 0.999 instead of 0.996 -> 1.0) so the
+    target encoder, which the probes read, keeps up with the context encoder over 320 steps.
     """
     base = small_scale(
         "demo",
@@ -140,6 +141,7 @@ def demo() -> RunConfig:
             "vit", ViTConfig(size="tiny", patch_size=16, img_size=64, depth=4, embed_dim=256, num_heads=4)
         ),
         regularizer=ComponentConfig("vicreg", VICRegConfig(weight=3.0, apply_to="both")),
+        optim=DEMO_OPTIM,
     )
 
 

@@ -18,10 +18,11 @@ import attrs
 
 from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfig
 from jepa_core.losses import L1Config
+from jepa_core.regularizers import VICRegConfig
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
-from jepa_vit.presets import DEMO_EVAL, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
+from jepa_vit.presets import DEMO_EVAL, DEMO_OPTIM, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
 
 from .frames import VideoFramesConfig
 from .masks import MultiBlock3DConfig
@@ -116,7 +117,10 @@ def vitg16_v2() -> RunConfig:
 
 def demo() -> RunConfig:
     """A narrow video ViT on synthetic moving shapes (class = motion direction) on 2 CPU cores,
-    then a linear probe of the target encoder (and of the same network at random init)."""
+    then a linear probe of the target encoder (and of the same network at random init). Two
+    changes over the small-budget schedule make it learn in 160 steps: VICReg (weight 1) on the
+    context encoder's pooled feature and tokens, and a faster EMA (momentum 0.99 -> 0.999) so the
+    target encoder keeps up. Measured: docs/results.md."""
     return RunConfig(
         plugin="video",
         preset="demo",
@@ -140,7 +144,8 @@ def demo() -> RunConfig:
         data=ComponentConfig(
             "synthetic_motion", SyntheticMotionConfig(num_train=2048, num_val=512, resolution=32, num_frames=8)
         ),
-        optim=SMALL_SCALE_OPTIM,
+        regularizer=ComponentConfig("vicreg", VICRegConfig(weight=1.0, apply_to="both")),
+        optim=DEMO_OPTIM,
         train=demo_train("runs/video_demo"),
         probe=DEMO_PROBE,
         eval=DEMO_EVAL,
@@ -155,6 +160,7 @@ def lejepa_demo() -> RunConfig:
         demo(),
         preset="lejepa_demo",
         **lejepa_sections(proj_hidden_dim=512, proj_dim=64, num_slices=256, token_views=TokenViewsConfig()),
+        optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/video_lejepa_demo"),
     )
 

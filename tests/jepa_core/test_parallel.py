@@ -112,6 +112,8 @@ VIDEO_ARGS = [  # the video plugin's demo (two mask sets, a mask token per set) 
     "encoder.pos_embedding=rope",
     "--set",
     "predictor.pos_embedding=rope",
+    "--set",
+    "regularizer.name=none",  # batch statistics span a micro-batch per rank, as for IMAGE_ARGS
 ]
 
 

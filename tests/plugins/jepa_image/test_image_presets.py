@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 import torch
 from PIL import Image
@@ -77,6 +78,20 @@ def test_lejepa_small_holds_its_measured_recipe(registry):
     obj = cfg.objective.options
     assert cfg.objective.name == "lejepa" and (cfg.predictor.name, cfg.target.name) == ("none", "none")
     assert (obj.proj_hidden_dim, obj.proj_dim, obj.sigreg_weight, obj.num_slices) == (512, 16, 0.02, 1024)
+
+
+def test_demo_holds_its_measured_recipe(registry):
+    """The recipe behind the demo numbers in docs/results.md: small's schedule at 64 px with a
+    4 x 256 ViT on 16 px patches, VICReg weight 3 on pooled feature and tokens, EMA 0.99 -> 0.999."""
+    cfg = registry.preset("image", "demo").build()
+    small = registry.preset("image", "small").build()
+    enc = cfg.encoder.options
+    assert (enc.patch_size, enc.img_size, enc.depth, enc.embed_dim, enc.num_heads) == (16, 64, 4, 256, 4)
+    reg = cfg.regularizer
+    assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 3.0, "both")
+    assert (cfg.optim.ema_start, cfg.optim.ema_end) == (0.99, 0.999)
+    assert attrs.evolve(cfg.optim, ema_start=0.996, ema_end=1.0) == small.optim
+    assert cfg.objective.name == "predictive" and cfg.target.name == "ema"
 
 
 @pytest.fixture(scope="module")
