@@ -16,6 +16,7 @@ from __future__ import annotations
 import attrs
 
 from jepa_vit.sizes import VIT_SIZES, ViTSize, check_known_size, check_size
+from jepa_vit.stem import check_stem
 from jepa_vit.vit import VisionTransformer
 
 __all__ = ["VIT_SIZES", "ViTConfig", "VisionTransformer", "build_vit"]
@@ -23,7 +24,8 @@ __all__ = ["VIT_SIZES", "ViTConfig", "VisionTransformer", "build_vit"]
 
 @attrs.frozen
 class ViTConfig(ViTSize):
-    """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
+    """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size;
+    ``stem="conv"`` embeds patches with stacked convolutions (:mod:`jepa_vit.stem`) instead of one.
 
     >>> ViTConfig(size="small", patch_size=14).resolved()
     (384, 12, 6, 4.0)
@@ -37,9 +39,11 @@ class ViTConfig(ViTSize):
     depth: int | None = None
     embed_dim: int | None = None
     num_heads: int | None = None
+    stem: str = "patch"
 
     def __attrs_post_init__(self) -> None:
         check_known_size(self.size)
+        check_stem(self.stem, self.patch_size)
         if self.patch_size <= 0 or self.img_size <= 0:
             raise ValueError(f"img_size={self.img_size} and patch_size={self.patch_size} must be positive")
         if self.img_size % self.patch_size != 0:
@@ -63,4 +67,5 @@ def build_vit(cfg: ViTConfig) -> VisionTransformer:
         num_heads=num_heads,
         mlp_ratio=mlp_ratio,
         drop_path_rate=cfg.drop_path_rate,
+        stem=cfg.stem,
     )

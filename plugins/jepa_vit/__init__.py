@@ -6,6 +6,7 @@ imports nothing from another plugin; a third-party plugin may use them the same 
 - :mod:`~jepa_vit.sizes`: the ViT size table and the checks of a ``size``-based config;
 - :mod:`~jepa_vit.pos_embed`: fixed 1-D, 2-D and 3-D sin-cos positions;
 - :mod:`~jepa_vit.vit`: transformer blocks (init, checkpointed runs) and the 2-D ViT encoder;
+- :mod:`~jepa_vit.stem`: its patch embeddings (one convolution, or a conv stem for small images);
 - :mod:`~jepa_vit.predictor`: the narrow predictor (mask tokens, index checks, sin-cos positions);
 - :mod:`~jepa_vit.masks`: multi-block and random masking on a 2-D token grid;
 - :mod:`~jepa_vit.transforms`, :mod:`~jepa_vit.images`: pixel statistics, crop options, image decoding;

@@ -86,6 +86,8 @@ def timm_spec(encoder: nn.Module) -> tuple[str, dict[str, Any]]:
         raise ConfigError(
             f"timm export needs the image plugin's ViT encoder; {type(encoder).__name__} lacks {', '.join(missing)}."
         )
+    if getattr(encoder, "stem", "patch") != "patch":
+        raise ConfigError(f"timm export supports the ViT's patch stem only; this encoder has stem={encoder.stem!r}.")
     dim = int(encoder.embed_dim)
     hidden = int(encoder.blocks[0].mlp.fc1.out_features) if len(encoder.blocks) else 4 * dim
     kwargs: dict[str, Any] = {

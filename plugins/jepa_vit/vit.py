@@ -30,6 +30,7 @@ from jepa_core.interfaces import gather_tokens
 
 from .pos_embed import sincos_pos_embed_2d
 from .sizes import check_heads
+from .stem import ConvStem, check_stem
 
 norm_layer = functools.partial(nn.LayerNorm, eps=1e-6)
 
@@ -76,6 +77,8 @@ class VisionTransformer(nn.Module):
     every token before the kept ones are gathered, then blocks + final norm run on those only.
     Inputs of another size (multiples of the patch size) get resized positions (:meth:`positions`).
     ``img_size`` is a side (square inputs) or ``(H, W)`` (e.g. spectrograms: time x mel bins).
+    ``stem`` is ``"patch"`` (one strided convolution, I-JEPA's layout) or ``"conv"``
+    (:class:`~jepa_vit.stem.ConvStem`, for small images).
 
     >>> vit = VisionTransformer(img_size=32, patch_size=16, embed_dim=64, depth=1, num_heads=2)
     >>> vit(torch.randn(1, 3, 32, 32)).shape
@@ -92,8 +95,10 @@ class VisionTransformer(nn.Module):
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
+        stem: str = "patch",
     ) -> None:
         super().__init__()
+        check_stem(stem, patch_size)
         height, width = (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
         if height % patch_size or width % patch_size:
             raise ValueError(f"img_size={img_size} is not divisible by patch_size={patch_size}")
@@ -108,13 +113,18 @@ class VisionTransformer(nn.Module):
         self.token_grid: tuple[int, int] = (height // patch_size, width // patch_size)
         self.grad_checkpointing = False
 
-        self.patch_embed = PatchEmbed(
-            img_size=self.input_hw,
-            patch_size=patch_size,
-            in_chans=in_chans,
-            embed_dim=embed_dim,
-            strict_img_size=False,  # other sizes (multi-crop views) are checked in forward
-        )
+        self.stem = stem
+        self.patch_embed: nn.Module
+        if stem == "conv":
+            self.patch_embed = ConvStem(patch_size, in_chans, embed_dim)
+        else:
+            self.patch_embed = PatchEmbed(
+                img_size=self.input_hw,
+                patch_size=patch_size,
+                in_chans=in_chans,
+                embed_dim=embed_dim,
+                strict_img_size=False,  # other sizes (multi-crop views) are checked in forward
+            )
         pos = sincos_pos_embed_2d(embed_dim, *self.token_grid)  # [N, D]
         self.register_buffer("pos_embed", pos.unsqueeze(0), persistent=True)  # [1, N, D]
         dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []

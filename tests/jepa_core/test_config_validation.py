@@ -60,6 +60,8 @@ def _error(capsys, rc: int) -> str:
         ("masker.context_scale=0,0.5", "context_scale must be (lo, hi) with 0 < lo <= hi <= 1, got (0.0, 0.5)."),
         ("masker.num_targets=0", "num_targets must be >= 1, got 0."),
         ("encoder.img_size=100", "img_size=100 is not divisible by patch_size=14"),
+        ("encoder.stem=cnn", "invalid value for 'encoder.stem': unknown stem 'cnn'; valid: patch, conv."),
+        ("encoder.stem=conv", "stem='conv' needs a patch_size that is a power of two (2, 4, 8, 16, ...), got 14."),
     ],
 )
 def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, override, message):
