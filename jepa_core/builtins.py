@@ -160,7 +160,7 @@ def jepa_objectives():
         config_type=LeJEPAConfig,
         build=LeJEPAObjective,
         description="views -> projector; invariance + SIGReg, no teacher, no predictor (LeJEPA)",
-        excludes=("target", "predictor", "regularizer"),
+        excludes=("target", "predictor"),
         example=lambda: LeJEPAConfig(proj_hidden_dim=32, num_slices=32),
     )
 

@@ -21,7 +21,9 @@ trainer stays objective-agnostic: it wraps the module the objective assembles fr
   ``loss = (1 - sigreg_weight) * invariance + sigreg_weight * SIGReg``: the invariance is the
   configured ``loss`` between each view's projection and the mean projection of the global views
   (``l2``: the mean squared distance), SIGReg the regulariser of :class:`~jepa_core.regularizers.SIGReg`
-  on the projections (per view and averaged, or on all views pooled). Probes read the encoder.
+  on the projections (per view and averaged, or on all views pooled). An optional regulariser
+  (``regularizer.apply_to=pooled``) on each view's pooled embedding, before the projector, is
+  averaged over the views and added with its weight. Probes read the encoder.
 """
 
 from __future__ import annotations
@@ -253,10 +255,10 @@ class LeJEPAObjective:
         self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
     ) -> dict[str, torch.Tensor]:
         if isinstance(batch.masks, TokenViews):
-            _, proj = path(batch.inputs, batch.masks.keep)
+            emb, proj = path(batch.inputs, batch.masks.keep)
             num_global = batch.masks.num_global
         else:
-            _, proj = path(batch.inputs)
+            emb, proj = path(batch.inputs)
             num_global = global_view_count(batch.inputs)
         centre = proj[:num_global].mean(0, keepdim=True)  # [1, B, P]
         invariance = nets.loss(proj, centre.expand_as(proj))
@@ -265,7 +267,13 @@ class LeJEPAObjective:
         else:
             sigreg = self.sigreg(proj.reshape(-1, proj.shape[-1]), step=step)
         lam = self.cfg.sigreg_weight
-        return {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
+        parts = {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
+        regularizer = nets.regularizer
+        if regularizer is not None:
+            loss_reg = torch.stack([regularizer(e.float(), step=step) for e in emb]).mean()  # each e [B, D]
+            parts["loss_reg"] = loss_reg
+            parts["loss"] = parts["loss"] + regularizer.weight * loss_reg
+        return parts
 
 
 def global_view_count(inputs: Inputs) -> int:
@@ -291,6 +299,8 @@ def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
     """The run config names a real component for each part the objective requires and ``none``
     for each it excludes (:class:`~jepa_core.specs.ObjectiveSpec`); else one :class:`ConfigError`.
 
+    LeJEPA's regulariser, if any, must apply to the pooled embeddings.
+
     >>> check_objective_parts(cfg, registry)            # doctest: +SKIP
     """
     spec = registry.get("objective", cfg.objective.name)
@@ -307,6 +317,13 @@ def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
                 f"objective '{spec.name}' does not use a {section}, but {section}.name is '{name}'; "
                 f"set {section}.name=none."
             )
+    apply_to = getattr(cfg.regularizer.options, "apply_to", "pooled")
+    lejepa = isinstance(spec.build, type) and issubclass(spec.build, LeJEPAObjective)
+    if lejepa and cfg.regularizer.name != "none" and apply_to != "pooled":
+        raise ConfigError(
+            f"objective '{spec.name}' regularises each view's pooled embedding, but regularizer.apply_to is "
+            f"'{apply_to}'; set regularizer.apply_to=pooled."
+        )
 
 
 def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:

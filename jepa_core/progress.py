@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import torch
 
+from jepa_core.absent import NoTarget
 from jepa_core.bad_samples import BadSampleTally
 from jepa_core.callback_base import Callback
 from jepa_core.console import echo
@@ -120,13 +121,15 @@ class ProgressLogger(Callback):
         self.history.append((trainer.step, mean_loss))
         self.train_seconds += now - self._t0
         self.train_images += self._images
+        has_target = not isinstance(getattr(trainer, "target", None), NoTarget)  # LeJEPA: no EMA to report
+        ema = f" | ema {out.momentum:.4f}" if has_target else ""
         if self.stream is not None:
             count = len(self.bad_samples.samples)
             bad = f" | {count} bad samples" if count else ""
             print(
                 f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} "
                 f"| loss {mean_loss:.4f}{_parts_text(parts)} "
-                f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f} | ema {out.momentum:.4f} "
+                f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f}{ema} "
                 f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}{bad}",
                 file=self.stream,
                 flush=True,
@@ -138,7 +141,8 @@ class ProgressLogger(Callback):
                 self.writer.add_scalar(f"train/{name}", value, s)
             self.writer.add_scalar("train/lr", out.lr, s)
             self.writer.add_scalar("train/weight_decay", out.weight_decay, s)
-            self.writer.add_scalar("train/ema_momentum", out.momentum, s)
+            if has_target:
+                self.writer.add_scalar("train/ema_momentum", out.momentum, s)
             self.writer.add_scalar("train/grad_norm", float(out.grad_norm.item()), s)
             self.writer.add_scalar("perf/images_per_s", rate, s)
             self.writer.add_scalar("data/bad_samples", len(self.bad_samples.samples), s)

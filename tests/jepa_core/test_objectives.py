@@ -25,7 +25,7 @@ from jepa_core.objectives import (
     check_objective_parts,
     global_view_count,
 )
-from jepa_core.regularizers import SIGReg, SIGRegConfig
+from jepa_core.regularizers import SIGReg, SIGRegConfig, VICReg, VICRegConfig
 from jepa_core.views import TokenViewsConfig, TokenViewsMasker
 from tests import toy_seq_plugin
 
@@ -65,6 +65,22 @@ def test_lejepa_loss_is_weighted_invariance_plus_sigreg(per_view):
     torch.testing.assert_close(parts["loss_inv"], invariance)
     torch.testing.assert_close(parts["loss_sigreg"], sigreg)
     torch.testing.assert_close(parts["loss"], 0.9 * invariance + 0.1 * sigreg)
+
+
+def test_lejepa_adds_the_weighted_regulariser_of_each_views_pooled_embedding():
+    encoder, objective, path, _ = _lejepa(sigreg_weight=0.1)
+    vicreg = VICReg(VICRegConfig(weight=0.5))
+    nets = Networks(target=None, loss=L2Loss(), regularizer=vicreg)
+    batch = kit_batch("views")
+    parts = objective.loss_parts(path, batch, nets, step=5)
+    emb, _ = path(batch.inputs, batch.masks.keep)  # [V, B, D]
+    reg = torch.stack([vicreg(e, step=5) for e in emb]).mean()
+    torch.testing.assert_close(parts["loss_reg"], reg)
+    torch.testing.assert_close(parts["loss"], 0.9 * parts["loss_inv"] + 0.1 * parts["loss_sigreg"] + 0.5 * reg)
+    parts["loss_reg"].backward()
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in objective.head.parameters())  # the projector is not regularised
+    assert "loss_reg" not in objective.loss_parts(path, batch, Networks(target=None, loss=L2Loss()), step=5)
 
 
 def test_view_path_encodes_each_view_as_alone_and_groups_sizes():
@@ -174,7 +190,11 @@ def test_token_views_need_two_views_and_fractions_in_range():
             ["objective.name=lejepa", "predictor.name=none", "masker.name=token_views"],
             r"objective 'lejepa' does not use a target, but target.name is 'ema'; set target.name=none",
         ),
-        ([*LEJEPA, "regularizer.name=vicreg"], r"objective 'lejepa' does not use a regularizer"),
+        (
+            [*LEJEPA, "regularizer.name=vicreg", "regularizer.apply_to=both"],
+            r"objective 'lejepa' regularises each view's pooled embedding, but regularizer.apply_to is 'both'; "
+            r"set regularizer.apply_to=pooled",
+        ),
     ],
 )
 def test_objective_parts_are_checked(toy_registry, overrides, message):

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from jepa_core.absent import NoTarget
 from jepa_core.bad_samples import BadSampleTally
 from jepa_core.data import BadSample
 from jepa_core.progress import MAX_BAD_SAMPLES_PRINTED, ProgressLogger
@@ -102,3 +103,15 @@ def test_the_loss_log_on_a_full_disk_is_one_sentence(tmp_path):
             r"free some space or choose another path\.$",
         ):
             log.flush()
+
+
+@pytest.mark.parametrize("target", [None, NoTarget()])
+def test_the_step_line_shows_the_ema_momentum_only_for_runs_with_a_target(target):
+    out = io.StringIO()
+    logger = ProgressLogger(total_steps=2, log_every=1, stream=out)
+    trainer = _Trainer()
+    trainer.target = target
+    _step((logger,), trainer, 8)
+    line = out.getvalue().splitlines()[-1]
+    assert line.startswith("step      1/2 | epoch 0 | loss 0.5000 | lr 1.00e-03 | wd 0.000")
+    assert ("| ema 0.9900 |" in line) is (target is None)
