@@ -183,10 +183,9 @@ def lejepa_small() -> RunConfig:
         encoder=ComponentConfig(
             "vit", ViTConfig(size="tiny", patch_size=8, img_size=32, depth=4, embed_dim=256, num_heads=4)
         ),
-        **{
-            **lejepa_sections(proj_hidden_dim=512, proj_dim=16, num_slices=1024, token_views=TokenViewsConfig()),
-            "regularizer": ComponentConfig("vicreg", VICRegConfig(weight=0.3, apply_to="pooled")),
-        },
+        **lejepa_sections(
+            proj_hidden_dim=512, proj_dim=16, num_slices=1024, token_views=TokenViewsConfig(), vicreg_weight=0.3
+        ),
         train=attrs.evolve(base.train, out_dir="runs/lejepa_small"),
     )
 

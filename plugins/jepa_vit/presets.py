@@ -16,7 +16,7 @@ from jepa_core.absent import NoneConfig
 from jepa_core.config import ComponentConfig, EvalConfig, OptimConfig, ProbeConfig, TrainConfig
 from jepa_core.losses import L2Config
 from jepa_core.objectives import LeJEPAConfig
-from jepa_core.regularizers import NoRegularizerConfig
+from jepa_core.regularizers import NoRegularizerConfig, VICRegConfig
 from jepa_core.views import TokenViewsConfig
 
 IJEPA_OPTIM = OptimConfig(
@@ -87,11 +87,13 @@ def lejepa_sections(
     num_slices: int,
     sigreg_weight: float = 0.02,
     token_views: TokenViewsConfig | None = None,
+    vicreg_weight: float = 0.0,
 ) -> dict[str, ComponentConfig]:
-    """The sections of a LeJEPA run: no predictor, no target encoder and no extra regulariser (SIGReg
-    is in the objective), ``l2`` invariance, the ``lejepa`` objective with these projector and
-    SIGReg sizes, and the masker: ``token_views`` (LeVJEPA's token dropping) when ``token_views`` is
-    given, else ``none`` (crops from the data).
+    """The sections of a LeJEPA run: no predictor, no target encoder, ``l2`` invariance, the
+    ``lejepa`` objective with these projector and SIGReg sizes, the masker ``token_views``
+    (LeVJEPA's token dropping) when ``token_views`` is given, else ``none`` (crops from the data),
+    and, when ``vicreg_weight`` is positive, VICReg of that weight on each view's pooled embedding
+    (else no regulariser besides the objective's SIGReg).
 
     >>> sorted(lejepa_sections(proj_hidden_dim=64, proj_dim=16, num_slices=64))
     ['loss', 'masker', 'objective', 'predictor', 'regularizer', 'target']
@@ -104,7 +106,11 @@ def lejepa_sections(
     return {
         "predictor": ComponentConfig("none", NoneConfig()),
         "target": ComponentConfig("none", NoneConfig()),
-        "regularizer": ComponentConfig("none", NoRegularizerConfig()),
+        "regularizer": (
+            ComponentConfig("vicreg", VICRegConfig(weight=vicreg_weight, apply_to="pooled"))
+            if vicreg_weight > 0
+            else ComponentConfig("none", NoRegularizerConfig())
+        ),
         "masker": masker,
         "loss": ComponentConfig("l2", L2Config()),
         "objective": ComponentConfig(
