@@ -29,6 +29,7 @@ from jepa_core.interfaces import MaskSet, TokenViews, gather_tokens, mask_sets
 from jepa_core.losses import L2Loss
 from jepa_core.masking import random_masks
 from jepa_core.objectives import Networks, Objective
+from jepa_core.regularizers import Regularizer
 from jepa_core.specs import resolve_example
 from jepa_core.targets import EMATargetProvider
 from jepa_core.views import TokenViewsConfig, TokenViewsMasker
@@ -115,10 +116,12 @@ def _require(condition: Any, message: str) -> None:
         raise AssertionError(message)
 
 
-def _assemble(objective: Objective) -> tuple[nn.Module, Networks, list[tuple[str, nn.Parameter]]]:
+def _assemble(
+    objective: Objective, regularizer: Regularizer | None = None
+) -> tuple[nn.Module, Networks, list[tuple[str, nn.Parameter]]]:
     torch.manual_seed(0)
     encoder, predictor = KitEncoder(), KitPredictor()
-    nets = Networks(EMATargetProvider(encoder), L2Loss(), None)
+    nets = Networks(EMATargetProvider(encoder), L2Loss(), regularizer)
     path = objective.trainable_path(encoder, predictor, nets)
     trained = [(n, p) for n, p in path.named_parameters() if p.requires_grad]
     return path, nets, trained
@@ -147,13 +150,19 @@ def _grads(trained: list[tuple[str, nn.Parameter]]) -> dict[str, torch.Tensor | 
 
 
 def check_objective(
-    objective: Objective, *, name: str | None = None, masks: str | None = None, processes: int = 1
+    objective: Objective,
+    *,
+    name: str | None = None,
+    masks: str | None = None,
+    processes: int = 1,
+    regularizer: Regularizer | None = None,
 ) -> None:
     """Check ``objective`` (see the module docstring); ``masks`` ``"sets"``/``"views"`` overrides
-    the default choice; ``processes=2`` adds the two-process comparison (a few seconds)."""
+    the default choice; ``processes=2`` adds the two-process comparison (a few seconds);
+    ``regularizer`` runs the checks with that regulariser in the networks."""
     who = name or f"objective {type(objective).__qualname__}"
     kind = masks or ("sets" if _uses_predictor(objective) else "views")
-    path, nets, trained = _assemble(objective)
+    path, nets, trained = _assemble(objective, regularizer)
     for _, p in trained:
         p.grad = None
     batch = kit_batch(kind)
@@ -174,7 +183,7 @@ def check_objective(
     present = {n: g for n, g in grads.items() if g is not None}  # all of them (checked above)
     _require(any(bool(g.abs().sum() > 0) for g in present.values()), f"{who}: every gradient is zero")
     if processes > 1:
-        _check_processes(objective, kind, present, processes, who)
+        _check_processes(objective, kind, present, processes, who, regularizer)
 
 
 def _uses_predictor(objective: Objective) -> bool:
@@ -184,12 +193,17 @@ def _uses_predictor(objective: Objective) -> bool:
 
 
 def _check_processes(
-    objective: Objective, kind: str, expected: dict[str, torch.Tensor], processes: int, who: str
+    objective: Objective,
+    kind: str,
+    expected: dict[str, torch.Tensor],
+    processes: int,
+    who: str,
+    regularizer: Regularizer | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.pt"
         try:
-            torch.save({"objective": objective, "kind": kind, "processes": processes}, job)
+            torch.save({"objective": objective, "kind": kind, "processes": processes, "regularizer": regularizer}, job)
         except Exception as err:  # pickling third-party objects
             raise AssertionError(f"{who}: must be picklable for the multi-process check ({err})") from err
         torch.multiprocessing.spawn(_rank_worker, args=(tmp, processes), nprocs=processes, join=True)
@@ -215,7 +229,7 @@ def _rank_worker(rank: int, tmp: str, processes: int) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
         objective = job["objective"]
-        path, nets, trained = _assemble(objective)
+        path, nets, trained = _assemble(objective, job["regularizer"])
         ddp = DistributedDataParallel(path)
         batch = split_batch(kit_batch(job["kind"]), processes)[rank]
         objective.loss_parts(ddp, batch, nets, step=3)["loss"].backward()

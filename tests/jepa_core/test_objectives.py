@@ -110,6 +110,23 @@ def test_projector_batch_norm_gathers_statistics_and_two_processes_equal_one():
     check_objective(objective, processes=2)
 
 
+def test_lejepa_with_a_vicreg_term_passes_the_kit_and_two_processes_equal_one():
+    """VICReg's statistics of the pooled views are gathered over the processes, like the projector's."""
+    _, objective, _, _ = _lejepa()
+    check_objective(objective, processes=2, regularizer=VICReg(VICRegConfig(weight=0.5)))
+    with pytest.raises(AssertionError, match="gather batch statistics"):
+        check_objective(objective, processes=2, regularizer=_LocalSpread())
+
+
+class _LocalSpread:
+    """A regulariser with per-rank statistics: the two-process check must see it."""
+
+    weight, apply_to = 1.0, "pooled"
+
+    def __call__(self, z, *, step):
+        return z.std(dim=0).mean()
+
+
 # ---------------------------------------------------------------- kit catches breakage
 
 
