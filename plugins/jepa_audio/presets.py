@@ -18,7 +18,6 @@ import attrs
 
 from jepa_core.config import ComponentConfig, RunConfig, TrainConfig
 from jepa_core.losses import CosineConfig, L2Config
-from jepa_core.regularizers import VICRegConfig
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
@@ -28,6 +27,7 @@ from jepa_vit.presets import (
     DEMO_EVAL,
     DEMO_OPTIM,
     DEMO_PROBE,
+    DEMO_VICREG,
     IJEPA_OPTIM,
     SMALL_SCALE_OPTIM,
     demo_train,
@@ -116,7 +116,7 @@ def demo() -> RunConfig:
         data=ComponentConfig(
             "synthetic_sounds", SyntheticSoundsConfig(num_train=2048, num_val=512, num_frames=256, n_mels=64)
         ),
-        regularizer=ComponentConfig("vicreg", VICRegConfig(weight=1.0, apply_to="both")),
+        regularizer=DEMO_VICREG,
         optim=DEMO_OPTIM,
         train=demo_train("runs/audio_demo"),
         probe=DEMO_PROBE,

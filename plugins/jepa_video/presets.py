@@ -18,11 +18,18 @@ import attrs
 
 from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfig
 from jepa_core.losses import L1Config
-from jepa_core.regularizers import VICRegConfig
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
 from jepa_core.views import TokenViewsConfig
-from jepa_vit.presets import DEMO_EVAL, DEMO_OPTIM, DEMO_PROBE, SMALL_SCALE_OPTIM, demo_train, lejepa_sections
+from jepa_vit.presets import (
+    DEMO_EVAL,
+    DEMO_OPTIM,
+    DEMO_PROBE,
+    DEMO_VICREG,
+    SMALL_SCALE_OPTIM,
+    demo_train,
+    lejepa_sections,
+)
 
 from .frames import VideoFramesConfig
 from .masks import MultiBlock3DConfig
@@ -144,7 +151,7 @@ def demo() -> RunConfig:
         data=ComponentConfig(
             "synthetic_motion", SyntheticMotionConfig(num_train=2048, num_val=512, resolution=32, num_frames=8)
         ),
-        regularizer=ComponentConfig("vicreg", VICRegConfig(weight=1.0, apply_to="both")),
+        regularizer=DEMO_VICREG,
         optim=DEMO_OPTIM,
         train=demo_train("runs/video_demo"),
         probe=DEMO_PROBE,

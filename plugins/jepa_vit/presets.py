@@ -54,6 +54,10 @@ DEMO_OPTIM = attrs.evolve(SMALL_SCALE_OPTIM, ema_start=0.99, ema_end=0.999)
 the target encoder, which the probes read, keeps up with the context encoder over a few hundred
 steps (measured: docs/results.md)."""
 
+DEMO_VICREG = ComponentConfig("vicreg", VICRegConfig(weight=1.0, apply_to="both"))
+"""The video and audio demos' regulariser: VICReg of weight 1 on the context encoder's pooled
+feature and tokens (with :data:`DEMO_OPTIM`, what makes them learn in 160 steps)."""
+
 DEMO_PROBE = ProbeConfig(enabled=True, epochs=100, lr=1e-2)
 """The linear probe that ends a demo run (also run on the same network at random init)."""
 
