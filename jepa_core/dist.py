@@ -8,8 +8,11 @@ group; NCCL on GPUs, gloo on CPU.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
 
 import attrs
 import torch
@@ -88,6 +91,46 @@ def init_distributed(info: DistInfo, device: torch.device) -> None:
 def _destroy_at_exit() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_process(code: int) -> NoReturn:
+    """Tear the process group down (if any), flush the console and leave with ``code`` at once.
+
+    Used at the end of a distributed process, once everything it writes is on disk: the hard
+    exit (``os._exit``) skips the C++ runtime's static destructors, where a gloo rank can still
+    abort ("terminate called without an active exception", about 1 in 30 to 60 two-process CPU
+    runs) and so fail a finished job under torchrun, SLURM or ``torch.multiprocessing.spawn``.
+
+    >>> exit_process(0)  # doctest: +SKIP
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@contextlib.contextmanager
+def worker_process_group(backend: str = "gloo", **init: Any) -> Iterator[None]:
+    """The process group of a worker started by ``torch.multiprocessing.spawn``, for one block.
+
+    An exception in the block tears the group down and propagates (spawn reports it with its
+    traceback); a block that completes ends the process with :func:`exit_process` (code 0), so
+    nothing after the ``with`` statement runs. Finish with a ``dist.barrier()`` in the block when
+    a rank could otherwise leave while another still communicates.
+
+    >>> def worker(rank, out):  # doctest: +SKIP
+    ...     with worker_process_group(init_method=f"file://{out}/store", rank=rank, world_size=2):
+    ...         torch.save(work(rank), f"{out}/rank{rank}.pt")
+    ...         dist.barrier()
+    """
+    dist.init_process_group(backend, **init)
+    try:
+        yield
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    exit_process(0)
 
 
 def wrap_ddp(module: torch.nn.Module, device: torch.device, *, static_graph: bool = True) -> torch.nn.Module:

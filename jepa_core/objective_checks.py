@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from jepa_core.data import Batch, Inputs
+from jepa_core.dist import worker_process_group
 from jepa_core.interfaces import MaskSet, TokenViews, gather_tokens, mask_sets
 from jepa_core.losses import L2Loss
 from jepa_core.masking import random_masks
@@ -218,16 +219,11 @@ def _check_processes(
 
 
 def _rank_worker(rank: int, tmp: str, processes: int) -> None:
-    job = torch.load(Path(tmp) / "job.pt", weights_only=False)  # written by the parent just now
-    torch.distributed.init_process_group(
-        "gloo",
-        init_method=f"file://{os.path.join(tmp, 'store')}",
-        rank=rank,
-        world_size=processes,
-    )
-    try:
-        from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel
 
+    job = torch.load(Path(tmp) / "job.pt", weights_only=False)  # written by the parent just now
+    store = f"file://{os.path.join(tmp, 'store')}"
+    with worker_process_group("gloo", init_method=store, rank=rank, world_size=processes):
         objective = job["objective"]
         path, nets, trained = _assemble(objective, job["regularizer"])
         ddp = DistributedDataParallel(path)
@@ -235,8 +231,6 @@ def _rank_worker(rank: int, tmp: str, processes: int) -> None:
         objective.loss_parts(ddp, batch, nets, step=3)["loss"].backward()
         torch.save(_grads(trained), Path(tmp) / f"grads{rank}.pt")
         torch.distributed.barrier()  # no rank tears gloo down while another still communicates
-    finally:
-        torch.distributed.destroy_process_group()
 
 
 def conformance_objective_example(spec: Any) -> Any:

@@ -7,7 +7,6 @@ file system) print ``error: ...`` and exit with code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -18,6 +17,7 @@ from jepa_core.cli import config, export, listing, submit, train
 from jepa_core.cli import eval as evaluation
 from jepa_core.cli.common import add_plugin_args
 from jepa_core.console import one_line_warnings, printable
+from jepa_core.dist import exit_process
 from jepa_core.errors import JepaError, user_message
 from jepa_core.registry import Registry, build_registry
 from jepa_core.safe_write import WRITE_ONLY_ERRNOS, default_fix, os_error_in, reason
@@ -102,17 +102,11 @@ def _run(args: argparse.Namespace) -> int:
 def entry() -> None:
     """The ``jepa`` script and ``python -m jepa_core``: :func:`main`, then exit with its code.
 
-    A distributed run exits hard (``os._exit``) once its process group is torn down and its
-    output flushed: everything it writes is already on disk (checkpoints are fsynced, TensorBoard
-    closed), and skipping the C++ runtime's static destructors avoids a gloo rank aborting at exit
-    ("terminate called without an active exception", seen in about 1 of 30 two-process CPU runs),
-    which would fail a finished job under torchrun or SLURM.
+    A distributed run leaves through :func:`jepa_core.dist.exit_process` once its process group
+    is torn down and its output flushed (checkpoints are fsynced, TensorBoard closed).
     """
     code = main()
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_process(code)
     sys.exit(code)

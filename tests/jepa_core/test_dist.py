@@ -15,7 +15,15 @@ import pytest
 import torch
 
 from jepa_core import checkpoint as ckpt
-from jepa_core.dist import DistInfo, detect, init_distributed, rank_seed, select_device
+from jepa_core.dist import (
+    DistInfo,
+    detect,
+    exit_process,
+    init_distributed,
+    rank_seed,
+    select_device,
+    worker_process_group,
+)
 from jepa_core.errors import ConfigError
 from tests.jepa_core.test_parallel import assert_states_close, torchrun
 
@@ -68,6 +76,42 @@ def test_select_device_refuses_bad_values():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             select_device("cuda", DistInfo())
+
+
+# ------------------------------------------------------------ spawned workers
+
+
+def _worker(rank: int, out: str, world_size: int, fail_on: int) -> None:
+    with worker_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=world_size):
+        total = torch.tensor([rank + 1.0])
+        torch.distributed.all_reduce(total)
+        if rank == fail_on:
+            raise ValueError(f"rank {rank} failed on purpose")
+        Path(out, f"rank{rank}.txt").write_text(str(total.item()))
+        torch.distributed.barrier()
+    Path(out, f"after{rank}.txt").write_text("the block did not end the process")
+
+
+def test_a_worker_process_group_ends_the_process_when_its_block_completes(tmp_path):
+    torch.multiprocessing.spawn(_worker, args=(str(tmp_path), 2, -1), nprocs=2, join=True)
+    assert [Path(tmp_path, f"rank{r}.txt").read_text() for r in (0, 1)] == ["3.0", "3.0"]
+    assert not list(tmp_path.glob("after*.txt"))
+
+
+def test_an_exception_in_a_worker_process_group_reaches_the_parent(tmp_path):
+    with pytest.raises(torch.multiprocessing.ProcessRaisedException, match="rank 0 failed on purpose"):
+        torch.multiprocessing.spawn(_worker, args=(str(tmp_path), 1, 0), nprocs=1, join=True)
+    assert not list(tmp_path.glob("after*.txt"))
+
+
+def _exit_worker(rank: int) -> None:
+    exit_process(3)
+
+
+def test_exit_process_leaves_with_its_code_without_a_process_group():
+    with pytest.raises(torch.multiprocessing.ProcessExitedException) as err:
+        torch.multiprocessing.spawn(_exit_worker, nprocs=1, join=True)
+    assert err.value.exit_code == 3
 
 
 # ------------------------------------------------------------ python -m jepa_core under torchrun

@@ -125,12 +125,11 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 
     import torch.distributed as dist
 
-    from jepa_core.dist import wrap_ddp
+    from jepa_core.dist import worker_process_group, wrap_ddp
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
+    with worker_process_group("gloo", rank=rank, world_size=2):
         trainer = tiny_trainer()
         trainer.context_path = wrap_ddp(trainer.context_path, torch.device("cpu"), static_graph=True)
         for step in range(3):
@@ -144,8 +143,6 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
             os.path.join(out, f"rank{rank}.pt"),
         )
         dist.barrier()  # both ranks done before teardown: gloo can abort a rank torn down mid-exchange
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_ddp_processes_equal_one_process_on_multi_mask_batches(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from jepa_core.config import apply_overrides
+from jepa_core.dist import worker_process_group
 from jepa_core.errors import ConfigError, RegistryError
 from jepa_core.regularizers import (
     NoRegularizer,
@@ -115,8 +116,7 @@ def test_is_active_only_for_a_real_regularizer_with_weight():
 
 
 def _gather_worker(rank: int, init_file: str, out_dir: str, z_full: torch.Tensor) -> None:
-    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    try:
+    with worker_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2):
         half = z_full.chunk(2)[rank].clone().requires_grad_(True)
         results = {}
         for name, reg in (("vicreg", VICReg()), ("sigreg", SIGReg(SIGRegConfig(num_slices=32)))):
@@ -125,8 +125,7 @@ def _gather_worker(rank: int, init_file: str, out_dir: str, z_full: torch.Tensor
             value.backward()
             results[name] = (value.detach(), half.grad.clone())
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        torch.distributed.destroy_process_group()
+        torch.distributed.barrier()
 
 
 def test_statistics_are_gathered_over_two_processes(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 
 from jepa_core import rundir
 from jepa_core.cli import main
-from jepa_core.dist import DistInfo
+from jepa_core.dist import DistInfo, worker_process_group
 from jepa_core.errors import ConfigError, RunDirBusyError
 from jepa_core.registry import build_registry
 from jepa_core.rundir import LOCK_NAME, RunLock, claim, config_changes
@@ -216,8 +216,7 @@ def _claim_worker(rank: int, port: int, run: str, out: str) -> None:
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
+    with worker_process_group("gloo", rank=rank, world_size=2):
         cfg = toy_seq_plugin.toy_config()
         cfg = attrs.evolve(cfg, train=attrs.evolve(cfg.train, out_dir=run))
         registry = build_registry(autoload=False, plugins=[toy_seq_plugin])
@@ -228,8 +227,6 @@ def _claim_worker(rank: int, port: int, run: str, out: str) -> None:
             result = f"{type(err).__name__}: {err}"
         Path(out, f"rank{rank}.txt").write_text(result)
         dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_when_rank_zero_cannot_claim_every_rank_stops(tmp_path):

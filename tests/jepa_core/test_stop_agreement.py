@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from jepa_core.dist import worker_process_group
 from tests.jepa_core.test_parallel import free_port
 from tests.jepa_core.test_precision import tiny_batch, tiny_trainer
 
@@ -27,16 +28,13 @@ class _RequestStop:
 def _worker(rank: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
+    with worker_process_group("gloo", rank=rank, world_size=2):
         trainer = tiny_trainer()
         trainer.stop_check_every = CHECK_EVERY
         loader = [tiny_batch(4, seed=i) for i in range(STEPS)]
         trainer.fit(loader, epochs=1, callbacks=[_RequestStop(rank)])
         torch.save({"step": trainer.step, "stop": trainer.stop_requested}, os.path.join(out, f"rank{rank}.pt"))
         dist.barrier()  # both ranks done before teardown: gloo can abort a rank torn down mid-exchange
-    finally:
-        dist.destroy_process_group()
 
 
 def test_a_stop_on_one_rank_stops_all_ranks_at_the_same_check_step(tmp_path):
