@@ -8,6 +8,15 @@ keeps its own uniformly drawn subset: ``global_views`` views keep ``global_keep`
     masker = TokenViewsMasker(TokenViewsConfig(global_views=2, local_views=2))
     views = masker(64, (8, 14, 14), torch.Generator().manual_seed(0))
     [k.shape for k in views.keep]        # [64, 784] twice, then [64, 392] twice
+
+``layout="band"`` keeps instead a contiguous band of whole slices along the grid's first axis
+(time for video, rows for images), ``round(keep * grid[0])`` slices (at least one) at a uniformly
+drawn start per view and sample: a temporal crop on video, so the views of a moving object
+differ in where it is and agree on how it moves::
+
+    masker = TokenViewsMasker(TokenViewsConfig(layout="band"))
+    [k.shape for k in masker(64, (4, 4, 4), torch.Generator().manual_seed(0)).keep]
+    # [64, 32] twice (2 of 4 time slices), then [64, 16] twice (1 slice)
 """
 
 from __future__ import annotations
@@ -27,6 +36,14 @@ def _keep_fraction(_inst: object, attr: attrs.Attribute, value: float) -> None:
         raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
 
 
+LAYOUTS = ("scattered", "band")
+
+
+def _layout(_inst: object, attr: attrs.Attribute, value: str) -> None:
+    if value not in LAYOUTS:
+        raise ValueError(f"{attr.name} must be one of {', '.join(LAYOUTS)}, got {value!r}")
+
+
 def _at_least_two_views(inst: TokenViewsConfig, _attr: attrs.Attribute, _value: int) -> None:
     if inst.global_views + inst.local_views < 2:
         raise ValueError(
@@ -37,12 +54,14 @@ def _at_least_two_views(inst: TokenViewsConfig, _attr: attrs.Attribute, _value: 
 
 @attrs.frozen(kw_only=True)
 class TokenViewsConfig:
-    """How many global and local views, and the fraction of tokens each keeps."""
+    """How many global and local views, the fraction of tokens each keeps, and how the kept
+    tokens lie on the grid (``scattered`` anywhere, or one ``band`` of first-axis slices)."""
 
     global_views: int = attrs.field(default=2, validator=positive)
     local_views: int = attrs.field(default=2, validator=[non_negative, _at_least_two_views])
     global_keep: float = attrs.field(default=0.6, validator=_keep_fraction)
     local_keep: float = attrs.field(default=0.25, validator=_keep_fraction)
+    layout: str = attrs.field(default="scattered", validator=_layout)
 
 
 class TokenViewsMasker:
@@ -52,13 +71,22 @@ class TokenViewsMasker:
         self.cfg = cfg
 
     def __call__(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator) -> TokenViews:
-        n = math.prod(grid)
-        everything = torch.ones(batch_size, n, dtype=torch.bool)
-        sizes = [self._size(self.cfg.global_keep, n)] * self.cfg.global_views
-        sizes += [self._size(self.cfg.local_keep, n)] * self.cfg.local_views
-        keep = tuple(random_subset(everything, size, generator) for size in sizes)  # each [B, size]
+        fractions = [self.cfg.global_keep] * self.cfg.global_views + [self.cfg.local_keep] * self.cfg.local_views
+        if self.cfg.layout == "band":
+            keep = tuple(_band(batch_size, grid, f, generator) for f in fractions)
+        else:
+            n = math.prod(grid)
+            everything = torch.ones(batch_size, n, dtype=torch.bool)
+            keep = tuple(random_subset(everything, _count(f, n), generator) for f in fractions)  # each [B, size]
         return TokenViews(keep=keep, num_global=self.cfg.global_views)
 
-    @staticmethod
-    def _size(fraction: float, n: int) -> int:
-        return max(1, min(n, round(fraction * n)))
+
+def _count(fraction: float, n: int) -> int:
+    return max(1, min(n, round(fraction * n)))
+
+
+def _band(batch_size: int, grid: tuple[int, ...], fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """``[B, slices * per_slice]`` sorted indices of a contiguous band of first-axis slices."""
+    slices, per_slice = _count(fraction, grid[0]), math.prod(grid[1:])
+    start = torch.randint(0, grid[0] - slices + 1, (batch_size, 1), generator=generator)  # [B, 1]
+    return start * per_slice + torch.arange(slices * per_slice)

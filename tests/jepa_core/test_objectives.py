@@ -185,11 +185,31 @@ def test_token_views_masker_draws_sorted_distinct_subsets():
     assert not torch.equal(views.keep[0], views.keep[1])  # each view its own subset
 
 
+def test_band_token_views_keep_whole_contiguous_first_axis_slices():
+    masker = TokenViewsMasker(TokenViewsConfig(global_keep=0.5, local_keep=0.2, layout="band"))
+    grid = (5, 2, 3)  # e.g. time x height x width; 6 tokens per time slice
+    views = masker(64, grid, torch.Generator().manual_seed(0))
+    assert [k.shape for k in views.keep] == [torch.Size([64, 12])] * 2 + [torch.Size([64, 6])] * 2
+    starts = set()
+    for k in views.keep:
+        slices = k.div(6, rounding_mode="floor")  # the first-axis index of each kept token
+        width = k.shape[1] // 6
+        first = slices[:, :1]
+        assert torch.equal(slices, first + torch.arange(width).repeat_interleave(6))  # whole, contiguous slices
+        assert torch.equal(k % 6, torch.arange(6).repeat(width).expand_as(k))
+        starts |= set(first.flatten().tolist())
+    assert starts == set(range(5))  # every start drawn, the last band ending at the grid's end
+    again = masker(64, grid, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(views.keep, again.keep, strict=True))
+
+
 def test_token_views_need_two_views_and_fractions_in_range():
     with pytest.raises(ValueError, match="at least 2 views"):
         TokenViewsConfig(global_views=1, local_views=0)
     with pytest.raises(ValueError, match=r"local_keep must be in \(0, 1\]"):
         TokenViewsConfig(local_keep=0.0)
+    with pytest.raises(ValueError, match="layout must be one of scattered, band, got 'tubes'"):
+        TokenViewsConfig(layout="tubes")
 
 
 # ------------------------------------------------------------------ pre-flight checks
@@ -250,6 +270,10 @@ def _cli(tmp_path, *sets):
         (["masker.name=none"], "objective 'predictive' needs context and target masks, but masker 'none' gives none"),
         ([*LEJEPA, "masker.name=none"], "objective 'lejepa' needs at least 2 views per sample"),
         (["target.name=none"], "objective 'predictive' needs a target"),
+        (
+            [*LEJEPA, "masker.layout=tubes"],
+            "invalid value for 'masker.layout': layout must be one of scattered, band, got 'tubes'.",
+        ),
     ],
 )
 def test_cli_exits_2_before_any_work_on_objective_mismatches(tmp_path, capsys, sets, message):
