@@ -213,7 +213,8 @@ class ViewPath(nn.Module):
 
     ``forward(inputs, keep=None)`` -> ``(embeddings [V, B, D], projections [V, B, P])``:
     crop views (``inputs`` a tuple of ``[B, ...]``, views of one shape encoded in one call), or
-    token views (``inputs [B, ...]`` and ``keep``, a tuple of ``[B, Nk_v]`` index sets).
+    token views (``inputs [B, ...]`` and ``keep``, a tuple of ``[B, Nk_v]`` index sets; views
+    keeping as many tokens encoded in one call on the repeated inputs).
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
@@ -222,14 +223,18 @@ class ViewPath(nn.Module):
 
     def forward(self, inputs: Inputs, keep: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if keep is not None:
-            pooled = [self.encoder(inputs, k).mean(dim=1) for k in keep]  # each [B, D]
+            pooled = [torch.empty(0)] * len(keep)
+            tensor = inputs if isinstance(inputs, torch.Tensor) else None  # tuple inputs: one call per view
+            shapes = [tuple(k.shape) if tensor is not None else (i,) for i, k in enumerate(keep)]
+            for idx in _groups(shapes):  # one encoder call per kept-token count
+                x = inputs if len(idx) == 1 or tensor is None else torch.cat([tensor] * len(idx))
+                tokens = self.encoder(x, torch.cat([keep[i] for i in idx]))  # [len(idx)*B, Nk, D]
+                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
+                    pooled[i] = chunk
         else:
             views = list(inputs)
             pooled = [torch.empty(0)] * len(views)
-            shapes: dict[tuple[int, ...], list[int]] = {}
-            for i, v in enumerate(views):
-                shapes.setdefault(tuple(v.shape), []).append(i)
-            for idx in shapes.values():  # one encoder call per view size
+            for idx in _groups([tuple(v.shape) for v in views]):  # one encoder call per view size
                 tokens = self.encoder(torch.cat([views[i] for i in idx]))  # [len(idx)*B, N, D]
                 for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
                     pooled[i] = chunk
@@ -237,6 +242,14 @@ class ViewPath(nn.Module):
         v, b, d = emb.shape
         proj = self.head(emb.reshape(v * b, d).float()).reshape(v, b, -1)  # [V, B, P]
         return emb, proj
+
+
+def _groups(shapes: Sequence[tuple[int, ...]]) -> list[list[int]]:
+    """The view indices of each distinct shape, in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(shape, []).append(i)
+    return list(groups.values())
 
 
 class LeJEPAObjective:

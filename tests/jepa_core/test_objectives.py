@@ -91,6 +91,14 @@ def test_view_path_encodes_each_view_as_alone_and_groups_sizes():
     keep = (torch.arange(16).expand(4, 16), torch.arange(8).expand(4, 8))
     emb, proj = path(x, keep)
     torch.testing.assert_close(emb[1], vit_like(x, keep[1]).mean(1))
+    calls = []
+    hook = vit_like.register_forward_hook(lambda _m, args, _out: calls.append(tuple(args[1].shape)))
+    keep = TokenViewsMasker(TokenViewsConfig(global_keep=0.5, local_keep=0.25))(4, (16,), torch.Generator()).keep
+    emb, _ = path(x, keep)
+    hook.remove()
+    assert calls == [(8, 8), (8, 4)]  # the two global views in one call, the two local ones in another
+    for i, k in enumerate(keep):
+        torch.testing.assert_close(emb[i], vit_like(x, k).mean(1), rtol=1e-5, atol=1e-6)
     views = (torch.randn(4, 16, 4), torch.randn(4, 16, 4), torch.randn(4, 16, 4))
     emb, _ = path(views)
     for i, v in enumerate(views):
