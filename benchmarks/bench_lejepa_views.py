@@ -10,7 +10,6 @@ Prints the median step time and images/s of each::
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 
@@ -21,9 +20,9 @@ from jepa_core.registry import build_registry
 from jepa_core.run import build_parts
 
 try:
-    from bench_precision_cpu import cpu_name  # run as a script from benchmarks/
+    from bench_precision_cpu import print_medians  # run as a script from benchmarks/
 except ImportError:  # pragma: no cover - imported as benchmarks.bench_lejepa_views
-    from benchmarks.bench_precision_cpu import cpu_name
+    from benchmarks.bench_precision_cpu import print_medians
 
 
 def main() -> None:
@@ -66,10 +65,7 @@ def main() -> None:
             step(keep).backward()
             if r >= 2:
                 times[name].append(time.perf_counter() - start)
-    print(f"{args.plugin}/{args.preset}, batch {args.batch}, {torch.get_num_threads()} threads, {cpu_name()}")
-    for name, ts in times.items():
-        median = statistics.median(ts)
-        print(f"{name:20s} {median * 1000:7.1f} ms/step {args.batch / median:7.0f} images/s")
+    print_medians(f"{args.plugin}/{args.preset}", args.batch, times)
 
 
 if __name__ == "__main__":

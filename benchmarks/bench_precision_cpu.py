@@ -76,10 +76,16 @@ def main() -> None:
             for _ in range(args.steps):
                 step()
             times[p].append((time.perf_counter() - t) / args.steps)
-    print(f"{args.plugin}/{args.preset}, batch {args.batch}, {torch.get_num_threads()} threads, {cpu_name()}")
-    for p, ts in times.items():
+    print_medians(f"{args.plugin}/{args.preset}", args.batch, times)
+
+
+def print_medians(what: str, batch: int, times: dict[str, list[float]]) -> None:
+    """One header line (``what``, batch, threads, CPU), then the median step time and images/s of
+    each way measured (``times``: seconds per step)."""
+    print(f"{what}, batch {batch}, {torch.get_num_threads()} threads, {cpu_name()}")
+    for way, ts in times.items():
         med = statistics.median(ts)
-        print(f"{p}: {med * 1000:.0f} ms/step, {args.batch / med:.0f} images/s")
+        print(f"{way}: {med * 1000:.0f} ms/step, {batch / med:.0f} images/s")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ trainer stays objective-agnostic: it wraps the module the objective assembles fr
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -222,31 +222,34 @@ class ViewPath(nn.Module):
         self.encoder, self.head = encoder, head
 
     def forward(self, inputs: Inputs, keep: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if keep is not None:
-            pooled = [torch.empty(0)] * len(keep)
-            tensor = inputs if isinstance(inputs, torch.Tensor) else None  # tuple inputs: one call per view
-            shapes = [tuple(k.shape) if tensor is not None else (i,) for i, k in enumerate(keep)]
-            for idx in _groups(shapes):  # one encoder call per kept-token count
-                x = inputs if len(idx) == 1 or tensor is None else torch.cat([tensor] * len(idx))
-                tokens = self.encoder(x, torch.cat([keep[i] for i in idx]))  # [len(idx)*B, Nk, D]
-                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
-                    pooled[i] = chunk
-        else:
+        calls: Iterator[tuple[list[int], tuple[Inputs, ...]]]  # view indices, encoder arguments
+        if keep is None:  # crop views: one encoder call per view size
             views = list(inputs)
-            pooled = [torch.empty(0)] * len(views)
-            for idx in _groups([tuple(v.shape) for v in views]):  # one encoder call per view size
-                tokens = self.encoder(torch.cat([views[i] for i in idx]))  # [len(idx)*B, N, D]
-                for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
-                    pooled[i] = chunk
+            count = len(views)
+            calls = ((idx, (torch.cat([views[i] for i in idx]),)) for idx in _groups([v.shape for v in views]))
+        elif isinstance(inputs, torch.Tensor):  # token views: one call per kept-token count
+            count = len(keep)
+            calls = (
+                (idx, (torch.cat([inputs] * len(idx)), torch.cat([keep[i] for i in idx])))
+                for idx in _groups([k.shape for k in keep])
+            )
+        else:  # token views of tuple inputs: one call per view
+            count = len(keep)
+            calls = (([i], (inputs, k)) for i, k in enumerate(keep))
+        pooled = [torch.empty(0)] * count
+        for idx, args in calls:
+            tokens = self.encoder(*args)  # [len(idx)*B, N, D]
+            for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
+                pooled[i] = chunk
         emb = torch.stack(pooled)  # [V, B, D]
         v, b, d = emb.shape
         proj = self.head(emb.reshape(v * b, d).float()).reshape(v, b, -1)  # [V, B, P]
         return emb, proj
 
 
-def _groups(shapes: Sequence[tuple[int, ...]]) -> list[list[int]]:
+def _groups(shapes: Sequence[torch.Size]) -> list[list[int]]:
     """The view indices of each distinct shape, in order of first appearance."""
-    groups: dict[tuple[int, ...], list[int]] = {}
+    groups: dict[torch.Size, list[int]] = {}
     for i, shape in enumerate(shapes):
         groups.setdefault(shape, []).append(i)
     return list(groups.values())
