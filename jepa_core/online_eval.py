@@ -36,7 +36,6 @@ from typing import Any
 
 import attrs
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
@@ -45,6 +44,7 @@ from jepa_core.config import EvalConfig
 from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
+from jepa_core.eval.probe import lbfgs_probe
 from jepa_core.monitors import effective_rank, evaluating, feature_spread
 
 HISTORY_FILE = "online_eval.jsonl"
@@ -196,36 +196,14 @@ def lbfgs_linear_probe(
     steps: int = 100,
     l2: float = 1e-4,
 ) -> float:
-    """Val top-1 (%) of a multinomial logistic regression fitted by full-batch L-BFGS.
-
-    Features are standardised with the train statistics; weights start at zero, so the result
-    is deterministic.
+    """Val top-1 (%) of :func:`jepa_core.eval.probe.lbfgs_probe` at a fixed ``l2`` (NaN when the
+    line search overflows on extreme features); deterministic.
 
     >>> x = torch.cat([torch.randn(50, 4) + 3, torch.randn(50, 4) - 3]); y = torch.arange(100) // 50
     >>> lbfgs_linear_probe(x, y, x, y)
     100.0
     """
-    mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
-    tx, vx = (train_x - mean) / std, (val_x - mean) / std
-    num_classes = int(max(int(train_y.max()), int(val_y.max()))) + 1
-    w = torch.zeros(tx.shape[1], num_classes, requires_grad=True)
-    b = torch.zeros(num_classes, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=steps, history_size=10, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(tx @ w + b, train_y) + l2 * w.square().sum()
-        loss.backward()
-        return loss
-
-    try:
-        with torch.enable_grad():
-            opt.step(closure)
-    except RuntimeError:  # the line search overflowed on extreme features
-        return float("nan")
-    with torch.no_grad():
-        pred = (vx @ w + b).argmax(1)
-    return float((pred == val_y).float().mean()) * 100
+    return lbfgs_probe(train_x, train_y, val_x, val_y, l2=l2, steps=steps).top1
 
 
 @attrs.frozen

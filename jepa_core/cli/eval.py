@@ -2,6 +2,7 @@
 
     jepa eval linear-probe --checkpoint CKPT [--train PATH --val PATH] [--encoder target|context]
                            [--pool mean|last4] [--labels-per-class K | --label-fraction F] [--seed S]
+                           [--solver adamw|lbfgs] [--l2 L2]
     jepa eval knn --checkpoint CKPT --k 20 [--temperature 0.07] [...same options]
     jepa eval attentive-probe --checkpoint CKPT [--epochs 20] [--lr 1e-3] [--heads H] [...same options,
                               but no --pool: it uses all output tokens]
@@ -29,12 +30,13 @@ from jepa_core.cli.common import SubParsers, add_checkpoint_args
 from jepa_core.errors import ConfigError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
 from jepa_core.eval.knn import KnnResult, knn_classify
-from jepa_core.eval.probe import ProbeResult, linear_probe
+from jepa_core.eval.probe import ProbeResult, lbfgs_probe, linear_probe
 from jepa_core.eval.setup import EvalSetup, Precheck, encoders_to_evaluate, frozen_features, load_setup
 from jepa_core.registry import Registry
 from jepa_core.safe_write import check_output_file, write_text
 
 ATTENTIVE = "attentive-probe"
+CV_FOLDS = 5  # folds of the L-BFGS probe's choice of its L2 penalty
 ATTENTIVE_DEFAULTS: dict[str, Any] = {
     name: inspect.signature(attentive_probe).parameters[name].default
     for name in ("epochs", "lr", "weight_decay", "batch_size")
@@ -48,6 +50,14 @@ def add_parser(sub: SubParsers) -> None:
     _add_eval_args(lp)
     lp.add_argument("--epochs", type=int, help="probe epochs (default: the config's probe.epochs)")
     lp.add_argument("--lr", type=float, help="probe learning rate (default: probe.lr)")
+    lp.add_argument(
+        "--solver",
+        choices=["adamw", "lbfgs"],
+        default="adamw",
+        help="adamw: mini-batch AdamW (the config's probe); lbfgs: full-batch L-BFGS logistic regression "
+        f"with its L2 penalty chosen by {CV_FOLDS}-fold cross-validation on the train labels (default adamw)",
+    )
+    lp.add_argument("--l2", type=float, help="with --solver lbfgs: this L2 penalty instead of cross-validation")
     ap = esub.add_parser(
         "attentive-probe", help="attentive pooler + linear head on all frozen output tokens (V-JEPA); top-1/top-5"
     )
@@ -112,6 +122,22 @@ def _fmt(result: Any) -> str:
     )
 
 
+def _check_linear_args(args: argparse.Namespace) -> None:
+    if args.solver == "lbfgs":
+        given = [f"--{name} {getattr(args, name)}" for name in ("epochs", "lr") if getattr(args, name) is not None]
+        if given:
+            raise ConfigError(f"{given[0]} applies to --solver adamw only; L-BFGS runs to convergence, drop it.")
+        if args.l2 is not None and not args.l2 >= 0:
+            raise ConfigError(f"--l2 must be a number >= 0, got {args.l2}.")
+        if args.l2 is None and args.labels_per_class is not None and args.labels_per_class < CV_FOLDS:
+            raise ConfigError(
+                f"--labels-per-class {args.labels_per_class} is too few for the {CV_FOLDS}-fold cross-validation "
+                f"that chooses the L-BFGS probe's L2 penalty; give --l2 or at least {CV_FOLDS} labels per class."
+            )
+    elif args.l2 is not None:
+        raise ConfigError(f"--l2 {args.l2} applies to --solver lbfgs only; add --solver lbfgs or drop --l2.")
+
+
 def _check_attentive_args(args: argparse.Namespace) -> None:
     if args.pool is not None:
         raise ConfigError(
@@ -129,6 +155,8 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     attentive = args.eval_command == ATTENTIVE
     if attentive:
         _check_attentive_args(args)
+    if args.eval_command == "linear-probe":
+        _check_linear_args(args)
     pool = "none" if attentive else args.pool
     pool_text = "all output tokens" if attentive else f"{args.pool} pool"
     if args.json:
@@ -195,6 +223,10 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         elif args.eval_command == "knn":
             result = knn_classify(tx, ty, vx, vy, k=args.k, temperature=args.temperature)
             what = f"k-NN (k={result.k}, T={result.temperature})"
+        elif args.solver == "lbfgs":
+            result = lbfgs_probe(tx, ty, vx, vy, l2=args.l2, folds=CV_FOLDS, seed=args.seed)
+            chosen = "given" if args.l2 is not None else f"{CV_FOLDS}-fold cross-validation on the train labels"
+            what = f"L-BFGS linear probe (L2 {result.l2:g}, {chosen})"
         else:
             probe = setup.cfg.probe
             result = linear_probe(
@@ -221,6 +253,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
             "label_fraction": args.label_fraction,
             "seed": args.seed,
             "data": setup.cfg.data.name,
+            **({"solver": args.solver} if args.eval_command == "linear-probe" else {}),
             "results": results,
         }
         if attentive:

@@ -9,6 +9,7 @@ import torch
 
 from jepa_core.cli import main
 from jepa_core.config import apply_overrides
+from jepa_core.eval.probe import L2_GRID
 from jepa_core.registry import build_registry
 
 TINY = [
@@ -46,6 +47,38 @@ def test_linear_probe_on_the_checkpoints_own_dataset(run_dir, capsys, tmp_path):
     saved = json.loads((tmp_path / "r.json").read_text())
     result = saved["results"]["target encoder"]
     assert result["num_classes"] == 6 and 0.0 <= result["top1"] <= 100.0 and f"top-1 {result['top1']:.1f}%" in out
+
+
+def test_lbfgs_linear_probe_chooses_its_penalty_by_cross_validation(run_dir, capsys, tmp_path):
+    out_json = tmp_path / "r.json"
+    argv = ["eval", "linear-probe", "--checkpoint", str(run_dir), "--solver", "lbfgs", "--json", str(out_json)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    saved = json.loads(out_json.read_text())
+    result = saved["results"]["target encoder"]
+    assert saved["solver"] == "lbfgs" and result["l2"] in L2_GRID
+    assert f"L-BFGS linear probe (L2 {result['l2']:g}, 5-fold cross-validation on the train labels)" in out
+    assert main([*argv[:-2], "--l2", "0.5"]) == 0
+    assert "L-BFGS linear probe (L2 0.5, given) (target encoder): top-1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--l2", "0.1"], "--l2 0.1 applies to --solver lbfgs only; add --solver lbfgs or drop --l2."),
+        (["--solver", "lbfgs", "--epochs", "3"], "--epochs 3 applies to --solver adamw only"),
+        (["--solver", "lbfgs", "--l2", "-1"], "--l2 must be a number >= 0, got -1.0."),
+        (["--solver", "lbfgs", "--l2", "nan"], "--l2 must be a number >= 0, got nan."),
+        (
+            ["--solver", "lbfgs", "--labels-per-class", "2"],
+            "--labels-per-class 2 is too few for the 5-fold cross-validation",
+        ),
+    ],
+)
+def test_bad_linear_probe_options_exit_2_before_any_work(run_dir, capsys, extra, message):
+    assert main(["eval", "linear-probe", "--checkpoint", str(run_dir), *extra]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and "evaluating" not in out
 
 
 def test_knn_low_shot_last4_context_with_baseline(run_dir, capsys):

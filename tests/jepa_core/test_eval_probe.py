@@ -41,3 +41,61 @@ def test_probe_accepts_one_sample_per_class_and_is_seeded():
     b = linear_probe(tx, ty, vx, vy, epochs=10, seed=3)
     assert a == b
     assert a.top1 >= 90.0
+
+
+def test_lbfgs_probe_chooses_its_penalty_on_the_train_folds_only():
+    from jepa_core.eval.probe import L2_GRID, choose_l2, lbfgs_probe
+
+    tx, ty = _clusters(30, 6, 32, seed=0, spread=4.0)  # overlapping classes: the penalty matters
+    vx, vy = _clusters(30, 6, 32, seed=1, spread=4.0)
+    chosen = choose_l2(tx, ty)
+    result = lbfgs_probe(tx, ty, vx, vy)
+    assert result.l2 == chosen and chosen in L2_GRID
+    assert result.top5 is not None and result.top5 >= result.top1
+    assert (result.num_train, result.num_val, result.num_classes) == (180, 180, 6)
+    assert result == lbfgs_probe(tx, ty, vx, vy, l2=chosen)  # refit on all train samples
+    # the val labels take no part in the choice: shuffling them leaves the penalty unchanged
+    shuffled = vy[torch.randperm(len(vy), generator=torch.Generator().manual_seed(0))]
+    assert lbfgs_probe(tx, ty, vx, shuffled).l2 == chosen
+
+
+def test_cross_validation_picks_a_penalty_where_it_helps_and_none_where_it_hurts():
+    from jepa_core.eval.probe import choose_l2
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 4
+    few_and_noisy = torch.randn(4, 30, generator=g)[y] * 0.5 + torch.randn(60, 30, generator=g)
+    assert choose_l2(few_and_noisy, y, grid=(0.0, 1.0)) == 1.0  # no penalty overfits 48 samples in 30 dims
+    y = torch.arange(100) % 2
+    shared = 3.0 * torch.randn(100, generator=g)  # the label hides in the difference of two features
+    correlated = torch.stack([y + shared, shared + 0.05 * torch.randn(100, generator=g)], dim=1)
+    assert choose_l2(correlated, y, grid=(0.0, 10.0)) == 0.0  # a huge penalty cannot weigh them apart
+
+
+def test_stratified_folds_deal_every_class_evenly():
+    from jepa_core.eval.probe import stratified_folds
+
+    labels = torch.arange(100) % 4
+    fold = stratified_folds(labels, 5, seed=1)
+    for k in range(5):
+        assert torch.bincount(labels[fold == k], minlength=4).tolist() == [5, 5, 5, 5]
+    assert torch.equal(fold, stratified_folds(labels, 5, seed=1))
+    assert not torch.equal(fold, stratified_folds(labels, 5, seed=2))
+
+
+def test_lbfgs_probe_refuses_too_few_samples_per_class_and_bad_penalties():
+    import pytest
+
+    from jepa_core.errors import ConfigError
+    from jepa_core.eval.probe import choose_l2, lbfgs_probe
+
+    tx, ty = _clusters(3, 4, 8, seed=0)
+    with pytest.raises(ConfigError, match="a class has 3 training samples, fewer than the 5 cross-validation folds"):
+        lbfgs_probe(tx, ty, tx, ty)
+    assert lbfgs_probe(tx, ty, tx, ty, l2=1e-3).l2 == 1e-3  # a given penalty needs no folds
+    with pytest.raises(ConfigError, match="must be a number >= 0, got -1.0"):
+        lbfgs_probe(tx, ty, tx, ty, l2=-1.0)
+    with pytest.raises(ConfigError, match="at least 2 folds, got 1"):
+        choose_l2(tx, ty, folds=1)
+    with pytest.raises(ConfigError, match="grid of the L-BFGS probe is empty"):
+        choose_l2(tx, ty, grid=())
