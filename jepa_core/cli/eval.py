@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import time
 from typing import Any
 
@@ -127,8 +128,8 @@ def _check_linear_args(args: argparse.Namespace) -> None:
         given = [f"--{name} {getattr(args, name)}" for name in ("epochs", "lr") if getattr(args, name) is not None]
         if given:
             raise ConfigError(f"{given[0]} applies to --solver adamw only; L-BFGS runs to convergence, drop it.")
-        if args.l2 is not None and not args.l2 >= 0:
-            raise ConfigError(f"--l2 must be a number >= 0, got {args.l2}.")
+        if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
+            raise ConfigError(f"--l2 must be a finite number >= 0, got {args.l2}.")
         if args.l2 is None and args.labels_per_class is not None and args.labels_per_class < CV_FOLDS:
             raise ConfigError(
                 f"--labels-per-class {args.labels_per_class} is too few for the {CV_FOLDS}-fold cross-validation "

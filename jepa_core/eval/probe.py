@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
@@ -158,8 +159,8 @@ def lbfgs_probe(
     train_y, val_y = train_y.long().cpu(), val_y.long().cpu()
     if l2 is None:
         l2 = choose_l2(train_x, train_y, grid=grid, folds=folds, steps=steps, seed=seed)
-    if l2 < 0 or l2 != l2:
-        raise ConfigError(f"the L-BFGS probe's L2 penalty must be a number >= 0, got {l2}.")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ConfigError(f"the L-BFGS probe's L2 penalty must be a finite number >= 0, got {l2}.")
     num_classes = int(max(int(train_y.max()), int(val_y.max()))) + 1
     tx, vx = _standardised(train_x, val_x)
     fitted = fit_lbfgs(tx, train_y, num_classes, l2=l2, steps=steps)

@@ -67,8 +67,9 @@ def test_lbfgs_linear_probe_chooses_its_penalty_by_cross_validation(run_dir, cap
     [
         (["--l2", "0.1"], "--l2 0.1 applies to --solver lbfgs only; add --solver lbfgs or drop --l2."),
         (["--solver", "lbfgs", "--epochs", "3"], "--epochs 3 applies to --solver adamw only"),
-        (["--solver", "lbfgs", "--l2", "-1"], "--l2 must be a number >= 0, got -1.0."),
-        (["--solver", "lbfgs", "--l2", "nan"], "--l2 must be a number >= 0, got nan."),
+        (["--solver", "lbfgs", "--l2", "-1"], "--l2 must be a finite number >= 0, got -1.0."),
+        (["--solver", "lbfgs", "--l2", "nan"], "--l2 must be a finite number >= 0, got nan."),
+        (["--solver", "lbfgs", "--l2", "inf"], "--l2 must be a finite number >= 0, got inf."),
         (
             ["--solver", "lbfgs", "--labels-per-class", "2"],
             "--labels-per-class 2 is too few for the 5-fold cross-validation",

@@ -93,8 +93,9 @@ def test_lbfgs_probe_refuses_too_few_samples_per_class_and_bad_penalties():
     with pytest.raises(ConfigError, match="a class has 3 training samples, fewer than the 5 cross-validation folds"):
         lbfgs_probe(tx, ty, tx, ty)
     assert lbfgs_probe(tx, ty, tx, ty, l2=1e-3).l2 == 1e-3  # a given penalty needs no folds
-    with pytest.raises(ConfigError, match="must be a number >= 0, got -1.0"):
-        lbfgs_probe(tx, ty, tx, ty, l2=-1.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=f"must be a finite number >= 0, got {bad}"):
+            lbfgs_probe(tx, ty, tx, ty, l2=bad)
     with pytest.raises(ConfigError, match="at least 2 folds, got 1"):
         choose_l2(tx, ty, folds=1)
     with pytest.raises(ConfigError, match="grid of the L-BFGS probe is empty"):
