@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jepa_core.errors import ConfigError, DataError
-from jepa_core.eval.probe import ProbeResult
+from jepa_core.eval.probe import ProbeResult, top1_top5
 
 HEAD_CHOICES: tuple[int, ...] = (8, 4, 2, 1)
 INIT_STD = 0.02
@@ -333,8 +333,5 @@ def attentive_probe(
         for i in range(0, len(val_tokens), batch_size):
             logits.append(model(batch(val_tokens, order[i : i + batch_size])).cpu())
     scores = torch.cat(logits)  # [M, C]
-    top1 = (scores.argmax(1) == val_y).float().mean().item() * 100
-    top5 = None
-    if num_classes > 5:
-        top5 = (scores.topk(5, dim=1).indices == val_y[:, None]).any(1).float().mean().item() * 100
+    top1, top5 = top1_top5(scores, val_y)
     return ProbeResult(top1, top5, len(train_tokens), len(val_tokens), num_classes)

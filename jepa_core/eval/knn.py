@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from jepa_core.errors import ConfigError
+from jepa_core.eval.probe import top1_top5
 
 
 @attrs.frozen
@@ -81,8 +82,5 @@ def knn_classify(
     scores = knn_scores(
         train_x, train_y, val_x, k=k, temperature=temperature, num_classes=num_classes, batch_size=batch_size
     ).cpu()
-    top1 = (scores.argmax(1) == val_y).float().mean().item() * 100
-    top5 = None
-    if num_classes > 5:
-        top5 = (scores.topk(5, dim=1).indices == val_y[:, None]).any(1).float().mean().item() * 100
+    top1, top5 = top1_top5(scores, val_y)
     return KnnResult(top1, top5, min(k, len(train_x)), temperature, len(train_x), len(val_x), num_classes)

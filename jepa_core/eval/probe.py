@@ -44,11 +44,16 @@ def _standardised(train_x: torch.Tensor, *others: torch.Tensor) -> list[torch.Te
     return [(x.float() - mean) / std for x in (train_x, *others)]
 
 
-def _top1_top5(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float | None]:
-    top1 = (logits.argmax(1) == labels).float().mean().item() * 100
-    if logits.shape[1] <= 5:
+def top1_top5(scores: torch.Tensor, labels: torch.Tensor) -> tuple[float, float | None]:
+    """Top-1 and top-5 accuracy (%) of class ``scores [N, C]``; top-5 is None for 5 classes or fewer.
+
+    >>> top1_top5(torch.eye(3), torch.tensor([0, 1, 1]))
+    (66.66666865348816, None)
+    """
+    top1 = (scores.argmax(1) == labels).float().mean().item() * 100
+    if scores.shape[1] <= 5:
         return top1, None
-    top5 = (logits.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean().item() * 100
+    top5 = (scores.topk(5, dim=1).indices == labels[:, None]).any(1).float().mean().item() * 100
     return top1, top5
 
 
@@ -166,7 +171,7 @@ def lbfgs_probe(
     fitted = fit_lbfgs(tx, train_y, num_classes, l2=l2, steps=steps)
     if fitted is None:
         return ProbeResult(float("nan"), None, len(tx), len(vx), num_classes, l2)
-    top1, top5 = _top1_top5(vx @ fitted[0] + fitted[1], val_y)
+    top1, top5 = top1_top5(vx @ fitted[0] + fitted[1], val_y)
     return ProbeResult(top1, top5, len(tx), len(vx), num_classes, l2)
 
 
@@ -210,5 +215,5 @@ def linear_probe(
             sched.step()
     with torch.no_grad():
         logits = head(vx)
-    top1, top5 = _top1_top5(logits, val_y)
+    top1, top5 = top1_top5(logits, val_y)
     return ProbeResult(top1, top5, len(tx), len(vx), num_classes)
