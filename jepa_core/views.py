@@ -17,6 +17,15 @@ differ in where it is and agree on how it moves::
     masker = TokenViewsMasker(TokenViewsConfig(layout="band"))
     [k.shape for k in masker(64, (4, 4, 4), torch.Generator().manual_seed(0)).keep]
     # [64, 32] twice (2 of 4 time slices), then [64, 16] twice (1 slice)
+
+``layout="block"`` keeps one rectangle over the grid's last two axes (height and width; the
+whole of any leading axis, so a spatial tube on video), as close to square as the grid allows
+and as close to ``keep`` of those tokens as a rectangle can be, at a uniformly drawn position per
+view and sample: token-level crops, local views seeing one region of what the global views see::
+
+    masker = TokenViewsMasker(TokenViewsConfig(layout="block"))
+    [k.shape for k in masker(64, (4, 4), torch.Generator().manual_seed(0)).keep]
+    # [64, 9] twice (3 x 3 of 4 x 4 tokens for keep 0.6), then [64, 4] twice (2 x 2)
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ def _keep_fraction(_inst: object, attr: attrs.Attribute, value: float) -> None:
         raise ValueError(f"{attr.name} must be in (0, 1], got {value!r}")
 
 
-LAYOUTS = ("scattered", "band")
+LAYOUTS = ("scattered", "band", "block")
 
 
 def _layout(_inst: object, attr: attrs.Attribute, value: str) -> None:
@@ -55,7 +64,8 @@ def _at_least_two_views(inst: TokenViewsConfig, _attr: attrs.Attribute, _value: 
 @attrs.frozen(kw_only=True)
 class TokenViewsConfig:
     """How many global and local views, the fraction of tokens each keeps, and how the kept
-    tokens lie on the grid (``scattered`` anywhere, or one ``band`` of first-axis slices)."""
+    tokens lie on the grid (``scattered`` anywhere, one ``band`` of first-axis slices, or one
+    ``block`` over the last two axes)."""
 
     global_views: int = attrs.field(default=2, validator=positive)
     local_views: int = attrs.field(default=2, validator=[non_negative, _at_least_two_views])
@@ -74,6 +84,8 @@ class TokenViewsMasker:
         fractions = [self.cfg.global_keep] * self.cfg.global_views + [self.cfg.local_keep] * self.cfg.local_views
         if self.cfg.layout == "band":
             keep = tuple(_band(batch_size, grid, f, generator) for f in fractions)
+        elif self.cfg.layout == "block":
+            keep = tuple(_block(batch_size, grid, f, generator) for f in fractions)
         else:
             n = math.prod(grid)
             everything = torch.ones(batch_size, n, dtype=torch.bool)
@@ -90,3 +102,18 @@ def _band(batch_size: int, grid: tuple[int, ...], fraction: float, generator: to
     slices, per_slice = _count(fraction, grid[0]), math.prod(grid[1:])
     start = torch.randint(0, grid[0] - slices + 1, (batch_size, 1), generator=generator)  # [B, 1]
     return start * per_slice + torch.arange(slices * per_slice)
+
+
+def _block(batch_size: int, grid: tuple[int, ...], fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """``[B, lead * h * w]`` sorted indices of an ``h x w`` rectangle over the last two axes (a
+    run of ``w`` tokens on a one-axis grid), repeated over the leading axes."""
+    height, width = (1, grid[0]) if len(grid) == 1 else grid[-2:]
+    lead = math.prod(grid[:-2])
+    wanted = fraction * height * width
+    h = min(height, max(1, round(math.sqrt(wanted))))
+    w = min(width, max(1, round(wanted / h)))
+    top = torch.randint(0, height - h + 1, (batch_size, 1, 1), generator=generator)
+    left = torch.randint(0, width - w + 1, (batch_size, 1, 1), generator=generator)
+    cells = (top + torch.arange(h).view(1, h, 1)) * width + left + torch.arange(w).view(1, 1, w)  # [B, h, w]
+    offsets = torch.arange(lead).view(1, lead, 1) * (height * width)
+    return (offsets + cells.flatten(1).unsqueeze(1)).flatten(1)  # [B, lead * h * w]

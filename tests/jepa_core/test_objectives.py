@@ -211,12 +211,31 @@ def test_band_token_views_keep_whole_contiguous_first_axis_slices():
     assert all(torch.equal(a, b) for a, b in zip(views.keep, again.keep, strict=True))
 
 
+def test_block_token_views_keep_one_rectangle_over_the_last_two_axes():
+    masker = TokenViewsMasker(TokenViewsConfig(global_keep=0.6, local_keep=0.25, layout="block"))
+    views = masker(256, (4, 4), torch.Generator().manual_seed(0))
+    assert [k.shape for k in views.keep] == [torch.Size([256, 9])] * 2 + [torch.Size([256, 4])] * 2
+    for k, side in zip(views.keep, (3, 3, 2, 2), strict=True):
+        rows, cols = k.div(4, rounding_mode="floor"), k % 4
+        top, left = rows[:, :1], cols[:, :1]
+        assert torch.equal(rows, top + torch.arange(side).repeat_interleave(side))  # side x side, row-major
+        assert torch.equal(cols, left + torch.arange(side).repeat(side))
+        assert set(top.flatten().tolist()) == set(left.flatten().tolist()) == set(range(4 - side + 1))
+    video = masker(8, (3, 4, 4), torch.Generator().manual_seed(1)).keep[2]  # one 2 x 2 tube over 3 slices
+    assert video.shape == (8, 12) and torch.equal(video[:, 4:8], video[:, :4] + 16)
+    assert torch.equal(video[:, 8:], video[:, :4] + 32)
+    run = masker(8, (10,), torch.Generator().manual_seed(2)).keep[0]  # a one-axis grid: a run of 6
+    assert torch.equal(run, run[:, :1] + torch.arange(6))
+    again = masker(256, (4, 4), torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(views.keep, again.keep, strict=True))
+
+
 def test_token_views_need_two_views_and_fractions_in_range():
     with pytest.raises(ValueError, match="at least 2 views"):
         TokenViewsConfig(global_views=1, local_views=0)
     with pytest.raises(ValueError, match=r"local_keep must be in \(0, 1\]"):
         TokenViewsConfig(local_keep=0.0)
-    with pytest.raises(ValueError, match="layout must be one of scattered, band, got 'tubes'"):
+    with pytest.raises(ValueError, match="layout must be one of scattered, band, block, got 'tubes'"):
         TokenViewsConfig(layout="tubes")
 
 
@@ -280,7 +299,7 @@ def _cli(tmp_path, *sets):
         (["target.name=none"], "objective 'predictive' needs a target"),
         (
             [*LEJEPA, "masker.layout=tubes"],
-            "invalid value for 'masker.layout': layout must be one of scattered, band, got 'tubes'.",
+            "invalid value for 'masker.layout': layout must be one of scattered, band, block, got 'tubes'.",
         ),
     ],
 )
