@@ -16,7 +16,8 @@ trainer stays objective-agnostic: it wraps the module the objective assembles fr
 * ``lejepa`` (LeJEPA, Balestriero & LeCun 2025): no target encoder, no predictor. Each sample
   comes as V views, either crops from the data (a multi-crop transform: a tuple of views per
   sample, global views first, with the first view's size) or token subsets from a masker
-  (:class:`~jepa_core.interfaces.TokenViews`, LeVJEPA). Every view is encoded and mean-pooled,
+  (:class:`~jepa_core.interfaces.TokenViews`, LeVJEPA), or both: with C crops of one size, token
+  view i keeps its tokens of crop i mod C (masked crops, as MSN). Every view is encoded and mean-pooled,
   a projector MLP maps it to ``proj_dim``, and
   ``loss = (1 - sigreg_weight) * invariance + sigreg_weight * SIGReg``: the invariance is the
   configured ``loss`` between each view's projection and the mean projection of the global views
@@ -214,7 +215,8 @@ class ViewPath(nn.Module):
     ``forward(inputs, keep=None)`` -> ``(embeddings [V, B, D], projections [V, B, P])``:
     crop views (``inputs`` a tuple of ``[B, ...]``, views of one shape encoded in one call), or
     token views (``inputs [B, ...]`` and ``keep``, a tuple of ``[B, Nk_v]`` index sets; views
-    keeping as many tokens encoded in one call on the repeated inputs).
+    keeping as many tokens encoded in one call on the repeated inputs), or token views of C crops
+    of one shape (``inputs`` a tuple, view i keeping ``keep[i]`` of crop i mod C).
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
@@ -233,9 +235,12 @@ class ViewPath(nn.Module):
                 (idx, (torch.cat([inputs] * len(idx)), torch.cat([keep[i] for i in idx])))
                 for idx in _groups([k.shape for k in keep])
             )
-        else:  # token views of tuple inputs: one call per view
-            count = len(keep)
-            calls = (([i], (inputs, k)) for i, k in enumerate(keep))
+        else:  # token views of crop views: view i keeps keep[i] of crop i mod C, one call per kept-token count
+            count, crops = len(keep), list(inputs)
+            calls = (
+                (idx, (torch.cat([crops[i % len(crops)] for i in idx]), torch.cat([keep[i] for i in idx])))
+                for idx in _groups([k.shape for k in keep])
+            )
         pooled = [torch.empty(0)] * count
         for idx, args in calls:
             tokens = self.encoder(*args)  # [len(idx)*B, N, D]
@@ -355,6 +360,12 @@ def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: n
             f"{'none' if masks is None else 'token views'}; choose a masker such as multiblock."
         )
     views = list(sample) if isinstance(sample, (tuple, list)) else [sample]
+    shapes = list(dict.fromkeys(tuple(v.shape) for v in views))
+    if isinstance(masks, TokenViews) and len(shapes) > 1:
+        raise ConfigError(
+            f"masker '{cfg.masker.name}' keeps tokens of every crop on one grid, but data '{cfg.data.name}' gives "
+            f"crops of shapes {shapes}; use crops of one size (image data: data.local_crops=0) or no multi-crop."
+        )
     if isinstance(objective, LeJEPAObjective):
         count = masks.num_views if isinstance(masks, TokenViews) else len(views)
         if count < 2:

@@ -105,6 +105,21 @@ def test_view_path_encodes_each_view_as_alone_and_groups_sizes():
         torch.testing.assert_close(emb[i], vit_like(v).mean(1), rtol=1e-5, atol=1e-6)
 
 
+def test_view_path_keeps_the_tokens_of_each_view_from_its_crop_in_turn():
+    vit_like = KitEncoder()
+    path = ViewPath(vit_like, torch.nn.Linear(16, 3)).eval()
+    crops = (torch.randn(4, 16, 4), torch.randn(4, 16, 4))
+    keep = TokenViewsMasker(TokenViewsConfig(global_keep=0.5, local_keep=0.25))(4, (16,), torch.Generator()).keep
+    calls = []
+    hook = vit_like.register_forward_hook(lambda _m, args, _out: calls.append(tuple(args[1].shape)))
+    emb, proj = path(crops, keep)
+    hook.remove()
+    assert calls == [(8, 8), (8, 4)] and proj.shape[:2] == (4, 4)
+    for i, k in enumerate(keep):  # views 0, 2 from the first crop, 1, 3 from the second
+        torch.testing.assert_close(emb[i], vit_like(crops[i % 2], k).mean(1), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(emb[0], vit_like(crops[1], keep[0]).mean(1))
+
+
 def test_global_views_are_the_leading_views_of_the_first_shape():
     g, small = torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 4, 4)
     assert global_view_count((g, g, small, small)) == 2

@@ -132,3 +132,34 @@ def test_every_preset_builds_and_steps_at_reduced_size(registry, name, image_fol
     assert result.steps == 1
     assert all(math.isfinite(loss) for _, loss in result.loss_history)
     assert (tmp_path / "config.yaml").is_file()
+
+
+LEJEPA_SMALL_AT_TEST_SIZE = [
+    "encoder.depth=1",
+    "train.batch_size=2",
+    "train.max_steps=1",
+    "train.num_workers=0",
+    "probe.enabled=false",
+    "train.eval_every=0",
+]
+
+
+def test_lejepa_small_steps_on_token_views_of_two_crops(registry, image_folder, tmp_path):
+    cfg = registry.preset("image", "lejepa_small").build()
+    sets = [*LEJEPA_SMALL_AT_TEST_SIZE, "data.multi_crop=true", "data.local_crops=0", f"data.root={image_folder}"]
+    result = train_run(apply_overrides(cfg, [*sets, f"train.out_dir={tmp_path}"], registry), registry, stream=None)
+    assert result.steps == 1 and all(math.isfinite(loss) for _, loss in result.loss_history)
+
+
+def test_token_views_of_crops_of_two_sizes_exit_2_before_any_work(image_folder, tmp_path, capsys):
+    from jepa_core.cli.app import main
+
+    args = ["train", "--plugin", "image", "--preset", "lejepa_small", "--data", str(image_folder)]
+    args += ["--out", str(tmp_path / "run")]
+    for s in [*LEJEPA_SMALL_AT_TEST_SIZE, "data.multi_crop=true"]:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "masker 'token_views' keeps tokens of every crop on one grid" in err
+    assert "[(3, 32, 32), (3, 16, 16)]" in err and "data.local_crops=0" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
