@@ -22,6 +22,11 @@ label, so only the motion tells the class.
   look at, but the positions then leak the label (a shape moving right starts on the left), so
   a single frame partly tells the class.
 
+``background="plain"`` replaces the textured background and the dot by a uniform grey (0.75 on
+light clips, 0.25 on dark ones), a diagnostic: the shape and its motion are then the only
+things that tell clips apart. The random draws are the same as with ``"texture"``, so clip
+``i`` differs only in its background.
+
 ``label_by="shape"`` makes the class the shape KIND instead (label ``k`` is
 ``SHAPES[k]``, at most 10 classes) and draws the direction uniformly on the circle: an
 appearance task on moving objects, like the image plugin's ``synthetic_shapes``. The random
@@ -98,6 +103,9 @@ class SyntheticMotionConfig:
     label_by: Literal["direction", "shape"] = attrs.field(
         default="direction", validator=attrs.validators.in_(("direction", "shape"))
     )
+    background: Literal["texture", "plain"] = attrs.field(
+        default="texture", validator=attrs.validators.in_(("texture", "plain"))
+    )
     seed: int = 0
     crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=check_crop_scale)
     aspect: tuple[float, float] = attrs.field(default=(0.75, 1.35), validator=check_aspect)
@@ -106,6 +114,11 @@ class SyntheticMotionConfig:
     def __attrs_post_init__(self) -> None:
         _check_inside_speed(self.boundary, self.speed, self.num_frames)
         _check_shape_classes(self.label_by, self.num_classes)
+
+
+def _check_background(background: str) -> None:
+    if background not in ("texture", "plain"):
+        raise ValueError(f"background must be 'texture' or 'plain', got {background!r}")
 
 
 def _check_shape_classes(label_by: str, num_classes: int) -> None:
@@ -164,6 +177,7 @@ def render_motion_clip(
     speed: tuple[float, float] = (0.06, 0.12),
     boundary: str = "wrap",
     label_by: str = "direction",
+    background: str = "texture",
 ) -> MotionClip:
     """Draw one clip whose shape moves in direction ``label`` (see :func:`direction`), or, with
     ``label_by="shape"``, whose shape is ``SHAPES[label]`` moving in a random direction.
@@ -174,10 +188,13 @@ def render_motion_clip(
     """
     if boundary not in ("wrap", "inside"):
         raise ValueError(f"boundary must be 'wrap' or 'inside', got {boundary!r}")
+    _check_background(background)
     light = bool(rng.random() < 0.5)
     bg = paint_background(rng, grid, light, dtype=np.float32)
     colours = object_range(light)
     add_distractor_dot(rng, bg, grid, colours)  # static
+    if background == "plain":  # drawn and then replaced, so every later draw stays the same
+        bg[:] = 0.75 if light else 0.25
     colour = rng.uniform(*colours, size=3).astype(np.float32)
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
     r = float(rng.uniform(*RADIUS))
@@ -255,6 +272,7 @@ class SyntheticMotionDataset(SyntheticDataset):
         speed: tuple[float, float] = (0.06, 0.12),
         boundary: str = "wrap",
         label_by: str = "direction",
+        background: str = "texture",
         seed: int = 0,
         split: str = "train",
         transform: Any = None,
@@ -269,7 +287,8 @@ class SyntheticMotionDataset(SyntheticDataset):
         if label_by not in ("direction", "shape"):
             raise ValueError(f"label_by must be 'direction' or 'shape', got {label_by!r}")
         _check_shape_classes(label_by, num_classes)
-        self.label_by = label_by
+        _check_background(background)
+        self.label_by, self.background = label_by, background
         self.resolution, self.num_frames = resolution, num_frames
         self.speed, self.boundary = tuple(speed), boundary
         self.transform = transform if transform is not None else clip_to_tensor()
@@ -290,6 +309,7 @@ class SyntheticMotionDataset(SyntheticDataset):
             speed=self.speed,
             boundary=self.boundary,
             label_by=self.label_by,
+            background=self.background,
         )
 
     def frames(self, index: int) -> np.ndarray:
@@ -313,6 +333,7 @@ def build_synthetic_motion(cfg: SyntheticMotionConfig, split: str) -> SyntheticM
         speed=cfg.speed,
         boundary=cfg.boundary,
         label_by=cfg.label_by,
+        background=cfg.background,
         seed=cfg.seed,
         split=part,
         transform=tf,

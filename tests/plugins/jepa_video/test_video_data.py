@@ -274,6 +274,24 @@ def test_synthetic_label_by_shape_fixes_the_kind_and_randomises_the_direction() 
         SyntheticMotionConfig(label_by="shape", num_classes=12)
 
 
+def test_synthetic_plain_background_keeps_only_the_moving_shape() -> None:
+    plain = SyntheticMotionDataset(24, background="plain", split="val")
+    texture = SyntheticMotionDataset(24, split="val")
+    greys = set()
+    for i in range(24):
+        a, b = plain.render(i), texture.render(i)
+        np.testing.assert_allclose(a.centres, b.centres)  # same draws: same shape and motion
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.frames[a.mask], b.frames[b.mask])
+        rest = a.frames[~a.mask]  # [pixels, 3]: one grey everywhere off the shape
+        assert (rest == rest[0]).all() and rest[0, 0] == rest[0, 1] == rest[0, 2]
+        greys.add(int(rest[0, 0]))
+        assert not (b.frames[~b.mask] == b.frames[~b.mask][0]).all()
+    assert greys == {64, 191}  # 0.25 and 0.75: dark and light clips
+    assert build_synthetic_motion(SyntheticMotionConfig(background="plain"), "val").background == "plain"
+    with pytest.raises(ValueError, match="background"):
+        SyntheticMotionConfig(background="noise")
+
+
 def test_synthetic_config_validation() -> None:
     with pytest.raises(ValueError, match=r"num_classes must be in \[2, 16\]"):
         SyntheticMotionConfig(num_classes=1)
