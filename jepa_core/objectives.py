@@ -229,14 +229,9 @@ class ViewPath(nn.Module):
             views = list(inputs)
             count = len(views)
             calls = ((idx, (torch.cat([views[i] for i in idx]),)) for idx in _groups([v.shape for v in views]))
-        elif isinstance(inputs, torch.Tensor):  # token views: one call per kept-token count
+        else:  # token views (of crop i mod C): one call per kept-token count
             count = len(keep)
-            calls = (
-                (idx, (torch.cat([inputs] * len(idx)), torch.cat([keep[i] for i in idx])))
-                for idx in _groups([k.shape for k in keep])
-            )
-        else:  # token views of crop views: view i keeps keep[i] of crop i mod C, one call per kept-token count
-            count, crops = len(keep), list(inputs)
+            crops = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
             calls = (
                 (idx, (torch.cat([crops[i % len(crops)] for i in idx]), torch.cat([keep[i] for i in idx])))
                 for idx in _groups([k.shape for k in keep])
@@ -374,7 +369,7 @@ def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: n
                 f"'{cfg.masker.name}' gives {count}; use a multi-crop data transform or masker.name=token_views."
             )
     expected = getattr(encoder, "expected_input_shape", None)
-    for shape in dict.fromkeys(tuple(v.shape) for v in views):
+    for shape in shapes:
         if expected is not None and shape == tuple(expected):
             continue
         try:
