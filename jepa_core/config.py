@@ -241,33 +241,63 @@ def component(registry: Registry, slot: str, name: str, **options: Any) -> Compo
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Registry) -> RunConfig:
-    """Apply ``key=value`` strings; each value is parsed and checked against the field's type."""
+    """Apply ``key=value`` strings; each value is parsed and checked against the field's type.
+
+    The fields of one section change together, so options that constrain each other (an
+    encoder's ``img_size`` and ``patch_size``) can both change; a section's ``name`` applies
+    first (its registered defaults), then that section's other keys, the last value of a key wins.
+
+    >>> cfg = apply_overrides(cfg, ["encoder.img_size=28", "encoder.patch_size=7"], reg)  # doctest: +SKIP
+    """
+    names: dict[str, str] = {}
+    fields: dict[str, dict[str, str]] = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value (e.g. optim.lr=5e-4).")
         key, raw = item.split("=", 1)
-        cfg = set_value(cfg, key.strip(), raw.strip(), registry, from_text=True)
+        section, field = _split_key(key.strip())
+        if field == "name" and isinstance(getattr(cfg, section), ComponentConfig):
+            names[section] = raw.strip()
+            fields.setdefault(section, {})
+        else:
+            fields.setdefault(section, {})[field] = raw.strip()
+    for section, values in fields.items():
+        if section in names:
+            cfg = set_value(cfg, f"{section}.name", names[section], registry)
+        cfg = _set_section(cfg, section, values, from_text=True)
     return cfg
 
 
 def set_value(cfg: RunConfig, key: str, value: Any, registry: Registry, *, from_text: bool = False) -> RunConfig:
     """Return ``cfg`` with dotted ``key`` set to ``value`` (parsed from text when ``from_text``)."""
+    section, field = _split_key(key)
+    current = getattr(cfg, section)
+    if isinstance(current, ComponentConfig) and field == "name":
+        spec = registry.get(COMPONENT_SLOTS[section], str(value))
+        changes: dict[str, Any] = {section: ComponentConfig(spec.name, _make(spec.config_type, {}, section))}
+        return attrs.evolve(cfg, **changes)  # the section is only known at run time
+    return _set_section(cfg, section, {field: value}, from_text=from_text)
+
+
+def _split_key(key: str) -> tuple[str, str]:
     parts = key.split(".")
     if len(parts) != 2:
         raise ConfigError(f"config key '{key}' must be section.field; sections: {', '.join(_sections())}.")
-    section, field = parts
-    if section not in _sections():
-        raise ConfigError(f"unknown config section '{section}' in '{key}'; valid sections: {', '.join(_sections())}.")
+    if parts[0] not in _sections():
+        raise ConfigError(f"unknown config section '{parts[0]}' in '{key}'; valid sections: {', '.join(_sections())}.")
+    return parts[0], parts[1]
+
+
+def _set_section(cfg: RunConfig, section: str, values: dict[str, Any], *, from_text: bool) -> RunConfig:
+    """``cfg`` with the fields ``values`` of ``section`` (not ``name``) changed in one step."""
+    if not values:
+        return cfg
     current = getattr(cfg, section)
-    if isinstance(current, ComponentConfig):
-        if field == "name":
-            spec = registry.get(COMPONENT_SLOTS[section], str(value))
-            new = ComponentConfig(spec.name, _make(spec.config_type, {}, section))
-        else:
-            new = attrs.evolve(current, options=_evolve(current.options, field, value, key, from_text))
-    else:
-        new = _evolve(current, field, value, key, from_text)
-    changes: dict[str, Any] = {section: new}  # the section is only known at run time
+    record = current.options if isinstance(current, ComponentConfig) else current
+    new = _evolve(record, section, values, from_text)
+    changes: dict[str, Any] = {
+        section: attrs.evolve(current, options=new) if isinstance(current, ComponentConfig) else new
+    }
     return attrs.evolve(cfg, **changes)
 
 
@@ -275,15 +305,19 @@ def _sections() -> list[str]:
     return [f.name for f in attrs.fields(RunConfig) if f.name not in ("plugin", "preset")]
 
 
-def _evolve(record: Any, field: str, value: Any, key: str, from_text: bool) -> Any:
+def _evolve(record: Any, section: str, values: dict[str, Any], from_text: bool) -> Any:
     types_ = field_types(type(record))
-    if field not in types_:
-        raise ConfigError(f"unknown config key '{key}'; valid keys: {', '.join(_prefix(key, types_))}.")
-    parsed = parse_value(value, types_[field], key) if from_text else coerce_value(value, types_[field], key)
+    parsed: dict[str, Any] = {}
+    for field, value in values.items():
+        key = f"{section}.{field}"
+        if field not in types_:
+            raise ConfigError(f"unknown config key '{key}'; valid keys: {', '.join(_prefix(key, types_))}.")
+        parsed[field] = parse_value(value, types_[field], key) if from_text else coerce_value(value, types_[field], key)
     try:
-        return attrs.evolve(record, **{field: parsed})
+        return attrs.evolve(record, **parsed)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"invalid value for '{key}': {err}.") from err
+        keys = "', '".join(f"{section}.{field}" for field in parsed)
+        raise ConfigError(f"invalid value for '{keys}': {err}.") from err
 
 
 def _prefix(key: str, types_: dict[str, Any]) -> list[str]:

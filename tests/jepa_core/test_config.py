@@ -44,6 +44,19 @@ class RangedBlockConfig:
     min_keep: int | None = None
 
 
+def _divides(inst, attr, value):
+    if inst.cells % inst.block:
+        raise ValueError(f"cells={inst.cells} is not divisible by block={inst.block}")
+
+
+@attrs.frozen
+class GridConfig:
+    """Two options that constrain each other, like an encoder's image and patch sizes."""
+
+    cells: int = attrs.field(default=32, validator=_divides)
+    block: int = attrs.field(default=8, validator=_divides)
+
+
 @pytest.fixture
 def reg():
     plugin = types.ModuleType("ranged")
@@ -51,6 +64,7 @@ def reg():
     @hookimpl
     def jepa_maskers():
         yield MaskerSpec(name="ranged_block", config_type=RangedBlockConfig, build=lambda cfg: None)
+        yield MaskerSpec(name="grid", config_type=GridConfig, build=lambda cfg: None)
 
     plugin.jepa_maskers = jepa_maskers
     return build_registry(autoload=False, plugins=[toy_seq_plugin, plugin])
@@ -173,6 +187,23 @@ def test_out_of_range_component_option(cfg, reg):
         apply_overrides(cfg, ["masker.scale=0.5,1.5"], reg)
     with pytest.raises(ConfigError, match=r"'masker.mode' must be one of 'a', 'b', got 'c'"):
         apply_overrides(cfg, ["masker.mode=c"], reg)
+
+
+def test_options_that_constrain_each_other_change_together(cfg, reg):
+    cfg = set_value(cfg, "masker.name", "grid", reg)
+    for order in (["masker.cells=28", "masker.block=7"], ["masker.block=7", "masker.cells=28"]):
+        assert apply_overrides(cfg, order, reg).masker.options == GridConfig(cells=28, block=7)
+    with pytest.raises(ConfigError, match=r"'masker.cells': cells=28 is not divisible by block=8"):
+        apply_overrides(cfg, ["masker.cells=28"], reg)
+    with pytest.raises(ConfigError, match=r"'masker.block', 'masker.cells': cells=29 is not divisible by block=7"):
+        apply_overrides(cfg, ["masker.block=7", "masker.cells=29"], reg)
+    assert apply_overrides(cfg, ["masker.block=7", "masker.block=4", "masker.cells=28"], reg).masker.options.block == 4
+
+
+def test_a_component_name_applies_before_its_options_in_any_order(cfg, reg):
+    for order in (["masker.block=4", "masker.name=grid"], ["masker.name=grid", "masker.block=4"]):
+        new = apply_overrides(cfg, order, reg)
+        assert new.masker.name == "grid" and new.masker.options == GridConfig(block=4)
 
 
 # -------------------------------------------------------------------- component name
