@@ -23,8 +23,9 @@ trainer stays objective-agnostic: it wraps the module the objective assembles fr
   configured ``loss`` between each view's projection and the mean projection of the global views
   (``l2``: the mean squared distance), SIGReg the regulariser of :class:`~jepa_core.regularizers.SIGReg`
   on the projections (per view and averaged, or on all views pooled). An optional regulariser
-  (``regularizer.apply_to=pooled``) on each view's pooled embedding, before the projector, is
-  averaged over the views and added with its weight. Probes read the encoder.
+  on each view's encoder output, before the projector (its mean-pooled embedding, its tokens or
+  both, as ``regularizer.apply_to`` says), is averaged over the views and added with its weight.
+  Probes read the encoder.
 """
 
 from __future__ import annotations
@@ -212,18 +213,21 @@ class LeJEPAConfig:
 class ViewPath(nn.Module):
     """LeJEPA's trainable part (encoder + projector): views -> pooled embeddings and projections.
 
-    ``forward(inputs, keep=None)`` -> ``(embeddings [V, B, D], projections [V, B, P])``:
+    ``forward(inputs, keep=None)`` -> ``(embeddings [V, B, D], projections [V, B, P])``, and with
+    ``return_tokens`` a third item, each view's output tokens (a list of V ``[B, N_v, D]``):
     crop views (``inputs`` a tuple of ``[B, ...]``, views of one shape encoded in one call), or
     token views (``inputs [B, ...]`` and ``keep``, a tuple of ``[B, Nk_v]`` index sets; views
     keeping as many tokens encoded in one call on the repeated inputs), or token views of C crops
     of one shape (``inputs`` a tuple, view i keeping ``keep[i]`` of crop i mod C).
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module, *, return_tokens: bool = False) -> None:
         super().__init__()
-        self.encoder, self.head = encoder, head
+        self.encoder, self.head, self.return_tokens = encoder, head, return_tokens
 
-    def forward(self, inputs: Inputs, keep: Sequence[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, inputs: Inputs, keep: Sequence[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         calls: Iterator[tuple[list[int], tuple[Inputs, ...]]]  # view indices, encoder arguments
         if keep is None:  # crop views: one encoder call per view size
             views = list(inputs)
@@ -237,14 +241,18 @@ class ViewPath(nn.Module):
                 for idx in _groups([k.shape for k in keep])
             )
         pooled = [torch.empty(0)] * count
+        view_tokens = [torch.empty(0)] * count
         for idx, args in calls:
             tokens = self.encoder(*args)  # [len(idx)*B, N, D]
             for i, chunk in zip(idx, tokens.mean(dim=1).chunk(len(idx)), strict=True):
                 pooled[i] = chunk
+            if self.return_tokens:
+                for i, chunk in zip(idx, tokens.chunk(len(idx)), strict=True):
+                    view_tokens[i] = chunk  # [B, N, D]
         emb = torch.stack(pooled)  # [V, B, D]
         v, b, d = emb.shape
         proj = self.head(emb.reshape(v * b, d).float()).reshape(v, b, -1)  # [V, B, P]
-        return emb, proj
+        return (emb, proj, view_tokens) if self.return_tokens else (emb, proj)
 
 
 def _groups(shapes: Sequence[torch.Size]) -> list[list[int]]:
@@ -265,17 +273,18 @@ class LeJEPAObjective:
         self.sigreg = SIGReg(SIGRegConfig(num_slices=cfg.num_slices))
 
     def trainable_path(self, encoder: nn.Module, predictor: nn.Module, nets: Networks) -> nn.Module:
-        return ViewPath(encoder, self.head)
+        return ViewPath(encoder, self.head, return_tokens=_sees_tokens(nets.regularizer))
 
     def loss_parts(
         self, path: Callable[..., Any], batch: Batch, nets: Networks, *, step: int
     ) -> dict[str, torch.Tensor]:
         if isinstance(batch.masks, TokenViews):
-            emb, proj = path(batch.inputs, batch.masks.keep)
+            out = path(batch.inputs, batch.masks.keep)
             num_global = batch.masks.num_global
         else:
-            emb, proj = path(batch.inputs)
+            out = path(batch.inputs)
             num_global = global_view_count(batch.inputs)
+        emb, proj = out[0], out[1]
         centre = proj[:num_global].mean(0, keepdim=True)  # [1, B, P]
         invariance = nets.loss(proj, centre.expand_as(proj))
         if self.cfg.sigreg_per_view:
@@ -286,10 +295,19 @@ class LeJEPAObjective:
         parts = {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
         regularizer = nets.regularizer
         if regularizer is not None:
-            loss_reg = torch.stack([regularizer(e.float(), step=step) for e in emb]).mean()  # each e [B, D]
+            if _sees_tokens(regularizer):
+                if len(out) < 3:
+                    raise ValueError("the regulariser sees tokens: build the path with trainable_path(..., nets)")
+                loss_reg = torch.stack([regularize(regularizer, t.float(), step=step) for t in out[2]]).mean()
+            else:
+                loss_reg = torch.stack([regularizer(e.float(), step=step) for e in emb]).mean()  # each e [B, D]
             parts["loss_reg"] = loss_reg
             parts["loss"] = parts["loss"] + regularizer.weight * loss_reg
         return parts
+
+
+def _sees_tokens(regularizer: Regularizer | None) -> bool:
+    return regularizer is not None and regularizer.apply_to != "pooled"
 
 
 def global_view_count(inputs: Inputs) -> int:
@@ -315,8 +333,6 @@ def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
     """The run config names a real component for each part the objective requires and ``none``
     for each it excludes (:class:`~jepa_core.specs.ObjectiveSpec`); else one :class:`ConfigError`.
 
-    LeJEPA's regulariser, if any, must apply to the pooled embeddings.
-
     >>> check_objective_parts(cfg, registry)            # doctest: +SKIP
     """
     spec = registry.get("objective", cfg.objective.name)
@@ -333,13 +349,6 @@ def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
                 f"objective '{spec.name}' does not use a {section}, but {section}.name is '{name}'; "
                 f"set {section}.name=none."
             )
-    apply_to = getattr(cfg.regularizer.options, "apply_to", "pooled")
-    lejepa = isinstance(spec.build, type) and issubclass(spec.build, LeJEPAObjective)
-    if lejepa and cfg.regularizer.name != "none" and apply_to != "pooled":
-        raise ConfigError(
-            f"objective '{spec.name}' regularises each view's pooled embedding, but regularizer.apply_to is "
-            f"'{apply_to}'; set regularizer.apply_to=pooled."
-        )
 
 
 def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:

@@ -41,7 +41,7 @@ APPLY_TO: tuple[str, ...] = ("pooled", "tokens", "both")
 @runtime_checkable
 class Regularizer(Protocol):
     """``reg(embeddings [N, D], step=s)`` -> scalar tensor; ``weight`` and ``apply_to`` say how
-    the predictive objective uses it (see the module docstring)."""
+    an objective uses it (see the module docstring)."""
 
     weight: float
     apply_to: str

@@ -83,6 +83,30 @@ def test_lejepa_adds_the_weighted_regulariser_of_each_views_pooled_embedding():
     assert "loss_reg" not in objective.loss_parts(path, batch, Networks(target=None, loss=L2Loss()), step=5)
 
 
+@pytest.mark.parametrize("apply_to", ["tokens", "both"])
+def test_lejepa_regularises_each_views_tokens_as_apply_to_says(apply_to):
+    encoder, objective, _, _ = _lejepa(sigreg_weight=0.1)
+    vicreg = VICReg(VICRegConfig(weight=0.5, apply_to=apply_to))
+    nets = Networks(target=None, loss=L2Loss(), regularizer=vicreg)
+    path = objective.trainable_path(encoder, None, nets)
+    batch = kit_batch("views")
+    parts = objective.loss_parts(path, batch, nets, step=5)
+    emb, _, tokens = path(batch.inputs, batch.masks.keep)  # [V, B, D], V x [B, Nk_v, D]
+    for e, t, k in zip(emb, tokens, batch.masks.keep, strict=True):
+        assert t.shape[:2] == k.shape
+        torch.testing.assert_close(t.mean(1), e)
+    per_view = [vicreg(t.reshape(-1, t.shape[-1]), step=5) for t in tokens]
+    if apply_to == "both":
+        per_view = [r + vicreg(e, step=5) for r, e in zip(per_view, emb, strict=True)]
+    reg = torch.stack(per_view).mean()
+    torch.testing.assert_close(parts["loss_reg"], reg)
+    torch.testing.assert_close(parts["loss"], 0.9 * parts["loss_inv"] + 0.1 * parts["loss_sigreg"] + 0.5 * reg)
+    pooled_only = torch.stack([vicreg(e, step=5) for e in emb]).mean()
+    assert not torch.allclose(parts["loss_reg"], pooled_only)
+    with pytest.raises(ValueError, match="sees tokens"):  # a path built without the regulariser
+        objective.loss_parts(objective.trainable_path(encoder, None, Networks(None, L2Loss())), batch, nets, step=5)
+
+
 def test_view_path_encodes_each_view_as_alone_and_groups_sizes():
     vit_like = KitEncoder()
     head = torch.nn.Linear(16, 3)
@@ -133,12 +157,14 @@ def test_projector_batch_norm_gathers_statistics_and_two_processes_equal_one():
     check_objective(objective, processes=2)
 
 
-def test_lejepa_with_a_vicreg_term_passes_the_kit_and_two_processes_equal_one():
-    """VICReg's statistics of the pooled views are gathered over the processes, like the projector's."""
+@pytest.mark.parametrize("apply_to", ["pooled", "both"])
+def test_lejepa_with_a_vicreg_term_passes_the_kit_and_two_processes_equal_one(apply_to):
+    """VICReg's statistics of the views are gathered over the processes, like the projector's."""
     _, objective, _, _ = _lejepa()
-    check_objective(objective, processes=2, regularizer=VICReg(VICRegConfig(weight=0.5)))
-    with pytest.raises(AssertionError, match="gather batch statistics"):
-        check_objective(objective, processes=2, regularizer=_LocalSpread())
+    check_objective(objective, processes=2, regularizer=VICReg(VICRegConfig(weight=0.5, apply_to=apply_to)))
+    if apply_to == "pooled":
+        with pytest.raises(AssertionError, match="gather batch statistics"):
+            check_objective(objective, processes=2, regularizer=_LocalSpread())
 
 
 class _LocalSpread:
@@ -268,11 +294,6 @@ def test_token_views_need_two_views_and_fractions_in_range():
         (
             ["objective.name=lejepa", "predictor.name=none", "masker.name=token_views"],
             r"objective 'lejepa' does not use a target, but target.name is 'ema'; set target.name=none",
-        ),
-        (
-            [*LEJEPA, "regularizer.name=vicreg", "regularizer.apply_to=both"],
-            r"objective 'lejepa' regularises each view's pooled embedding, but regularizer.apply_to is 'both'; "
-            r"set regularizer.apply_to=pooled",
         ),
     ],
 )
