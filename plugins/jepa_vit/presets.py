@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from jepa_core.absent import NoneConfig
@@ -92,12 +94,13 @@ def lejepa_sections(
     sigreg_weight: float = 0.02,
     token_views: TokenViewsConfig | None = None,
     vicreg_weight: float = 0.0,
+    vicreg_apply_to: Literal["pooled", "tokens", "both"] = "pooled",
 ) -> dict[str, ComponentConfig]:
     """The sections of a LeJEPA run: no predictor, no target encoder, ``l2`` invariance, the
     ``lejepa`` objective with these projector and SIGReg sizes, the masker ``token_views``
     (LeVJEPA's token dropping) when ``token_views`` is given, else ``none`` (crops from the data),
-    and, when ``vicreg_weight`` is positive, VICReg of that weight on each view's pooled embedding
-    (else no regulariser besides the objective's SIGReg).
+    and, when ``vicreg_weight`` is positive, VICReg of that weight on each view's pooled embedding,
+    tokens or both (``vicreg_apply_to``; else no regulariser besides the objective's SIGReg).
 
     >>> sorted(lejepa_sections(proj_hidden_dim=64, proj_dim=16, num_slices=64))
     ['loss', 'masker', 'objective', 'predictor', 'regularizer', 'target']
@@ -111,7 +114,7 @@ def lejepa_sections(
         "predictor": ComponentConfig("none", NoneConfig()),
         "target": ComponentConfig("none", NoneConfig()),
         "regularizer": (
-            ComponentConfig("vicreg", VICRegConfig(weight=vicreg_weight, apply_to="pooled"))
+            ComponentConfig("vicreg", VICRegConfig(weight=vicreg_weight, apply_to=vicreg_apply_to))
             if vicreg_weight > 0
             else ComponentConfig("none", NoRegularizerConfig())
         ),
