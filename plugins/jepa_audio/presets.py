@@ -127,7 +127,7 @@ def demo() -> RunConfig:
 def lejepa_demo() -> RunConfig:
     """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA): 2 global
     views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
-    SIGReg weight 0.02, VICReg weight 0.3 on each view's pooled embedding and tokens; no predictor
+    SIGReg weight 0.02, VICReg weight 3 on each view's pooled embedding and tokens; no predictor
     and no target encoder."""
     return attrs.evolve(
         demo(),
@@ -137,7 +137,7 @@ def lejepa_demo() -> RunConfig:
             proj_dim=64,
             num_slices=256,
             token_views=TokenViewsConfig(),
-            vicreg_weight=0.3,
+            vicreg_weight=3.0,
             vicreg_apply_to="both",
         ),
         optim=SMALL_SCALE_OPTIM,
