@@ -20,7 +20,6 @@ from jepa_core.config import ComponentConfig, RunConfig, TrainConfig
 from jepa_core.losses import CosineConfig, L2Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
-from jepa_core.views import TokenViewsConfig
 from jepa_vit.masks import RandomConfig
 from jepa_vit.predictor import PredictorConfig
 from jepa_vit.presets import (
@@ -30,8 +29,8 @@ from jepa_vit.presets import (
     DEMO_VICREG,
     IJEPA_OPTIM,
     SMALL_SCALE_OPTIM,
+    demo_lejepa_sections,
     demo_train,
-    lejepa_sections,
 )
 
 from .masks import CurriculumConfig
@@ -125,21 +124,12 @@ def demo() -> RunConfig:
 
 
 def lejepa_demo() -> RunConfig:
-    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA): 2 global
-    views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
-    SIGReg weight 0.02, VICReg weight 3 on each view's pooled embedding and tokens; no predictor
-    and no target encoder."""
+    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA), the
+    recipe of :func:`jepa_vit.presets.demo_lejepa_sections`; no predictor and no target encoder."""
     return attrs.evolve(
         demo(),
         preset="lejepa_demo",
-        **lejepa_sections(
-            proj_hidden_dim=512,
-            proj_dim=64,
-            num_slices=256,
-            token_views=TokenViewsConfig(),
-            vicreg_weight=3.0,
-            vicreg_apply_to="both",
-        ),
+        **demo_lejepa_sections(),
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/audio_lejepa_demo"),
     )

@@ -20,15 +20,14 @@ from jepa_core.config import ComponentConfig, OptimConfig, RunConfig, TrainConfi
 from jepa_core.losses import L1Config
 from jepa_core.specs import PresetSpec
 from jepa_core.targets import EMAConfig
-from jepa_core.views import TokenViewsConfig
 from jepa_vit.presets import (
     DEMO_EVAL,
     DEMO_OPTIM,
     DEMO_PROBE,
     DEMO_VICREG,
     SMALL_SCALE_OPTIM,
+    demo_lejepa_sections,
     demo_train,
-    lejepa_sections,
 )
 
 from .frames import VideoFramesConfig
@@ -160,21 +159,12 @@ def demo() -> RunConfig:
 
 
 def lejepa_demo() -> RunConfig:
-    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA): 2 global
-    views keeping 60% of the tokens and 2 local views keeping 25%, a 512-wide projector to 64 dims,
-    SIGReg weight 0.02, VICReg weight 3 on each view's pooled embedding and tokens; no predictor and
-    no target encoder."""
+    """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA), the
+    recipe of :func:`jepa_vit.presets.demo_lejepa_sections`; no predictor and no target encoder."""
     return attrs.evolve(
         demo(),
         preset="lejepa_demo",
-        **lejepa_sections(
-            proj_hidden_dim=512,
-            proj_dim=64,
-            num_slices=256,
-            token_views=TokenViewsConfig(),
-            vicreg_weight=3.0,
-            vicreg_apply_to="both",
-        ),
+        **demo_lejepa_sections(),
         optim=SMALL_SCALE_OPTIM,
         train=demo_train("runs/video_lejepa_demo"),
     )

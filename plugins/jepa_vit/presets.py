@@ -130,3 +130,22 @@ def lejepa_sections(
             ),
         ),
     }
+
+
+def demo_lejepa_sections() -> dict[str, ComponentConfig]:
+    """The video and audio ``lejepa_demo`` recipe (:func:`lejepa_sections`): token views (2 global
+    keeping 60% of the tokens, 2 local keeping 25%), a 512-wide projector to 64 dims, SIGReg
+    weight 0.02 on 256 slices, and VICReg weight 3 on each view's pooled embedding and tokens
+    (measured: docs/results.md).
+
+    >>> demo_lejepa_sections()["regularizer"].options.apply_to
+    'both'
+    """
+    return lejepa_sections(
+        proj_hidden_dim=512,
+        proj_dim=64,
+        num_slices=256,
+        token_views=TokenViewsConfig(),
+        vicreg_weight=3.0,
+        vicreg_apply_to="both",
+    )
