@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from jepa_core.objectives import ViewPath
+from jepa_core.objectives import LeJEPAObjective, ViewPath
 from jepa_core.registry import build_registry
 from jepa_core.run import build_parts
 
@@ -25,23 +25,22 @@ except ImportError:  # pragma: no cover - imported as benchmarks.bench_lejepa_vi
     from benchmarks.bench_precision_cpu import print_medians
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugin", default="image")
     parser.add_argument("--preset", default="lejepa_small")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     torch.manual_seed(0)
     registry = build_registry()
     cfg = registry.preset(args.plugin, args.preset).build()
     parts = build_parts(cfg, registry)
-    objective = parts.objective
-    path = objective.trainable_path(parts.encoder, parts.predictor, None) if objective is not None else None
-    if not isinstance(path, ViewPath):
+    if not isinstance(parts.objective, LeJEPAObjective):
         raise SystemExit(f"preset '{args.preset}' does not train a LeJEPA view path")
-    encoder, head = path.encoder, path.head
+    encoder, head = parts.encoder, parts.objective.head
+    path = ViewPath(encoder, head)
     x = torch.randn(args.batch, *parts.encoder.expected_input_shape)
     g = torch.Generator().manual_seed(0)
 

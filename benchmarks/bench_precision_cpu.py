@@ -57,14 +57,14 @@ def make_step(plugin: str, preset: str, batch_size: int, precision: str):
     return lambda: trainer.train_step(batch)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plugin", default="image")
     parser.add_argument("--preset", default="small")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5, help="steps per round")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     steps = {p: make_step(args.plugin, args.preset, args.batch, p) for p in PRECISIONS}
     for step in steps.values():
         for _ in range(3):

@@ -1,0 +1,43 @@
+"""The CPU benchmark scripts run end to end on a tiny batch and print one line per way measured."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    sys.path.insert(0, str(BENCHMARKS))  # the scripts import each other as when run from benchmarks/
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "ways"),
+    [
+        ("bench_lejepa_views", ["--preset", "lejepa_small", "--batch", "4", "--rounds", "1"], 2),
+        ("bench_precision_cpu", ["--preset", "demo", "--batch", "4", "--rounds", "1", "--steps", "1"], 2),
+    ],
+)
+def test_cpu_benchmark_prints_a_throughput_per_way(script, argv, ways, capsys):
+    load(script).main(argv)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "batch 4" in lines[0]
+    rates = [line for line in lines[1:] if line.endswith("images/s")]
+    assert len(rates) == ways
+    assert all(float(line.split(", ")[-1].split()[0]) > 0 for line in rates)
+
+
+def test_views_benchmark_refuses_a_preset_without_lejepa_views():
+    with pytest.raises(SystemExit, match="does not train a LeJEPA view path"):
+        load("bench_lejepa_views").main(["--preset", "demo", "--batch", "4", "--rounds", "1"])
