@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 LINT_PATHS := jepa_core plugins tests benchmarks examples
 
-.PHONY: demo demo-video demo-audio lint test bench docs clean
+.PHONY: demo demo-lejepa demo-video demo-audio lint test bench docs clean
 
 demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (measured times: docs/results.md)
 	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
+
+demo-lejepa: $(STAMP)  ## the image demo trained with LeJEPA on token views of two colour-jittered crops
+	$(VENV)/bin/jepa train --plugin image --preset lejepa_demo --out runs/lejepa_demo
 
 demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion)
 	$(VENV)/bin/jepa train --plugin video --preset demo --out runs/video_demo

@@ -145,6 +145,37 @@ def demo() -> RunConfig:
     )
 
 
+def lejepa_demo() -> RunConfig:
+    """The ``demo`` network and data trained with LeJEPA in 4 epochs: two crops of each image, each
+    with colour jitter (strength 2) and greyscale (p 0.2), the source of one token view (2 views
+    keeping 50% of the tokens), a 512-wide projector to 16 dims, SIGReg weight 0.02 on 1024
+    slices, and VICReg (weight 1) on each view's pooled embedding and tokens; no predictor and no
+    target encoder. The colour jitter is what makes the views disagree on the one feature the
+    class does not depend on (measured: docs/results.md).
+
+    >>> lejepa_demo().data.options.color_jitter
+    2.0
+    """
+    base = demo()
+    return attrs.evolve(
+        base,
+        preset="lejepa_demo",
+        data=attrs.evolve(
+            base.data,
+            options=attrs.evolve(base.data.options, multi_crop=True, local_crops=0, color_jitter=2.0, grayscale=0.2),
+        ),
+        **lejepa_sections(
+            proj_hidden_dim=512,
+            proj_dim=16,
+            num_slices=1024,
+            token_views=TokenViewsConfig(global_views=2, local_views=0, global_keep=0.5),
+            vicreg_weight=1.0,
+            vicreg_apply_to="both",
+        ),
+        train=attrs.evolve(base.train, epochs=4, out_dir="runs/lejepa_demo"),
+    )
+
+
 def small() -> RunConfig:
     """Small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU: a narrow ViT, then a linear probe.
 
@@ -241,6 +272,11 @@ def lejepa_vits8() -> RunConfig:
 def preset_specs() -> list[PresetSpec]:
     return [
         PresetSpec(name="demo", build=demo, description="tiny ViT on synthetic shapes; CPU; ends with a linear probe"),
+        PresetSpec(
+            name="lejepa_demo",
+            build=lejepa_demo,
+            description="the demo trained with LeJEPA on token views of two colour-jittered crops; CPU; linear probe",
+        ),
         PresetSpec(
             name="small",
             build=small,

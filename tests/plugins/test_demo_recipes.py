@@ -1,13 +1,17 @@
-"""The video and audio demos hold the recipe behind their numbers in docs/results.md: the
+"""The demos hold the recipes behind their numbers in docs/results.md. Video and audio: the
 predictive objective with VICReg (weight 1, pooled feature and tokens) and a fast EMA, while their
 ``lejepa_demo`` twins train the same network on the same data with LeJEPA and VICReg (weight 3) on
-each view's pooled embedding and tokens."""
+each view's pooled embedding and tokens. Image: ``lejepa_demo`` trains the ``demo`` network with
+LeJEPA on token views of two colour-jittered crops."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
+import torch
 
 from jepa_core.registry import build_registry
+from jepa_image.synthetic import build_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -27,3 +31,34 @@ def test_demo_learns_with_vicreg_and_a_fast_ema(registry, plugin):
     reg = lejepa.regularizer
     assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 3.0, "both")
     assert (lejepa.encoder, lejepa.data) == (demo.encoder, demo.data)
+
+
+def test_image_lejepa_demo_trains_the_demo_network_on_two_colour_jittered_crops(registry):
+    demo = registry.preset("image", "demo").build()
+    lejepa = registry.preset("image", "lejepa_demo").build()
+    assert lejepa.objective.name == "lejepa" and lejepa.target.name == "none" and lejepa.predictor.name == "none"
+    assert lejepa.encoder == demo.encoder
+    data, views = lejepa.data.options, lejepa.masker.options
+    assert (data.multi_crop, data.global_crops, data.local_crops) == (True, 2, 0)
+    assert (data.color_jitter, data.grayscale) == (2.0, 0.2)
+    assert (views.global_views, views.local_views, views.global_keep) == (2, 0, 0.5)
+    reg = lejepa.regularizer
+    assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 1.0, "both")
+    assert lejepa.train.epochs == 4 and lejepa.train.batch_size == demo.train.batch_size
+
+
+def test_image_lejepa_demo_views_of_one_image_differ_in_colour(registry):
+    cfg = registry.preset("image", "lejepa_demo").build().data.options
+    plain = attrs.evolve(cfg, color_jitter=0.0, grayscale=0.0)
+    torch.manual_seed(0)
+    jittered_gap, plain_gap = colour_gap(build_synthetic(cfg, "train")), colour_gap(build_synthetic(plain, "train"))
+    assert jittered_gap > 2 * plain_gap, (jittered_gap, plain_gap)
+
+
+def colour_gap(ds, samples: int = 16) -> float:
+    """Mean over samples of the largest per-channel difference of the two views' mean colours."""
+    gaps = []
+    for i in range(samples):
+        (a, b), _ = ds[i]
+        gaps.append((a.mean((1, 2)) - b.mean((1, 2))).abs().max().item())
+    return sum(gaps) / samples
