@@ -150,8 +150,8 @@ def lejepa_demo() -> RunConfig:
     with colour jitter (strength 2) and greyscale (p 0.2), the source of one token view (2 views
     keeping 50% of the tokens), a 512-wide projector to 16 dims, SIGReg weight 0.02 on 1024
     slices, and VICReg (weight 1) on each view's pooled embedding and tokens; no predictor and no
-    target encoder. The colour jitter is what makes the views disagree on the one feature the
-    class does not depend on (measured: docs/results.md).
+    target encoder. The colour jitter makes the views disagree on colour, which the class does
+    not depend on (measured: docs/results.md).
 
     >>> lejepa_demo().data.options.color_jitter
     2.0
