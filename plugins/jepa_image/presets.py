@@ -201,16 +201,24 @@ def small() -> RunConfig:
 
 
 def lejepa_small() -> RunConfig:
-    """LeJEPA on small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU, the ``small``
-    preset's data, optimiser and pretraining time: a 4-block ViT of width 256 on 8-pixel patches
-    (a 4 x 4 grid, so 6 epochs take about as long as ``small``'s 5), token views (2 x 60% + 2 x 25%
-    of the tokens) instead of crops, a 512-wide projector to 16 dims, SIGReg weight 0.02 (LeJEPA's
-    lambda) on 1024 slices, and VICReg (weight 0.3) on each view's pooled encoder output; no EMA
-    teacher and no predictor. Measured on Fashion-MNIST: docs/results.md."""
+    """LeJEPA on small real images (e.g. Fashion-MNIST at 32 px) on a CPU or one GPU, with the
+    ``small`` preset's data, optimiser and batch: a 4-block ViT of width 256 on 8-pixel patches
+    (a 4 x 4 grid) for 6 epochs; two crops of each image, each with colour jitter of strength 2
+    and the source of two token views (60% and 25% of the tokens); a 512-wide projector to 16
+    dims, SIGReg weight 0.02 (LeJEPA's lambda) on 1024 slices, and VICReg (weight 0.3) on each
+    view's pooled encoder output; no EMA teacher and no predictor. Measured on Fashion-MNIST:
+    docs/results.md.
+
+    >>> lejepa_small().data.options.color_jitter
+    2.0
+    """
     base = small()
     return attrs.evolve(
         base,
         preset="lejepa_small",
+        data=attrs.evolve(
+            base.data, options=attrs.evolve(base.data.options, multi_crop=True, local_crops=0, color_jitter=2.0)
+        ),
         encoder=ComponentConfig(
             "vit", ViTConfig(size="tiny", patch_size=8, img_size=32, depth=4, embed_dim=256, num_heads=4)
         ),

@@ -62,13 +62,15 @@ def test_official_presets_hold_the_recipe_values(registry, name):
 
 def test_lejepa_small_holds_its_measured_recipe(registry):
     """The recipe behind the Fashion-MNIST numbers in docs/results.md: small's data, optimiser and
-    batch for 6 epochs, a 4 x 256 ViT on 8 px patches, token views, a 512 -> 16 projector, SIGReg
-    0.02 on 1024 slices, VICReg 0.3 on the views' pooled embeddings."""
+    batch for 6 epochs, a 4 x 256 ViT on 8 px patches, token views of two colour-jittered crops, a
+    512 -> 16 projector, SIGReg 0.02 on 1024 slices, VICReg 0.3 on the views' pooled embeddings."""
     cfg = registry.preset("image", "lejepa_small").build()
     small = registry.preset("image", "small").build()
     enc = cfg.encoder.options
     assert (enc.patch_size, enc.img_size, enc.depth, enc.embed_dim, enc.num_heads) == (8, 32, 4, 256, 4)
-    assert (cfg.data, cfg.optim, cfg.train.batch_size) == (small.data, small.optim, small.train.batch_size)
+    crops = attrs.evolve(small.data.options, multi_crop=True, local_crops=0, color_jitter=2.0)
+    assert cfg.data == attrs.evolve(small.data, options=crops)
+    assert (cfg.optim, cfg.train.batch_size) == (small.optim, small.train.batch_size)
     assert (small.train.epochs, cfg.train.epochs) == (5, 6)
     views = cfg.masker.options
     assert (cfg.masker.name, views.global_keep, views.local_keep) == ("token_views", 0.6, 0.25)
@@ -146,7 +148,7 @@ LEJEPA_SMALL_AT_TEST_SIZE = [
 
 def test_lejepa_small_steps_on_token_views_of_two_crops(registry, image_folder, tmp_path):
     cfg = registry.preset("image", "lejepa_small").build()
-    sets = [*LEJEPA_SMALL_AT_TEST_SIZE, "data.multi_crop=true", "data.local_crops=0", f"data.root={image_folder}"]
+    sets = [*LEJEPA_SMALL_AT_TEST_SIZE, f"data.root={image_folder}"]
     result = train_run(apply_overrides(cfg, [*sets, f"train.out_dir={tmp_path}"], registry), registry, stream=None)
     assert result.steps == 1 and all(math.isfinite(loss) for _, loss in result.loss_history)
 
@@ -156,7 +158,7 @@ def test_token_views_of_crops_of_two_sizes_exit_2_before_any_work(image_folder, 
 
     args = ["train", "--plugin", "image", "--preset", "lejepa_small", "--data", str(image_folder)]
     args += ["--out", str(tmp_path / "run")]
-    for s in [*LEJEPA_SMALL_AT_TEST_SIZE, "data.multi_crop=true"]:
+    for s in [*LEJEPA_SMALL_AT_TEST_SIZE, "data.local_crops=2"]:
         args += ["--set", s]
     assert main(args) == 2
     err = capsys.readouterr().err
