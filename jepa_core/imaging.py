@@ -1,8 +1,10 @@
-"""Decoded images to 8-bit RGB, rescaling high bit depths (for any plugin that reads image files).
+"""Decoded images to 8 bits per channel, rescaling high bit depths (for any plugin that reads image files).
 
 PIL's ``convert("RGB")`` clips a 16-bit greyscale image (mode ``I;16``) at 255 instead of
 rescaling it, so a 16-bit PNG comes out almost white. :func:`to_rgb8` maps the full range of
 such images onto 0-255. 16-bit colour PNGs are already reduced correctly by PIL (mode ``RGB``).
+:func:`to_8bit` does the same but keeps greyscale images on one channel (mode ``L``), a third of
+the pixels for every later resize or colour operation.
 
 >>> from PIL import Image
 >>> import numpy as np
@@ -30,20 +32,31 @@ def _minmax(pixels: np.ndarray) -> np.ndarray:
 
 
 def to_rgb8(img: Image.Image) -> Image.Image:
-    """``img`` as an 8-bit RGB image, high-bit-depth greyscale rescaled to 0-255.
+    """``img`` as an 8-bit RGB image, high-bit-depth greyscale rescaled to 0-255 (:func:`to_8bit`)."""
+    return to_8bit(img).convert("RGB")
 
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """``img`` as 8-bit greyscale (mode ``L``) when it is greyscale, else as 8-bit RGB.
+
+    * ``L``: unchanged;
     * ``I;16*`` (16-bit PNG/TIFF): ``v * 255 / 65535``;
     * ``I`` (32-bit integers): read as 16-bit when it comes from a PNG or its values need more than
       8 bits and fit in 16, as 8-bit when they fit in 8, else stretched from its minimum to maximum;
     * ``F`` (32-bit floats): values in [0, 1] times 255, else stretched from minimum to maximum;
     * every other mode: PIL's ``convert("RGB")``.
+
+    >>> to_8bit(Image.new("I;16", (2, 2), 65535)).mode, to_8bit(Image.new("P", (2, 2))).mode
+    ('L', 'RGB')
     """
     mode = img.mode
+    if mode == "L":
+        return img
     if mode not in SIXTEEN_BIT_MODES and mode not in ("I", "F"):
         return img.convert("RGB")
     pixels = np.asarray(img, dtype=np.float64)
     if pixels.size == 0:
-        return img.convert("RGB")
+        return img.convert("L")
     low, high = float(pixels.min()), float(pixels.max())
     if mode in SIXTEEN_BIT_MODES:
         grey = _grey_to_uint8(pixels, 65535.0)
@@ -55,4 +68,4 @@ def to_rgb8(img: Image.Image) -> Image.Image:
         grey = _grey_to_uint8(pixels, 1.0)
     else:
         grey = _minmax(pixels)
-    return Image.fromarray(grey, mode="L").convert("RGB")
+    return Image.fromarray(grey, mode="L")

@@ -27,7 +27,7 @@ from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
 from jepa_image.transforms import ImageAugmentConfig, eval_transform, train_views
-from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
+from jepa_vit.images import IMAGE_EXTENSIONS, load_8bit, load_rgb
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +60,9 @@ class ImageFolderDataset:
     """Map-style dataset of ``(transform(image), label)`` over an image folder.
 
     ``samples`` (a list of ``(path, label)``) overrides the scan, e.g. for a held-out subset.
+    Images are 8-bit RGB; ``keep_grey=True`` passes greyscale files on as one-channel (mode ``L``)
+    images, for a transform that accepts them (those of :mod:`jepa_image.transforms` do, and
+    :func:`build_image_folder` sets it).
 
     Example::
 
@@ -74,6 +77,7 @@ class ImageFolderDataset:
         *,
         classes: list[str] | None = None,
         samples: list[tuple[str, int]] | None = None,
+        keep_grey: bool = False,
     ) -> None:
         if samples is None:
             classes, samples = scan_folder(root, classes)
@@ -81,13 +85,14 @@ class ImageFolderDataset:
         self.classes: list[str] = list(classes or [])
         self.samples: list[tuple[str, int]] = list(samples)
         self.transform = transform
+        self.keep_grey = keep_grey
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
-        img = load_rgb(path)
+        img = load_8bit(path) if self.keep_grey else load_rgb(path)
         return (self.transform(img) if self.transform is not None else img), label
 
 
@@ -108,7 +113,7 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
         train_classes = None
         if cfg.root is not None and os.path.isdir(cfg.root):
             train_classes = class_names(cfg.root) or None
-        return ImageFolderDataset(cfg.val_root, eval_transform(cfg.resolution), classes=train_classes)
+        return ImageFolderDataset(cfg.val_root, eval_transform(cfg.resolution), classes=train_classes, keep_grey=True)
     if split == "val" and cfg.val_fraction <= 0:
         raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
     classes, samples = scan_folder(cfg.root)
@@ -116,7 +121,7 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
     tf = train_views(cfg) if split == "train" else eval_transform(cfg.resolution)
-    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples)
+    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True)
 
 
 __all__ = [

@@ -7,7 +7,9 @@ horizontal flip, colour jitter, random greyscale and Gaussian blur, and ``multi_
 image into ``global_crops`` crops at ``resolution`` and ``local_crops`` smaller ones (a tuple of
 views per sample, global first: what multi-view objectives such as LeJEPA train on). The v1
 transforms draw their randomness from torch's global RNG, which the core loader seeds per
-sample, so a resumed run sees exactly the same crops.
+sample, so a resumed run sees exactly the same crops. Every transform here takes RGB or one-channel
+(mode ``L``) images and returns 3-channel tensors: a greyscale image gives exactly the tensor of its
+RGB copy, from the same random draws, at a fraction of the cost (:class:`GreyToRGB`).
 
 Example::
 
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+import torch
 from torchvision import transforms as T
 
 from jepa_core.validators import non_negative, positive, unit_interval
@@ -31,6 +34,7 @@ from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "GreyToRGB",
     "ImageAugmentConfig",
     "MultiCrop",
     "check_crop_scale",
@@ -105,6 +109,25 @@ class MultiCrop:
         )
 
 
+class GreyToRGB:
+    """A one-channel image tensor ``[1, H, W]`` repeated to ``[3, H, W]``; 3-channel tensors pass unchanged.
+
+    Placed after ``ToTensor``, it lets the PIL steps before it work on one channel: resizing,
+    brightness and contrast act on each channel alone, and saturation and hue leave grey pixels as
+    they are, so the result equals that of the image converted to RGB first.
+
+    >>> import torch
+    >>> GreyToRGB()(torch.zeros(1, 2, 2)).shape
+    torch.Size([3, 2, 2])
+    """
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.repeat(3, 1, 1) if x.shape[0] == 1 else x
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 def _augmentations(cfg: ImageAugmentConfig) -> list[Any]:
     out: list[Any] = []
     if cfg.flip:
@@ -141,7 +164,7 @@ def train_views(cfg: ImageAugmentConfig) -> Callable[[Any], Any]:
 
 def tensor_transform() -> T.Compose:
     """PIL image -> normalised float tensor, no resizing (for images already at resolution)."""
-    return T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return T.Compose([T.ToTensor(), GreyToRGB(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def train_transform(
@@ -155,6 +178,7 @@ def train_transform(
             T.RandomResizedCrop(resolution, scale=tuple(crop_scale), interpolation=_BICUBIC),
             *(augmentations or []),
             T.ToTensor(),
+            GreyToRGB(),
             T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
@@ -170,6 +194,7 @@ def eval_transform(resolution: int) -> T.Compose:
             T.Resize(int(resolution * 256 / 224), interpolation=_BICUBIC),
             T.CenterCrop(resolution),
             T.ToTensor(),
+            GreyToRGB(),
             T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )

@@ -24,7 +24,7 @@ Example::
 
 from __future__ import annotations
 
-from .images import IMAGE_EXTENSIONS, load_rgb
+from .images import IMAGE_EXTENSIONS, load_8bit, load_rgb
 from .masks import MultiBlockConfig, MultiBlockMasker, RandomConfig, RandomMasker
 from .pos_embed import sincos_pos_embed_1d, sincos_pos_embed_2d, sincos_pos_embed_3d
 from .predictor import (
@@ -75,6 +75,7 @@ __all__ = [
     "demo_train",
     "export_timm",
     "init_weights",
+    "load_8bit",
     "load_rgb",
     "load_timm",
     "make_block",

@@ -23,7 +23,15 @@ from jepa_image.synthetic import (
     build_synthetic,
     shape_mask,
 )
-from jepa_image.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from jepa_image.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageAugmentConfig,
+    eval_transform,
+    tensor_transform,
+    train_transform,
+    train_views,
+)
 
 
 def _write_image(path: Path, size: tuple[int, int] = (20, 16), seed: int = 0) -> Path:
@@ -163,6 +171,45 @@ def test_transforms_normalise_with_imagenet_stats() -> None:
     torch.manual_seed(3)
     a = train_transform(16)(grey.resize((64, 64)))
     assert a.shape == (3, 16, 16)
+
+
+GREY_VIEW_CONFIGS = {
+    "crop": ImageAugmentConfig(resolution=24),
+    "flip and jitter": ImageAugmentConfig(resolution=24, flip=True, color_jitter=2.0),
+    "jitter, greyscale, blur": ImageAugmentConfig(resolution=24, color_jitter=4.0, grayscale=0.5, blur=0.5),
+    "multi-crop": ImageAugmentConfig(resolution=24, multi_crop=True, color_jitter=2.0, grayscale=0.2),
+}
+
+
+@pytest.mark.parametrize("name", list(GREY_VIEW_CONFIGS))
+def test_a_one_channel_image_gives_the_views_of_its_rgb_copy_bit_for_bit(name: str) -> None:
+    grey = Image.fromarray(np.random.default_rng(1).integers(0, 256, (36, 40), dtype=np.uint8), mode="L")
+    tf = train_views(GREY_VIEW_CONFIGS[name])
+    for seed in range(12):
+        torch.manual_seed(seed)
+        from_grey, after_grey = tf(grey), torch.rand(1)
+        torch.manual_seed(seed)
+        from_rgb, after_rgb = tf(grey.convert("RGB")), torch.rand(1)
+        for a, b in zip(*(v if isinstance(v, tuple) else (v,) for v in (from_grey, from_rgb)), strict=True):
+            assert a.shape[0] == 3 and torch.equal(a, b)
+        assert torch.equal(after_grey, after_rgb)  # the same random draws: the RNG stream is unchanged
+    for fixed in (eval_transform(24), tensor_transform()):
+        assert torch.equal(fixed(grey), fixed(grey.convert("RGB")))
+
+
+def test_the_folder_dataset_reads_grey_files_as_one_channel_and_gives_the_same_tensors(tmp_path: Path) -> None:
+    for i in range(2):
+        pixels = np.random.default_rng(i).integers(0, 256, (28, 28), dtype=np.uint8)
+        (tmp_path / f"c{i}").mkdir()
+        Image.fromarray(pixels, mode="L").save(tmp_path / f"c{i}" / "x.png")
+    ds = build_image_folder(ImageFolderConfig(root=str(tmp_path), resolution=16, color_jitter=2.0), "train")
+    rgb = ImageFolderDataset(tmp_path, ds.transform)
+    assert ds.keep_grey and not rgb.keep_grey and ImageFolderDataset(tmp_path)[0][0].mode == "RGB"
+    for i in range(2):
+        torch.manual_seed(i)
+        a = ds[i]
+        torch.manual_seed(i)
+        assert torch.equal(a[0], rgb[i][0]) and a[1] == i
 
 
 # ---------------------------------------------------------------------- synthetic
