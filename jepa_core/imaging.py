@@ -33,7 +33,8 @@ def _minmax(pixels: np.ndarray) -> np.ndarray:
 
 def to_rgb8(img: Image.Image) -> Image.Image:
     """``img`` as an 8-bit RGB image, high-bit-depth greyscale rescaled to 0-255 (:func:`to_8bit`)."""
-    return to_8bit(img).convert("RGB")
+    out = to_8bit(img)
+    return out if out.mode == "RGB" else out.convert("RGB")
 
 
 def to_8bit(img: Image.Image) -> Image.Image:
