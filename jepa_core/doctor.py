@@ -2,19 +2,20 @@
 
 It prints the versions (Python, PyTorch and the other dependencies, the optional extras), the
 device a run would use, the CPU model, thread settings and BLAS library, then runs a matmul
-benchmark (fp32, 1024 x 1024, about 5 seconds on the CPU) and turns its GFLOP/s into the expected
-time of the image demo (``make demo``)::
+benchmark (fp32, 1024 x 1024, about 5 seconds on the CPU) and times a few of the image demo's
+own training steps (:mod:`jepa_core.demo_speed`), whose rate gives the expected time of
+``make demo``::
 
     $ jepa doctor
     ...
     matmul:   345.0 GFLOP/s (float32 1024x1024 on the CPU, 2 threads, 5.0 s)
-    expected: make demo (CPU) about 1m24s on this machine, about 342 img/s while training ...
+    demo:     342 img/s (24 training steps of the image demo, 4.5 s)
+    expected: make demo (CPU) about 1m35s on this machine ...
 
-The expected time comes from one measured relation, :data:`DEMO_IMAGES_PER_GFLOP` (the demo's
-training images/s per benchmark GFLOP/s, with how it was measured), times the demo's
-:data:`DEMO_TRAIN_IMAGES`, plus :data:`DEMO_OVERHEAD_FACTOR` for its evaluations and probe. The
-demo is small (16 tokens of width 256), so its speed follows the CPU's matmul rate only roughly: the estimate
-is a guide, not a promise; other jobs on the CPU slow the benchmark and the demo alike.
+Without the image plugin the expectation falls back on the matmul rate and
+:data:`DEMO_IMAGES_PER_GFLOP`, a relation that holds on the CPU kind it was measured on only.
+Either way the estimate is a guide, not a promise; other jobs on the CPU slow the benchmark and
+the demo alike.
 
 >>> report = collect(seconds=0.2)                                   # doctest: +SKIP
 >>> print("\\n".join(format_report(report)))                        # doctest: +SKIP
@@ -34,25 +35,21 @@ from pathlib import Path
 import attrs
 import torch
 
+from jepa_core.demo_speed import DemoSpeed, expected_demo_seconds, measure_demo_speed
 from jepa_core.errors import ConfigError
+from jepa_core.registry import Registry
 
 DEMO_IMAGES_PER_GFLOP = 0.99
-"""The image demo's training images/s per benchmark GFLOP/s (the measured relation).
+"""The image demo's training images/s per benchmark GFLOP/s, the fallback relation where the
+demo's own steps cannot be timed. It depends on the CPU kind: on a 2-core AMD EPYC (AVX2) the same
+pairs gave 1.35-1.86 (median 1.63) on 2026-12-02, so there it predicts the demo 1.6 times slower
+than it runs.
 
 Measured with ``python benchmarks/calibrate_doctor.py --rounds 6`` on the project's 2-core CPU
 machine (Intel Xeon Processor, AVX-512 and AMX, torch 2.14.1, 2 threads) on 2026-12-01: six
 interleaved pairs of 20 demo training steps and a 3-second :func:`matmul_gflops` run gave 328-356
 img/s against 339-366 GFLOP/s, ratios 0.954-1.007, median 0.986 (a short test job shared the CPU
 for part of it; each pair is measured under the same load)."""
-
-DEMO_TRAIN_IMAGES = 5 * 4096
-"""Images the demo trains on: 5 epochs of 4,096 synthetic images (320 steps of 64)."""
-
-DEMO_OVERHEAD_FACTOR = 1.40
-"""Whole demo time over its training time: start-up and data generation, the online evaluations
-(six of about 1 s), the representation report and the linear probes at the end. Measured on the
-same machine, idle, on 2026-12-01: three demo runs took 85-88 s in all for 60-63 s of training
-(docs/results.md), a factor of 1.38-1.42."""
 
 REQUIRED = ("torch", "torchvision", "timm", "numpy", "pluggy", "attrs", "einops", "tensorboard", "pyyaml", "pillow")
 OPTIONAL = {"wandb": "wandb", "mlflow": "mlflow-skinny", "submitit": "submitit", "av": "av"}
@@ -94,6 +91,7 @@ class DoctorReport:
     load: float | None
     cpu: Benchmark | None
     accelerator: Benchmark | None = None
+    demo: DemoSpeed | None = None
 
 
 def version_of(distribution: str) -> str | None:
@@ -203,15 +201,16 @@ def expected_demo(gflops: float) -> tuple[float, float]:
     whose benchmark rate is ``gflops``.
 
     >>> [round(x) for x in expected_demo(206.2)]
-    [124, 206]
+    [159, 204]
     """
     rate = DEMO_IMAGES_PER_GFLOP * gflops
-    return DEMO_TRAIN_IMAGES / rate * DEMO_OVERHEAD_FACTOR, rate
+    return expected_demo_seconds(rate), rate
 
 
-def collect(seconds: float = DEFAULT_SECONDS) -> DoctorReport:
-    """Gather the report; ``seconds`` is the CPU benchmark's length (0 skips it). With a CUDA
-    device its bf16 matmul rate is measured too (:func:`collect_accelerator`)."""
+def collect(seconds: float = DEFAULT_SECONDS, registry: Registry | None = None) -> DoctorReport:
+    """Gather the report; ``seconds`` is the CPU benchmark's length (0 skips it) and, given the
+    ``registry``, that of the image demo's timed steps. With a CUDA device its bf16 matmul rate is
+    measured too (:func:`collect_accelerator`)."""
     return DoctorReport(
         versions={"jepaforge": version_of("jepaforge"), **{name: version_of(name) for name in REQUIRED}},
         optional={extra: version_of(dist) for extra, dist in OPTIONAL.items()},
@@ -231,6 +230,7 @@ def collect(seconds: float = DEFAULT_SECONDS) -> DoctorReport:
         load=load_average(),
         cpu=matmul_gflops(seconds) if seconds > 0 else None,
         accelerator=collect_accelerator(seconds),
+        demo=measure_demo_speed(registry, seconds) if seconds > 0 and registry is not None else None,
     )
 
 
@@ -267,13 +267,23 @@ def format_report(report: DoctorReport) -> list[str]:
         lines.append(f"load:     {report.load:.1f} runnable processes on {report.usable_cores} cores{note}")
     if report.cpu is not None:
         b = report.cpu
-        seconds, rate = expected_demo(b.gflops)
-        lines += [
+        lines.append(
             f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, "
-            f"{b.threads} threads, {b.seconds:.1f} s)",
+            f"{b.threads} threads, {b.seconds:.1f} s)"
+        )
+    if report.demo is not None:
+        d = report.demo
+        seconds, rate = expected_demo_seconds(d.images_per_s), d.images_per_s
+        lines.append(f"demo:     {rate:.0f} img/s ({d.steps} training steps of the image demo, {d.seconds:.1f} s)")
+        basis = "its timed steps"
+    elif report.cpu is not None:
+        seconds, rate = expected_demo(report.cpu.gflops)
+        basis = "the matmul rate alone, as the image demo is not loaded: off by up to 1.6x on some CPU kinds"
+    if report.demo is not None or report.cpu is not None:
+        lines.append(
             f"expected: make demo (CPU) about {_duration(seconds)} on this machine, about {rate:.0f} img/s while "
-            "training (jepa train prints img/s at every log step; other jobs on the CPU slow both)",
-        ]
+            f"training (from {basis}; jepa train prints img/s at every log step; other jobs on the CPU slow both)"
+        )
     if report.accelerator is not None:
         a = report.accelerator
         lines.append(f"gpu:      {a.gflops / 1000:.1f} TFLOP/s ({a.dtype} {a.size}x{a.size} matmul, {a.seconds:.1f} s)")
@@ -282,17 +292,20 @@ def format_report(report: DoctorReport) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``jepa doctor`` command."""
-    d = sub.add_parser("doctor", help="versions, device, threads, BLAS, a matmul benchmark and the expected demo time")
+    d = sub.add_parser(
+        "doctor",
+        help="versions, device, threads, BLAS, a matmul benchmark, the demo's timed steps and its expected time",
+    )
     d.add_argument(
         "--seconds",
         type=float,
         default=DEFAULT_SECONDS,
-        help=f"length of the CPU matmul benchmark (default {DEFAULT_SECONDS:g}; 0 skips it)",
+        help=f"seconds of the matmul benchmark and of the demo's timed steps (default {DEFAULT_SECONDS:g}; 0 skips)",
     )
 
 
-def run(args: argparse.Namespace, registry: object = None) -> int:
-    """Print the machine's description at once, then the benchmark and the expectation."""
+def run(args: argparse.Namespace, registry: Registry | None = None) -> int:
+    """Print the machine's description at once, then the benchmarks and the expectation."""
     seconds = args.seconds
     if not (0 <= seconds <= 600):
         raise ConfigError(f"--seconds must be between 0 and 600, got {seconds:g}.")
@@ -302,5 +315,8 @@ def run(args: argparse.Namespace, registry: object = None) -> int:
     if seconds > 0:
         print(f"(measuring fp32 matmul speed for about {seconds:g} s ...)", flush=True)
         full = attrs.evolve(report, cpu=matmul_gflops(seconds), accelerator=collect_accelerator(seconds))
+        if registry is not None:
+            print(f"(timing the image demo's training steps for about {seconds:g} s ...)", flush=True)
+            full = attrs.evolve(full, demo=measure_demo_speed(registry, seconds))
         print("\n".join(format_report(full)[len(shown) :]))
     return 0

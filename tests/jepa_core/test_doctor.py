@@ -1,11 +1,11 @@
-"""jepa doctor: versions, device, threads, BLAS, CPU, a matmul benchmark and the expected demo time."""
+"""jepa doctor: versions, device, threads, BLAS, CPU, the benchmarks and the expected demo time."""
 
 from __future__ import annotations
 
 import attrs
 import pytest
 
-from jepa_core import doctor
+from jepa_core import demo_speed, doctor
 
 
 def test_a_short_benchmark_measures_a_positive_rate():
@@ -16,14 +16,14 @@ def test_a_short_benchmark_measures_a_positive_rate():
 def test_expected_demo_time_follows_the_measured_relation():
     seconds, rate = doctor.expected_demo(100.0)
     assert rate == pytest.approx(100.0 * doctor.DEMO_IMAGES_PER_GFLOP)
-    assert seconds == pytest.approx(doctor.DEMO_TRAIN_IMAGES / rate * doctor.DEMO_OVERHEAD_FACTOR)
+    assert seconds == pytest.approx(demo_speed.DEMO_TRAIN_IMAGES / rate * demo_speed.DEMO_WALL_PER_TRAIN_TIME)
     assert doctor.expected_demo(200.0)[0] == pytest.approx(seconds / 2)  # twice the rate, half the time
 
 
 def test_the_report_names_versions_device_threads_blas_cpu_and_the_expectation():
     report = doctor.collect(seconds=0)
     assert report.cpu is None and report.versions["torch"] and report.threads >= 1
-    gflops = doctor.DEMO_TRAIN_IMAGES * doctor.DEMO_OVERHEAD_FACTOR / doctor.DEMO_IMAGES_PER_GFLOP / 95  # 95 s
+    gflops = demo_speed.DEMO_TRAIN_IMAGES * demo_speed.DEMO_WALL_PER_TRAIN_TIME / doctor.DEMO_IMAGES_PER_GFLOP / 95
     bench = doctor.Benchmark(gflops=gflops, size=1024, device="cpu", dtype="float32", seconds=5.0, threads=2)
     lines = doctor.format_report(attrs.evolve(report, cpu=bench))
     text = "\n".join(lines)
@@ -42,3 +42,24 @@ def test_the_report_names_versions_device_threads_blas_cpu_and_the_expectation()
         assert any(line.startswith(start) for line in lines), start
     assert "torch " in text and "1m35s" in text and "GFLOP/s" in text
     assert "wandb" in text and "mlflow" in text
+    assert "matmul rate alone" in text  # no timed demo steps: the fallback says what it rests on
+
+
+def test_timed_demo_steps_set_the_expectation_over_the_matmul_rate():
+    report = doctor.collect(seconds=0)
+    bench = doctor.Benchmark(gflops=1.0, size=1024, device="cpu", dtype="float32", seconds=5.0, threads=2)
+    rate = demo_speed.DEMO_TRAIN_IMAGES * demo_speed.DEMO_WALL_PER_TRAIN_TIME / 125  # the demo in 2m05s
+    speed = demo_speed.DemoSpeed(images_per_s=rate, steps=24, seconds=5.2)
+    lines = doctor.format_report(attrs.evolve(report, cpu=bench, demo=speed))
+    demo_line = next(line for line in lines if line.startswith("demo:"))
+    expected = next(line for line in lines if line.startswith("expected:"))
+    assert f"{rate:.0f} img/s" in demo_line and "24 training steps" in demo_line
+    assert "2m05s" in expected and "its timed steps" in expected  # not the 1 GFLOP/s matmul's hours
+
+
+def test_doctor_cli_times_the_demo_steps_when_the_image_plugin_is_loaded(capsys):
+    from jepa_core.cli.app import main
+
+    assert main(["doctor", "--seconds", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "demo:" in out and "img/s (" in out and "from its timed steps" in out

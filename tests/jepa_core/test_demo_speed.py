@@ -1,0 +1,29 @@
+"""jepa_core.demo_speed: the image demo's own training steps, timed, and the expected demo time."""
+
+from __future__ import annotations
+
+import pytest
+
+from jepa_core import demo_speed
+from jepa_core.registry import build_registry
+
+
+def test_the_demo_steps_are_timed_on_the_demos_own_parts():
+    registry = build_registry()
+    trainer, batches = demo_speed.demo_trainer(registry)
+    batch = next(batches)
+    assert len(batch) == registry.preset("image", "demo").build().train.batch_size  # the demo's batch of 64
+    speed = demo_speed.time_steps(trainer, batches, seconds=0.0, min_steps=2)
+    assert speed.steps == 2 and speed.seconds > 0
+    assert speed.images_per_s == pytest.approx(2 * len(batch) / speed.seconds)
+
+
+def test_measuring_needs_the_image_demo_preset():
+    registry = build_registry(autoload=False)  # no plugin: nothing provides image/demo
+    assert demo_speed.measure_demo_speed(registry, seconds=0.1) is None
+
+
+def test_the_expected_time_scales_inversely_with_the_rate():
+    t = demo_speed.expected_demo_seconds(100.0)
+    assert t == pytest.approx(demo_speed.DEMO_TRAIN_IMAGES / 100.0 * demo_speed.DEMO_WALL_PER_TRAIN_TIME)
+    assert demo_speed.expected_demo_seconds(200.0) == pytest.approx(t / 2)
