@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import attrs
 import torch
 
+from jepa_core.data import Batch, build_loader
 from jepa_core.errors import JepaError
 from jepa_core.registry import Registry
 from jepa_core.trainer import Trainer
@@ -51,12 +52,11 @@ class DemoSpeed:
     seconds: float
 
 
-def demo_trainer(registry: Registry, device: str = "cpu") -> tuple[Trainer, Iterator[object]]:
+def demo_trainer(registry: Registry, device: str = "cpu") -> tuple[Trainer, Iterator[Batch]]:
     """The image demo's trainer and an endless stream of its batches, built as ``jepa train``
     builds them (its data loader, workers included). Raises :class:`JepaError` where no loaded
     plugin provides the preset."""
     from jepa_core.build import build_dataset, build_parts
-    from jepa_core.data import build_loader
     from jepa_core.dist import detect
     from jepa_core.interfaces import token_grid
     from jepa_core.parallel import apply_parallelism
@@ -90,18 +90,18 @@ def demo_trainer(registry: Registry, device: str = "cpu") -> tuple[Trainer, Iter
         objective=parts.objective,
     )
 
-    def stream() -> Iterator[object]:
+    def stream() -> Iterator[Batch]:
         while True:
             yield from loader
 
     return trainer, stream()
 
 
-def time_steps(trainer: Trainer, batches: Iterator[object], *, seconds: float, min_steps: int = 1) -> DemoSpeed:
+def time_steps(trainer: Trainer, batches: Iterator[Batch], *, seconds: float, min_steps: int = 1) -> DemoSpeed:
     """Train on ``batches`` until ``seconds`` have passed and ``min_steps`` were taken; the rate."""
     images, steps, start = 0, 0, time.perf_counter()
     while True:
-        out = trainer.train_step(next(batches))  # type: ignore[arg-type]
+        out = trainer.train_step(next(batches))
         images += out.batch_size
         steps += 1
         elapsed = time.perf_counter() - start
@@ -120,7 +120,7 @@ def measure_demo_speed(registry: Registry, seconds: float = 5.0) -> DemoSpeed | 
     except JepaError:
         return None
     for _ in range(WARMUP_STEPS):  # loader workers, allocator, first-call dispatch
-        trainer.train_step(next(batches))  # type: ignore[arg-type]
+        trainer.train_step(next(batches))
     return time_steps(trainer, batches, seconds=seconds)
 
 
