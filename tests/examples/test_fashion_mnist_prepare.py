@@ -62,3 +62,30 @@ def test_bad_rows_and_missing_package_are_refused(prepare, tmp_path, capsys):
     assert "--val-per-class must be in [1, 4] for class tshirt_top, got 9" in capsys.readouterr().err
     assert prepare["main"](["--package", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "has no src/clothes folder" in capsys.readouterr().err
+
+
+def test_holdout_takes_the_train_images_after_the_subset(prepare, tmp_path, capsys):
+    package = fake_package(tmp_path / "package", per_class=6)
+    out = tmp_path / "out"
+    argv = ["--package", str(package), "--out", str(out), "--val-per-class", "1", "--train-per-class", "2"]
+    assert prepare["main"]([*argv, "--holdout-per-class", "2"]) == 0
+    assert "wrote 20 train, 10 val and 20 holdout images" in capsys.readouterr().out
+    _, train = scan_folder(out / "train")
+    _, holdout = scan_folder(out / "holdout")
+    _, val = scan_folder(out / "val")
+    values = {
+        name: [int(np.asarray(Image.open(p)).max()) for p, label in split if label == 4]
+        for name, split in (("train", train), ("holdout", holdout), ("val", val))
+    }
+    assert values == {"train": [40, 41], "holdout": [42, 43], "val": [45]}  # disjoint; image 44 is unused
+
+
+def test_holdout_needs_a_subset_and_room_for_it(prepare, tmp_path, capsys):
+    package = fake_package(tmp_path / "package", per_class=6)
+    base = ["--package", str(package), "--out", str(tmp_path / "o"), "--val-per-class", "1"]
+    assert prepare["main"]([*base, "--holdout-per-class", "2"]) == 2
+    assert "--holdout-per-class needs --train-per-class" in capsys.readouterr().err
+    assert prepare["main"]([*base, "--train-per-class", "2", "--holdout-per-class", "4"]) == 2
+    assert "--holdout-per-class must be in [0, 3] for class tshirt_top (the train images after the first 2), got 4" in (
+        capsys.readouterr().err
+    )
