@@ -70,7 +70,7 @@ def prepare(
         raise ValueError(
             "--holdout-per-class needs --train-per-class: the holdout is the train images the subset leaves out"
         )
-    counts = {"train": 0, "val": 0, "holdout": 0}
+    per_class: list[dict[str, np.ndarray]] = []  # every class split and checked before anything is written
     for label, name in enumerate(CLASS_NAMES):
         images = load_class(package, label)
         if not 0 < val_per_class < len(images):
@@ -87,9 +87,11 @@ def prepare(
             splits["train"] = train[:train_per_class]
             if holdout_per_class:
                 splits["holdout"] = train[train_per_class : train_per_class + holdout_per_class]
-        folder = f"{label}-{name}"
+        per_class.append(splits)
+    counts = {"train": 0, "val": 0, "holdout": 0}
+    for label, (name, splits) in enumerate(zip(CLASS_NAMES, per_class, strict=True)):
         for split, split_images in splits.items():
-            write_split(split_images, out / split / folder)
+            write_split(split_images, out / split / f"{label}-{name}")
             counts[split] += len(split_images)
     return counts
 

@@ -58,6 +58,7 @@ def test_bad_rows_and_missing_package_are_refused(prepare, tmp_path, capsys):
     (package / "src" / "clothes" / "4.json").write_text(json.dumps({"data": [[0] * 783]}))
     with pytest.raises(ValueError, match="expected rows of 784 pixels, found a row of 783"):
         prepare["prepare"](package, tmp_path / "out", val_per_class=1)
+    assert not (tmp_path / "out").exists()  # class 4 is refused before classes 0-3 are written
     assert prepare["main"](["--package", str(package), "--out", str(tmp_path / "o"), "--val-per-class", "9"]) == 2
     assert "--val-per-class must be in [1, 4] for class tshirt_top, got 9" in capsys.readouterr().err
     assert prepare["main"](["--package", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
