@@ -206,7 +206,7 @@ def lejepa_small() -> RunConfig:
     (a 4 x 4 grid) for 6 epochs; two crops of each image, each with colour jitter of strength 2
     and the source of two token views (60% and 25% of the tokens); a 512-wide projector to 16
     dims, SIGReg weight 0.02 (LeJEPA's lambda) on 1024 slices, and VICReg (weight 0.3) on each
-    view's pooled encoder output; no EMA teacher and no predictor. Measured on Fashion-MNIST:
+    view's encoder tokens; no EMA teacher and no predictor. Measured on Fashion-MNIST:
     docs/results.md.
 
     >>> lejepa_small().data.options.color_jitter
@@ -223,7 +223,12 @@ def lejepa_small() -> RunConfig:
             "vit", ViTConfig(size="tiny", patch_size=8, img_size=32, depth=4, embed_dim=256, num_heads=4)
         ),
         **lejepa_sections(
-            proj_hidden_dim=512, proj_dim=16, num_slices=1024, token_views=TokenViewsConfig(), vicreg_weight=0.3
+            proj_hidden_dim=512,
+            proj_dim=16,
+            num_slices=1024,
+            token_views=TokenViewsConfig(),
+            vicreg_weight=0.3,
+            vicreg_apply_to="tokens",
         ),
         train=attrs.evolve(base.train, epochs=6, out_dir="runs/lejepa_small"),
     )

@@ -63,7 +63,7 @@ def test_official_presets_hold_the_recipe_values(registry, name):
 def test_lejepa_small_holds_its_measured_recipe(registry):
     """The recipe behind the Fashion-MNIST numbers in docs/results.md: small's data, optimiser and
     batch for 6 epochs, a 4 x 256 ViT on 8 px patches, token views of two colour-jittered crops, a
-    512 -> 16 projector, SIGReg 0.02 on 1024 slices, VICReg 0.3 on the views' pooled embeddings."""
+    512 -> 16 projector, SIGReg 0.02 on 1024 slices, VICReg 0.3 on the views' tokens."""
     cfg = registry.preset("image", "lejepa_small").build()
     small = registry.preset("image", "small").build()
     enc = cfg.encoder.options
@@ -78,7 +78,7 @@ def test_lejepa_small_holds_its_measured_recipe(registry):
     assert cfg.objective.name == "lejepa" and (cfg.predictor.name, cfg.target.name) == ("none", "none")
     assert (obj.proj_hidden_dim, obj.proj_dim, obj.sigreg_weight, obj.num_slices) == (512, 16, 0.02, 1024)
     reg = cfg.regularizer
-    assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 0.3, "pooled")
+    assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 0.3, "tokens")
 
 
 def test_demo_holds_its_measured_recipe(registry):
