@@ -26,6 +26,7 @@ import attrs
 from jepa_core.config_files import dump_text, format_of, read_config_file
 from jepa_core.config_import import import_foreign
 from jepa_core.errors import ConfigError
+from jepa_core.eval.probe import LBFGS_MAX_ITER
 from jepa_core.hardware import Precision
 from jepa_core.objectives import PredictiveConfig
 from jepa_core.regularizers import NoRegularizerConfig
@@ -188,8 +189,9 @@ class EvalConfig:
     ``val_samples`` samples of the ``val`` split (or, without one, further samples of
     ``train_eval``) their test set; ``None`` takes up to 5,000 and 2,000 (fewer when the data is
     smaller), an explicit size larger than the data is an error. ``knn_k``/``knn_temperature``: the weighted k-NN vote;
-    ``linear_steps``: full-batch L-BFGS iterations of the multinomial logistic regression on
-    standardised features, with L2 penalty ``linear_l2``.
+    ``linear_steps``: the most full-batch L-BFGS iterations of the multinomial logistic
+    regression on standardised features (it stops earlier once converged:
+    :data:`jepa_core.eval.probe.LBFGS_TOLERANCE`), with L2 penalty ``linear_l2``.
     """
 
     train_samples: int | None = attrs.field(default=None, validator=positive)
@@ -197,7 +199,7 @@ class EvalConfig:
     batch_size: int = attrs.field(default=256, validator=positive)
     knn_k: int = attrs.field(default=20, validator=positive)
     knn_temperature: float = attrs.field(default=0.07, validator=positive)
-    linear_steps: int = attrs.field(default=100, validator=positive)
+    linear_steps: int = attrs.field(default=LBFGS_MAX_ITER, validator=positive)
     linear_l2: float = attrs.field(default=1e-4, validator=non_negative)
 
 

@@ -9,7 +9,8 @@ labelled subset and reports
 * ``eval/knn_top1``: weighted k-NN (:func:`~jepa_core.eval.knn.knn_classify`, cosine, ``k`` 20,
   temperature 0.07) of the ``eval.val_samples`` against the ``eval.train_samples``;
 * ``eval/linear_top1``: multinomial logistic regression on standardised features, fitted by
-  full-batch L-BFGS (``eval.linear_steps`` iterations, L2 ``eval.linear_l2``), deterministic;
+  full-batch L-BFGS to convergence (at most ``eval.linear_steps`` iterations, L2
+  ``eval.linear_l2``), deterministic;
 * ``eval/effective_rank`` and ``eval/feature_spread`` of the val features
   (:mod:`jepa_core.monitors`), the collapse statistics on the same samples.
 
@@ -44,7 +45,7 @@ from jepa_core.config import EvalConfig
 from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
-from jepa_core.eval.probe import lbfgs_probe
+from jepa_core.eval.probe import LBFGS_MAX_ITER, lbfgs_probe
 from jepa_core.monitors import effective_rank, evaluating, feature_spread
 
 HISTORY_FILE = "online_eval.jsonl"
@@ -193,7 +194,7 @@ def lbfgs_linear_probe(
     val_x: torch.Tensor,
     val_y: torch.Tensor,
     *,
-    steps: int = 100,
+    steps: int = LBFGS_MAX_ITER,
     l2: float = 1e-4,
 ) -> float:
     """Val top-1 (%) of :func:`jepa_core.eval.probe.lbfgs_probe` at a fixed ``l2`` (NaN when the

@@ -100,3 +100,32 @@ def test_lbfgs_probe_refuses_too_few_samples_per_class_and_bad_penalties():
         choose_l2(tx, ty, folds=1)
     with pytest.raises(ConfigError, match="grid of the L-BFGS probe is empty"):
         choose_l2(tx, ty, grid=())
+
+
+def _correlated_features(n: int = 1000, num_classes: int = 10, seed: int = 0):
+    """Features like a network's at random init: 128 strongly correlated squashed mixtures of 16
+    latent factors that decide the class."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 16, generator=g)
+    y = (z @ torch.randn(16, num_classes, generator=g)).argmax(1)
+    mixing = torch.randn(16, 1, generator=g) + 0.3 * torch.randn(16, 128, generator=g)
+    x = torch.tanh(z @ mixing)
+    return (x - x.mean(0)) / x.std(0), y
+
+
+def test_lbfgs_fit_runs_to_convergence_on_correlated_features():
+    import torch.nn.functional as F
+
+    from jepa_core.eval.probe import fit_lbfgs
+
+    x, y = _correlated_features()
+
+    def objective(steps: int, tolerance: float) -> float:
+        w, b = fit_lbfgs(x, y, 10, l2=1e-4, steps=steps, tolerance=tolerance)
+        return float(F.cross_entropy(x @ w + b, y) + 1e-4 * w.square().sum())
+
+    converged = objective(5000, 1e-12)
+    assert objective(100, 1e-12) > converged + 0.01  # 100 iterations are far from the optimum here
+    assert objective(1000, 1e-6) == objective(5000, 1e-6)  # the default stops by convergence, not the cap
+    w, b = fit_lbfgs(x, y, 10, l2=1e-4)  # the defaults
+    assert float(F.cross_entropy(x @ w + b, y) + 1e-4 * w.square().sum()) < converged + 1e-3
