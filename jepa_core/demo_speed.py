@@ -22,6 +22,7 @@ import torch
 
 from jepa_core.data import Batch, build_loader
 from jepa_core.errors import JepaError
+from jepa_core.hardware import Precision
 from jepa_core.registry import Registry
 from jepa_core.trainer import Trainer
 
@@ -52,10 +53,12 @@ class DemoSpeed:
     seconds: float
 
 
-def demo_trainer(registry: Registry, device: str = "cpu") -> tuple[Trainer, Iterator[Batch]]:
-    """The image demo's trainer and an endless stream of its batches, built as ``jepa train``
-    builds them (its data loader, workers included). Raises :class:`JepaError` where no loaded
-    plugin provides the preset."""
+def demo_trainer(
+    registry: Registry, device: str = "cpu", precision: Precision = "fp32"
+) -> tuple[Trainer, Iterator[Batch]]:
+    """The image demo's trainer (at ``precision``) and an endless stream of its batches, built as
+    ``jepa train`` builds them (its data loader, workers included). Raises :class:`JepaError`
+    where no loaded plugin provides the preset."""
     from jepa_core.build import build_dataset, build_parts
     from jepa_core.dist import detect
     from jepa_core.interfaces import token_grid
@@ -84,7 +87,7 @@ def demo_trainer(registry: Registry, device: str = "cpu") -> tuple[Trainer, Iter
         optim=cfg.optim,
         schedules=schedules,
         device=dev,
-        precision="fp32",
+        precision=precision,
         wrap=plan.wrap,
         regularizer=parts.regularizer,
         objective=parts.objective,
@@ -112,11 +115,12 @@ def time_steps(trainer: Trainer, batches: Iterator[Batch], *, seconds: float, mi
     return DemoSpeed(images_per_s=images / elapsed, steps=steps, seconds=elapsed)
 
 
-def measure_demo_speed(registry: Registry, seconds: float = 5.0) -> DemoSpeed | None:
-    """The image demo's training images/s on the CPU, over about ``seconds`` of its steps after
-    :data:`WARMUP_STEPS` untimed ones; None where no loaded plugin provides ``image/demo``."""
+def measure_demo_speed(registry: Registry, seconds: float = 5.0, precision: Precision = "fp32") -> DemoSpeed | None:
+    """The image demo's training images/s on the CPU at ``precision`` (``bf16``: autocast), over
+    about ``seconds`` of its steps after :data:`WARMUP_STEPS` untimed ones; None where no loaded
+    plugin provides ``image/demo``."""
     try:
-        trainer, batches = demo_trainer(registry)
+        trainer, batches = demo_trainer(registry, precision=precision)
     except JepaError:
         return None
     for _ in range(WARMUP_STEPS):  # loader workers, allocator, first-call dispatch

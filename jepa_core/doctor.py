@@ -55,6 +55,13 @@ REQUIRED = ("torch", "torchvision", "timm", "numpy", "pluggy", "attrs", "einops"
 OPTIONAL = {"wandb": "wandb", "mlflow": "mlflow-skinny", "submitit": "submitit", "av": "av"}
 """Extras: the extra's name -> the distribution it installs (``pip install 'jepaforge[EXTRA]'``)."""
 
+BF16_FASTER = 1.1
+"""bf16 autocast must train the demo's steps this much faster than fp32 before ``jepa doctor``
+suggests it: a smaller gain is within the timing noise of a few seconds of steps. Its speed-up
+depends on the CPU (docs/results.md, bf16 on a CPU): a 2-core Intel Xeon with AMX ran the
+``small`` preset's steps 0.76 times as fast in bf16, a 2-core AMD EPYC with AVX-512 bf16 ran
+``lejepa_small`` 1.35 times as fast."""
+
 MATMUL_SIZE = 1024
 DEFAULT_SECONDS = 5.0
 
@@ -92,6 +99,7 @@ class DoctorReport:
     cpu: Benchmark | None
     accelerator: Benchmark | None = None
     demo: DemoSpeed | None = None
+    demo_bf16: DemoSpeed | None = None
 
 
 def version_of(distribution: str) -> str | None:
@@ -231,6 +239,7 @@ def collect(seconds: float = DEFAULT_SECONDS, registry: Registry | None = None) 
         cpu=matmul_gflops(seconds) if seconds > 0 else None,
         accelerator=collect_accelerator(seconds),
         demo=measure_demo_speed(registry, seconds) if seconds > 0 and registry is not None else None,
+        demo_bf16=measure_demo_speed(registry, seconds, "bf16") if seconds > 0 and registry is not None else None,
     )
 
 
@@ -244,6 +253,24 @@ def collect_accelerator(seconds: float) -> Benchmark | None:
 def _duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def bf16_line(fp32: DemoSpeed, bf16: DemoSpeed) -> str:
+    """Whether bf16 autocast trains the demo's steps faster than fp32 on this CPU, and the switch.
+
+    >>> fp32, bf16 = DemoSpeed(images_per_s=300, steps=20, seconds=5), DemoSpeed(images_per_s=390, steps=26, seconds=5)
+    >>> bf16_line(fp32, bf16)[:40]
+    'bf16:     390 img/s with bf16 autocast ('
+    """
+    ratio = bf16.images_per_s / fp32.images_per_s
+    if ratio >= BF16_FASTER:
+        advice = "--set train.precision=bf16 trains faster on this CPU (train.precision=auto keeps fp32 on a CPU)"
+    else:
+        advice = "keep fp32 on this CPU (what train.precision=auto picks)"
+    return (
+        f"bf16:     {bf16.images_per_s:.0f} img/s with bf16 autocast ({ratio:.2f}x fp32, {bf16.steps} steps, "
+        f"{bf16.seconds:.1f} s): {advice}"
+    )
 
 
 def format_report(report: DoctorReport) -> list[str]:
@@ -284,6 +311,8 @@ def format_report(report: DoctorReport) -> list[str]:
             f"expected: make demo (CPU) about {_duration(seconds)} on this machine, about {rate:.0f} img/s while "
             f"training (from {basis}; jepa train prints img/s at every log step; other jobs on the CPU slow both)"
         )
+    if report.demo is not None and report.demo_bf16 is not None:
+        lines.append(bf16_line(report.demo, report.demo_bf16))
     if report.accelerator is not None:
         a = report.accelerator
         lines.append(f"gpu:      {a.gflops / 1000:.1f} TFLOP/s ({a.dtype} {a.size}x{a.size} matmul, {a.seconds:.1f} s)")
@@ -316,7 +345,11 @@ def run(args: argparse.Namespace, registry: Registry | None = None) -> int:
         print(f"(measuring fp32 matmul speed for about {seconds:g} s ...)", flush=True)
         full = attrs.evolve(report, cpu=matmul_gflops(seconds), accelerator=collect_accelerator(seconds))
         if registry is not None:
-            print(f"(timing the image demo's training steps for about {seconds:g} s ...)", flush=True)
-            full = attrs.evolve(full, demo=measure_demo_speed(registry, seconds))
+            print(f"(timing the image demo's training steps for about {seconds:g} s, in fp32 and bf16 ...)", flush=True)
+            full = attrs.evolve(
+                full,
+                demo=measure_demo_speed(registry, seconds),
+                demo_bf16=measure_demo_speed(registry, seconds, "bf16"),
+            )
         print("\n".join(format_report(full)[len(shown) :]))
     return 0

@@ -63,3 +63,17 @@ def test_doctor_cli_times_the_demo_steps_when_the_image_plugin_is_loaded(capsys)
     assert main(["doctor", "--seconds", "0.3"]) == 0
     out = capsys.readouterr().out
     assert "demo:" in out and "img/s (" in out and "from its timed steps" in out
+    assert "img/s with bf16 autocast" in out  # the same steps timed in bf16 beside fp32
+
+
+@pytest.mark.parametrize(
+    ("bf16_rate", "advice"),
+    [(390.0, "--set train.precision=bf16 trains faster"), (310.0, "keep fp32"), (200.0, "keep fp32")],
+)
+def test_bf16_line_suggests_bf16_only_where_it_is_clearly_faster(bf16_rate, advice):
+    fp32 = demo_speed.DemoSpeed(images_per_s=300.0, steps=24, seconds=5.0)
+    bf16 = demo_speed.DemoSpeed(images_per_s=bf16_rate, steps=30, seconds=5.0)
+    report = attrs.evolve(doctor.collect(seconds=0), demo=fp32, demo_bf16=bf16)
+    line = next(line for line in doctor.format_report(report) if line.startswith("bf16:"))
+    assert f"{bf16_rate:.0f} img/s" in line and f"{bf16_rate / 300:.2f}x fp32" in line and advice in line
+    assert not any(line.startswith("bf16:") for line in doctor.format_report(attrs.evolve(report, demo_bf16=None)))
