@@ -1,11 +1,15 @@
 """Training-step throughput of a preset on the CPU in fp32 and in bf16 autocast.
 
-One real ``Trainer.train_step`` (target forward, context encoder + predictor forward/backward,
-AdamW, EMA) on a fixed random batch and masks, the two precisions interleaved so that a busy
-machine slows both alike; prints the median step time and images/s of each. This measurement is
+One real ``Trainer.train_step`` (the preset's objective: for I-JEPA target forward, context
+encoder + predictor forward/backward, AdamW, EMA) on one fixed batch, the two precisions
+interleaved so that a busy machine slows both alike; prints the median step time and images/s of
+each. The batch is random images and masks, or the first batch of the preset's data loader
+(``--data``: on that folder), which presets whose views come from the data use (LeJEPA's crops;
+``lejepa_small`` needs ``--data``). The gain depends on the CPU and the model (docs/results.md, bf16 on a CPU), which is
 why ``train.precision=auto`` stays fp32 on a CPU (:mod:`jepa_core.hardware`)::
 
     python benchmarks/bench_precision_cpu.py --plugin image --preset small --batch 128 --rounds 4
+    python benchmarks/bench_precision_cpu.py --preset lejepa_small --data /data/fmnist/train
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import time
 
 import torch
 
-from jepa_core.data import Batch
+from jepa_core.build import build_dataset
+from jepa_core.data import Batch, build_loader
+from jepa_core.errors import JepaError
+from jepa_core.interfaces import token_grid
 from jepa_core.registry import build_registry
+from jepa_core.resolve import resolve_config
 from jepa_core.run import build_parts
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
@@ -36,9 +44,9 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def make_step(plugin: str, preset: str, batch_size: int, precision: str):
+def make_step(plugin: str, preset: str, batch_size: int, precision: str, data: str | None = None):
     registry = build_registry()
-    cfg = registry.preset(plugin, preset).build()
+    cfg = resolve_config(registry, plugin=plugin, preset=preset, data=data)
     parts = build_parts(cfg, registry)
     trainer = Trainer(
         parts.encoder,
@@ -49,11 +57,21 @@ def make_step(plugin: str, preset: str, batch_size: int, precision: str):
         schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
         precision=precision,
         regularizer=parts.regularizer,
+        objective=parts.objective,
     )
-    g = torch.Generator().manual_seed(0)
-    masks = parts.masker(batch_size, parts.encoder.token_grid, g)
-    x = torch.randn(batch_size, *parts.encoder.expected_input_shape, generator=g)
-    batch = Batch(x, masks, torch.zeros(batch_size, dtype=torch.long))
+    if data is not None or cfg.objective.name != "predictive":  # views made by the data pipeline
+        try:
+            dataset = build_dataset(cfg, registry, "train")
+        except JepaError as err:
+            need = f"preset {plugin}/{preset} takes its views from its data: give --data FOLDER ({err})"
+            raise SystemExit(need) from None
+        loader = build_loader(dataset, parts.masker, grid=token_grid(parts.encoder), micro_batch=batch_size, seed=0)
+        batch = next(iter(loader))
+    else:
+        g = torch.Generator().manual_seed(0)
+        masks = parts.masker(batch_size, parts.encoder.token_grid, g)
+        x = torch.randn(batch_size, *parts.encoder.expected_input_shape, generator=g)
+        batch = Batch(x, masks, torch.zeros(batch_size, dtype=torch.long))
     return lambda: trainer.train_step(batch)
 
 
@@ -64,8 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5, help="steps per round")
+    parser.add_argument("--data", help="a folder for the preset's dataset: time a real batch of it")
     args = parser.parse_args(argv)
-    steps = {p: make_step(args.plugin, args.preset, args.batch, p) for p in PRECISIONS}
+    steps = {p: make_step(args.plugin, args.preset, args.batch, p, args.data) for p in PRECISIONS}
     for step in steps.values():
         for _ in range(3):
             step()

@@ -264,7 +264,10 @@ def bf16_line(fp32: DemoSpeed, bf16: DemoSpeed) -> str:
     """
     ratio = bf16.images_per_s / fp32.images_per_s
     if ratio >= BF16_FASTER:
-        advice = "--set train.precision=bf16 trains faster on this CPU (train.precision=auto keeps fp32 on a CPU)"
+        advice = (
+            "--set train.precision=bf16 trains faster on this CPU for models like the demo's (not every model: "
+            "benchmarks/bench_precision_cpu.py times a preset; train.precision=auto keeps fp32 on a CPU)"
+        )
     else:
         advice = "keep fp32 on this CPU (what train.precision=auto picks)"
     return (

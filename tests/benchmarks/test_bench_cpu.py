@@ -27,6 +27,7 @@ def load(name: str):
     [
         ("bench_lejepa_views", ["--preset", "lejepa_small", "--batch", "4", "--rounds", "1"], 2),
         ("bench_precision_cpu", ["--preset", "demo", "--batch", "4", "--rounds", "1", "--steps", "1"], 2),
+        ("bench_precision_cpu", ["--preset", "lejepa_demo", "--batch", "4", "--rounds", "1", "--steps", "1"], 2),
     ],
 )
 def test_cpu_benchmark_prints_a_throughput_per_way(script, argv, ways, capsys):
@@ -41,3 +42,8 @@ def test_cpu_benchmark_prints_a_throughput_per_way(script, argv, ways, capsys):
 def test_views_benchmark_refuses_a_preset_without_lejepa_views():
     with pytest.raises(SystemExit, match="does not train a LeJEPA view path"):
         load("bench_lejepa_views").main(["--preset", "demo", "--batch", "4", "--rounds", "1"])
+
+
+def test_precision_benchmark_asks_for_data_where_the_views_come_from_a_folder():
+    with pytest.raises(SystemExit, match="takes its views from its data: give --data FOLDER"):
+        load("bench_precision_cpu").main(["--preset", "lejepa_small", "--batch", "4", "--rounds", "1"])
