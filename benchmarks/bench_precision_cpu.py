@@ -5,8 +5,9 @@ encoder + predictor forward/backward, AdamW, EMA) on one fixed batch, the two pr
 interleaved so that a busy machine slows both alike; prints the median step time and images/s of
 each. The batch is random images and masks, or the first batch of the preset's data loader
 (``--data``: on that folder), which presets whose views come from the data use (LeJEPA's crops;
-``lejepa_small`` needs ``--data``). The gain depends on the CPU and the model (docs/results.md, bf16 on a CPU), which is
-why ``train.precision=auto`` stays fp32 on a CPU (:mod:`jepa_core.hardware`)::
+``lejepa_small`` needs ``--data``). The gain depends on the CPU and the model (docs/results.md,
+bf16 on a CPU), which is why ``train.precision=auto`` stays fp32 on a CPU
+(:mod:`jepa_core.hardware`)::
 
     python benchmarks/bench_precision_cpu.py --plugin image --preset small --batch 128 --rounds 4
     python benchmarks/bench_precision_cpu.py --preset lejepa_small --data /data/fmnist/train

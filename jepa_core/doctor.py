@@ -217,9 +217,9 @@ def expected_demo(gflops: float) -> tuple[float, float]:
 
 def collect(seconds: float = DEFAULT_SECONDS, registry: Registry | None = None) -> DoctorReport:
     """Gather the report; ``seconds`` is the CPU benchmark's length (0 skips it) and, given the
-    ``registry``, that of the image demo's timed steps. With a CUDA device its bf16 matmul rate is
+    ``registry``, that of the image demo's timed steps (fp32, then bf16). With a CUDA device its bf16 matmul rate is
     measured too (:func:`collect_accelerator`)."""
-    return DoctorReport(
+    report = DoctorReport(
         versions={"jepaforge": version_of("jepaforge"), **{name: version_of(name) for name in REQUIRED}},
         optional={extra: version_of(dist) for extra, dist in OPTIONAL.items()},
         python=f"{platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
@@ -238,8 +238,16 @@ def collect(seconds: float = DEFAULT_SECONDS, registry: Registry | None = None) 
         load=load_average(),
         cpu=matmul_gflops(seconds) if seconds > 0 else None,
         accelerator=collect_accelerator(seconds),
-        demo=measure_demo_speed(registry, seconds) if seconds > 0 and registry is not None else None,
-        demo_bf16=measure_demo_speed(registry, seconds, "bf16") if seconds > 0 and registry is not None else None,
+    )
+    return with_demo_speeds(report, registry, seconds) if seconds > 0 and registry is not None else report
+
+
+def with_demo_speeds(report: DoctorReport, registry: Registry, seconds: float) -> DoctorReport:
+    """``report`` with the image demo's steps timed for about ``seconds`` in fp32 and in bf16 autocast."""
+    return attrs.evolve(
+        report,
+        demo=measure_demo_speed(registry, seconds),
+        demo_bf16=measure_demo_speed(registry, seconds, "bf16"),
     )
 
 
@@ -349,10 +357,6 @@ def run(args: argparse.Namespace, registry: Registry | None = None) -> int:
         full = attrs.evolve(report, cpu=matmul_gflops(seconds), accelerator=collect_accelerator(seconds))
         if registry is not None:
             print(f"(timing the image demo's training steps for about {seconds:g} s, in fp32 and bf16 ...)", flush=True)
-            full = attrs.evolve(
-                full,
-                demo=measure_demo_speed(registry, seconds),
-                demo_bf16=measure_demo_speed(registry, seconds, "bf16"),
-            )
+            full = with_demo_speeds(full, registry, seconds)
         print("\n".join(format_report(full)[len(shown) :]))
     return 0

@@ -120,12 +120,12 @@ def test_lbfgs_fit_runs_to_convergence_on_correlated_features():
 
     x, y = _correlated_features()
 
-    def objective(steps: int, tolerance: float) -> float:
-        w, b = fit_lbfgs(x, y, 10, l2=1e-4, steps=steps, tolerance=tolerance)
+    def objective(**fit_options: float) -> float:
+        w, b = fit_lbfgs(x, y, 10, l2=1e-4, **fit_options)
         return float(F.cross_entropy(x @ w + b, y) + 1e-4 * w.square().sum())
 
-    converged = objective(5000, 1e-12)
-    assert objective(100, 1e-12) > converged + 0.01  # 100 iterations are far from the optimum here
-    assert objective(1000, 1e-6) == objective(5000, 1e-6)  # the default stops by convergence, not the cap
-    w, b = fit_lbfgs(x, y, 10, l2=1e-4)  # the defaults
-    assert float(F.cross_entropy(x @ w + b, y) + 1e-4 * w.square().sum()) < converged + 1e-3
+    converged = objective(steps=5000, tolerance=1e-12)
+    assert objective(steps=100, tolerance=1e-12) > converged + 0.01  # 100 iterations are far from the optimum here
+    # the default stops by convergence, not the cap
+    assert objective(steps=1000, tolerance=1e-6) == objective(steps=5000, tolerance=1e-6)
+    assert objective() < converged + 1e-3  # the defaults
