@@ -81,6 +81,23 @@ def test_lejepa_small_holds_its_measured_recipe(registry):
     assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 0.3, "tokens")
 
 
+def test_lejepa_small_bf16_is_lejepa_small_in_bf16_with_eight_heads_for_eight_epochs(registry):
+    """The recipe behind the bf16 Fashion-MNIST numbers in docs/results.md: everything else is
+    ``lejepa_small``'s, so a change there carries over."""
+    cfg = registry.preset("image", "lejepa_small_bf16").build()
+    base = registry.preset("image", "lejepa_small").build()
+    assert cfg.encoder.options.num_heads == 8
+    assert cfg.encoder.options.embed_dim // cfg.encoder.options.num_heads == 32
+    assert (cfg.train.precision, cfg.train.epochs) == ("bf16", 8)
+    same = attrs.evolve(
+        cfg,
+        preset=base.preset,
+        encoder=attrs.evolve(cfg.encoder, options=attrs.evolve(cfg.encoder.options, num_heads=4)),
+        train=attrs.evolve(cfg.train, precision="fp32", epochs=6, out_dir=base.train.out_dir),
+    )
+    assert same == base
+
+
 def test_demo_holds_its_measured_recipe(registry):
     """The recipe behind the demo numbers in docs/results.md: small's schedule at 64 px with a
     4 x 256 ViT on 16 px patches, VICReg weight 3 on pooled feature and tokens, EMA 0.99 -> 0.999."""
