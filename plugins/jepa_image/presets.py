@@ -238,7 +238,8 @@ def lejepa_small_bf16() -> RunConfig:
     """``lejepa_small`` for hardware with fast bf16 (GPUs, CPUs with bf16 instructions): bf16
     autocast, 8 attention heads of 32 channels instead of 4 of 64 (the same work in a shape
     that runs faster there) and 8 epochs instead of 6, in less time than ``lejepa_small`` in fp32
-    on such a CPU (elsewhere bf16 can be slower: ``jepa doctor`` times both precisions).
+    where bf16 gains enough (on CPUs it can gain little or be slower: ``jepa doctor`` times both
+    precisions).
     Measured on Fashion-MNIST: docs/results.md.
 
     >>> cfg = lejepa_small_bf16()
