@@ -22,7 +22,8 @@ trainer stays objective-agnostic: it wraps the module the objective assembles fr
   ``loss = (1 - sigreg_weight) * invariance + sigreg_weight * SIGReg``: the invariance is the
   configured ``loss`` between each view's projection and the mean projection of the global views
   (``l2``: the mean squared distance), SIGReg the regulariser of :class:`~jepa_core.regularizers.SIGReg`
-  on the projections (per view and averaged, or on all views pooled). An optional regulariser
+  on the projections (per view and averaged, or on all views pooled); ``embed_invariance`` adds
+  the same invariance term, with that weight, on the pooled embeddings. An optional regulariser
   on each view's encoder output, before the projector (its mean-pooled embedding, its tokens or
   both, as ``regularizer.apply_to`` says), is averaged over the views and added with its weight.
   Probes read the encoder.
@@ -43,7 +44,7 @@ from jepa_core.errors import ConfigError
 from jepa_core.interfaces import Loss, MaskSet, TargetProvider, TokenViews, mask_sets
 from jepa_core.regularizers import Regularizer, SIGReg, SIGRegConfig, gathered_count, gathered_mean, regularize
 from jepa_core.targets import targets_for
-from jepa_core.validators import positive, unit_interval
+from jepa_core.validators import finite_non_negative, positive, unit_interval
 
 if TYPE_CHECKING:
     from jepa_core.config import RunConfig
@@ -199,7 +200,9 @@ class LeJEPAConfig:
     """LeJEPA's options: ``sigreg_weight`` is the paper's lambda; the projector is
     ``proj_layers`` linear layers of width ``proj_hidden_dim`` ending at ``proj_dim``, with
     ``norm`` batch (statistics gathered over processes) or layer norm; SIGReg uses ``num_slices``
-    directions, per view (``sigreg_per_view``, LeJEPA's minimal example) or on all views pooled."""
+    directions, per view (``sigreg_per_view``, LeJEPA's minimal example) or on all views pooled;
+    ``embed_invariance`` > 0 adds that weight times the same invariance term on the encoder's
+    pooled embeddings (before the projector)."""
 
     sigreg_weight: float = attrs.field(default=0.02, validator=unit_interval)
     proj_dim: int = attrs.field(default=16, validator=positive)
@@ -208,6 +211,7 @@ class LeJEPAConfig:
     norm: Literal["batch", "layer"] = "batch"
     num_slices: int = attrs.field(default=1024, validator=positive)
     sigreg_per_view: bool = True
+    embed_invariance: float = attrs.field(default=0.0, validator=finite_non_negative)
 
 
 class ViewPath(nn.Module):
@@ -293,6 +297,11 @@ class LeJEPAObjective:
             sigreg = self.sigreg(proj.reshape(-1, proj.shape[-1]), step=step)
         lam = self.cfg.sigreg_weight
         parts = {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
+        if self.cfg.embed_invariance > 0:
+            emb32 = emb.float()  # [V, B, D]
+            embed_inv = nets.loss(emb32, emb32[:num_global].mean(0, keepdim=True).expand_as(emb32))
+            parts["loss_inv_embed"] = embed_inv
+            parts["loss"] = parts["loss"] + self.cfg.embed_invariance * embed_inv
         regularizer = nets.regularizer
         if regularizer is not None:
             if _sees_tokens(regularizer):

@@ -83,6 +83,20 @@ def test_lejepa_adds_the_weighted_regulariser_of_each_views_pooled_embedding():
     assert "loss_reg" not in objective.loss_parts(path, batch, Networks(target=None, loss=L2Loss()), step=5)
 
 
+def test_lejepa_embedding_invariance_adds_the_weighted_invariance_of_pooled_embeddings():
+    encoder, objective, path, nets = _lejepa(sigreg_weight=0.1, embed_invariance=0.5)
+    batch = kit_batch("views")
+    parts = objective.loss_parts(path, batch, nets, step=5)
+    emb, _ = path(batch.inputs, batch.masks.keep)  # [V, B, D]
+    embed_inv = (emb - emb[:2].mean(0)).square().mean()  # to the mean of the two global views
+    torch.testing.assert_close(parts["loss_inv_embed"], embed_inv)
+    torch.testing.assert_close(parts["loss"], 0.9 * parts["loss_inv"] + 0.1 * parts["loss_sigreg"] + 0.5 * embed_inv)
+    assert "loss_inv_embed" not in _lejepa(sigreg_weight=0.1)[1].loss_parts(path, batch, nets, step=5)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="embed_invariance"):
+            LeJEPAConfig(embed_invariance=bad)
+
+
 @pytest.mark.parametrize("apply_to", ["tokens", "both"])
 def test_lejepa_regularises_each_views_tokens_as_apply_to_says(apply_to):
     encoder, objective, _, _ = _lejepa(sigreg_weight=0.1)
