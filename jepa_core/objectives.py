@@ -289,8 +289,7 @@ class LeJEPAObjective:
             out = path(batch.inputs)
             num_global = global_view_count(batch.inputs)
         emb, proj = out[0], out[1]
-        centre = proj[:num_global].mean(0, keepdim=True)  # [1, B, P]
-        invariance = nets.loss(proj, centre.expand_as(proj))
+        invariance = _invariance(nets.loss, proj, num_global)
         if self.cfg.sigreg_per_view:
             sigreg = torch.stack([self.sigreg(p, step=step) for p in proj]).mean()
         else:
@@ -298,8 +297,7 @@ class LeJEPAObjective:
         lam = self.cfg.sigreg_weight
         parts = {"loss": (1 - lam) * invariance + lam * sigreg, "loss_inv": invariance, "loss_sigreg": sigreg}
         if self.cfg.embed_invariance > 0:
-            emb32 = emb.float()  # [V, B, D]
-            embed_inv = nets.loss(emb32, emb32[:num_global].mean(0, keepdim=True).expand_as(emb32))
+            embed_inv = _invariance(nets.loss, emb.float(), num_global)
             parts["loss_inv_embed"] = embed_inv
             parts["loss"] = parts["loss"] + self.cfg.embed_invariance * embed_inv
         regularizer = nets.regularizer
@@ -313,6 +311,12 @@ class LeJEPAObjective:
             parts["loss_reg"] = loss_reg
             parts["loss"] = parts["loss"] + regularizer.weight * loss_reg
         return parts
+
+
+def _invariance(loss: Loss, views: torch.Tensor, num_global: int) -> torch.Tensor:
+    """``loss`` between each view ``views [V, B, F]`` and the mean of the first ``num_global`` views."""
+    centre = views[:num_global].mean(0, keepdim=True)  # [1, B, F]
+    return loss(views, centre.expand_as(views))
 
 
 def _sees_tokens(regularizer: Regularizer | None) -> bool:
