@@ -33,7 +33,7 @@ from jepa_core.regularizers import NoRegularizerConfig
 from jepa_core.specs import KINDS
 
 # The validators stay importable from here (plugin option records use them).
-from jepa_core.validators import adam_betas, non_negative, positive, unit_interval
+from jepa_core.validators import adam_betas, momentum_range, non_negative, positive, unit_interval
 
 if TYPE_CHECKING:
     from jepa_core.registry import Registry
@@ -51,12 +51,13 @@ class ComponentConfig:
 
 @attrs.frozen(kw_only=True)
 class OptimConfig:
-    """AdamW and the per-iteration schedules of the I-JEPA recipe.
+    """The optimizer (AdamW by default) and the per-iteration schedules of the I-JEPA recipe.
 
     ``lr_schedule``: ``warmup_cosine`` (I-JEPA, V-JEPA) or ``warmup_constant_cooldown``
     (V-JEPA 2: ``lr`` after warmup, then linear to ``final_lr`` over the last ``cooldown_epochs``).
     A constant weight decay or EMA momentum is ``final_weight_decay = weight_decay`` or
-    ``ema_end = ema_start``.
+    ``ema_end = ema_start``. ``optimizer``: ``adamw`` or ``muon`` (Muon with ``muon_momentum`` for
+    2-D weight matrices, AdamW for the rest: :mod:`jepa_core.optim`).
     """
 
     lr: float = attrs.field(default=1e-3, validator=positive)
@@ -75,6 +76,8 @@ class OptimConfig:
     lr_schedule: Literal["warmup_cosine", "warmup_constant_cooldown"] = "warmup_cosine"
     cooldown_epochs: float = attrs.field(default=0.0, validator=non_negative)
     ema_schedule: Literal["linear", "cosine"] = "linear"  # momentum from ema_start to ema_end
+    optimizer: Literal["adamw", "muon"] = "adamw"
+    muon_momentum: float = attrs.field(default=0.95, validator=momentum_range)
 
 
 def seed_range(_inst: Any, attr: attrs.Attribute, value: int) -> None:

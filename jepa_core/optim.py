@@ -1,14 +1,29 @@
-"""AdamW with the recipe's parameter groups: no weight decay on biases and 1-D parameters.
+"""The optimizer with the recipe's parameter groups: no weight decay on biases and 1-D parameters.
+
+``optim.optimizer`` picks it: ``adamw`` (the official recipes) or ``muon``, which steps every 2-D
+weight matrix with Muon (momentum, then the update's nearest semi-orthogonal matrix by a
+Newton-Schulz iteration, scaled to AdamW's update size so the same lr and weight decay apply) and
+every other parameter (biases, norms, convolutions, position embeddings, mask tokens) with AdamW.
 
 >>> opt = build_optimizer([("enc", encoder), ("pred", predictor)], optim_cfg)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from jepa_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jepa_core.config import OptimConfig
+
+NEWTON_SCHULZ_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+"""The quintic iteration's (a, b, c) of Muon: singular values land in about [0.7, 1.2] in 5 steps."""
 
 
 def param_groups(modules: Iterable[tuple[str, nn.Module]]) -> list[dict]:
@@ -29,20 +44,56 @@ def param_groups(modules: Iterable[tuple[str, nn.Module]]) -> list[dict]:
     ]
 
 
-def build_optimizer(modules: Iterable[tuple[str, nn.Module]], optim, *, fused: bool | None = None) -> torch.optim.AdamW:
-    """AdamW over ``modules``; ``fused`` defaults to True when every parameter is on CUDA."""
+def build_optimizer(
+    modules: Iterable[tuple[str, nn.Module]], optim: OptimConfig, *, fused: bool | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer ``optim.optimizer`` names over ``modules``; AdamW's ``fused`` defaults to
+    True when every parameter is on CUDA."""
     groups = param_groups(modules)
+    if optim.optimizer == "muon":
+        return MuonAdamW(
+            _muon_groups(groups),
+            lr=optim.start_lr,
+            betas=(optim.betas[0], optim.betas[1]),
+            eps=optim.eps,
+            weight_decay=optim.weight_decay,
+            momentum=optim.muon_momentum,
+        )
     params = [p for g in groups for p in g["params"]]
     if fused is None:
         fused = bool(params) and all(p.is_cuda for p in params)
     return torch.optim.AdamW(
         groups,
         lr=optim.start_lr,
-        betas=tuple(optim.betas),
+        betas=(optim.betas[0], optim.betas[1]),
         eps=optim.eps,
         weight_decay=optim.weight_decay,
         fused=fused or None,
     )
+
+
+def _muon_groups(groups: list[dict]) -> list[dict]:
+    """Split the decayed group into its 2-D matrices (Muon) and the rest (AdamW)."""
+    decay, no_decay = groups
+    matrices = [p for p in decay["params"] if p.ndim == 2]
+    others = [p for p in decay["params"] if p.ndim != 2]
+    return [
+        {"params": matrices, "apply_wd": True, "algorithm": "muon"},
+        {"params": others, "apply_wd": True, "algorithm": "adamw"},
+        {**no_decay, "algorithm": "adamw"},
+    ]
+
+
+def check_optimizer_strategy(optim: OptimConfig, strategy: str) -> None:
+    """Muon needs each weight matrix whole, which FSDP shards: that pair is a ConfigError.
+
+    >>> check_optimizer_strategy(OptimConfig(optimizer="muon"), "ddp")   # doctest: +SKIP
+    """
+    if optim.optimizer == "muon" and strategy == "fsdp":
+        raise ConfigError(
+            "optim.optimizer='muon' is not supported with train.strategy='fsdp' (Muon orthogonalises whole "
+            "weight matrices, which FSDP shards); use train.strategy 'ddp' or optim.optimizer 'adamw'."
+        )
 
 
 def set_hyperparameters(optimizer: torch.optim.Optimizer, lr: float, weight_decay: float) -> None:
@@ -51,3 +102,108 @@ def set_hyperparameters(optimizer: torch.optim.Optimizer, lr: float, weight_deca
         group["lr"] = lr
         if group.get("apply_wd", True):
             group["weight_decay"] = weight_decay
+
+
+def orthogonalize(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """An approximately semi-orthogonal matrix with the row and column spaces of ``update``
+    (``U V^T`` of its SVD, singular values within about [0.7, 1.2]) by Muon's quintic
+    Newton-Schulz iteration, in bf16.
+
+    >>> s = torch.linalg.svdvals(orthogonalize(torch.randn(64, 32)).float())
+    >>> bool(s.min() > 0.5 and s.max() < 1.5)
+    True
+    """
+    a, b, c = NEWTON_SCHULZ_COEFFICIENTS
+    x = update.bfloat16()
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=1e-7)  # spectral norm <= Frobenius norm <= 1
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x.T if tall else x).to(update.dtype)
+
+
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon for the groups whose ``algorithm`` is ``muon`` (2-D parameters), AdamW for the others;
+    decoupled weight decay ``lr * weight_decay`` in both. A Muon update is scaled by
+    ``0.2 * sqrt(max(rows, cols))``, which gives it the root-mean-square size of an AdamW update,
+    so one lr schedule serves both.
+
+    >>> w, b = nn.Parameter(torch.randn(8, 4)), nn.Parameter(torch.zeros(8))
+    >>> opt = MuonAdamW([{"params": [w], "algorithm": "muon"}, {"params": [b], "algorithm": "adamw"}], lr=1e-3)
+    >>> (w.sum() + b.sum()).backward(); opt.step()
+    """
+
+    def __init__(
+        self,
+        params: list[dict],
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_steps: int = 5,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            algorithm="adamw",
+        )
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            if group["algorithm"] not in ("muon", "adamw"):
+                raise ValueError(f"algorithm must be 'muon' or 'adamw', got {group['algorithm']!r}")
+            if group["algorithm"] == "muon" and any(p.ndim != 2 for p in group["params"]):
+                raise ValueError("Muon steps 2-D parameters only; put the others in an 'adamw' group")
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if group["algorithm"] == "muon":
+                    self._muon_step(param, param.grad, group)
+                else:
+                    self._adamw_step(param, param.grad, group)
+        return loss
+
+    def _muon_step(self, param: torch.Tensor, grad: torch.Tensor, group: dict) -> None:
+        state = self.state[param]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(param)
+        buf = state["momentum_buffer"]
+        buf.lerp_(grad, 1 - group["momentum"])
+        update = grad.lerp(buf, group["momentum"]) if group["nesterov"] else buf
+        update = orthogonalize(update, group["ns_steps"])
+        scale = 0.2 * math.sqrt(max(param.shape))
+        param.mul_(1 - group["lr"] * group["weight_decay"])
+        param.add_(update, alpha=-group["lr"] * scale)
+
+    def _adamw_step(self, param: torch.Tensor, grad: torch.Tensor, group: dict) -> None:
+        state = self.state[param]
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(param)
+            state["exp_avg_sq"] = torch.zeros_like(param)
+        beta1, beta2 = group["betas"]
+        state["step"] += 1
+        step = state["step"].item()
+        param.mul_(1 - group["lr"] * group["weight_decay"])
+        state["exp_avg"].lerp_(grad, 1 - beta1)
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
+        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**step))

@@ -60,6 +60,7 @@ from jepa_core.loggers import LoggerContext, LoggerFanOut, check_loggers, open_l
 from jepa_core.nonfinite import NonFiniteGuard
 from jepa_core.objectives import check_objective_parts, check_views
 from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, eval_encoder
+from jepa_core.optim import check_optimizer_strategy
 from jepa_core.parallel import ParallelPlan, apply_parallelism, is_sharded, unsharded_copy
 from jepa_core.preflight import (
     check_batch_fits,
@@ -275,6 +276,7 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
     """The body of :func:`train_run`, in a claimed run directory."""
     info = detect()
     micro, accum = cfg.train.batch_layout(info.world_size)  # config errors before any work
+    check_optimizer_strategy(cfg.optim, cfg.train.strategy)
     device = select_device(cfg.train.device, info)
     init_distributed(info, device)
     out_dir = Path(cfg.train.out_dir)

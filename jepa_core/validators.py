@@ -33,6 +33,12 @@ def adam_betas(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attr.name} must be two values in [0, 1), got {value!r}")
 
 
+def momentum_range(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """A momentum coefficient: in [0, 1)."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{attr.name} must be in [0, 1), got {value!r}")
+
+
 def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attr.name} must be in [0, 1], got {value!r}")

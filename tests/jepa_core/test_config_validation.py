@@ -50,6 +50,11 @@ def _error(capsys, rc: int) -> str:
         ("optim.lr=nan", "'optim.lr' must be float, got nan."),
         ("optim.betas=0.9,1.5", "invalid value for 'optim.betas': betas must be two values in [0, 1), got (0.9, 1.5)."),
         ("optim.ema_start=1.5", "invalid value for 'optim.ema_start': ema_start must be in [0, 1], got 1.5."),
+        ("optim.optimizer=sgd", "'optim.optimizer' must be one of 'adamw', 'muon', got 'sgd'."),
+        (
+            "optim.muon_momentum=1",
+            "invalid value for 'optim.muon_momentum': muon_momentum must be in [0, 1), got 1.0.",
+        ),
         ("train.batch_size=0", "invalid value for 'train.batch_size': batch_size must be > 0, got 0."),
         ("train.keep_every=-3", "invalid value for 'train.keep_every': keep_every must be >= 0, got -3."),
         (

@@ -1,14 +1,19 @@
-"""AdamW parameter groups (no decay on biases and 1-D params) and the scheduled hyper-parameters."""
+"""The optimizers' parameter groups (no decay on biases and 1-D params; Muon for 2-D matrices),
+Muon's update, and the scheduled hyper-parameters."""
 
 from __future__ import annotations
 
+import math
+
+import attrs
 import pytest
 import torch
 from torch import nn
 
 from jepa_core.config import OptimConfig
 from jepa_core.data import build_loader
-from jepa_core.optim import build_optimizer, param_groups, set_hyperparameters
+from jepa_core.errors import ConfigError
+from jepa_core.optim import MuonAdamW, build_optimizer, check_optimizer_strategy, param_groups, set_hyperparameters
 from jepa_core.run import build_dataset, build_parts
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
@@ -115,3 +120,122 @@ def test_trainer_step_applies_scheduled_hyperparameters(toy_registry):
         assert decay["lr"] == no_decay["lr"] == out.lr
         assert decay["weight_decay"] == out.weight_decay and no_decay["weight_decay"] == 0.0
     assert trainer.step == 3
+
+
+# ------------------------------------------------------------------------------ Muon
+
+
+def test_muon_puts_2d_matrices_in_muon_groups_and_the_rest_in_adamw_groups():
+    net = Net()
+    opt = build_optimizer([("net", net)], OptimConfig(optimizer="muon", start_lr=3e-4, weight_decay=0.05))
+    assert isinstance(opt, MuonAdamW)
+    muon, other, no_decay = opt.param_groups
+    assert (muon["algorithm"], other["algorithm"], no_decay["algorithm"]) == ("muon", "adamw", "adamw")
+    assert _ids(muon["params"]) == _ids([net.fc1.weight, net.fc2.weight])
+    assert _ids(other["params"]) == _ids([net.token])
+    assert _ids(no_decay["params"]) == _ids([net.fc1.bias, net.fc2.bias, net.norm.weight, net.norm.bias, net.scale])
+    assert muon["weight_decay"] == other["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    set_hyperparameters(opt, lr=0.5, weight_decay=0.3)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.3, 0.3, 0.0]
+    assert all(g["lr"] == 0.5 for g in opt.param_groups)
+
+
+def test_muon_adamw_groups_step_exactly_as_torch_adamw():
+    torch.manual_seed(0)
+    a, b = Net(), Net()
+    b.load_state_dict(a.state_dict())
+    mine = MuonAdamW(
+        [{"params": list(a.parameters()), "algorithm": "adamw"}], lr=1e-2, weight_decay=0.1, betas=(0.8, 0.95), eps=1e-6
+    )
+    ref = torch.optim.AdamW(list(b.parameters()), lr=1e-2, weight_decay=0.1, betas=(0.8, 0.95), eps=1e-6, foreach=False)
+    for _ in range(5):
+        x = torch.randn(6, 4)
+        for net, opt in ((a, mine), (b, ref)):
+            opt.zero_grad()
+            (net.fc2(net.norm(net.fc1(x)) * net.scale).square().mean() + net.token.sum()).backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+
+
+def test_muon_step_is_the_scaled_orthogonalised_gradient():
+    """Momentum 0 and no decay: the update is -lr * 0.2 * sqrt(max(m, n)) times a matrix close to
+    U V^T of the gradient (singular values near 1, same singular vectors)."""
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(48, 16))
+    grad = torch.randn(48, 16)
+    opt = MuonAdamW([{"params": [w], "algorithm": "muon"}], lr=1e-2, momentum=0.0)
+    before = w.detach().clone()
+    w.grad = grad.clone()
+    opt.step()
+    update = (before - w.detach()) / (1e-2 * 0.2 * math.sqrt(48))
+    s = torch.linalg.svdvals(update)
+    assert s.min() > 0.6 and s.max() < 1.3
+    u, _, vh = torch.linalg.svd(grad, full_matrices=False)
+    cosine = (update * (u @ vh)).sum() / (update.norm() * (u @ vh).norm())
+    assert cosine > 0.95
+    assert torch.linalg.svdvals(grad).max() / torch.linalg.svdvals(grad).min() > 2  # the raw gradient is not
+
+
+def test_muon_weight_decay_is_decoupled_and_momentum_is_kept_in_the_state():
+    w = nn.Parameter(torch.full((4, 3), 2.0))
+    opt = MuonAdamW([{"params": [w], "algorithm": "muon"}], lr=0.1, weight_decay=0.5)
+    w.grad = torch.zeros_like(w)
+    opt.step()
+    assert torch.allclose(w, torch.full_like(w, 2.0 * (1 - 0.1 * 0.5)))
+    w.grad = torch.ones_like(w)
+    opt.step()
+    torch.testing.assert_close(opt.state[w]["momentum_buffer"], torch.full_like(w, 0.05))
+
+
+def test_muon_refuses_other_shapes_and_unknown_algorithms():
+    with pytest.raises(ValueError, match="2-D parameters only"):
+        MuonAdamW([{"params": [nn.Parameter(torch.ones(3))], "algorithm": "muon"}], lr=1e-3)
+    with pytest.raises(ValueError, match="algorithm must be 'muon' or 'adamw', got 'sgd'"):
+        MuonAdamW([{"params": [nn.Parameter(torch.ones(3))], "algorithm": "sgd"}], lr=1e-3)
+
+
+def test_muon_with_fsdp_is_a_config_error():
+    check_optimizer_strategy(OptimConfig(optimizer="muon"), "ddp")
+    check_optimizer_strategy(OptimConfig(), "fsdp")
+    with pytest.raises(ConfigError, match="optim.optimizer='muon' is not supported with train.strategy='fsdp'"):
+        check_optimizer_strategy(OptimConfig(optimizer="muon"), "fsdp")
+
+
+def test_trainer_with_muon_trains_and_its_state_round_trips(toy_registry):
+    cfg = toy_seq_plugin.toy_config()
+    cfg = attrs.evolve(cfg, optim=attrs.evolve(cfg.optim, optimizer="muon"))
+    parts = build_parts(cfg, toy_registry)
+    loader = build_loader(
+        build_dataset(cfg, toy_registry, "train"), parts.masker, grid=parts.encoder.token_grid, micro_batch=8, seed=0
+    )
+    sched = Schedules(
+        lr=1e-2,
+        start_lr=1e-2,
+        final_lr=1e-2,
+        warmup_steps=0,
+        total_steps=10,
+        weight_decay=0.0,
+        final_weight_decay=0.0,
+        ema_start=0.9,
+        ema_end=0.9,
+    )
+    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
+    assert isinstance(trainer.optimizer, MuonAdamW)
+    batches = iter(loader)
+    losses = [float(trainer.train_step(next(batches)).loss) for _ in range(4)]
+    assert all(math.isfinite(v) for v in losses)
+    state = trainer.optimizer.state_dict()
+    muon_param = trainer.optimizer.param_groups[0]["params"][0]
+    assert "momentum_buffer" in trainer.optimizer.state[muon_param]
+    fresh = MuonAdamW(
+        [
+            {**{k: v for k, v in g.items() if k != "params"}, "params": g["params"]}
+            for g in trainer.optimizer.param_groups
+        ],
+        lr=1e-2,
+    )
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(
+        fresh.state[muon_param]["momentum_buffer"], trainer.optimizer.state[muon_param]["momentum_buffer"]
+    )

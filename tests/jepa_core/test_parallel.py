@@ -209,6 +209,17 @@ def test_cli_exits_2_for_fsdp_in_a_single_process(tmp_path, capsys):
     assert "train.strategy='fsdp' needs several processes" in capsys.readouterr().err
 
 
+def test_cli_exits_2_for_muon_with_fsdp_before_any_work(tmp_path, capsys):
+    from jepa_core.cli import main
+
+    rc = main(
+        TOY_ARGS + ["--out", str(tmp_path / "run"), "--set", "train.strategy=fsdp", "--set", "optim.optimizer=muon"]
+    )
+    assert rc == 2
+    assert "optim.optimizer='muon' is not supported with train.strategy='fsdp'" in capsys.readouterr().err
+    assert not any((tmp_path / "run").glob("checkpoints/*"))
+
+
 def tiny_vit_parts():
     from jepa_core.targets import EMATargetProvider
     from jepa_image.vit import ViTConfig, build_vit

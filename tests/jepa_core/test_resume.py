@@ -164,6 +164,23 @@ def test_stopped_and_resumed_run_has_bit_identical_losses(tmp_path, reference_lo
     assert resumed == reference_losses  # exact float equality, every step
 
 
+def test_muon_run_resumes_bit_identically(tmp_path):
+    """Muon's momentum buffers and AdamW's moments travel in the checkpoint like AdamW's alone."""
+
+    def muon_cfg(out: Path, **train):
+        cfg = toy_cfg(out, **train)
+        return attrs.evolve(cfg, optim=attrs.evolve(cfg.optim, optimizer="muon"))
+
+    whole = train_run(muon_cfg(tmp_path / "whole"), registry(), stream=None)
+    assert whole.steps == 16
+    reference_losses = read_loss_log(tmp_path / "whole" / LossLog.FILE_NAME)
+    train_run(muon_cfg(tmp_path / "split", max_steps=5), registry(), stream=None)
+    state = load_checkpoint(latest_checkpoint(tmp_path / "split" / "checkpoints"))
+    assert any("momentum_buffer" in s for s in state["opt"]["state"].values())
+    train_run(muon_cfg(tmp_path / "split"), registry(), stream=None)
+    assert read_loss_log(tmp_path / "split" / LossLog.FILE_NAME) == reference_losses
+
+
 def test_resume_without_restoring_the_rng_would_differ(tmp_path, reference_losses, monkeypatch):
     """Control: the noisy loss makes the comparison sensitive to the RNG state."""
     train_run(toy_cfg(tmp_path, max_steps=5), registry(), stream=None)
