@@ -182,3 +182,17 @@ def test_token_views_of_crops_of_two_sizes_exit_2_before_any_work(image_folder, 
     assert "masker 'token_views' keeps tokens of every crop on one grid" in err
     assert "[(3, 32, 32), (3, 16, 16)]" in err and "data.local_crops=0" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_lejepa_small_muon_is_lejepa_small_bf16_with_muon_at_three_times_the_lr(registry):
+    """The recipe behind the Muon Fashion-MNIST numbers in docs/results.md."""
+    cfg = registry.preset("image", "lejepa_small_muon").build()
+    base = registry.preset("image", "lejepa_small_bf16").build()
+    assert (cfg.optim.optimizer, cfg.optim.lr, base.optim.optimizer, base.optim.lr) == ("muon", 3e-3, "adamw", 1e-3)
+    same = attrs.evolve(
+        cfg,
+        preset=base.preset,
+        optim=attrs.evolve(cfg.optim, optimizer="adamw", lr=1e-3),
+        train=attrs.evolve(cfg.train, out_dir=base.train.out_dir),
+    )
+    assert same == base
