@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence, Sized
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 import attrs
 import torch
@@ -93,6 +93,21 @@ class Batch:
     def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
         pin = lambda t: t.pin_memory()  # noqa: E731
         return Batch(map_inputs(self.inputs, pin), map_masks(self.masks, pin), pin(self.labels), self.bad_samples)
+
+
+@runtime_checkable
+class BatchTransform(Protocol):
+    """Turns a stacked batch of samples into the model's inputs, drawing its randomness from
+    ``generator`` (seeded by the batch's position, so resume stays exact): a dataset whose
+    samples are the raw material of augmentations done batch-wide names one as its
+    ``batch_transform`` attribute, and the collate applies it.
+
+    >>> flip = lambda x, g: x.flip(-1) if torch.rand(1, generator=g) < 0.5 else x
+    >>> isinstance(flip, BatchTransform)
+    True
+    """
+
+    def __call__(self, inputs: torch.Tensor, generator: torch.Generator) -> Inputs: ...
 
 
 def first_view(inputs: Inputs) -> torch.Tensor:
@@ -228,7 +243,8 @@ class KeyedDataset(Dataset):
 
 
 class MaskCollator:
-    """Stacks samples and draws the batch's masks from a generator seeded by its position.
+    """Stacks samples, applies the dataset's :class:`BatchTransform` if it has one, and draws the
+    batch's masks; each from its own generator seeded by the batch's position.
 
     A masker whose ``__call__`` has a ``progress`` parameter (a curriculum, e.g. A-JEPA's) is
     also given the fraction of training done at this batch, ``(epoch * steps_per_epoch + step)
@@ -243,8 +259,10 @@ class MaskCollator:
         *,
         steps_per_epoch: int = 0,
         total_steps: int = 0,
+        batch_transform: BatchTransform | None = None,
     ) -> None:
         self.masker, self.grid, self.seed = masker, tuple(grid), seed
+        self.batch_transform = batch_transform
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
         call = masker.__call__ if callable(masker) else None
         try:
@@ -262,6 +280,11 @@ class MaskCollator:
         inputs = stack_inputs([it[0] for it in items])
         labels = torch.tensor([it[1] for it in items], dtype=torch.long)
         epoch, step, micro = items[0][2]
+        if self.batch_transform is not None:
+            if not isinstance(inputs, torch.Tensor):
+                raise TypeError("a dataset with a batch_transform must return one tensor per sample, not views")
+            views_gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x56494557))
+            inputs = self.batch_transform(inputs, views_gen)
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, micro, 0x4D41534B))
         if self.passes_progress:  # its signature was checked to take ``progress``
             masker = cast(Callable[..., Masks], self.masker)
@@ -295,7 +318,9 @@ def build_loader(
 ) -> DataLoader:
     """A DataLoader yielding micro-batches (:class:`Batch`) from an :class:`EpochBatchSampler`.
 
-    ``epochs`` (the run's length) lets a curriculum masker know its progress (see :class:`MaskCollator`).
+    ``epochs`` (the run's length) lets a curriculum masker know its progress (see :class:`MaskCollator`);
+    a ``batch_transform`` attribute of ``dataset`` (a :class:`BatchTransform`) is applied to each
+    stacked batch.
 
     >>> grid = parts.encoder.token_grid  # doctest: +SKIP
     >>> loader = build_loader(dataset, parts.masker, grid=grid, micro_batch=64, seed=0)  # doctest: +SKIP
@@ -316,7 +341,14 @@ def build_loader(
     return DataLoader(
         KeyedDataset(dataset, seed),
         batch_sampler=sampler,
-        collate_fn=MaskCollator(masker, grid, seed, steps_per_epoch=sampler.steps_per_epoch, total_steps=total),
+        collate_fn=MaskCollator(
+            masker,
+            grid,
+            seed,
+            steps_per_epoch=sampler.steps_per_epoch,
+            total_steps=total,
+            batch_transform=getattr(dataset, "batch_transform", None),
+        ),
         num_workers=num_workers,
         pin_memory=pin_memory,
         worker_init_fn=_worker_init if num_workers else None,

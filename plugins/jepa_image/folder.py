@@ -26,7 +26,8 @@ from jepa_core import folders
 from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.specs import SPLITS
-from jepa_image.transforms import ImageAugmentConfig, eval_transform, train_views
+from jepa_image.batch_views import BatchViews, train_pipeline
+from jepa_image.transforms import ImageAugmentConfig, eval_transform
 from jepa_vit.images import IMAGE_EXTENSIONS, load_8bit, load_rgb
 
 
@@ -86,6 +87,7 @@ class ImageFolderDataset:
         self.samples: list[tuple[str, int]] = list(samples)
         self.transform = transform
         self.keep_grey = keep_grey
+        self.batch_transform: BatchViews | None = None  # set for batch-wide views (jepa_image.batch_views)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -120,8 +122,14 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
     if cfg.val_fraction > 0 and cfg.val_root is None:
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
-    tf = train_views(cfg) if split == "train" else eval_transform(cfg.resolution)
-    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True)
+    if split != "train":
+        return ImageFolderDataset(
+            cfg.root, eval_transform(cfg.resolution), classes=classes, samples=samples, keep_grey=True
+        )
+    tf, batch_tf = train_pipeline(cfg)
+    ds = ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True)
+    ds.batch_transform = batch_tf
+    return ds
 
 
 __all__ = [

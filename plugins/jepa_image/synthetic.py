@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from jepa_core.config import positive
-from jepa_image.transforms import ImageAugmentConfig, tensor_transform, train_views
+from jepa_image.batch_views import BatchViews, train_pipeline
+from jepa_image.transforms import ImageAugmentConfig, tensor_transform
 from jepa_vit.shapes import (
     MAX_TILT,
     SHAPES,
@@ -96,6 +97,7 @@ class SyntheticShapesDataset(SyntheticDataset):
         self.resolution = resolution
         self.transform = transform if transform is not None else tensor_transform()
         self.classes: list[str] = list(SHAPES[:num_classes])
+        self.batch_transform: BatchViews | None = None  # set for batch-wide views (jepa_image.batch_views)
         self._grid: PixelGrid | None = None
 
     def image(self, index: int) -> Image.Image:
@@ -113,10 +115,12 @@ def build_synthetic(cfg: SyntheticShapesConfig, split: str) -> SyntheticShapesDa
     """Train split: ``num_train`` images, RandomResizedCrop when ``augment``; ``train_eval``: the
     same images without crop; val: ``num_val`` held-out images, no crop."""
     length, part, crop = synthetic_split(cfg, split)
-    tf = train_views(cfg) if crop else tensor_transform()
-    return SyntheticShapesDataset(
+    tf, batch_tf = train_pipeline(cfg) if crop else (tensor_transform(), None)
+    ds = SyntheticShapesDataset(
         length, resolution=cfg.resolution, num_classes=cfg.num_classes, seed=cfg.seed, split=part, transform=tf
     )
+    ds.batch_transform = batch_tf
+    return ds
 
 
 __all__ = [

@@ -37,7 +37,9 @@ __all__ = [
     "GreyToRGB",
     "ImageAugmentConfig",
     "MultiCrop",
+    "blur_kernel_size",
     "check_crop_scale",
+    "color_jitter_ranges",
     "eval_transform",
     "tensor_transform",
     "train_transform",
@@ -55,7 +57,8 @@ class ImageAugmentConfig:
     hue ``0.1 s``, applied with probability 0.8); ``grayscale``/``blur`` are probabilities.
     ``multi_crop``: ``global_crops`` crops at ``resolution`` with ``crop_scale`` and
     ``local_crops`` at ``local_resolution`` (default half of ``resolution``) with
-    ``local_crop_scale``.
+    ``local_crop_scale``. ``batch_views`` draws the views of a whole batch in the collate with
+    tensor ops (:mod:`jepa_image.batch_views`) instead of image by image with PIL.
     """
 
     resolution: int = attrs.field(default=224, validator=positive)
@@ -69,6 +72,7 @@ class ImageAugmentConfig:
     local_crops: int = attrs.field(default=2, validator=non_negative)
     local_resolution: int | None = attrs.field(default=None, validator=positive)
     local_crop_scale: tuple[float, float] = attrs.field(default=(0.05, 0.3), validator=check_crop_scale)
+    batch_views: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.multi_crop and self.global_crops + self.local_crops < 2:
@@ -133,18 +137,37 @@ def _augmentations(cfg: ImageAugmentConfig) -> list[Any]:
     if cfg.flip:
         out.append(T.RandomHorizontalFlip())
     if cfg.color_jitter > 0:
-        s = cfg.color_jitter
-        out.append(T.RandomApply([T.ColorJitter(0.4 * s, 0.4 * s, 0.2 * s, min(0.5, 0.1 * s))], p=0.8))
+        bright, contrast, sat, hue = color_jitter_ranges(cfg.color_jitter)
+        out.append(T.RandomApply([T.ColorJitter(bright, contrast, sat, hue)], p=0.8))
     if cfg.grayscale > 0:
         out.append(T.RandomGrayscale(p=cfg.grayscale))
     if cfg.blur > 0:
         out.append(
-            T.RandomApply([T.GaussianBlur(kernel_size=_blur_kernel(cfg.resolution), sigma=(0.1, 2.0))], p=cfg.blur)
+            T.RandomApply([T.GaussianBlur(kernel_size=blur_kernel_size(cfg.resolution), sigma=(0.1, 2.0))], p=cfg.blur)
         )
     return out
 
 
-def _blur_kernel(resolution: int) -> int:
+def color_jitter_ranges(
+    strength: float,
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], float]:
+    """``(brightness, contrast, saturation)`` factor ranges and the largest hue shift (turns) of
+    colour jitter of ``strength`` s: brightness and contrast ``0.4 s``, saturation ``0.2 s``, hue
+    ``0.1 s`` (at most 0.5).
+
+    >>> color_jitter_ranges(1.0)
+    ((0.6, 1.4), (0.6, 1.4), (0.8, 1.2), 0.1)
+    """
+    b, c, s = 0.4 * strength, 0.4 * strength, 0.2 * strength
+    return (max(0.0, 1 - b), 1 + b), (max(0.0, 1 - c), 1 + c), (max(0.0, 1 - s), 1 + s), min(0.5, 0.1 * strength)
+
+
+def blur_kernel_size(resolution: int) -> int:
+    """The Gaussian blur's kernel: about a tenth of the image side, odd, at least 3.
+
+    >>> blur_kernel_size(224), blur_kernel_size(32)
+    (23, 3)
+    """
     k = max(3, int(0.1 * resolution))
     return k if k % 2 else k + 1
 

@@ -241,3 +241,39 @@ def test_loader_is_identical_across_worker_counts_and_layouts():
     for step, b in enumerate(rank1):
         a = serial[2 * step + 1]
         assert torch.equal(a.inputs, b.inputs) and torch.equal(a.masks.targets, b.masks.targets)
+
+
+class AddNoise:
+    """A batch transform: adds noise drawn from the collate's generator (picklable for workers)."""
+
+    def __call__(self, inputs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return inputs, inputs + torch.randn(inputs.shape, generator=generator)
+
+
+class NoisyWithBatchTransform(Noisy):
+    batch_transform = AddNoise()
+
+
+def test_a_datasets_batch_transform_is_applied_per_batch_seeded_by_position():
+    masker = SeqBlockMasker(SeqBlockConfig())
+    kwargs = dict(grid=GRID, micro_batch=4, seed=9)
+    plain = list(build_loader(Noisy(), masker, **kwargs))
+    serial = list(build_loader(NoisyWithBatchTransform(), masker, **kwargs))
+    workers = list(build_loader(NoisyWithBatchTransform(), masker, num_workers=2, **kwargs))
+    noises = set()
+    for p, a, b in zip(plain, serial, workers, strict=True):
+        source, noisy = a.inputs
+        assert torch.equal(source, p.inputs)  # the samples reach the transform unchanged
+        assert torch.equal(noisy, b.inputs[1])  # independent of the worker count
+        noises.add(round(float((noisy - source).sum()), 4))
+    assert len(noises) == len(serial)  # each batch position draws its own noise
+    resumed = build_loader(NoisyWithBatchTransform(), masker, **kwargs)
+    resumed.batch_sampler.set_epoch(0, start_step=3)
+    assert torch.equal(next(iter(resumed)).inputs[1], serial[3].inputs[1])  # resume draws the same
+
+
+def test_a_batch_transform_needs_one_tensor_per_sample():
+    collate = MaskCollator(SeqBlockMasker(SeqBlockConfig()), GRID, seed=0, batch_transform=AddNoise())
+    items = [((torch.zeros(2), torch.zeros(2)), 0, (0, 0, 0), ())] * 2
+    with pytest.raises(TypeError, match="one tensor per sample"):
+        collate(items)
