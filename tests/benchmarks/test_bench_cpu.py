@@ -28,6 +28,8 @@ def load(name: str):
         ("bench_lejepa_views", ["--preset", "lejepa_small", "--batch", "4", "--rounds", "1"], 2),
         ("bench_precision_cpu", ["--preset", "demo", "--batch", "4", "--rounds", "1", "--steps", "1"], 2),
         ("bench_precision_cpu", ["--preset", "lejepa_demo", "--batch", "4", "--rounds", "1", "--steps", "1"], 2),
+        ("bench_image_views", ["--preset", "lejepa_small_muon", "--batch", "4", "--rounds", "1"], 2),
+        ("bench_image_views", ["--preset", "lejepa_demo", "--rgb", "--size", "70", "--batch", "4", "--rounds", "1"], 2),
     ],
 )
 def test_cpu_benchmark_prints_a_throughput_per_way(script, argv, ways, capsys):
@@ -47,3 +49,8 @@ def test_views_benchmark_refuses_a_preset_without_lejepa_views():
 def test_precision_benchmark_asks_for_data_where_the_views_come_from_a_folder():
     with pytest.raises(SystemExit, match="takes its views from its data: give --data FOLDER"):
         load("bench_precision_cpu").main(["--preset", "lejepa_small", "--batch", "4", "--rounds", "1"])
+
+
+def test_views_benchmark_refuses_a_preset_without_image_views():
+    with pytest.raises(SystemExit, match="does not read images with training views"):
+        load("bench_image_views").main(["--plugin", "video", "--preset", "demo", "--batch", "4", "--rounds", "1"])
