@@ -196,3 +196,17 @@ def test_lejepa_small_muon_is_lejepa_small_bf16_with_muon_at_three_times_the_lr(
         train=attrs.evolve(cfg.train, out_dir=base.train.out_dir),
     )
     assert same == base
+
+
+def test_lejepa_small_fast_is_lejepa_small_muon_for_six_epochs_with_batch_wide_views(registry):
+    """The recipe behind the batch-wide views' Fashion-MNIST numbers in docs/results.md."""
+    cfg = registry.preset("image", "lejepa_small_fast").build()
+    base = registry.preset("image", "lejepa_small_muon").build()
+    assert (cfg.train.epochs, cfg.train.num_workers, cfg.data.options.batch_views) == (6, 0, True)
+    same = attrs.evolve(
+        cfg,
+        preset=base.preset,
+        data=attrs.evolve(cfg.data, options=attrs.evolve(cfg.data.options, batch_views=False)),
+        train=attrs.evolve(cfg.train, epochs=8, num_workers=2, out_dir=base.train.out_dir),
+    )
+    assert same == base
