@@ -16,7 +16,6 @@ import argparse
 import time
 from collections.abc import Callable
 
-import attrs
 import numpy as np
 import torch
 from PIL import Image
@@ -32,12 +31,11 @@ except ImportError:  # pragma: no cover - imported as benchmarks.bench_image_vie
 
 
 def augment_options(plugin: str, preset: str) -> ImageAugmentConfig:
-    """The preset's data options as a plain :class:`ImageAugmentConfig` (its view switches only)."""
+    """The preset's data options, which hold its view switches (an :class:`ImageAugmentConfig`)."""
     options = build_registry().preset(plugin, preset).build().data.options
     if not isinstance(options, ImageAugmentConfig):
         raise SystemExit(f"preset '{preset}' does not read images with training views")
-    names = {f.name for f in attrs.fields(ImageAugmentConfig)}
-    return ImageAugmentConfig(**{k: v for k, v in attrs.asdict(options, recurse=False).items() if k in names})
+    return options
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
@@ -120,6 +121,7 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> to
     return y.view(n, c, h, w)
 
 
+@attrs.frozen
 class BatchViews:
     """The training views of ``cfg`` for a batch of ``[B, 3, R, R]`` uint8 images (see the module docstring).
 
@@ -128,8 +130,7 @@ class BatchViews:
     (DataLoader workers).
     """
 
-    def __init__(self, cfg: ImageAugmentConfig) -> None:
-        self.cfg = cfg
+    cfg: ImageAugmentConfig
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor | tuple[torch.Tensor, ...]:
         cfg = self.cfg
@@ -139,9 +140,6 @@ class BatchViews:
         return tuple(self._view(x, cfg.resolution, cfg.crop_scale, generator) for _ in range(cfg.global_crops)) + tuple(
             self._view(x, cfg.local_size, cfg.local_crop_scale, generator) for _ in range(cfg.local_crops)
         )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.cfg!r})"
 
     def _view(self, x: torch.Tensor, size: int, scale: tuple[float, float], g: torch.Generator) -> torch.Tensor:
         cfg = self.cfg
@@ -205,7 +203,7 @@ def train_pipeline(cfg: ImageAugmentConfig) -> tuple[Callable[[Any], Any], Batch
     and None, or with ``cfg.batch_views`` :func:`batch_source_transform` and :class:`BatchViews`.
 
     >>> train_pipeline(ImageAugmentConfig(resolution=32, batch_views=True))[1]  # doctest: +ELLIPSIS
-    BatchViews(ImageAugmentConfig(resolution=32, ...))
+    BatchViews(cfg=ImageAugmentConfig(resolution=32, ...))
     """
     if cfg.batch_views:
         return batch_source_transform(cfg.resolution), BatchViews(cfg)

@@ -79,6 +79,7 @@ class ImageFolderDataset:
         classes: list[str] | None = None,
         samples: list[tuple[str, int]] | None = None,
         keep_grey: bool = False,
+        batch_transform: BatchViews | None = None,
     ) -> None:
         if samples is None:
             classes, samples = scan_folder(root, classes)
@@ -87,7 +88,7 @@ class ImageFolderDataset:
         self.samples: list[tuple[str, int]] = list(samples)
         self.transform = transform
         self.keep_grey = keep_grey
-        self.batch_transform: BatchViews | None = None  # set for batch-wide views (jepa_image.batch_views)
+        self.batch_transform = batch_transform  # batch-wide views (jepa_image.batch_views), applied by the collate
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -122,14 +123,8 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
     if cfg.val_fraction > 0 and cfg.val_root is None:
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
-    if split != "train":
-        return ImageFolderDataset(
-            cfg.root, eval_transform(cfg.resolution), classes=classes, samples=samples, keep_grey=True
-        )
-    tf, batch_tf = train_pipeline(cfg)
-    ds = ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True)
-    ds.batch_transform = batch_tf
-    return ds
+    tf, batch_tf = train_pipeline(cfg) if split == "train" else (eval_transform(cfg.resolution), None)
+    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True, batch_transform=batch_tf)
 
 
 __all__ = [

@@ -90,6 +90,7 @@ class SyntheticShapesDataset(SyntheticDataset):
         seed: int = 0,
         split: str = "train",
         transform: Any = None,
+        batch_transform: BatchViews | None = None,
     ) -> None:
         super().__init__(length, num_classes=num_classes, seed=seed, split=split)
         if not 2 <= num_classes <= len(SHAPES):
@@ -97,7 +98,7 @@ class SyntheticShapesDataset(SyntheticDataset):
         self.resolution = resolution
         self.transform = transform if transform is not None else tensor_transform()
         self.classes: list[str] = list(SHAPES[:num_classes])
-        self.batch_transform: BatchViews | None = None  # set for batch-wide views (jepa_image.batch_views)
+        self.batch_transform = batch_transform  # batch-wide views (jepa_image.batch_views), applied by the collate
         self._grid: PixelGrid | None = None
 
     def image(self, index: int) -> Image.Image:
@@ -116,11 +117,15 @@ def build_synthetic(cfg: SyntheticShapesConfig, split: str) -> SyntheticShapesDa
     same images without crop; val: ``num_val`` held-out images, no crop."""
     length, part, crop = synthetic_split(cfg, split)
     tf, batch_tf = train_pipeline(cfg) if crop else (tensor_transform(), None)
-    ds = SyntheticShapesDataset(
-        length, resolution=cfg.resolution, num_classes=cfg.num_classes, seed=cfg.seed, split=part, transform=tf
+    return SyntheticShapesDataset(
+        length,
+        resolution=cfg.resolution,
+        num_classes=cfg.num_classes,
+        seed=cfg.seed,
+        split=part,
+        transform=tf,
+        batch_transform=batch_tf,
     )
-    ds.batch_transform = batch_tf
-    return ds
 
 
 __all__ = [
