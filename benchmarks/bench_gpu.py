@@ -198,11 +198,11 @@ class Result:
     def line(self) -> str:
         mem = f"{self.peak_mem_gib:.2f}" if self.peak_mem_gib is not None else "n/a"
         peak = f"{self.peak_tflops:g}" if self.peak_tflops else "n/a"
-        mfu = f"{self.mfu:.3f}" if self.mfu is not None else "n/a"
+        mfu = f"{self.mfu:.3g}" if self.mfu is not None else "n/a"
         return (
             f"model={self.model} device={self.device.replace(' ', '_')} batch={self.batch} "
             f"step_ms={self.step_ms:.1f} images_per_s={self.images_per_s:.1f} peak_mem_gib={mem} "
-            f"gflop_per_image={self.gflop_per_image:.1f} achieved_tflops={self.achieved_tflops:.3f} "
+            f"gflop_per_image={self.gflop_per_image:.1f} achieved_tflops={self.achieved_tflops:.4g} "
             f"peak_tflops={peak} mfu={mfu}"
         )
 

@@ -116,7 +116,7 @@ def test_gpu_bf16_compile_and_checkpointing_step():
     device = torch.device("cuda")
     torch.manual_seed(0)
     enc = build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=2))
-    pred = build_predictor(PredictorConfig(embed_dim=64, depth=1), enc)
+    pred = build_predictor(PredictorConfig(embed_dim=96, depth=1), enc)  # 3 heads, as the encoder
     target = EMATargetProvider(enc)
     cfg = TrainConfig(precision="bf16", compile=True, activation_checkpointing=True)
     plan = apply_parallelism(enc, pred, target, cfg, device, DistInfo())
