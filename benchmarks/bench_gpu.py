@@ -3,6 +3,7 @@
     python benchmarks/bench_gpu.py --models vitb16,vitl16,vith14 --batch-size 128   # ~2-4 min on one H100
     python benchmarks/bench_gpu.py --preset vith14 --batch-size 128 --steps 20 --warmup 5 --compile
     python benchmarks/bench_gpu.py --models video/vitl16 --batch-size 24              # V-JEPA clips
+    python benchmarks/bench_gpu.py --models vitb16 --profile prof/                   # + prof/profile_vitb16.txt
     python benchmarks/bench_gpu.py --device cpu --models tiny --batch-size 2 --steps 2 --warmup 1 --precision fp32
 
 Each model is a preset, ``plugin/preset`` or a bare image preset (``tiny`` = a small ViT-Ti/16
@@ -56,6 +57,7 @@ import gc
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import torch
@@ -242,6 +244,7 @@ def bench_model(
     activation_checkpointing: bool,
     peak: float | None,
     registry,
+    profile_dir: Path | None = None,
 ) -> Result:
     from jepa_core.config import TrainConfig
     from jepa_core.data import Batch
@@ -262,7 +265,7 @@ def bench_model(
         batch_size=batch_size,
     )
     plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, train, device, DistInfo())
-    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=warmup + steps)
+    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=warmup + steps + PROFILED_STEPS)
     trainer = Trainer(
         parts.encoder,
         parts.predictor,
@@ -278,7 +281,9 @@ def bench_model(
 
     g = torch.Generator().manual_seed(0)
     grid = parts.encoder.token_grid
-    masks = [parts.masker(batch_size, grid, g) for _ in range(warmup + steps)]  # on the CPU, ahead of time
+    masks = [
+        parts.masker(batch_size, grid, g) for _ in range(warmup + max(steps, PROFILED_STEPS))
+    ]  # on the CPU, ahead of time
     x = torch.randn(batch_size, *parts.encoder.expected_input_shape, device=device)
     labels = torch.zeros(batch_size, dtype=torch.long, device=device)
     batches = [Batch(x, mk, labels).to(device) for mk in masks]
@@ -292,7 +297,7 @@ def bench_model(
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
     t0 = time.perf_counter()
-    for batch in batches[warmup:]:
+    for batch in batches[warmup : warmup + steps]:
         trainer.train_step(batch)
     if cuda:
         end.record()
@@ -301,12 +306,15 @@ def bench_model(
     else:
         seconds = time.perf_counter() - t0
 
+    if profile_dir is not None:
+        profile_steps(trainer, batches[warmup : warmup + PROFILED_STEPS], device, profile_dir / profile_name(name))
+
     flops = sum(
         batch_size
         * multi_step_flops(
             shape, [(s.context.shape[1], s.targets.shape[2], s.targets.shape[1]) for s in mask_sets(b.masks)]
         ).total
-        for b in batches[warmup:]
+        for b in batches[warmup : warmup + steps]
     )
     images = batch_size * steps
     return Result(
@@ -320,6 +328,40 @@ def bench_model(
         achieved_tflops=flops / seconds / 1e12,
         peak_tflops=peak,
     )
+
+
+PROFILED_STEPS = 2
+
+
+def profile_name(model: str) -> str:
+    """The profile file of ``model``: ``profile_video_vitl16.txt`` for ``video/vitl16``."""
+    return f"profile_{model.replace('/', '_')}.txt"
+
+
+def profile_steps(trainer, batches: Sequence, device: torch.device, path: Path) -> None:
+    """Profile ``batches`` (already timed) with :mod:`torch.profiler` and write the operators'
+    totals to ``path``: sorted by host (self CPU) time and, on CUDA, by GPU time, with the wall
+    time per step, to tell host-bound steps (launches, synchronisations, allocations) from GPU work."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for batch in batches:
+            trainer.train_step(batch)
+        if cuda:
+            torch.cuda.synchronize(device)
+    wall_ms = 1e3 * (time.perf_counter() - t0) / len(batches)
+    table = prof.key_averages()
+    parts = [f"{len(batches)} profiled steps, {wall_ms:.1f} ms per step (wall, profiler on)\n"]
+    parts.append("by host time (self CPU):\n" + table.table(sort_by="self_cpu_time_total", row_limit=30))
+    if cuda:
+        parts.append("by GPU time (self CUDA):\n" + table.table(sort_by="self_cuda_time_total", row_limit=30))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,6 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile every transformer block")
     p.add_argument("--activation-checkpointing", action="store_true")
     p.add_argument("--peak-tflops", type=float, help="the card's dense peak in TFLOP/s (for MFU)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help=f"also profile {PROFILED_STEPS} steps per model into DIR/profile_<model>.txt (torch.profiler tables)",
+    )
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
         p.error("--steps and --batch-size must be >= 1 and --warmup >= 0")
@@ -364,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 activation_checkpointing=args.activation_checkpointing,
                 peak=peak,
                 registry=registry,
+                profile_dir=args.profile,
             )
         except torch.cuda.OutOfMemoryError:
             print(f"model={name} error=out_of_memory batch={args.batch_size}", flush=True)

@@ -2,11 +2,12 @@
 # The one prepared run on a GPU machine (see docs/distributed.md, "GPU benchmark"):
 # install the project in place (no network: its dependencies are already on the device image;
 # from the source tree where the image cannot build it),
-# run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones.
+# run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones,
+# and a profile of the ViT-B/16 step.
 # Results go to $OUT (the device tool's output folder; ./gpu_results elsewhere).
 #
 #   bash benchmarks/gpu_checks.sh                                      # on the GPU machine
-#   DEVICE=cpu IMAGE_MODELS=tiny VIDEO_MODELS=video/tiny AUDIO_MODELS= BATCH=2 VIDEO_BATCH=2 STEPS=1 WARMUP=0 \
+#   DEVICE=cpu IMAGE_MODELS=tiny VIDEO_MODELS=video/tiny AUDIO_MODELS= PROFILE_MODELS=tiny BATCH=2 VIDEO_BATCH=2 STEPS=1 WARMUP=0 \
 #     PRECISION=fp32 SKIP_INSTALL=1 bash benchmarks/gpu_checks.sh      # CPU smoke run (the test suite does this)
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -38,4 +39,10 @@ bench() {  # name models batch
 bench image "${IMAGE_MODELS-vitb16,vitl16,vith14}" "${BATCH:-128}"
 bench video "${VIDEO_MODELS-video/vitl16}" "${VIDEO_BATCH:-24}"
 bench audio "${AUDIO_MODELS-audio/vitb16}" "${BATCH:-128}"
+# where the time of the smallest image model's step goes: $OUT/profile_<model>.txt
+PROFILE_MODELS=${PROFILE_MODELS-vitb16}
+if [ -n "$PROFILE_MODELS" ]; then
+  $PY benchmarks/bench_gpu.py --device "$DEVICE" --models "$PROFILE_MODELS" --batch-size "${BATCH:-128}" \
+    --steps "$STEPS" --warmup "$WARMUP" --precision "$PRECISION" --profile "$OUT" 2>&1 | tee "$OUT/bench_profile.txt" || status=1
+fi
 exit $status

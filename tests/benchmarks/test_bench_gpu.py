@@ -215,6 +215,7 @@ def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
         "IMAGE_MODELS": "tiny",
         "VIDEO_MODELS": "video/tiny",
         "AUDIO_MODELS": "",
+        "PROFILE_MODELS": "tiny",
         "BATCH": "2",
         "VIDEO_BATCH": "2",
         "STEPS": "1",
@@ -234,3 +235,14 @@ def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
     assert "model=tiny device=cpu" in (tmp_path / "bench_image.txt").read_text()
     assert "model=video/tiny device=cpu" in (tmp_path / "bench_video.txt").read_text()
     assert not (tmp_path / "bench_audio.txt").exists()  # an empty model list is skipped
+    assert "by host time (self CPU)" in (tmp_path / "profile_tiny.txt").read_text()
+
+
+def test_profile_writes_the_operator_tables_of_the_profiled_steps(bench, tmp_path, capsys):
+    args = ["--device", "cpu", "--models", "video/tiny", "--batch-size", "2", "--steps", "1", "--warmup", "0"]
+    rc = bench.main([*args, "--precision", "fp32", "--profile", str(tmp_path)])
+    text = (tmp_path / "profile_video_tiny.txt").read_text()
+    assert rc == 0 and text.startswith(f"{bench.PROFILED_STEPS} profiled steps, ")
+    host = text.split("by host time (self CPU):", 1)[1]
+    assert "aten::mm" in host or "aten::addmm" in host  # the step's matrix products were recorded
+    assert "by GPU time" not in text  # no CUDA table on the CPU
