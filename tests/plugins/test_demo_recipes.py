@@ -44,11 +44,13 @@ def test_image_lejepa_demo_trains_the_demo_network_on_two_colour_jittered_crops(
     assert (views.global_views, views.local_views, views.global_keep) == (2, 0, 0.5)
     reg = lejepa.regularizer
     assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 1.0, "both")
-    assert lejepa.train.epochs == 4 and lejepa.train.batch_size == demo.train.batch_size
+    assert lejepa.train.epochs == 6 and lejepa.train.batch_size == demo.train.batch_size
+    assert data.batch_views and lejepa.train.num_workers == 0  # views drawn batch-wide, in the training process
 
 
-def test_image_lejepa_demo_views_of_one_image_differ_in_colour(registry):
-    cfg = registry.preset("image", "lejepa_demo").build().data.options
+@pytest.mark.parametrize("batch_views", [True, False], ids=["batch-wide", "per-image"])
+def test_image_lejepa_demo_views_of_one_image_differ_in_colour(registry, batch_views):
+    cfg = attrs.evolve(registry.preset("image", "lejepa_demo").build().data.options, batch_views=batch_views)
     plain = attrs.evolve(cfg, color_jitter=0.0, grayscale=0.0)
     torch.manual_seed(0)
     jittered_gap, plain_gap = colour_gap(build_synthetic(cfg, "train")), colour_gap(build_synthetic(plain, "train"))
@@ -56,7 +58,12 @@ def test_image_lejepa_demo_views_of_one_image_differ_in_colour(registry):
 
 
 def colour_gap(ds, samples: int = 16) -> float:
-    """Mean over samples of the largest per-channel difference of the two views' mean colours."""
+    """Mean over samples of the largest per-channel difference of the two views' mean colours
+    (the views as the dataset's collate makes them when it draws them batch-wide)."""
+    if ds.batch_transform is not None:
+        images = torch.stack([ds[i][0] for i in range(samples)])
+        a, b = ds.batch_transform(images, torch.Generator().manual_seed(0))
+        return (a.mean((2, 3)) - b.mean((2, 3))).abs().amax(1).mean().item()
     gaps = []
     for i in range(samples):
         (a, b), _ = ds[i]
