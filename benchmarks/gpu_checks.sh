@@ -3,7 +3,7 @@
 # install the project in place (no network: its dependencies are already on the device image;
 # from the source tree where the image cannot build it),
 # run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones,
-# and a profile of the ViT-B/16 step.
+# a profile of the ViT-B/16 step, and with FMNIST set the Fashion-MNIST presets' training rates.
 # Results go to $OUT (the device tool's output folder; ./gpu_results elsewhere).
 #
 #   bash benchmarks/gpu_checks.sh                                      # on the GPU machine
@@ -44,5 +44,22 @@ PROFILE_MODELS=${PROFILE_MODELS-vitb16}
 if [ -n "$PROFILE_MODELS" ]; then
   $PY benchmarks/bench_gpu.py --device "$DEVICE" --models "$PROFILE_MODELS" --batch-size "${BATCH:-128}" \
     --steps "$STEPS" --warmup "$WARMUP" --precision "$PRECISION" --profile "$OUT" 2>&1 | tee "$OUT/bench_profile.txt" || status=1
+fi
+# Input-bound or not: with FMNIST=<folder holding train/> (examples/fashion_mnist/prepare.py; carry it
+# to the machine), FMNIST_STEPS steps of lejepa_small_fast without and with data workers, and of small
+if [ -n "${FMNIST:-}" ]; then
+  runs=$(mktemp -d)
+  : > "$OUT/fmnist_rates.txt"
+  i=0
+  for variant in "lejepa_small_fast" "lejepa_small_fast --set train.num_workers=8" "small"; do
+    i=$((i + 1))
+    read -r -a args <<< "$variant ${FMNIST_SETS:-}"
+    echo "== $variant" | tee -a "$OUT/fmnist_rates.txt"
+    $PY -m jepa_core train --plugin image --preset "${args[@]}" --data "$FMNIST/train" --set train.device="$DEVICE" \
+      --set train.max_steps="${FMNIST_STEPS:-300}" --set train.eval_every=0 --set probe.enabled=false \
+      --set train.log_every=50 --out "$runs/run$i" > "$runs/log$i" 2>&1 || status=1
+    grep -E "^(run |step |trained on)|rror" "$runs/log$i" | tee -a "$OUT/fmnist_rates.txt"
+  done
+  rm -rf "$runs"
 fi
 exit $status

@@ -246,3 +246,45 @@ def test_profile_writes_the_operator_tables_of_the_profiled_steps(bench, tmp_pat
     host = text.split("by host time (self CPU):", 1)[1]
     assert "aten::mm" in host or "aten::addmm" in host  # the step's matrix products were recorded
     assert "by GPU time" not in text  # no CUDA table on the CPU
+
+
+def test_the_prepared_device_script_times_the_fashion_mnist_presets_on_cpu(tmp_path):
+    """gpu_checks.sh with FMNIST set: each preset variant trains and its rate lands in $OUT."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for k in range(2):
+        folder = tmp_path / "fm" / "train" / f"{k}-class"
+        folder.mkdir(parents=True)
+        for i in range(10):
+            Image.new("L", (28, 28), color=40 * k + 3 * i).save(folder / f"{i:05d}.png")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "PYTHON": sys.executable,
+        "DEVICE": "cpu",
+        "IMAGE_MODELS": "",
+        "VIDEO_MODELS": "",
+        "AUDIO_MODELS": "",
+        "PROFILE_MODELS": "",
+        "SKIP_INSTALL": "1",
+        "FMNIST": str(tmp_path / "fm"),
+        "FMNIST_STEPS": "1",
+        "FMNIST_SETS": "--set train.batch_size=4 --set encoder.depth=1",
+    }
+    proc = subprocess.run(
+        ["bash", str(SCRIPT.parent / "gpu_checks.sh")],
+        cwd=SCRIPT.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rates = (out / "fmnist_rates.txt").read_text()
+    assert rates.count("trained on 4 images") == 3, rates  # three variants, one step of 4 images each
+    assert "== lejepa_small_fast --set train.num_workers=8" in rates and "run image/small:" in rates
