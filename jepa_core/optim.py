@@ -165,6 +165,14 @@ class MuonAdamW(torch.optim.Optimizer):
             if group["algorithm"] == "muon" and any(p.ndim != 2 for p in group["params"]):
                 raise ValueError("Muon steps 2-D parameters only; put the others in an 'adamw' group")
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """The base class's, with AdamW's step counts kept on the CPU (a checkpoint loaded onto
+        the GPU would otherwise make every step wait for the GPU to read them)."""
+        super().load_state_dict(state_dict)
+        for state in self.state.values():
+            if "step" in state:
+                state["step"] = state["step"].cpu()
+
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         loss = None

@@ -87,13 +87,19 @@ def toy_cfg(out: Path, **train: object):
     )
 
 
-def test_a_run_stopped_and_resumed_on_the_gpu_repeats_the_uninterrupted_losses(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_a_run_stopped_and_resumed_on_the_gpu_repeats_the_uninterrupted_losses(tmp_path, optimizer):
     registry = build_registry(autoload=False, plugins=[toy_seq_plugin, sys.modules[__name__]])
-    whole = train_run(toy_cfg(tmp_path / "whole"), registry, stream=None)
+
+    def cfg(out: Path, **train: object):
+        base = toy_cfg(out, **train)
+        return attrs.evolve(base, optim=attrs.evolve(base.optim, optimizer=optimizer))
+
+    whole = train_run(cfg(tmp_path / "whole"), registry, stream=None)
     assert whole.steps == 16
     reference = read_loss_log(tmp_path / "whole" / LossLog.FILE_NAME)
-    train_run(toy_cfg(tmp_path / "split", max_steps=5), registry, stream=None)
-    train_run(toy_cfg(tmp_path / "split"), registry, stream=None)
+    train_run(cfg(tmp_path / "split", max_steps=5), registry, stream=None)
+    train_run(cfg(tmp_path / "split"), registry, stream=None)
     resumed = read_loss_log(tmp_path / "split" / LossLog.FILE_NAME)
     assert sorted(resumed) == list(range(1, 17))
     # GPU reductions may order additions differently; a lost CUDA generator state moves a loss by ~10%
