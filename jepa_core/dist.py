@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
@@ -45,19 +46,32 @@ def detect(env: Mapping[str, str] = os.environ) -> DistInfo:
     return DistInfo()
 
 
-def select_device(preference: str, info: DistInfo) -> torch.device:
-    """``auto`` -> this rank's GPU if CUDA is available, else CPU; ``cpu``/``cuda``/``cuda:N``."""
+def select_device(preference: str, info: DistInfo, *, option: str = "train.device") -> torch.device:
+    """``auto`` -> this rank's GPU if CUDA is available, else CPU; ``cpu``/``cuda``/``cuda:N``.
+    A bad value is a :class:`ConfigError` naming ``option`` (the key or flag it came from).
+
+    >>> select_device("cpu", DistInfo())
+    device(type='cpu')
+    """
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
-    if preference.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device='{preference}' but CUDA is not available here; use 'cpu' or 'auto'.")
-        if preference == "cuda":
-            return torch.device("cuda", info.local_rank % torch.cuda.device_count())
-        return torch.device(preference)
-    if preference != "cpu":
-        raise ConfigError(f"train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{preference}'.")
-    return torch.device("cpu")
+    if preference == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", preference)
+    if match is None:
+        raise ConfigError(f"{option} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{preference}'.")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{option}='{preference}' but CUDA is not available here; use 'cpu' or 'auto'.")
+    count = torch.cuda.device_count()
+    if match.group(1) is None:
+        return torch.device("cuda", info.local_rank % count)
+    index = int(match.group(1))
+    if index >= count:
+        raise ConfigError(
+            f"{option}='{preference}' but this machine has {count} CUDA device(s): "
+            f"use 'cuda' or cuda:0 to cuda:{count - 1}."
+        )
+    return torch.device("cuda", index)
 
 
 def init_distributed(info: DistInfo, device: torch.device) -> None:

@@ -114,7 +114,8 @@ def load_setup(
     if data:
         cfg = eval_data_config(cfg, registry, train, val)
     cfg = apply_overrides(cfg, list(overrides), registry)
-    return EvalSetup(cfg, ckpt, select_device(device or cfg.train.device, DistInfo()), registry)
+    option = "--device" if device else "train.device"
+    return EvalSetup(cfg, ckpt, select_device(device or cfg.train.device, DistInfo(), option=option), registry)
 
 
 def encoders_to_evaluate(

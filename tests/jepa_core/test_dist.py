@@ -76,6 +76,17 @@ def test_select_device_refuses_bad_values():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             select_device("cuda", DistInfo())
+    with pytest.raises(ConfigError, match="--device must be .* got 'cudax'"):
+        select_device("cudax", DistInfo(), option="--device")
+
+
+def test_select_device_checks_the_gpu_index_against_the_machine(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert select_device("cuda:1", DistInfo()) == torch.device("cuda", 1)
+    assert select_device("cuda", DistInfo(rank=3, world_size=4, local_rank=3)) == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match=r"train.device='cuda:2' but this machine has 2 CUDA device\(s\)"):
+        select_device("cuda:2", DistInfo())
 
 
 # ------------------------------------------------------------ spawned workers

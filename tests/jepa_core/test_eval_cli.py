@@ -74,6 +74,7 @@ def test_lbfgs_linear_probe_chooses_its_penalty_by_cross_validation(run_dir, cap
             ["--solver", "lbfgs", "--labels-per-class", "2"],
             "--labels-per-class 2 is too few for the 5-fold cross-validation",
         ),
+        (["--device", "gpu"], "--device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'."),
     ],
 )
 def test_bad_linear_probe_options_exit_2_before_any_work(run_dir, capsys, extra, message):
