@@ -201,28 +201,13 @@ def test_gpu_run_reports_memory_and_mfu(bench, capsys):
     assert rc == 0 and float(fields["peak_mem_gib"]) > 0 and 0 < float(fields["mfu"]) < 1
 
 
-def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
-    """benchmarks/gpu_checks.sh in its CPU smoke mode: every benchmark line lands in $OUT."""
+def run_device_script(out, **settings: str) -> None:
+    """Run benchmarks/gpu_checks.sh on the CPU with ``settings`` as environment variables, output in ``out``."""
     import os
     import subprocess
     import sys
 
-    env = {
-        **os.environ,
-        "OUT": str(tmp_path),
-        "PYTHON": sys.executable,
-        "DEVICE": "cpu",
-        "IMAGE_MODELS": "tiny",
-        "VIDEO_MODELS": "video/tiny",
-        "AUDIO_MODELS": "",
-        "PROFILE_MODELS": "tiny",
-        "BATCH": "2",
-        "VIDEO_BATCH": "2",
-        "STEPS": "1",
-        "WARMUP": "0",
-        "PRECISION": "fp32",
-        "SKIP_INSTALL": "1",
-    }
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "DEVICE": "cpu", "SKIP_INSTALL": "1", **settings}
     proc = subprocess.run(
         ["bash", str(SCRIPT.parent / "gpu_checks.sh")],
         cwd=SCRIPT.parents[1],
@@ -232,6 +217,22 @@ def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
+    """benchmarks/gpu_checks.sh in its CPU smoke mode: every benchmark line lands in $OUT."""
+    run_device_script(
+        tmp_path,
+        IMAGE_MODELS="tiny",
+        VIDEO_MODELS="video/tiny",
+        AUDIO_MODELS="",
+        PROFILE_MODELS="tiny",
+        BATCH="2",
+        VIDEO_BATCH="2",
+        STEPS="1",
+        WARMUP="0",
+        PRECISION="fp32",
+    )
     assert "model=tiny device=cpu" in (tmp_path / "bench_image.txt").read_text()
     assert "model=video/tiny device=cpu" in (tmp_path / "bench_video.txt").read_text()
     assert not (tmp_path / "bench_audio.txt").exists()  # an empty model list is skipped
@@ -250,10 +251,6 @@ def test_profile_writes_the_operator_tables_of_the_profiled_steps(bench, tmp_pat
 
 def test_the_prepared_device_script_times_the_fashion_mnist_presets_on_cpu(tmp_path):
     """gpu_checks.sh with FMNIST set: each preset variant trains and its rate lands in $OUT."""
-    import os
-    import subprocess
-    import sys
-
     from PIL import Image
 
     for k in range(2):
@@ -262,29 +259,16 @@ def test_the_prepared_device_script_times_the_fashion_mnist_presets_on_cpu(tmp_p
         for i in range(10):
             Image.new("L", (28, 28), color=40 * k + 3 * i).save(folder / f"{i:05d}.png")
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "OUT": str(out),
-        "PYTHON": sys.executable,
-        "DEVICE": "cpu",
-        "IMAGE_MODELS": "",
-        "VIDEO_MODELS": "",
-        "AUDIO_MODELS": "",
-        "PROFILE_MODELS": "",
-        "SKIP_INSTALL": "1",
-        "FMNIST": str(tmp_path / "fm"),
-        "FMNIST_STEPS": "1",
-        "FMNIST_SETS": "--set train.batch_size=4 --set encoder.depth=1",
-    }
-    proc = subprocess.run(
-        ["bash", str(SCRIPT.parent / "gpu_checks.sh")],
-        cwd=SCRIPT.parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run_device_script(
+        out,
+        IMAGE_MODELS="",
+        VIDEO_MODELS="",
+        AUDIO_MODELS="",
+        PROFILE_MODELS="",
+        FMNIST=str(tmp_path / "fm"),
+        FMNIST_STEPS="1",
+        FMNIST_SETS="--set train.batch_size=4 --set encoder.depth=1",
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rates = (out / "fmnist_rates.txt").read_text()
     assert rates.count("trained on 4 images") == 3, rates  # three variants, one step of 4 images each
     assert "== lejepa_small_fast --set train.num_workers=8" in rates and "run image/small:" in rates
