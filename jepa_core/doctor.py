@@ -37,6 +37,7 @@ import torch
 
 from jepa_core.demo_speed import DemoSpeed, expected_demo_seconds, measure_demo_speed
 from jepa_core.errors import ConfigError
+from jepa_core.hardware import usable_cores
 from jepa_core.registry import Registry
 
 DEMO_IMAGES_PER_GFLOP = 0.99
@@ -123,14 +124,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity), else ``os.cpu_count()``."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def blas_library() -> str:

@@ -1,4 +1,5 @@
-"""The precision ``train.precision=auto`` picks for a device.
+"""What the machine offers a run: the precision ``train.precision=auto`` picks for a device, and
+the CPU cores this process may use.
 
 ``auto`` trains in bf16 autocast on a CUDA GPU that supports bf16 and in fp32 everywhere else,
 CPUs included: even where a CPU multiplies bf16 natively (AMX), bf16 autocast made the small
@@ -10,6 +11,7 @@ explicitly to use it on a CPU::
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import torch
@@ -31,3 +33,11 @@ def resolve_precision(preference: Precision, device: torch.device) -> Precision:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return "bf16"
     return "fp32"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -24,6 +24,7 @@ from jepa_core.absent import NoTarget
 from jepa_core.bad_samples import BadSampleTally
 from jepa_core.callback_base import Callback
 from jepa_core.console import echo
+from jepa_core.hardware import usable_cores
 from jepa_core.safe_write import writing
 
 MAX_BAD_SAMPLES_PRINTED = 10
@@ -48,7 +49,10 @@ class ProgressLogger(Callback):
     Given ``bad_samples`` (a :class:`~jepa_core.bad_samples.BadSampleTally` that counts each step
     before this logger runs), it names the first ``MAX_BAD_SAMPLES_PRINTED`` unreadable samples on
     the console, logs their count as the TensorBoard scalar ``data/bad_samples`` and sums them up
-    at the end.
+    at the end. It also reports the share of the training time this process spent waiting for
+    batches (the trainer's ``data_wait_seconds``): ``perf/data_wait_fraction`` per logged window
+    and at the end, with a hint to raise ``train.num_workers`` (given as ``data_workers``) when
+    the input held training back and the machine has cores to spare.
 
     >>> logger = ProgressLogger(total_steps=10, log_every=5, stream=None, bad_samples=BadSampleTally())
     """
@@ -63,6 +67,8 @@ class ProgressLogger(Callback):
         images_per_step_factor: int = 1,
         bad_samples: BadSampleTally | None = None,
         writer: Any = None,
+        data_workers: int | None = None,
+        cores: int | None = None,
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
         self.images_factor = images_per_step_factor  # world size: log global images/s
@@ -82,6 +88,13 @@ class ProgressLogger(Callback):
         self.history: list[tuple[int, float]] = []  # (step, mean loss over the window)
         self.train_seconds = 0.0  # training time of the logged windows (evaluations excluded)
         self.train_images = 0  # images (all processes) of the logged windows
+        self.data_wait_seconds = 0.0  # of train_seconds, waiting for the loader (this process)
+        self._wait_mark: float | None = None  # the trainer's data_wait_seconds at the window's start
+        self.data_workers = data_workers
+        self.cores = cores if cores is not None else usable_cores()
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self._wait_mark = getattr(trainer, "data_wait_seconds", None)
 
     def exclude_time(self, seconds: float) -> None:
         """Leave ``seconds`` spent outside training (e.g. an online evaluation) out of img/s and ETA."""
@@ -121,6 +134,8 @@ class ProgressLogger(Callback):
         self.history.append((trainer.step, mean_loss))
         self.train_seconds += now - self._t0
         self.train_images += self._images
+        waited = self._waited(trainer)
+        self.data_wait_seconds += waited
         has_target = not isinstance(getattr(trainer, "target", None), NoTarget)  # LeJEPA: no EMA to report
         ema = f" | ema {out.momentum:.4f}" if has_target else ""
         if self.stream is not None:
@@ -145,6 +160,7 @@ class ProgressLogger(Callback):
                 self.writer.add_scalar("train/ema_momentum", out.momentum, s)
             self.writer.add_scalar("train/grad_norm", float(out.grad_norm.item()), s)
             self.writer.add_scalar("perf/images_per_s", rate, s)
+            self.writer.add_scalar("perf/data_wait_fraction", waited / max(now - self._t0, 1e-9), s)
             self.writer.add_scalar("data/bad_samples", len(self.bad_samples.samples), s)
         self._loss_sum, self._steps, self._images, self._t0 = None, 0, 0, now
         self._part_sums = {}
@@ -155,7 +171,8 @@ class ProgressLogger(Callback):
         if self.train_images and self.train_seconds > 0:
             echo(
                 f"trained on {self.train_images:,} images in {_fmt_duration(self.train_seconds)}: "
-                f"{self.train_images / self.train_seconds:,.0f} img/s on average",
+                f"{self.train_images / self.train_seconds:,.0f} img/s on average, "
+                f"{self.data_wait_fraction:.0%} of that time waiting for data{self._workers_hint()}",
                 self.stream,
             )
         tally = self.bad_samples
@@ -169,6 +186,35 @@ class ProgressLogger(Callback):
             self.writer.flush()
             self.writer.close()
             self.writer = None
+
+    @property
+    def data_wait_fraction(self) -> float:
+        """The share of the logged training time spent waiting for batches (0 before any)."""
+        return self.data_wait_seconds / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def _waited(self, trainer: Any) -> float:
+        """Seconds the trainer waited for data since the last window (0 for a trainer that does not count them)."""
+        total = getattr(trainer, "data_wait_seconds", None)
+        if total is None:
+            return 0.0
+        waited = total - (self._wait_mark if self._wait_mark is not None else total)
+        self._wait_mark = total
+        return max(waited, 0.0)
+
+    def _workers_hint(self) -> str:
+        """``; with 16 cores, --set train.num_workers=8 (now 2) may train faster`` when at least
+        ``DATA_WAIT_HINT`` of the time went to waiting for data and the cores could run several
+        times the data workers; else empty."""
+        workers = self.data_workers
+        if workers is None or self.data_wait_fraction < DATA_WAIT_HINT or self.cores < 2 * (workers + 2):
+            return ""
+        suggested = min(8, self.cores // 2)
+        return f"; with {self.cores} cores, --set train.num_workers={suggested} (now {workers}) may train faster"
+
+
+DATA_WAIT_HINT = 0.2
+"""The share of the training time spent waiting for data above which the end-of-run line
+suggests more data workers (where the machine has the cores for them)."""
 
 
 def _parts_text(parts: dict[str, float]) -> str:

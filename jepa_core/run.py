@@ -230,6 +230,7 @@ def _callbacks(
         writer=writer,  # the selected loggers (main rank only)
         images_per_step_factor=info.world_size,
         bad_samples=bad_samples,
+        data_workers=cfg.train.num_workers,
     )
     bad_sample_limit = BadSampleLimit(
         bad_samples,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import attrs
@@ -114,6 +115,8 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.stop_requested = False
+        # Seconds this process has spent in fit waiting for the loader's next batch (host clock).
+        self.data_wait_seconds = 0.0
         if stop_check_every < 1:
             raise ValueError(f"stop_check_every must be >= 1, got {stop_check_every!r}")
         self.stop_check_every = stop_check_every  # steps between ranks agreeing on a stop (see _stop_agreed)
@@ -250,7 +253,7 @@ class Trainer:
         while self.epoch < epochs and not self._done(max_steps):
             if set_epoch is not None:
                 set_epoch(self.epoch, start_step=self.step_in_epoch)
-            for batch in _group(loader, accum):
+            for batch in self._timed(_group(loader, accum)):
                 out = self.train_step(batch)
                 for cb in callbacks:
                     _call(cb, "on_step_end", self, out)
@@ -264,6 +267,20 @@ class Trainer:
                     _call(cb, "on_epoch_end", self, self.epoch)
         for cb in callbacks:
             _call(cb, "on_fit_end", self)
+
+    def _timed(self, batches: Iterable[Batch | list[Batch]]) -> Iterator[Batch | list[Batch]]:
+        """``batches``, adding the time each ``next`` takes (loading, collating, waiting for the
+        data workers) to :attr:`data_wait_seconds`."""
+        it = iter(batches)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                self.data_wait_seconds += time.perf_counter() - t0
+                return
+            self.data_wait_seconds += time.perf_counter() - t0
+            yield batch
 
     def _done(self, max_steps: int | None) -> bool:
         return self._stop_agreed() or (max_steps is not None and self.step >= max_steps)

@@ -115,3 +115,56 @@ def test_the_step_line_shows_the_ema_momentum_only_for_runs_with_a_target(target
     line = out.getvalue().splitlines()[-1]
     assert line.startswith("step      1/2 | epoch 0 | loss 0.5000 | lr 1.00e-03 | wd 0.000")
     assert ("| ema 0.9900 |" in line) is (target is None)
+
+
+class _Scalars:
+    def __init__(self) -> None:
+        self.values: dict[str, list[tuple[int, float]]] = {}
+
+    def add_scalar(self, name: str, value: float, step: int) -> None:
+        self.values.setdefault(name, []).append((step, value))
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _timed_run(monkeypatch, wait_per_step: float, **logger_options) -> tuple[str, _Scalars]:
+    """Four steps of one second each on a fake clock, ``wait_per_step`` of each waiting for data."""
+    import jepa_core.progress as progress_module
+
+    now = [0.0]
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: now[0])
+    out, scalars = io.StringIO(), _Scalars()
+    logger = ProgressLogger(total_steps=4, log_every=2, stream=out, writer=scalars, **logger_options)
+    trainer = _Trainer()
+    trainer.data_wait_seconds = 7.0  # from an earlier fit: not this run's
+    logger.on_fit_start(trainer)
+    for _ in range(4):
+        now[0] += 1.0
+        trainer.data_wait_seconds += wait_per_step
+        _step((logger,), trainer, 8)
+    logger.on_fit_end(trainer)
+    return out.getvalue().splitlines()[-1], scalars
+
+
+def test_the_end_line_gives_the_share_of_time_spent_waiting_for_data(monkeypatch):
+    line, scalars = _timed_run(monkeypatch, 0.25, data_workers=8, cores=16)
+    assert line == "trained on 32 images in 0m04s: 8 img/s on average, 25% of that time waiting for data"
+    assert scalars.values["perf/data_wait_fraction"] == [(2, pytest.approx(0.25)), (4, pytest.approx(0.25))]
+
+
+@pytest.mark.parametrize(
+    ("wait", "workers", "cores", "hint"),
+    [
+        (0.5, 0, 16, "; with 16 cores, --set train.num_workers=8 (now 0) may train faster"),
+        (0.5, 2, 8, "; with 8 cores, --set train.num_workers=4 (now 2) may train faster"),
+        (0.5, 0, 2, ""),  # no cores to spare for workers
+        (0.5, 8, 16, ""),  # already as many workers as the cores allow
+        (0.1, 0, 16, ""),  # the input did not hold training back
+        (0.5, None, 16, ""),  # a logger that was not told the worker count
+    ],
+)
+def test_more_data_workers_are_suggested_only_where_they_can_help(monkeypatch, wait, workers, cores, hint):
+    line, _ = _timed_run(monkeypatch, wait, data_workers=workers, cores=cores)
+    assert line.endswith(f"of that time waiting for data{hint}")

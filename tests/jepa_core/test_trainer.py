@@ -263,3 +263,34 @@ def test_train_run_with_fixed_steps_per_epoch(registry, tmp_path):
     assert result.steps == 6  # 2 epochs of 3 steps, though 32 samples hold only 2 batches of 16
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "checkpoints"))
     assert state["epoch"] == 2 and state["step"] == 6
+
+
+class _Clock:
+    """A stand-in for ``time.perf_counter`` that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_fit_counts_the_time_spent_waiting_for_batches(registry, monkeypatch):
+    import jepa_core.trainer as trainer_module
+
+    cfg = toy_seq_plugin.toy_config()
+    full, _, _ = _batches(cfg)
+    clock = _Clock()
+    monkeypatch.setattr(trainer_module.time, "perf_counter", clock)
+
+    class SlowLoader:  # each batch takes 0.25 "seconds" to arrive, the end of an epoch 0.5
+        def __iter__(self):
+            for _ in range(3):
+                clock.now += 0.25
+                yield full
+            clock.now += 0.5
+
+    trainer = _trainer(cfg, registry)
+    trainer.fit(SlowLoader(), epochs=2)
+    assert trainer.step == 6
+    assert trainer.data_wait_seconds == pytest.approx(2 * (3 * 0.25 + 0.5))
