@@ -71,6 +71,11 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
+def _all_grey(x: torch.Tensor) -> bool:
+    """Whether every pixel of ``[B, 3, H, W]`` has three equal channels (e.g. grey images expanded to RGB)."""
+    return torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+
+
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``factor * x + (1 - factor) * other`` per sample, clipped to [0, 1] as torchvision does."""
     f = factor.view(-1, 1, 1, 1)
@@ -193,7 +198,7 @@ class BatchViews:
                 v = _blend(v, _grey(v).mean((1, 2, 3), keepdim=True), contrast)
             elif op == 2:
                 v = _blend(v, _grey(v), sat)
-            elif hue > 0:
+            elif hue > 0 and not _all_grey(v):  # grey pixels keep their value under any hue shift
                 v = _shift_hue(v, shift)
         return v
 

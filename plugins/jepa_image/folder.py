@@ -38,12 +38,25 @@ class ImageFolderConfig(ImageAugmentConfig):
 
     ``val_root`` holds the val split; without it, ``val_fraction > 0`` holds out that fraction
     of ``root`` (a fixed, seeded choice; the train split then excludes it). When ``val_root``
-    is set, ``val_fraction`` is ignored.
+    is set, ``val_fraction`` is ignored. ``cache`` keeps each training image, decoded and resized
+    to ``resolution``, in memory after its first read (``3 * resolution**2`` bytes per image in
+    each process that reads it: meant for small images with ``train.num_workers=0``; more than half
+    of the machine's memory is refused); it needs ``batch_views``, whose per-image step is
+    deterministic.
     """
 
     root: str | None = None
     val_root: str | None = None
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
+    cache: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        if self.cache and not self.batch_views:
+            raise ValueError(
+                "cache=true needs batch_views=true: only the batch-wide views start from a fixed "
+                "decoded image that can be kept; per-image views are drawn anew at each read"
+            )
 
 
 def scan_folder(
@@ -65,6 +78,10 @@ class ImageFolderDataset:
     images, for a transform that accepts them (those of :mod:`jepa_image.transforms` do, and
     :func:`build_image_folder` sets it).
 
+    ``cache=True`` keeps each read's result by index and returns it again on later reads, for a
+    deterministic ``transform`` (this process only; ``deterministic_reads`` says the reads draw no
+    random numbers, which the core's sample seeding then skips).
+
     Example::
 
         ds = ImageFolderDataset("data/train", transform=eval_transform(64))
@@ -80,6 +97,8 @@ class ImageFolderDataset:
         samples: list[tuple[str, int]] | None = None,
         keep_grey: bool = False,
         batch_transform: BatchViews | None = None,
+        cache: bool = False,
+        deterministic_reads: bool = False,
     ) -> None:
         if samples is None:
             classes, samples = scan_folder(root, classes)
@@ -89,14 +108,21 @@ class ImageFolderDataset:
         self.transform = transform
         self.keep_grey = keep_grey
         self.batch_transform = batch_transform  # batch-wide views (jepa_image.batch_views), applied by the collate
+        self.deterministic_reads = deterministic_reads
+        self._cache: dict[int, Any] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
+        if self._cache is not None and index in self._cache:
+            return self._cache[index], label
         img = load_8bit(path) if self.keep_grey else load_rgb(path)
-        return (self.transform(img) if self.transform is not None else img), label
+        out = self.transform(img) if self.transform is not None else img
+        if self._cache is not None:
+            self._cache[index] = out
+        return out, label
 
 
 def split_holdout(n: int, fraction: float, seed: int = VAL_SPLIT_SEED) -> tuple[list[int], list[int]]:
@@ -124,7 +150,42 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
     tf, batch_tf = train_pipeline(cfg) if split == "train" else (eval_transform(cfg.resolution), None)
-    return ImageFolderDataset(cfg.root, tf, classes=classes, samples=samples, keep_grey=True, batch_transform=batch_tf)
+    if cfg.cache and batch_tf is not None:
+        check_cache_fits(len(samples), cfg.resolution)
+    return ImageFolderDataset(
+        cfg.root,
+        tf,
+        classes=classes,
+        samples=samples,
+        keep_grey=True,
+        batch_transform=batch_tf,
+        cache=cfg.cache and batch_tf is not None,
+        deterministic_reads=batch_tf is not None,  # the views' randomness is all in the batch transform
+    )
+
+
+def check_cache_fits(images: int, resolution: int, memory: int | None = None) -> None:
+    """Refuse ``data.cache`` when ``images`` kept at ``resolution`` would take more than half of
+    ``memory`` bytes (default: the machine's physical memory), before any training.
+
+    >>> check_cache_fits(60_000, 32, memory=8 * 2**30)
+    """
+    need = images * 3 * resolution**2
+    memory = memory if memory is not None else physical_memory()
+    if memory and need > memory / 2:
+        raise DataError(
+            f"data.cache=true would keep {images:,} images of {resolution} px in memory, about "
+            f"{need / 2**30:.1f} GiB, more than half of this machine's {memory / 2**30:.1f} GiB; "
+            "set data.cache=false or a lower data.resolution."
+        )
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 __all__ = [

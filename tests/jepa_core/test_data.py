@@ -157,6 +157,22 @@ def test_augmentation_seeded_by_epoch_and_index():
     assert torch.equal(state, torch.get_rng_state())  # the global RNG is not disturbed
 
 
+def test_a_dataset_with_deterministic_reads_is_read_without_seeding(monkeypatch):
+    import jepa_core.data as data_module
+
+    class Plain(Flaky):
+        deterministic_reads = True
+
+    forks = []
+    real_fork = data_module.forked_host_rngs
+    monkeypatch.setattr(data_module, "forked_host_rngs", lambda seed: forks.append(seed) or real_fork(seed))
+    plain = KeyedDataset(Plain(bad={3}), seed=5)
+    _, label, _, bad = plain[(1, 0, 0, 3)]
+    assert (label, bad) == (4, ("sample 3 is truncated",)) and not forks  # substitution as before, no seeding
+    KeyedDataset(Flaky(), seed=5)[(1, 0, 0, 3)]
+    assert forks == [mix_seed(5, 1, 3)]  # any other dataset is seeded per sample
+
+
 def test_loader_reports_bad_samples_in_the_batch():
     loader = build_loader(
         Flaky(n=8, bad={2}), SeqBlockMasker(SeqBlockConfig()), grid=GRID, micro_batch=8, seed=0, shuffle=False

@@ -125,3 +125,67 @@ def test_train_pipeline_picks_the_per_image_or_the_batch_path(batch_views: bool)
     out = per_image(Image.new("L", (20, 20), 128))
     assert (batch is not None) == batch_views
     assert out.dtype == (torch.uint8 if batch_views else torch.float32) and out.shape == (3, 16, 16)
+
+
+def test_grey_batches_skip_the_hue_shift_and_get_the_same_views(monkeypatch) -> None:
+    import jepa_image.batch_views as bv
+
+    grey = _images(8, 16)[:, :1].expand(-1, 3, -1, -1).contiguous()
+    cfg = ImageAugmentConfig(resolution=16, multi_crop=True, local_crops=1, color_jitter=2.0, grayscale=0.2)
+    shifted = []
+    real_shift = bv._shift_hue
+    monkeypatch.setattr(bv, "_shift_hue", lambda x, s: shifted.append(1) or real_shift(x, s))
+    fast = BatchViews(cfg)(grey, _gen(0))
+    assert not shifted  # grey: the hue shift was skipped
+    monkeypatch.setattr(bv, "_all_grey", lambda x: False)
+    full = BatchViews(cfg)(grey, _gen(0))
+    assert shifted  # ... and forced here
+    assert all(torch.equal(a, b) for a, b in zip(fast, full, strict=True))  # bit for bit the same views
+    BatchViews(attrs.evolve(cfg, grayscale=0.0))(_images(8, 16), _gen(0))
+    assert len(shifted) > 3  # colour batches are shifted
+
+
+def test_the_cache_returns_each_decoded_image_without_reading_it_again(tmp_path: Path, monkeypatch) -> None:
+    import jepa_image.folder as folder
+
+    cfg = ImageFolderConfig(root=str(_write_folder(tmp_path / "train")), resolution=32, batch_views=True, cache=True)
+    ds = build_image_folder(cfg, "train")
+    first = [ds[i] for i in range(len(ds))]
+    monkeypatch.setattr(folder, "load_8bit", lambda path: pytest.fail(f"read {path} again"))
+    again = [ds[i] for i in range(len(ds))]
+    assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(first, again, strict=True))
+    uncached = build_image_folder(attrs.evolve(cfg, cache=False), "train")
+    with pytest.raises(pytest.fail.Exception, match="read .* again"):
+        uncached[0]
+    assert ds.deterministic_reads and uncached.deterministic_reads  # batch views: the reads draw nothing
+    per_image = build_image_folder(attrs.evolve(cfg, cache=False, batch_views=False), "train")
+    assert not per_image.deterministic_reads
+
+
+def test_a_cached_folder_trains_on_the_same_batches(tmp_path: Path) -> None:
+    cfg = ImageFolderConfig(
+        root=str(_write_folder(tmp_path / "train")), resolution=32, multi_crop=True, local_crops=0, batch_views=True
+    )
+    masker = TokenViewsMasker(TokenViewsConfig(global_views=2, local_views=0))
+    kwargs = dict(grid=(4, 4), micro_batch=4, seed=3)
+    plain = build_loader(build_image_folder(cfg, "train"), masker, **kwargs)
+    cached = build_loader(build_image_folder(attrs.evolve(cfg, cache=True), "train"), masker, **kwargs)
+    for epoch in range(2):  # the second epoch reads from the cache
+        plain.batch_sampler.set_epoch(epoch)
+        cached.batch_sampler.set_epoch(epoch)
+        for a, b in zip(plain, cached, strict=True):
+            assert all(torch.equal(x, y) for x, y in zip(a.inputs, b.inputs, strict=True))
+            assert torch.equal(a.labels, b.labels)
+
+
+def test_the_cache_needs_batch_views_and_memory_for_the_images() -> None:
+    from jepa_core.errors import DataError
+    from jepa_image.folder import check_cache_fits
+
+    with pytest.raises(ValueError, match=r"^cache=true needs batch_views=true"):
+        ImageFolderConfig(resolution=32, cache=True)
+    check_cache_fits(60_000, 32, memory=8 * 2**30)  # 184 MB of 8 GiB
+    with pytest.raises(
+        DataError, match=r"^data\.cache=true would keep 1,281,167 images of 224 px in memory, about 179\.6 GiB"
+    ):
+        check_cache_fits(1_281_167, 224, memory=24 * 2**30)

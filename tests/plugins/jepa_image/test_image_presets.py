@@ -203,10 +203,11 @@ def test_lejepa_small_fast_is_lejepa_small_muon_for_six_epochs_with_batch_wide_v
     cfg = registry.preset("image", "lejepa_small_fast").build()
     base = registry.preset("image", "lejepa_small_muon").build()
     assert (cfg.train.epochs, cfg.train.num_workers, cfg.data.options.batch_views) == (6, 0, True)
+    assert cfg.data.options.cache
     same = attrs.evolve(
         cfg,
         preset=base.preset,
-        data=attrs.evolve(cfg.data, options=attrs.evolve(cfg.data.options, batch_views=False)),
+        data=attrs.evolve(cfg.data, options=attrs.evolve(cfg.data.options, batch_views=False, cache=False)),
         train=attrs.evolve(cfg.train, epochs=8, num_workers=2, out_dir=base.train.out_dir),
     )
     assert same == base
