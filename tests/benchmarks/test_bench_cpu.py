@@ -54,3 +54,26 @@ def test_precision_benchmark_asks_for_data_where_the_views_come_from_a_folder():
 def test_views_benchmark_refuses_a_preset_without_image_views():
     with pytest.raises(SystemExit, match="does not read images with training views"):
         load("bench_image_views").main(["--plugin", "video", "--preset", "demo", "--batch", "4", "--rounds", "1"])
+
+
+def _image_folder(root: Path, n: int = 16) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        path = root / f"c{i % 2}" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(path)
+    return root
+
+
+def test_loader_benchmark_times_seeded_unseeded_and_cached_reads(tmp_path, capsys):
+    data = _image_folder(tmp_path / "train")
+    load("bench_image_loader").main(["--data", str(data), "--batch", "4", "--batches", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "image/lejepa_small_fast training loader on" in lines[0] and "batch 4" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["seeded reads", "unseeded reads", "cached images"]
+    assert all(float(line.split(", ")[-1].split()[0]) > 0 for line in lines[1:])
+    with pytest.raises(SystemExit, match="does not draw batch-wide views"):
+        load("bench_image_loader").main(["--preset", "small", "--data", str(data), "--batch", "4", "--batches", "1"])
