@@ -208,7 +208,7 @@ class ProgressLogger(Callback):
         workers = self.data_workers
         if workers is None or self.data_wait_fraction < DATA_WAIT_HINT or self.cores < 2 * (workers + 2):
             return ""
-        suggested = min(8, self.cores // 2)
+        suggested = min(self.cores // 2, max(8, 2 * workers))  # always more than now
         return f"; with {self.cores} cores, --set train.num_workers={suggested} (now {workers}) may train faster"
 
 

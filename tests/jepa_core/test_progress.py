@@ -159,6 +159,7 @@ def test_the_end_line_gives_the_share_of_time_spent_waiting_for_data(monkeypatch
     [
         (0.5, 0, 16, "; with 16 cores, --set train.num_workers=8 (now 0) may train faster"),
         (0.5, 2, 8, "; with 8 cores, --set train.num_workers=4 (now 2) may train faster"),
+        (0.5, 10, 32, "; with 32 cores, --set train.num_workers=16 (now 10) may train faster"),
         (0.5, 0, 2, ""),  # no cores to spare for workers
         (0.5, 8, 16, ""),  # already as many workers as the cores allow
         (0.1, 0, 16, ""),  # the input did not hold training back
