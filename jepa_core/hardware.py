@@ -1,5 +1,5 @@
-"""What the machine offers a run: the precision ``train.precision=auto`` picks for a device, and
-the CPU cores this process may use.
+"""What the machine offers a run: the precision ``train.precision=auto`` picks for a device, the
+CPU cores this process may use and the physical memory.
 
 ``auto`` trains in bf16 autocast on a CUDA GPU that supports bf16 and in fp32 everywhere else,
 CPUs included: even where a CPU multiplies bf16 natively (AMX), bf16 autocast made the small
@@ -41,3 +41,11 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 0

@@ -274,12 +274,10 @@ class Trainer:
         it = iter(batches)
         while True:
             t0 = time.perf_counter()
-            try:
-                batch = next(it)
-            except StopIteration:
-                self.data_wait_seconds += time.perf_counter() - t0
-                return
+            batch = next(it, None)
             self.data_wait_seconds += time.perf_counter() - t0
+            if batch is None:
+                return
             yield batch
 
     def _done(self, max_steps: int | None) -> bool:

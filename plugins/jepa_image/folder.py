@@ -25,6 +25,7 @@ from PIL import Image
 from jepa_core import folders
 from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
+from jepa_core.hardware import physical_memory
 from jepa_core.specs import SPLITS
 from jepa_image.batch_views import BatchViews, train_pipeline
 from jepa_image.transforms import ImageAugmentConfig, eval_transform
@@ -178,14 +179,6 @@ def check_cache_fits(images: int, resolution: int, memory: int | None = None) ->
             f"{need / 2**30:.1f} GiB, more than half of this machine's {memory / 2**30:.1f} GiB; "
             "set data.cache=false or a lower data.resolution."
         )
-
-
-def physical_memory() -> int:
-    """This machine's physical memory in bytes (0 where the system does not say)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return 0
 
 
 __all__ = [
