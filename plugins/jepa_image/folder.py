@@ -28,7 +28,7 @@ from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_
 from jepa_core.hardware import physical_memory
 from jepa_core.specs import SPLITS
 from jepa_image.batch_views import BatchViews, train_pipeline
-from jepa_image.transforms import ImageAugmentConfig, eval_transform
+from jepa_image.transforms import EVAL_CROP, ImageAugmentConfig, check_eval_crop, eval_transform
 from jepa_vit.images import IMAGE_EXTENSIONS, load_8bit, load_rgb
 
 
@@ -43,13 +43,16 @@ class ImageFolderConfig(ImageAugmentConfig):
     to ``resolution``, in memory after its first read (``3 * resolution**2`` bytes per image in
     each process that reads it: meant for small images with ``train.num_workers=0``; more than half
     of the machine's memory is refused); it needs ``batch_views``, whose per-image step is
-    deterministic.
+    deterministic. ``eval_crop`` is the side of the central crop that probes and evaluation read,
+    as a fraction of the image resized for it (timm's ``crop_pct``): 0.875 (ImageNet's 224 of 256)
+    or 1.0, the whole image, for small images whose object fills the frame.
     """
 
     root: str | None = None
     val_root: str | None = None
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     cache: bool = False
+    eval_crop: float = attrs.field(default=EVAL_CROP, validator=check_eval_crop)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -143,14 +146,16 @@ def build_image_folder(cfg: ImageFolderConfig, split: str) -> ImageFolderDataset
         train_classes = None
         if cfg.root is not None and os.path.isdir(cfg.root):
             train_classes = class_names(cfg.root) or None
-        return ImageFolderDataset(cfg.val_root, eval_transform(cfg.resolution), classes=train_classes, keep_grey=True)
+        return ImageFolderDataset(
+            cfg.val_root, eval_transform(cfg.resolution, cfg.eval_crop), classes=train_classes, keep_grey=True
+        )
     if split == "val" and cfg.val_fraction <= 0:
         raise DataError("a val split needs data.val_root or data.val_fraction > 0; neither is set.")
     classes, samples = scan_folder(cfg.root)
     if cfg.val_fraction > 0 and cfg.val_root is None:
         train_idx, val_idx = split_holdout(len(samples), cfg.val_fraction)
         samples = [samples[i] for i in (val_idx if split == "val" else train_idx)]
-    tf, batch_tf = train_pipeline(cfg) if split == "train" else (eval_transform(cfg.resolution), None)
+    tf, batch_tf = train_pipeline(cfg) if split == "train" else (eval_transform(cfg.resolution, cfg.eval_crop), None)
     if cfg.cache and batch_tf is not None:
         check_cache_fits(len(samples), cfg.resolution)
     return ImageFolderDataset(

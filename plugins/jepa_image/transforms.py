@@ -40,6 +40,8 @@ __all__ = [
     "blur_kernel_size",
     "check_crop_scale",
     "color_jitter_ranges",
+    "EVAL_CROP",
+    "check_eval_crop",
     "eval_transform",
     "tensor_transform",
     "train_transform",
@@ -148,6 +150,18 @@ def _augmentations(cfg: ImageAugmentConfig) -> list[Any]:
     return out
 
 
+EVAL_CROP = 224 / 256
+"""The default central crop of evaluation images, as a fraction of the resized side (ImageNet's)."""
+
+
+def check_eval_crop(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    """An evaluation crop fraction must be in (0, 1]."""
+    if not (isinstance(value, (int, float)) and 0 < value <= 1):
+        raise ValueError(
+            f"{attr.name} must be in (0, 1] (the central crop's share of the resized image), got {value!r}"
+        )
+
+
 def color_jitter_ranges(
     strength: float,
 ) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], float]:
@@ -207,14 +221,15 @@ def train_transform(
     )
 
 
-def eval_transform(resolution: int) -> T.Compose:
-    """Resize the shorter side to ``int(resolution * 256 / 224)``, center-crop, normalise.
+def eval_transform(resolution: int, crop: float = EVAL_CROP) -> T.Compose:
+    """Resize the shorter side to ``int(resolution / crop)``, center-crop ``resolution``, normalise.
 
-    Example: ``eval_transform(224)`` resizes to 256 and crops the central 224 x 224.
+    Example: ``eval_transform(224)`` resizes to 256 and crops the central 224 x 224;
+    ``eval_transform(32, 1.0)`` resizes to 32 and keeps the whole image.
     """
     return T.Compose(
         [
-            T.Resize(int(resolution * 256 / 224), interpolation=_BICUBIC),
+            T.Resize(int(resolution / crop + 1e-6), interpolation=_BICUBIC),
             T.CenterCrop(resolution),
             T.ToTensor(),
             GreyToRGB(),

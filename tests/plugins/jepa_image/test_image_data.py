@@ -173,6 +173,29 @@ def test_transforms_normalise_with_imagenet_stats() -> None:
     assert a.shape == (3, 16, 16)
 
 
+def test_eval_crop_sets_the_share_of_the_resized_image_that_evaluation_reads() -> None:
+    # a 32 px image whose outer 2-pixel frame is white and the rest black
+    pixels = np.full((32, 32, 3), 255, dtype=np.uint8)
+    pixels[2:-2, 2:-2] = 0
+    img = Image.fromarray(pixels)
+    white = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    whole = eval_transform(32, 1.0)(img)
+    assert whole.shape == (3, 32, 32)
+    torch.testing.assert_close(whole[:, 0, 16], white, atol=0.05, rtol=0)  # the frame is kept
+    default = eval_transform(32)(img)  # resized to 36, central 32: the frame is cut off
+    assert default.shape == (3, 32, 32) and float(default[:, :, 16].max()) < 0
+    assert [t.size for t in eval_transform(224).transforms[:2]] == [256, (224, 224)]  # ImageNet's 256 -> 224
+
+
+def test_a_folder_val_split_uses_eval_crop_and_bad_values_name_the_range(class_tree: Path) -> None:
+    cfg = ImageFolderConfig(root=str(class_tree), resolution=16, val_fraction=0.5, eval_crop=1.0)
+    assert build_image_folder(cfg, "val").transform.transforms[0].size == 16
+    assert build_image_folder(attrs.evolve(cfg, eval_crop=0.5), "val").transform.transforms[0].size == 32
+    for bad in (0.0, 1.5, -1.0):
+        with pytest.raises(ValueError, match=r"eval_crop must be in \(0, 1\]"):
+            ImageFolderConfig(eval_crop=bad)
+
+
 GREY_VIEW_CONFIGS = {
     "crop": ImageAugmentConfig(resolution=24),
     "flip and jitter": ImageAugmentConfig(resolution=24, flip=True, color_jitter=2.0),
