@@ -3,6 +3,7 @@
 # install the project in place (no network: its dependencies are already on the device image;
 # from the source tree where the image cannot build it),
 # run the GPU-marked tests, then the benchmark of the image presets and the video and audio ones,
+# of ViT-B/16 compiled and at twice the batch,
 # a profile of the ViT-B/16 step, and with FMNIST set the Fashion-MNIST presets' training rates.
 # Results go to $OUT (the device tool's output folder; ./gpu_results elsewhere).
 #
@@ -31,14 +32,17 @@ if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
   $PY -m pytest -q -m gpu --continue-on-collection-errors tests 2>&1 | tee "$OUT/gpu_tests.txt" || status=1
 fi
-bench() {  # name models batch
+bench() {  # name models batch [bench_gpu.py options...]
   [ -n "$2" ] || return 0
   $PY benchmarks/bench_gpu.py --device "$DEVICE" --models "$2" --batch-size "$3" --steps "$STEPS" \
-    --warmup "$WARMUP" --precision "$PRECISION" 2>&1 | tee "$OUT/bench_$1.txt" || status=1
+    --warmup "$WARMUP" --precision "$PRECISION" "${@:4}" 2>&1 | tee "$OUT/bench_$1.txt" || status=1
 }
 bench image "${IMAGE_MODELS-vitb16,vitl16,vith14}" "${BATCH:-128}"
 bench video "${VIDEO_MODELS-video/vitl16}" "${VIDEO_BATCH:-24}"
 bench audio "${AUDIO_MODELS-audio/vitb16}" "${BATCH:-128}"
+# the host-bound small models' levers: each transformer block compiled, and twice the batch
+bench image_compiled "${COMPILE_MODELS-vitb16}" "${BATCH:-128}" --compile
+bench image_big_batch "${BIG_BATCH_MODELS-vitb16}" "${BIG_BATCH:-256}"
 # where the time of the smallest image model's step goes: $OUT/profile_<model>.txt
 PROFILE_MODELS=${PROFILE_MODELS-vitb16}
 if [ -n "$PROFILE_MODELS" ]; then

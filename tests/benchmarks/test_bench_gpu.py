@@ -227,13 +227,18 @@ def test_the_prepared_device_script_runs_its_steps_on_cpu(tmp_path):
         VIDEO_MODELS="video/tiny",
         AUDIO_MODELS="",
         PROFILE_MODELS="tiny",
+        COMPILE_MODELS="",
+        BIG_BATCH_MODELS="tiny",
         BATCH="2",
+        BIG_BATCH="4",
         VIDEO_BATCH="2",
         STEPS="1",
         WARMUP="0",
         PRECISION="fp32",
     )
     assert "model=tiny device=cpu" in (tmp_path / "bench_image.txt").read_text()
+    assert "model=tiny device=cpu" in (tmp_path / "bench_image_big_batch.txt").read_text()
+    assert not (tmp_path / "bench_image_compiled.txt").exists()  # compiling is the GPU run's (minutes on a CPU)
     assert "model=video/tiny device=cpu" in (tmp_path / "bench_video.txt").read_text()
     assert not (tmp_path / "bench_audio.txt").exists()  # an empty model list is skipped
     assert "by host time (self CPU)" in (tmp_path / "profile_tiny.txt").read_text()
@@ -265,6 +270,8 @@ def test_the_prepared_device_script_times_the_fashion_mnist_presets_on_cpu(tmp_p
         VIDEO_MODELS="",
         AUDIO_MODELS="",
         PROFILE_MODELS="",
+        COMPILE_MODELS="",
+        BIG_BATCH_MODELS="",
         FMNIST=str(tmp_path / "fm"),
         FMNIST_STEPS="1",
         FMNIST_SETS="--set train.batch_size=4 --set encoder.depth=1",
