@@ -28,8 +28,9 @@ from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_
 from jepa_core.hardware import physical_memory
 from jepa_core.specs import SPLITS
 from jepa_image.batch_views import BatchViews, train_pipeline
-from jepa_image.transforms import EVAL_CROP, ImageAugmentConfig, check_eval_crop, eval_transform
+from jepa_image.transforms import ImageAugmentConfig, eval_transform
 from jepa_vit.images import IMAGE_EXTENSIONS, load_8bit, load_rgb
+from jepa_vit.transforms import EVAL_CROP, check_eval_crop
 
 
 @attrs.frozen(kw_only=True)

@@ -29,7 +29,7 @@ import torch
 from torchvision import transforms as T
 
 from jepa_core.validators import non_negative, positive, unit_interval
-from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
+from jepa_vit.transforms import EVAL_CROP, IMAGENET_MEAN, IMAGENET_STD, check_crop_scale, eval_resize
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -40,8 +40,6 @@ __all__ = [
     "blur_kernel_size",
     "check_crop_scale",
     "color_jitter_ranges",
-    "EVAL_CROP",
-    "check_eval_crop",
     "eval_transform",
     "tensor_transform",
     "train_transform",
@@ -150,18 +148,6 @@ def _augmentations(cfg: ImageAugmentConfig) -> list[Any]:
     return out
 
 
-EVAL_CROP = 224 / 256
-"""The default central crop of evaluation images, as a fraction of the resized side (ImageNet's)."""
-
-
-def check_eval_crop(_inst: Any, attr: attrs.Attribute, value: float) -> None:
-    """An evaluation crop fraction must be in (0, 1]."""
-    if not (isinstance(value, (int, float)) and 0 < value <= 1):
-        raise ValueError(
-            f"{attr.name} must be in (0, 1] (the central crop's share of the resized image), got {value!r}"
-        )
-
-
 def color_jitter_ranges(
     strength: float,
 ) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], float]:
@@ -222,14 +208,14 @@ def train_transform(
 
 
 def eval_transform(resolution: int, crop: float = EVAL_CROP) -> T.Compose:
-    """Resize the shorter side to ``int(resolution / crop)``, center-crop ``resolution``, normalise.
+    """Resize the shorter side to :func:`~jepa_vit.transforms.eval_resize`, center-crop ``resolution``, normalise.
 
     Example: ``eval_transform(224)`` resizes to 256 and crops the central 224 x 224;
     ``eval_transform(32, 1.0)`` resizes to 32 and keeps the whole image.
     """
     return T.Compose(
         [
-            T.Resize(int(resolution / crop + 1e-6), interpolation=_BICUBIC),
+            T.Resize(eval_resize(resolution, crop), interpolation=_BICUBIC),
             T.CenterCrop(resolution),
             T.ToTensor(),
             GreyToRGB(),

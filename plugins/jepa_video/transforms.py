@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import RandomResizedCrop
 
-from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale
+from jepa_vit.transforms import IMAGENET_MEAN, IMAGENET_STD, check_crop_scale, eval_resize
 
 _MEAN = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1, 1)
 _STD = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1, 1)
@@ -130,7 +130,7 @@ class TrainClipTransform:
 
 
 class EvalClipTransform:
-    """Resize the shorter side to ``int(resolution * 256 / 224)``, centre-crop, normalise."""
+    """Resize the shorter side to :func:`~jepa_vit.transforms.eval_resize`, centre-crop, normalise."""
 
     def __init__(self, resolution: int) -> None:
         check_resolution(None, _named("resolution"), resolution)
@@ -139,7 +139,7 @@ class EvalClipTransform:
     def __call__(self, frames: Any) -> torch.Tensor:
         x = frames_to_tensor(frames)
         h, w = x.shape[-2:]
-        short = int(self.resolution * 256 / 224)
+        short = eval_resize(self.resolution)
         size = (short, max(int(short * w / h), short)) if h <= w else (max(int(short * h / w), short), short)
         x = _resize(x, size)
         r = self.resolution
