@@ -26,6 +26,7 @@ from jepa_core.build import build_dataset
 from jepa_core.data import Batch, build_loader
 from jepa_core.errors import JepaError
 from jepa_core.interfaces import token_grid
+from jepa_core.parallel import set_fused_attention, use_fused_attention
 from jepa_core.registry import build_registry
 from jepa_core.resolve import resolve_config
 from jepa_core.run import build_parts
@@ -45,10 +46,14 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def make_step(plugin: str, preset: str, batch_size: int, precision: str, data: str | None = None):
+def make_step(
+    plugin: str, preset: str, batch_size: int, precision: str, data: str | None = None, attention: str = "auto"
+):
     registry = build_registry()
     cfg = resolve_config(registry, plugin=plugin, preset=preset, data=data)
     parts = build_parts(cfg, registry)
+    fused = use_fused_attention(attention, torch.device("cpu"), precision)
+    set_fused_attention((parts.encoder, parts.predictor, parts.target), fused)
     trainer = Trainer(
         parts.encoder,
         parts.predictor,
@@ -84,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5, help="steps per round")
     parser.add_argument("--data", help="a folder for the preset's dataset: time a real batch of it")
+    parser.add_argument(
+        "--attention", default="auto", choices=("auto", "fused", "math"), help="train.attention of both runs"
+    )
     args = parser.parse_args(argv)
-    steps = {p: make_step(args.plugin, args.preset, args.batch, p, args.data) for p in PRECISIONS}
+    steps = {p: make_step(args.plugin, args.preset, args.batch, p, args.data, args.attention) for p in PRECISIONS}
     for step in steps.values():
         for _ in range(3):
             step()

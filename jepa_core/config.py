@@ -104,6 +104,8 @@ class TrainConfig:
     (no loss scaler), ``fp16`` adds a GradScaler, ``auto`` is bf16 where the device multiplies
     bf16 natively and fp32 elsewhere (:mod:`jepa_core.hardware`). ``compile`` runs ``torch.compile`` on every
     transformer block; ``activation_checkpointing`` recomputes block activations in backward.
+    ``attention`` picks the attention kernel: ``fused`` (SDPA), ``math`` (the explicit product)
+    or ``auto`` (:func:`jepa_core.parallel.use_fused_attention`: ``math`` for bf16 on a CPU).
 
     TensorBoard monitors (:mod:`jepa_core.monitors`, main rank only): ``monitor_every`` logs
     representation-collapse scalars (``monitor/*``; one extra no-grad forward of each encoder),
@@ -135,6 +137,7 @@ class TrainConfig:
     strategy: Literal["auto", "ddp", "fsdp", "none"] = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
+    attention: Literal["auto", "fused", "math"] = "auto"
     log_every: int = attrs.field(default=20, validator=positive)
     checkpoint_every: int = attrs.field(default=0, validator=non_negative)
     keep_checkpoints: int = attrs.field(default=2, validator=positive)

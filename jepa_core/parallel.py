@@ -1,8 +1,8 @@
 """Distribution and speed options, applied to the models from outside (torchtitan style).
 
 The models stay plain ``nn.Module``s; this module turns ``TrainConfig`` switches into changes
-made in place, in this order: device -> activation checkpointing -> ``torch.compile`` of each
-block -> FSDP2 sharding. DDP wraps the context path the :class:`~jepa_core.trainer.Trainer`
+made in place, in this order: device -> attention kernel -> activation checkpointing ->
+``torch.compile`` of each block -> FSDP2 sharding. DDP wraps the context path the :class:`~jepa_core.trainer.Trainer`
 builds, through ``plan.wrap``::
 
     plan = apply_parallelism(encoder, predictor, target, cfg.train, device, info)
@@ -39,8 +39,10 @@ from torch import nn
 from jepa_core.config import TrainConfig
 from jepa_core.dist import DistInfo, wrap_ddp
 from jepa_core.errors import ConfigError
+from jepa_core.hardware import resolve_precision
 
 STRATEGIES = ("auto", "ddp", "fsdp", "none")
+ATTENTION_MODES = ("auto", "fused", "math")
 
 
 @attrs.frozen
@@ -127,6 +129,31 @@ def compile_blocks(modules: Iterable[nn.Module], backend: str = "inductor") -> i
             block.compile(backend=backend)
             count += 1
     return count
+
+
+def use_fused_attention(mode: str, device: torch.device, precision: str) -> bool:
+    """Whether attention layers should run fused SDPA (``train.attention``): ``auto`` picks the
+    explicit softmax(q k^T) v product for bf16 on a CPU, whose fused kernel is slower on the
+    short token sequences of small ViTs (docs/results.md, attention on a CPU), and SDPA elsewhere.
+
+    >>> cpu = torch.device("cpu")
+    >>> use_fused_attention("auto", cpu, "bf16"), use_fused_attention("auto", cpu, "fp32")
+    (False, True)
+    """
+    if mode not in ATTENTION_MODES:
+        raise ConfigError(f"train.attention must be one of {', '.join(ATTENTION_MODES)}, got '{mode}'.")
+    if mode == "auto":
+        return not (device.type == "cpu" and resolve_precision(precision, device) == "bf16")  # type: ignore[arg-type]
+    return mode == "fused"
+
+
+def set_fused_attention(modules: Iterable[nn.Module], fused: bool) -> None:
+    """Set every submodule's ``fused_attn`` flag (timm's SDPA switch, which the plugins' attention
+    layers honour too)."""
+    for module in modules:
+        for m in module.modules():
+            if hasattr(m, "fused_attn"):
+                setattr(m, "fused_attn", fused)  # noqa: B010 (nn.Module's typed __setattr__)
 
 
 def fused_attention_layers(modules: Iterable[nn.Module]) -> tuple[int, int]:
@@ -231,6 +258,7 @@ def apply_parallelism(
             )
     for module in (encoder, predictor, target):
         module.to(device)
+    set_fused_attention((encoder, predictor, target), use_fused_attention(cfg.attention, device, cfg.precision))
     if cfg.activation_checkpointing:
         enable_activation_checkpointing(encoder, "encoder")
         enable_activation_checkpointing(predictor, "predictor")

@@ -140,6 +140,46 @@ class VICReg:
         return self.cfg.variance_weight * variance + self.cfg.covariance_weight * covariance
 
 
+class EmpiricalCharacteristicFunction(torch.autograd.Function):
+    """``(proj [N, K], t [T])`` -> the real and imaginary parts ``[K, T]`` of
+    ``mean_n exp(i t proj[n, k])``, one knot at a time: neither pass holds an ``[N, K, T]``
+    tensor (the backward recomputes the cosines and sines), which keeps SIGReg's memory traffic
+    to a few ``[N, K]`` tensors.
+
+    >>> re, im = EmpiricalCharacteristicFunction.apply(torch.zeros(4, 2), torch.tensor([0.0, 1.0]))
+    >>> re.tolist(), im.tolist()
+    ([[1.0, 1.0], [1.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]])
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, proj: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(proj, t)
+        k, knots = proj.shape[1], t.shape[0]
+        re, im = proj.new_empty(k, knots), proj.new_empty(k, knots)
+        for j, tj in enumerate(t.tolist()):
+            xt = proj * tj  # [N, K]
+            re[:, j] = torch.cos(xt).mean(0)
+            im[:, j] = torch.sin(xt).mean(0)
+        return re, im
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad_re: torch.Tensor, grad_im: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        proj, t = ctx.saved_tensors  # type: ignore[attr-defined]
+        n = proj.shape[0]
+        grad = torch.zeros_like(proj)  # [N, K]
+        for j, tj in enumerate(t.tolist()):
+            if tj == 0.0:
+                continue  # d/dx of cos(0 x) and sin(0 x) vanish
+            xt = proj * tj
+            # d re / d x = -t sin(t x) / N, d im / d x = t cos(t x) / N
+            grad += torch.cos(xt) * (grad_im[:, j] * (tj / n)) - torch.sin(xt) * (grad_re[:, j] * (tj / n))
+        return grad, None
+
+
 class SIGReg:
     """See the module docstring. ``SIGReg()(z, step=s)`` with ``z [N, D]``.
 
@@ -168,11 +208,10 @@ class SIGReg:
     def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
         z = embeddings.float()  # [N, D]
         n, d = z.shape
-        proj = z @ self.directions(d, step, z.device)  # [N, K]
+        proj = (z @ self.directions(d, step, z.device)).float()  # [N, K] (bf16 from the product under autocast)
         t, normal_cf, quadrature = (v.to(z.device) for v in (self.t, self.normal_cf, self.quadrature))
-        xt = proj.unsqueeze(-1) * t  # [N, K, T]
-        ecf_re = gathered_mean(torch.cos(xt).mean(0))  # [K, T]
-        ecf_im = gathered_mean(torch.sin(xt).mean(0))  # [K, T]
+        ecf_re, ecf_im = EmpiricalCharacteristicFunction.apply(proj, t)  # [K, T] each
+        ecf_re, ecf_im = gathered_mean(ecf_re), gathered_mean(ecf_im)
         err = (ecf_re - normal_cf).square() + ecf_im.square()  # [K, T]
         statistic = gathered_count(n) * (err * quadrature).sum(-1)  # [K]
         return statistic.mean()

@@ -133,10 +133,11 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class RopeAttention(nn.Module):
-    """Multi-head self-attention with 3-D RoPE on queries and keys (fused SDPA).
+    """Multi-head self-attention with 3-D RoPE on queries and keys.
 
-    Parameters are named like timm's ``Attention`` (``qkv``, ``proj``). ``fused_attn`` is
-    always True (reported by :func:`jepa_core.parallel.fused_attention_layers`).
+    Parameters are named like timm's ``Attention`` (``qkv``, ``proj``), and like it the
+    ``fused_attn`` flag picks fused SDPA (default) or the explicit softmax(q k^T) v product
+    (set by :func:`jepa_core.parallel.set_fused_attention`).
     """
 
     fused_attn = True
@@ -161,7 +162,12 @@ class RopeAttention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [B, H, N, dh]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        drop = self.attn_drop if self.training else 0.0
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = ((q * self.head_dim**-0.5) @ k.transpose(-2, -1)).softmax(dim=-1)  # [B, H, N, N]
+            x = F.dropout(attn, drop) @ v
         x = x.transpose(1, 2).reshape(b, n, c)
         return self.proj_drop(self.proj(x))
 

@@ -30,7 +30,9 @@ from jepa_core.parallel import (
     fused_attention_layers,
     optimizer_state_dict,
     resolve_strategy,
+    set_fused_attention,
     transformer_blocks,
+    use_fused_attention,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,6 +260,40 @@ def test_vit_attention_uses_fused_sdpa():
     finally:
         torch.nn.functional.scaled_dot_product_attention = real
     assert len(called) == 2  # one SDPA call per encoder block
+
+
+@pytest.mark.parametrize(
+    ("mode", "device", "precision", "fused"),
+    [
+        ("auto", "cpu", "bf16", False),  # the explicit product: faster on short sequences there
+        ("auto", "cpu", "fp32", True),
+        ("auto", "cpu", "auto", True),  # auto precision is fp32 on a CPU
+        ("auto", "cuda", "bf16", True),
+        ("math", "cuda", "bf16", False),
+        ("fused", "cpu", "bf16", True),
+    ],
+)
+def test_attention_kernel_choice(mode, device, precision, fused):
+    assert use_fused_attention(mode, torch.device(device), precision) is fused
+
+
+def test_bad_attention_mode_is_one_config_error():
+    with pytest.raises(ConfigError, match=r"train.attention must be one of auto, fused, math, got 'flash'"):
+        use_fused_attention("flash", torch.device("cpu"), "fp32")
+
+
+def test_attention_setting_reaches_every_layer_and_keeps_the_output():
+    from jepa_core.config import TrainConfig
+
+    enc, pred, target = tiny_vit_parts()
+    x = torch.randn(2, 3, 32, 32)
+    fused_out = enc(x)
+    plan = apply_parallelism(enc, pred, target, TrainConfig(precision="bf16"), torch.device("cpu"), DistInfo())
+    assert fused_attention_layers([enc, pred, target]) == (0, 5)
+    assert "fused SDPA attention in 0/3 layers" in plan.describe()
+    torch.testing.assert_close(enc(x), fused_out)  # the same attention, another kernel
+    set_fused_attention([enc], True)
+    assert fused_attention_layers([enc]) == (2, 2)
 
 
 def test_activation_checkpointing_is_switched_on_and_refused_without_support():

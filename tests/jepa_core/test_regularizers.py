@@ -15,6 +15,7 @@ from jepa_core.config import apply_overrides
 from jepa_core.dist import worker_process_group
 from jepa_core.errors import ConfigError, RegistryError
 from jepa_core.regularizers import (
+    EmpiricalCharacteristicFunction,
     NoRegularizer,
     SIGReg,
     SIGRegConfig,
@@ -47,6 +48,17 @@ def test_sigreg_equals_the_epps_pulley_integral_on_each_slice():
     # The default 17 knots over [0, 3] stays close to the exact integral.
     coarse = SIGReg(SIGRegConfig(num_slices=8))
     assert float(coarse(z, step=3)) == pytest.approx(expected, rel=0.05)
+
+
+def test_empirical_characteristic_function_values_and_gradients():
+    torch.manual_seed(0)
+    proj = torch.randn(12, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0.0, 3.0, 7, dtype=torch.float64)
+    re, im = EmpiricalCharacteristicFunction.apply(proj, t)
+    xt = proj.detach().unsqueeze(-1) * t  # [N, K, T], the direct form
+    torch.testing.assert_close(re, torch.cos(xt).mean(0))
+    torch.testing.assert_close(im, torch.sin(xt).mean(0))
+    assert torch.autograd.gradcheck(lambda p: EmpiricalCharacteristicFunction.apply(p, t), (proj,))
 
 
 def test_sigreg_is_about_one_for_gaussian_samples_and_large_for_collapse():

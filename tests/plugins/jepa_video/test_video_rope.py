@@ -144,6 +144,16 @@ def test_rope_block_sees_relative_positions_only_and_keeps_timm_names():
         torch.testing.assert_close(block(x[:1], pos[0]), out[:1])  # shared [N, 3] positions broadcast
 
 
+def test_rope_attention_math_path_equals_fused_sdpa():
+    torch.manual_seed(0)
+    block = RopeBlock(dim=48, num_heads=2).eval()
+    x, pos = torch.randn(2, 6, 48), torch.randint(0, 4, (2, 6, 3))
+    with torch.no_grad():
+        fused = block(x, pos)
+        block.attn.fused_attn = False
+        torch.testing.assert_close(block(x, pos), fused)
+
+
 def test_grid_positions_are_time_slowest():
     pos = grid_positions((2, 3, 4))
     assert pos.shape == (24, 3) and pos.dtype == torch.long
