@@ -2,9 +2,9 @@
 CPU cores this process may use and the physical memory.
 
 ``auto`` trains in bf16 autocast on a CUDA GPU that supports bf16 and in fp32 everywhere else,
-CPUs included: even where a CPU multiplies bf16 natively (AMX), bf16 autocast made the small
-presets' steps slower than fp32 (the measurement is in ``docs/results.md``). Ask for ``bf16``
-explicitly to use it on a CPU::
+CPUs included: bf16 pays on a CPU only where it multiplies bf16 natively (AMX, AVX-512 BF16), and
+there by 1.2-1.6 times on the small presets, elsewhere it is slower (the measurements are in
+``docs/results.md``). Ask for ``bf16`` explicitly to use it on a CPU (``jepa doctor`` times both)::
 
     resolve_precision("auto", torch.device("cpu"))      # 'fp32'
 """

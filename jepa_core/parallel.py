@@ -134,7 +134,8 @@ def compile_blocks(modules: Iterable[nn.Module], backend: str = "inductor") -> i
 def use_fused_attention(mode: str, device: torch.device, precision: str) -> bool:
     """Whether attention layers should run fused SDPA (``train.attention``): ``auto`` picks the
     explicit softmax(q k^T) v product for bf16 on a CPU, whose fused kernel is slower on the
-    short token sequences of small ViTs (docs/results.md, attention on a CPU), and SDPA elsewhere.
+    short token sequences of small ViTs (docs/results.md, attention and SIGReg on a CPU), and
+    SDPA elsewhere.
 
     >>> cpu = torch.device("cpu")
     >>> use_fused_attention("auto", cpu, "bf16"), use_fused_attention("auto", cpu, "fp32")

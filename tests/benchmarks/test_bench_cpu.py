@@ -77,3 +77,16 @@ def test_loader_benchmark_times_seeded_unseeded_and_cached_reads(tmp_path, capsy
     assert all(float(line.split(", ")[-1].split()[0]) > 0 for line in lines[1:])
     with pytest.raises(SystemExit, match="does not draw batch-wide views"):
         load("bench_image_loader").main(["--preset", "small", "--data", str(data), "--batch", "4", "--batches", "1"])
+
+
+def test_sigreg_benchmark_times_both_forms_of_the_same_statistic(capsys):
+    import torch
+
+    bench = load("bench_sigreg")
+    bench.main(["--slices", "32", "--batch", "8", "--views", "2", "--rounds", "1", "--calls", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("SIGReg, 32 slices, 2 views of 8 x 16")
+    assert len(lines) == 3 and all(float(line.split(", ")[-1].split()[0]) > 0 for line in lines[1:])
+    reg = bench.SIGReg(bench.SIGRegConfig(num_slices=32))
+    z = torch.randn(8, 16)
+    torch.testing.assert_close(bench.direct_sigreg(reg, z, 3), reg(z, step=3))

@@ -61,6 +61,21 @@ def test_empirical_characteristic_function_values_and_gradients():
     assert torch.autograd.gradcheck(lambda p: EmpiricalCharacteristicFunction.apply(p, t), (proj,))
 
 
+@pytest.mark.gpu
+def test_empirical_characteristic_function_on_a_gpu_equals_the_cpu_one():
+    torch.manual_seed(0)
+    proj = torch.randn(12, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0.0, 3.0, 7, dtype=torch.float64)
+    on_gpu = proj.detach().cuda().requires_grad_()
+    for a, b in zip(
+        EmpiricalCharacteristicFunction.apply(proj, t),
+        EmpiricalCharacteristicFunction.apply(on_gpu, t.cuda()),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b.cpu())
+    assert torch.autograd.gradcheck(lambda p: EmpiricalCharacteristicFunction.apply(p, t.cuda()), (on_gpu,))
+
+
 def test_sigreg_is_about_one_for_gaussian_samples_and_large_for_collapse():
     torch.manual_seed(0)
     reg = SIGReg(SIGRegConfig(num_slices=256))
