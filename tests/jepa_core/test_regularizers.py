@@ -61,6 +61,19 @@ def test_empirical_characteristic_function_values_and_gradients():
     assert torch.autograd.gradcheck(lambda p: EmpiricalCharacteristicFunction.apply(p, t), (proj,))
 
 
+def test_sigreg_under_bf16_autocast_takes_the_characteristic_function_in_fp32():
+    torch.manual_seed(0)
+    reg = SIGReg(SIGRegConfig(num_slices=64))
+    z = torch.randn(128, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = reg(z, step=1)
+        proj = z @ reg.directions(16, 1, z.device)  # bf16: the product autocasts
+    xt = proj.float().unsqueeze(-1) * reg.t  # [N, K, T] in fp32, the direct form
+    err = (torch.cos(xt).mean(0) - reg.normal_cf).square() + torch.sin(xt).mean(0).square()
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, (128 * (err * reg.quadrature).sum(-1)).mean())
+
+
 @pytest.mark.gpu
 def test_empirical_characteristic_function_on_a_gpu_equals_the_cpu_one():
     torch.manual_seed(0)
