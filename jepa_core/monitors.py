@@ -111,6 +111,53 @@ def effective_rank(features: torch.Tensor) -> torch.Tensor:
     return torch.where(finite, rank, torch.full_like(rank, float("nan")))
 
 
+def lidar(features: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
+    """LiDAR (Thilak et al., 2023): the effective rank of the linear-discriminant matrix of
+    ``features [n, q, D]``, ``n`` surrogate classes (samples) of ``q`` views each.
+
+    With ``m_i`` the mean of sample ``i``'s views, the between-sample scatter ``S_b`` is the
+    covariance of the ``m_i`` and the within-sample scatter ``S_w`` the pooled covariance of the
+    views around their ``m_i``, plus a ridge of ``delta`` times the features' mean variance. LiDAR is
+    ``exp`` of the entropy of the normalised eigenvalues of ``S_w^-1/2 S_b S_w^-1/2``: the number of
+    directions in which samples differ more than the views of one sample, between 0 and
+    ``min(n - 1, D)``; identical features give 0. Non-finite features give NaN. Computed in
+    float64; no host sync. The ridge, relative to the features' spread, keeps the value independent
+    of their scale and stops directions of negligible variance from counting as fully as the rest
+    (LiDAR's paper adds a small absolute ridge instead).
+
+    >>> centres = torch.randn(512, 1, 8)
+    >>> round(float(lidar(centres + 0.01 * torch.randn(512, 4, 8))))
+    8
+    >>> centres = torch.cat([torch.randn(512, 1, 2), torch.zeros(512, 1, 6)], dim=-1)  # 2 directions
+    >>> round(float(lidar(centres + 0.01 * torch.randn(512, 4, 8))))
+    2
+    >>> float(lidar(torch.ones(64, 4, 8)))
+    0.0
+    """
+    n, q, d = features.shape
+    if n < 2 or q < 2:
+        raise ValueError(f"LiDAR needs at least 2 samples of 2 views each, got features of shape {(n, q, d)}")
+    f = features.double()
+    finite = torch.isfinite(f).all()
+    f = torch.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
+    means = f.mean(dim=1)  # [n, D]
+    between = means - means.mean(dim=0)  # [n, D]
+    within = (f - means[:, None]).reshape(n * q, d)  # [n q, D]
+    s_b = between.T @ between / (n - 1)  # [D, D]
+    s_w = within.T @ within / (n * (q - 1))  # [D, D]
+    tiny = torch.finfo(torch.float64).tiny
+    scale = (s_w.diagonal() + s_b.diagonal()).mean()
+    s_w = s_w + (delta * scale).clamp_min(tiny) * torch.eye(d, dtype=f.dtype, device=f.device)
+    evals, evecs = torch.linalg.eigh(s_w)
+    whiten = evecs * evals.clamp_min(tiny).rsqrt() @ evecs.T  # S_w^-1/2
+    lam = torch.linalg.eigvalsh(whiten @ s_b @ whiten).clamp_min(0)  # [D]
+    total = lam.sum()
+    p = lam / total.clamp_min(tiny)
+    entropy = -(p * torch.log(p.clamp_min(tiny))).sum()
+    rank = torch.where((total > 0) & (scale > 0), torch.exp(entropy), torch.zeros_like(entropy))
+    return torch.where(finite, rank, torch.full_like(rank, float("nan"))).float()
+
+
 def pooled_features(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The encoder's output tokens on the full input, averaged: ``x`` -> ``[B, D]`` float32.
 

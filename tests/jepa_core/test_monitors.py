@@ -23,6 +23,7 @@ from jepa_core.monitors import (
     can_overlay,
     effective_rank,
     feature_spread,
+    lidar,
     mask_picture,
     overlay_picture,
 )
@@ -79,6 +80,37 @@ def test_effective_rank_counts_the_directions_of_spread():
     bad = iso.clone()
     bad[0, 0] = float("nan")
     assert math.isnan(effective_rank(bad).item())
+
+
+def test_lidar_counts_the_directions_that_separate_samples_more_than_their_views():
+    g = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(32, 32, generator=g))[0]  # orthonormal columns
+
+    def views(directions: int, noise: float = 0.01, n: int = 512, q: int = 4) -> torch.Tensor:
+        centres = torch.randn(n, 1, directions, generator=g) @ basis[:, :directions].T  # [n, 1, 32]
+        return centres + noise * torch.randn(n, q, 32, generator=g)
+
+    assert lidar(views(1)).item() == pytest.approx(1.0, abs=0.05)
+    assert 2.8 < lidar(views(3)).item() <= 3.05
+    assert 30.0 < lidar(views(32)).item() <= 32.0  # sampling spreads the eigenvalues of 512 samples a little
+    three = views(3)
+    assert lidar(three * 1e4).item() == pytest.approx(lidar(three).item(), rel=1e-4)  # scale-free
+    # unlike RankMe, LiDAR is relative to the views' spread: views much noisier than the signal read
+    # as many directions, none of them discriminant
+    assert lidar(views(8, noise=10.0)).item() > 20
+    # the ridge: 6 directions as discriminant as 2 others but with a millionth of their variance
+    # do not count ...
+    strong = torch.randn(512, 1, 2, generator=g) + 0.01 * torch.randn(512, 4, 2, generator=g)
+    faint = 1e-3 * (torch.randn(512, 1, 6, generator=g) + 0.01 * torch.randn(512, 4, 6, generator=g))
+    mixed = torch.cat([strong, faint], dim=-1) @ basis[:, :8].T  # [512, 4, 32]
+    assert lidar(mixed).item() == pytest.approx(2.0, abs=0.2)
+    assert lidar(mixed, delta=1e-12).item() > 7  # ... unless the ridge is negligible
+    assert lidar(torch.ones(64, 4, 32)).item() == 0.0  # identical features
+    bad = views(3)
+    bad[0, 0, 0] = float("nan")
+    assert math.isnan(lidar(bad).item())
+    with pytest.raises(ValueError, match="at least 2 samples of 2 views"):
+        lidar(torch.randn(8, 1, 4))
 
 
 def _colour_at(picture: torch.Tensor, row: int, col: int, scale: int) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from jepa_core.errors import ConfigError
 from jepa_core.online_eval import (
     HISTORY_FILE,
     OnlineEvaluator,
+    SampleBatches,
     choose_subsets,
     has_labels,
     lbfgs_linear_probe,
@@ -131,6 +132,37 @@ def test_evaluator_logs_records_and_restores_the_encoder(tmp_path):
     assert [r.step for r in again.records] == [0, 10]
 
 
+class _TokenEncoder(torch.nn.Module):
+    """Tokens of ``x [B, 8]`` are its 8 numbers times a learned row: ``[B, 8, 4]``; honours ``keep``."""
+
+    token_grid = (8,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = torch.nn.Parameter(torch.randn(4))
+
+    def forward(self, x, keep=None):
+        tokens = x[..., None] * self.row  # [B, 8, 4]
+        return tokens if keep is None else torch.gather(tokens, 1, keep[..., None].expand(-1, -1, 4))
+
+
+def test_lidar_views_are_seeded_token_sets_encoded_as_given():
+    from jepa_core.representation import LIDAR_VIEWS, token_views, view_features
+
+    keep = token_views(20, 8, torch.Generator().manual_seed(3))
+    assert keep.shape == (LIDAR_VIEWS, 20, 4)
+    assert torch.equal(keep, token_views(20, 8, torch.Generator().manual_seed(3)))
+    assert (keep.diff(dim=-1) > 0).all()  # sorted, no token twice
+    assert len({tuple(k) for k in keep[:, 0].tolist()}) > 1  # the views of a sample differ
+    data = _labelled(20, d=8)
+    samples = SampleBatches(data, batch_size=7)  # the token sets follow the samples across batches
+    enc = _TokenEncoder()
+    got = view_features(enc, samples, keep, torch.device("cpu"))
+    x = data.tensors[0]
+    want = torch.stack([enc(x, keep=k).mean(dim=1) for k in keep], dim=1)  # [20, V, 4]
+    assert got.shape == (20, LIDAR_VIEWS, 4) and torch.allclose(got, want)
+
+
 # ---------------------------------------------------------------------- in a run
 
 
@@ -168,10 +200,13 @@ def test_default_evaluates_at_start_each_epoch_end_and_writes_the_collapse_repor
     acc.Reload()
     assert [e.step for e in acc.Scalars("eval/knn_top1")] == [0, 4, 8]
     report = json.loads((result.out_dir / REPRESENTATION_FILE).read_text())
-    assert set(report) == {"num_samples", "embed_dim", "target", "context", "random_init", "step"}
+    assert set(report) == {"num_samples", "embed_dim", "lidar_views", "target", "context", "random_init", "step"}
     assert report["step"] == 8 and report["embed_dim"] == 32 and report["num_samples"] == 64
+    assert report["lidar_views"] == [64, 8, 0.5]
     assert 0 < report["target"]["effective_rank"] <= 32
+    assert 0 < report["target"]["lidar"] <= 32 and report["target"]["lidar"] != report["random_init"]["lidar"]
     assert "representation (64 samples, 32 dims, mean-pooled): target effective rank" in console
+    assert ", LiDAR " in console
 
 
 def test_eval_every_n_steps(toy_registry, tmp_path):
