@@ -12,7 +12,11 @@ labelled subset and reports
   full-batch L-BFGS to convergence (at most ``eval.linear_steps`` iterations, L2
   ``eval.linear_l2``), deterministic;
 * ``eval/effective_rank`` and ``eval/feature_spread`` of the val features
-  (:mod:`jepa_core.monitors`), the collapse statistics on the same samples.
+  (:mod:`jepa_core.monitors`), the collapse statistics on the same samples;
+* ``eval/lidar``: :func:`~jepa_core.monitors.lidar` of the first :data:`LIDAR_SAMPLES` val
+  samples, each encoded :data:`LIDAR_VIEWS` times keeping a random :data:`LIDAR_KEEP` of its
+  tokens (:func:`token_views`, the same token sets at every evaluation; views of tokens need no
+  augmentation of any modality). Encoders without a ``token_grid`` skip it.
 
 The first evaluation runs before the first step, on the network at its random init, so every
 curve starts at the baseline it must beat. Each evaluation appends one JSON line to
@@ -30,6 +34,7 @@ wait (the caller only builds the evaluator on rank 0).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,11 +51,14 @@ from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
 from jepa_core.eval.probe import LBFGS_MAX_ITER, lbfgs_probe
-from jepa_core.monitors import effective_rank, evaluating, feature_spread
+from jepa_core.monitors import effective_rank, evaluating, feature_spread, lidar
 
 HISTORY_FILE = "online_eval.jsonl"
 CACHE_LIMIT_BYTES = 512 * 2**20  # subsets smaller than this are decoded once and kept in memory
 DEFAULT_TRAIN_SAMPLES, DEFAULT_VAL_SAMPLES = 5000, 2000
+LIDAR_SAMPLES = 256  # samples whose token views LiDAR reads
+LIDAR_VIEWS = 8  # views per sample
+LIDAR_KEEP = 0.5  # share of the tokens each view keeps
 
 
 @attrs.frozen
@@ -178,6 +186,31 @@ def _stack(samples: list[tuple[Any, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys).long()
 
 
+def token_views(num_samples: int, num_tokens: int, generator: torch.Generator) -> torch.Tensor:
+    """:data:`LIDAR_VIEWS` random sets of ``ceil(LIDAR_KEEP * num_tokens)`` token indices per
+    sample, sorted: ``[LIDAR_VIEWS, num_samples, Nk]``.
+
+    >>> token_views(3, 16, torch.Generator().manual_seed(0)).shape
+    torch.Size([8, 3, 8])
+    """
+    kept = max(1, math.ceil(LIDAR_KEEP * num_tokens))
+    order = torch.rand(LIDAR_VIEWS, num_samples, num_tokens, generator=generator).argsort(dim=-1)
+    return order[..., :kept].sort(dim=-1).values
+
+
+@torch.no_grad()
+def view_features(encoder: nn.Module, samples: SampleBatches, keep: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Each sample encoded once per token set of ``keep [V, n, Nk]``, kept tokens mean-pooled:
+    ``[n, V, D]`` float32 on the CPU."""
+    rows, start = [], 0
+    for x, _ in samples.batches():
+        x = x.to(device)
+        sets = keep[:, start : start + len(x)].to(device)  # [V, b, Nk]
+        rows.append(torch.stack([encoder(x, keep=s).float().mean(dim=1).cpu() for s in sets], dim=1))  # [b, V, D]
+        start += len(x)
+    return torch.cat(rows)
+
+
 @torch.no_grad()
 def pooled(encoder: nn.Module, samples: SampleBatches, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean-pooled features ``[N, D]`` (float32, CPU) and labels ``[N]``."""
@@ -219,6 +252,7 @@ class EvalRecord:
     num_train: int
     num_val: int
     seconds: float
+    lidar: float | None = None  # None: the encoder names no token grid, or too few samples
 
 
 class OnlineEvaluator(Callback):
@@ -244,6 +278,9 @@ class OnlineEvaluator(Callback):
         with torch.random.fork_rng(devices=[]):
             self.train = SampleBatches(subsets.train, cfg.batch_size)
             self.val = SampleBatches(subsets.val, cfg.batch_size)
+            count = min(LIDAR_SAMPLES, dataset_len(subsets.val))
+            self.view_samples = SampleBatches(Subset(subsets.val, range(count)), cfg.batch_size)
+        self.view_keep: torch.Tensor | None = None  # drawn at the first evaluation, from the token grid
         self.val_source = subsets.val_source
         self.records: list[EvalRecord] = self._read_history()
         self.last_step = -1
@@ -265,6 +302,7 @@ class OnlineEvaluator(Callback):
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), evaluating(encoder):
             tx, ty = pooled(encoder, self.train, self.device)
             vx, vy = pooled(encoder, self.val, self.device)
+            views = self._views(encoder)  # [n, V, D] or None
         if bool(torch.isfinite(tx).all() and torch.isfinite(vx).all()):
             knn = knn_classify(tx, ty, vx, vy, k=self.cfg.knn_k, temperature=self.cfg.knn_temperature).top1
             linear = lbfgs_linear_probe(tx, ty, vx, vy, steps=self.cfg.linear_steps, l2=self.cfg.linear_l2)
@@ -279,11 +317,24 @@ class OnlineEvaluator(Callback):
             len(tx),
             len(vx),
             round(time.perf_counter() - start, 2),
+            round(float(lidar(views)), 3) if views is not None else None,
         )
         self._report(record)
         if self.progress is not None:
             self.progress.exclude_time(time.perf_counter() - start)
         return record
+
+    def _views(self, encoder: nn.Module) -> torch.Tensor | None:
+        """LiDAR's token views of the first val samples (the same token sets at every evaluation)."""
+        grid = getattr(encoder, "token_grid", None)
+        if grid is None:
+            return None
+        if self.view_keep is None:
+            count = sum(len(x) for x, _ in self.view_samples.batches())
+            self.view_keep = token_views(count, math.prod(grid), torch.Generator().manual_seed(0))
+        if self.view_keep.shape[1] < 2:
+            return None
+        return view_features(encoder, self.view_samples, self.view_keep, self.device)
 
     def _report(self, r: EvalRecord) -> None:
         self.records = [x for x in self.records if x.step < r.step] + [r]
@@ -296,11 +347,13 @@ class OnlineEvaluator(Callback):
         )
         self.log(
             f"eval step {r.step}: k-NN top-1 {r.knn_top1:.1f}% | linear top-1 {r.linear_top1:.1f}%{gain} | "
-            f"effective rank {r.effective_rank:.1f} | {r.num_train}+{r.num_val} samples, {r.seconds:.1f} s"
+            f"effective rank {r.effective_rank:.1f}{'' if r.lidar is None else f' | LiDAR {r.lidar:.1f}'} | "
+            f"{r.num_train}+{r.num_val} samples, {r.seconds:.1f} s"
         )
         if self.writer is not None:
-            for name in ("knn_top1", "linear_top1", "effective_rank", "feature_spread"):
-                self.writer.add_scalar(f"eval/{name}", getattr(r, name), r.step)
+            for name in ("knn_top1", "linear_top1", "effective_rank", "feature_spread", "lidar"):
+                if getattr(r, name) is not None:
+                    self.writer.add_scalar(f"eval/{name}", getattr(r, name), r.step)
         if self.history_path is not None:
             self.history_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.history_path, "a") as f:

@@ -12,10 +12,9 @@ line and writes ``representation.json`` in the run directory::
 The statistics are :func:`~jepa_core.monitors.effective_rank` (RankMe, at most
 ``min(num_samples - 1, embed_dim)``), :func:`~jepa_core.monitors.lidar` and
 :func:`~jepa_core.monitors.feature_spread` (about 1 for isotropic features, 0 for complete
-collapse). LiDAR's views are token views, so it needs no augmentation of any modality: each of the
-first :data:`LIDAR_SAMPLES` samples is encoded :data:`LIDAR_VIEWS` times, each time keeping a
-random :data:`LIDAR_KEEP` of its tokens (the same token sets for every encoder), and each view's
-kept tokens are mean-pooled.
+collapse). LiDAR's views are those of the online evaluation
+(:func:`~jepa_core.online_eval.token_views`) on the first
+:data:`~jepa_core.online_eval.LIDAR_SAMPLES` samples, the same token sets for every encoder.
 
 >>> report = representation_report({"target": enc}, dataset, device="cpu")   # doctest: +SKIP
 """
@@ -33,15 +32,19 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from jepa_core.data import dataset_len
-from jepa_core.interfaces import token_grid
 from jepa_core.monitors import effective_rank, evaluating, feature_spread, lidar
-from jepa_core.online_eval import SampleBatches, pooled
+from jepa_core.online_eval import (
+    LIDAR_KEEP,
+    LIDAR_SAMPLES,
+    LIDAR_VIEWS,
+    SampleBatches,
+    pooled,
+    token_views,
+    view_features,
+)
 
 FILE_NAME = "representation.json"
 NUM_SAMPLES = 1024
-LIDAR_SAMPLES = 256
-LIDAR_VIEWS = 8
-LIDAR_KEEP = 0.5
 
 
 def representation_report(
@@ -62,46 +65,22 @@ def representation_report(
         idx = torch.randperm(size, generator=g)[: min(num_samples, size)]
         samples = SampleBatches(Subset(dataset, idx.tolist()), batch_size)
         view_samples = SampleBatches(Subset(dataset, idx[:LIDAR_SAMPLES].tolist()), batch_size)
-        num_tokens = math.prod(token_grid(next(iter(encoders.values()))))
-        keep = token_views(len(idx[:LIDAR_SAMPLES]), num_tokens, g)  # [V, n, Nk]
+        grid = getattr(next(iter(encoders.values())), "token_grid", None)
+        keep = token_views(len(idx[:LIDAR_SAMPLES]), math.prod(grid), g) if grid else None  # [V, n, Nk]
         report: dict[str, Any] = {"num_samples": len(idx)}
         for name, encoder in encoders.items():
             with evaluating(encoder):
                 feats, _ = pooled(encoder, samples, device)  # [N, D]
-                views = view_features(encoder, view_samples, keep, device)  # [n, V, D]
+                views = view_features(encoder, view_samples, keep, device) if keep is not None else None  # [n, V, D]
             report["embed_dim"] = feats.shape[1]
-            report["lidar_views"] = [views.shape[0], LIDAR_VIEWS, LIDAR_KEEP]  # samples, views each, token share
+            if views is not None:
+                report["lidar_views"] = [views.shape[0], LIDAR_VIEWS, LIDAR_KEEP]  # samples, views each, token share
             report[name] = {
                 "effective_rank": round(float(effective_rank(feats)), 3),
-                "lidar": round(float(lidar(views)), 3) if views.shape[0] > 1 else None,
+                "lidar": round(float(lidar(views)), 3) if views is not None and views.shape[0] > 1 else None,
                 "feature_spread": round(float(feature_spread(feats)), 4),
             }
     return report
-
-
-def token_views(num_samples: int, num_tokens: int, generator: torch.Generator) -> torch.Tensor:
-    """:data:`LIDAR_VIEWS` random sets of ``ceil(LIDAR_KEEP * num_tokens)`` token indices per
-    sample, sorted: ``[LIDAR_VIEWS, num_samples, Nk]``.
-
-    >>> token_views(3, 16, torch.Generator().manual_seed(0)).shape
-    torch.Size([8, 3, 8])
-    """
-    kept = max(1, math.ceil(LIDAR_KEEP * num_tokens))
-    order = torch.rand(LIDAR_VIEWS, num_samples, num_tokens, generator=generator).argsort(dim=-1)
-    return order[..., :kept].sort(dim=-1).values
-
-
-@torch.no_grad()
-def view_features(encoder: nn.Module, samples: SampleBatches, keep: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Each sample encoded once per token set of ``keep [V, n, Nk]``, kept tokens mean-pooled:
-    ``[n, V, D]`` float32 on the CPU."""
-    rows, start = [], 0
-    for x, _ in samples.batches():
-        x = x.to(device)
-        sets = keep[:, start : start + len(x)].to(device)  # [V, b, Nk]
-        rows.append(torch.stack([encoder(x, keep=s).float().mean(dim=1).cpu() for s in sets], dim=1))  # [b, V, D]
-        start += len(x)
-    return torch.cat(rows)
 
 
 def describe(report: Mapping[str, Any]) -> str:

@@ -122,7 +122,8 @@ def test_evaluator_logs_records_and_restores_the_encoder(tmp_path):
         "eval/linear_top1",
         "eval/effective_rank",
         "eval/feature_spread",
-    }
+    }  # no eval/lidar: this encoder names no token grid
+    assert first.lidar is None and "LiDAR" not in lines[0]
     assert sorted({s for _, s, _ in writer.scalars}) == [0, 10]
     assert lines[0].startswith("eval step 0: k-NN top-1") and "(random init)" in lines[0]
     assert f"(random init {first.knn_top1:.1f}% / {first.linear_top1:.1f}%)" in lines[1]
@@ -147,7 +148,7 @@ class _TokenEncoder(torch.nn.Module):
 
 
 def test_lidar_views_are_seeded_token_sets_encoded_as_given():
-    from jepa_core.representation import LIDAR_VIEWS, token_views, view_features
+    from jepa_core.online_eval import LIDAR_VIEWS, token_views, view_features
 
     keep = token_views(20, 8, torch.Generator().manual_seed(3))
     assert keep.shape == (LIDAR_VIEWS, 20, 4)
@@ -161,6 +162,26 @@ def test_lidar_views_are_seeded_token_sets_encoded_as_given():
     x = data.tensors[0]
     want = torch.stack([enc(x, keep=k).mean(dim=1) for k in keep], dim=1)  # [20, V, 4]
     assert got.shape == (20, LIDAR_VIEWS, 4) and torch.allclose(got, want)
+
+
+def test_evaluator_reads_lidar_of_the_same_token_views_each_time(tmp_path):
+    data = _labelled(300, d=8)
+    subsets = choose_subsets(data, None, EvalConfig(train_samples=100, val_samples=200), seed=0)
+    writer, lines = FakeWriter(), []
+    evaluator = OnlineEvaluator(subsets, EvalConfig(), every=0, log=lines.append, writer=writer, out_dir=tmp_path)
+    enc = _TokenEncoder()
+    first = evaluator.evaluate(enc, step=0)
+    keep = evaluator.view_keep.clone()
+    assert keep.shape[1] == 200  # all val samples up to LIDAR_SAMPLES
+    again = evaluator.evaluate(enc, step=5)
+    assert torch.equal(keep, evaluator.view_keep) and again.lidar == first.lidar  # same views, same encoder
+    with torch.no_grad():
+        enc.row.mul_(-3.0)  # rescaled features: LiDAR is scale-free
+    assert evaluator.evaluate(enc, step=6).lidar == pytest.approx(first.lidar, rel=1e-3)
+    assert 0 < first.lidar <= 4 and f"| LiDAR {first.lidar:.1f} |" in lines[0]
+    assert [s for t, s, _ in writer.scalars if t == "eval/lidar"] == [0, 5, 6]
+    history = [json.loads(line) for line in (tmp_path / HISTORY_FILE).read_text().splitlines()]
+    assert history[0]["lidar"] == first.lidar
 
 
 # ---------------------------------------------------------------------- in a run
@@ -199,6 +220,7 @@ def test_default_evaluates_at_start_each_epoch_end_and_writes_the_collapse_repor
     acc = EventAccumulator(str(result.out_dir / "tensorboard"))
     acc.Reload()
     assert [e.step for e in acc.Scalars("eval/knn_top1")] == [0, 4, 8]
+    assert [e.step for e in acc.Scalars("eval/lidar")] == [0, 4, 8] and history[0]["lidar"] > 0
     report = json.loads((result.out_dir / REPRESENTATION_FILE).read_text())
     assert set(report) == {"num_samples", "embed_dim", "lidar_views", "target", "context", "random_init", "step"}
     assert report["step"] == 8 and report["embed_dim"] == 32 and report["num_samples"] == 64
