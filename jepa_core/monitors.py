@@ -123,7 +123,7 @@ def lidar(features: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
     ``min(n - 1, D)``; identical features give 0. Non-finite features give NaN. Computed in
     float64; no host sync. The ridge, relative to the features' spread, keeps the value independent
     of their scale and stops directions of negligible variance from counting as fully as the rest
-    (LiDAR's paper adds a small absolute ridge instead).
+    (a negligible ridge counts them: ``docs/results.md``, "LiDAR and RankMe").
 
     >>> centres = torch.randn(512, 1, 8)
     >>> round(float(lidar(centres + 0.01 * torch.randn(512, 4, 8))))
