@@ -6,6 +6,11 @@
     jepa eval knn --checkpoint CKPT --k 20 [--temperature 0.07] [...same options]
     jepa eval attentive-probe --checkpoint CKPT [--epochs 20] [--lr 1e-3] [--heads H] [...same options,
                               but no --pool: it uses all output tokens]
+    jepa eval representation --checkpoint CKPT [--data PATH] [--samples 1024] [--seed S]
+                             [--compare-random-init] [--encoder target|context] [--json FILE]
+
+``representation`` needs no labels: the collapse report of a run's end
+(:mod:`jepa_core.representation`: effective rank, LiDAR, feature spread) for any checkpoint.
 
 ``CKPT`` is a checkpoint file (jepaforge or released I-JEPA) or a run directory; a released
 I-JEPA file holds no config: add ``--plugin image --preset vith14`` (and ``--set`` overrides).
@@ -22,18 +27,21 @@ import inspect
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
+from jepa_core.build import build_dataset
 from jepa_core.cli.common import SubParsers, add_checkpoint_args
-from jepa_core.errors import ConfigError
+from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
 from jepa_core.eval.knn import KnnResult, knn_classify
 from jepa_core.eval.probe import ProbeResult, lbfgs_probe, linear_probe
 from jepa_core.eval.setup import EvalSetup, Precheck, encoders_to_evaluate, frozen_features, load_setup
 from jepa_core.registry import Registry
+from jepa_core.representation import NUM_SAMPLES, describe, representation_report
 from jepa_core.safe_write import check_output_file, write_text
 
 ATTENTIVE = "attentive-probe"
@@ -45,7 +53,7 @@ ATTENTIVE_DEFAULTS: dict[str, Any] = {
 
 
 def add_parser(sub: SubParsers) -> None:
-    e = sub.add_parser("eval", help="evaluate a frozen encoder (linear probe, k-NN, attentive probe)")
+    e = sub.add_parser("eval", help="evaluate a frozen encoder (linear probe, k-NN, attentive probe, collapse report)")
     esub = e.add_subparsers(dest="eval_command", required=True)
     lp = esub.add_parser("linear-probe", help="linear classifier on frozen features; top-1/top-5")
     _add_eval_args(lp)
@@ -77,6 +85,18 @@ def add_parser(sub: SubParsers) -> None:
         help="probe blocks: N-1 self-attention blocks, then the cross-attention pooler "
         "(default 1, V-JEPA; V-JEPA 2 uses 4)",
     )
+    rep = esub.add_parser(
+        "representation", help="effective rank (RankMe), LiDAR and feature spread of the features; no labels"
+    )
+    add_checkpoint_args(rep)
+    rep.add_argument("--data", help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)")
+    rep.add_argument("--samples", type=int, default=NUM_SAMPLES, help=f"samples drawn (default {NUM_SAMPLES})")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the samples and of LiDAR's token views (default 0)")
+    rep.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
+    rep.add_argument(
+        "--compare-random-init", action="store_true", help="also measure the same architecture at random init"
+    )
+    rep.add_argument("--json", help="also write the report to this JSON file")
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -153,6 +173,8 @@ def _check_attentive_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, registry: Registry) -> int:
     """Evaluate, print one line per encoder, and write ``--json`` when given."""
+    if args.eval_command == "representation":
+        return _representation(args, registry)
     attentive = args.eval_command == ATTENTIVE
     if attentive:
         _check_attentive_args(args)
@@ -260,6 +282,44 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         if attentive:
             payload["probe"] = _attentive_options(args)
         write_text(args.json, json.dumps(payload, indent=2) + "\n", what="the results", flag="--json")
+    return 0
+
+
+def _representation(args: argparse.Namespace, registry: Registry) -> int:
+    """``jepa eval representation``: one line of the collapse report, and ``--json``."""
+    if args.samples < 2:
+        raise ConfigError(f"--samples must be >= 2 (a spread needs two samples), got {args.samples}.")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise DataError(f"--data path '{args.data}' is not a directory.")
+    if args.json:
+        check_output_file(args.json, flag="--json")
+    setup = load_setup(
+        registry,
+        args.checkpoint,
+        plugin=args.plugin,
+        preset=args.preset,
+        overrides=args.overrides,
+        data=args.data is not None,
+        train=args.data,
+        val=args.data,
+        device=args.device,
+    )
+    source = setup.ckpt.source if setup.ckpt else args.checkpoint
+    fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
+    print(f"measuring {source} ({fmt}), data '{setup.cfg.data.name}', device {setup.device}", flush=True)
+    encoders = encoders_to_evaluate(setup, args.encoder, compare_random_init=args.compare_random_init)
+    start = time.perf_counter()
+    report = representation_report(
+        encoders,
+        build_dataset(setup.cfg, registry, "train_eval"),
+        device=setup.device,
+        num_samples=args.samples,
+        seed=args.seed,
+    )
+    print(f"{describe(report)} in {time.perf_counter() - start:.1f}s", flush=True)
+    if args.json:
+        payload = {"command": "representation", "checkpoint": source, "data": setup.cfg.data.name, **report}
+        write_text(args.json, json.dumps(payload, indent=2) + "\n", what="the report", flag="--json")
     return 0
 
 

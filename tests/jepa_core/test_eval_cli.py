@@ -139,6 +139,38 @@ def test_probe_on_image_folders_with_label_fraction(run_dir, tmp_path, capsys):
     assert "on 6 val samples (6 train samples, 3 classes)" in out and "top-5" not in out
 
 
+def test_representation_report_of_a_checkpoint_matches_the_runs_own(run_dir, tmp_path, capsys):
+    from jepa_core.eval.setup import encoders_to_evaluate, load_setup
+    from jepa_core.representation import representation_report
+    from jepa_core.run import build_dataset
+
+    out_json = tmp_path / "rep.json"
+    argv = ["eval", "representation", "--checkpoint", str(run_dir), "--samples", "40", "--compare-random-init"]
+    assert main([*argv, "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads(out_json.read_text())
+    assert saved["num_samples"] == 40 and saved["lidar_views"] == [40, 8, 0.5]
+    assert set(saved) >= {"target encoder", "random init"}
+    reg = build_registry()
+    setup = load_setup(reg, str(run_dir))
+    want = representation_report(
+        encoders_to_evaluate(setup, "target", compare_random_init=True),
+        build_dataset(setup.cfg, reg, "train_eval"),
+        num_samples=40,
+    )
+    for name in ("target encoder", "random init"):
+        assert saved[name] == want[name]
+        assert saved[name]["lidar"] > 0 and saved[name]["effective_rank"] > 0
+    assert "data 'synthetic_shapes'" in out
+    assert "representation (40 samples, 32 dims, mean-pooled): target encoder effective rank" in out
+    assert main([*argv, "--seed", "1", "--encoder", "context"]) == 0
+    assert "context encoder effective rank" in capsys.readouterr().out
+    assert main(["eval", "representation", "--checkpoint", str(run_dir), "--samples", "1"]) == 2
+    assert "--samples must be >= 2 (a spread needs two samples), got 1." in capsys.readouterr().err
+    assert main(["eval", "representation", "--checkpoint", str(run_dir), "--data", str(tmp_path / "none")]) == 2
+    assert f"--data path '{tmp_path / 'none'}' is not a directory." in capsys.readouterr().err
+
+
 def test_user_errors_exit_2_with_one_sentence(run_dir, tmp_path, capsys):
     missing = tmp_path / "missing.pth.tar"
     assert main(["eval", "linear-probe", "--checkpoint", str(missing)]) == 2
