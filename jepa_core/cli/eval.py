@@ -184,19 +184,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     pool_text = "all output tokens" if attentive else f"{args.pool} pool"
     if args.json:
         check_output_file(args.json, flag="--json")  # before any evaluation work
-    setup = load_setup(
-        registry,
-        args.checkpoint,
-        plugin=args.plugin,
-        preset=args.preset,
-        overrides=args.overrides,
-        data=True,
-        train=args.train,
-        val=args.val,
-        device=args.device,
-    )
-    source = setup.ckpt.source if setup.ckpt else args.checkpoint
-    fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
+    setup, source, fmt = _setup(args, registry, train=args.train, val=args.val)
     shots = (
         f", {args.labels_per_class} labels per class"
         if args.labels_per_class is not None
@@ -285,6 +273,27 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
+def _setup(
+    args: argparse.Namespace, registry: Registry, *, train: str | None, val: str | None
+) -> tuple[EvalSetup, str, str]:
+    """The checkpoint's evaluation setup (reading ``train``/``val`` folders when given), its source and
+    a description of its format."""
+    setup = load_setup(
+        registry,
+        args.checkpoint,
+        plugin=args.plugin,
+        preset=args.preset,
+        overrides=args.overrides,
+        data=True,
+        train=train,
+        val=val,
+        device=args.device,
+    )
+    source = setup.ckpt.source if setup.ckpt else args.checkpoint
+    fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
+    return setup, source, fmt
+
+
 def _representation(args: argparse.Namespace, registry: Registry) -> int:
     """``jepa eval representation``: one line of the collapse report, and ``--json``."""
     if args.samples < 2:
@@ -293,19 +302,7 @@ def _representation(args: argparse.Namespace, registry: Registry) -> int:
         raise DataError(f"--data path '{args.data}' is not a directory.")
     if args.json:
         check_output_file(args.json, flag="--json")
-    setup = load_setup(
-        registry,
-        args.checkpoint,
-        plugin=args.plugin,
-        preset=args.preset,
-        overrides=args.overrides,
-        data=args.data is not None,
-        train=args.data,
-        val=args.data,
-        device=args.device,
-    )
-    source = setup.ckpt.source if setup.ckpt else args.checkpoint
-    fmt = f"{setup.ckpt.format} format" if setup.ckpt else "preset at random init"
+    setup, source, fmt = _setup(args, registry, train=args.data, val=args.data)
     print(f"measuring {source} ({fmt}), data '{setup.cfg.data.name}', device {setup.device}", flush=True)
     encoders = encoders_to_evaluate(setup, args.encoder, compare_random_init=args.compare_random_init)
     start = time.perf_counter()
