@@ -324,8 +324,21 @@ def _evolve(record: Any, section: str, values: dict[str, Any], from_text: bool) 
     try:
         return attrs.evolve(record, **parsed)
     except (ValueError, TypeError) as err:
-        keys = "', '".join(f"{section}.{field}" for field in parsed)
+        fields = _rejected_fields(record, parsed) or list(parsed)
+        keys = "', '".join(f"{section}.{field}" for field in fields)
         raise ConfigError(f"invalid value for '{keys}': {err}.") from err
+
+
+def _rejected_fields(record: Any, values: dict[str, Any]) -> list[str]:
+    """The fields of ``values`` the record's validators reject when set alone (none when only
+    their combination is invalid), so an error names the bad setting, not every one given."""
+    rejected = []
+    for field, value in values.items():
+        try:
+            attrs.evolve(record, **{field: value})
+        except (ValueError, TypeError):
+            rejected.append(field)
+    return rejected
 
 
 def _prefix(key: str, types_: dict[str, Any]) -> list[str]:
@@ -358,7 +371,17 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+_WORDS = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
+
+
 def _describe(tp: Any) -> str:
+    """``tp`` for an error message: ``float`` -> 'a finite number', other types by name.
+
+    >>> _describe(float), _describe(int)
+    ('a finite number', 'an integer')
+    """
+    if tp in _WORDS:
+        return _WORDS[tp]
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -389,7 +412,7 @@ def parse_value(text: Any, tp: Any, key: str) -> Any:
         try:
             return coerce_value(int(text) if tp is int else float(text), tp, key)
         except ValueError:
-            raise ConfigError(f"'{key}' must be {tp.__name__}, got '{text}'.") from None
+            raise ConfigError(f"'{key}' must be {_describe(tp)}, got '{text}'.") from None
     return coerce_value(text, tp, key)
 
 

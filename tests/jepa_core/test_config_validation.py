@@ -43,11 +43,11 @@ def _error(capsys, rc: int) -> str:
         ("train.bogus=1", "unknown config key 'train.bogus'; valid keys: train.epochs,"),
         ("bogus.lr=1", "unknown config section 'bogus' in 'bogus.lr'; valid sections:"),
         ("masker.bogus=1", "unknown config key 'masker.bogus'; valid keys: masker.num_targets,"),
-        ("train.epochs=abc", "'train.epochs' must be int, got 'abc'."),
+        ("train.epochs=abc", "'train.epochs' must be an integer, got 'abc'."),
         ("train.loss_log=maybe", "'train.loss_log' must be a bool (true/false), got 'maybe'."),
         ("train.precision=fp8", "'train.precision' must be one of 'fp32', 'bf16', 'fp16', 'auto', got 'fp8'."),
         ("optim.lr=-1", "invalid value for 'optim.lr': lr must be > 0, got -1.0."),
-        ("optim.lr=nan", "'optim.lr' must be float, got nan."),
+        ("optim.lr=nan", "'optim.lr' must be a finite number, got nan."),
         ("optim.betas=0.9,1.5", "invalid value for 'optim.betas': betas must be two values in [0, 1), got (0.9, 1.5)."),
         ("optim.ema_start=1.5", "invalid value for 'optim.ema_start': ema_start must be in [0, 1], got 1.5."),
         ("optim.optimizer=sgd", "'optim.optimizer' must be one of 'adamw', 'muon', got 'sgd'."),
@@ -86,6 +86,28 @@ def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, overrid
             override,
         ]
     )
+    assert message in _error(capsys, rc)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["train.max_steps=1", "train.eval_every=-1"],
+            "invalid value for 'train.eval_every': eval_every must be >= 0, got -1.",
+        ),
+        (
+            ["masker.name=token_views", "masker.global_views=1", "masker.local_views=0"],
+            "invalid value for 'masker.global_views', 'masker.local_views': a multi-view objective needs",
+        ),
+    ],
+)
+def test_error_names_the_rejected_settings_of_a_section(tmp_path, capsys, overrides, message):
+    """Of several settings of one section, the error names the one a validator rejects alone, or
+    every one given when only their combination is invalid."""
+    argv = ["train", "--plugin", "image", "--preset", "lejepa_small", "--data", str(tmp_path)]
+    rc = main([*IMAGE, *argv, "--out", str(tmp_path / "run"), *_sets(overrides)])
     assert message in _error(capsys, rc)
     assert not (tmp_path / "run").exists()
 
@@ -191,7 +213,7 @@ def test_unknown_device_is_one_sentence(tmp_path, capsys):
     "edit, message",
     [
         (lambda d: d["train"].update(bogus=1), "unknown config key 'train.bogus'"),
-        (lambda d: d["optim"].update(lr="fast"), "'optim.lr' must be float, got 'fast'."),
+        (lambda d: d["optim"].update(lr="fast"), "'optim.lr' must be a finite number, got 'fast'."),
         (lambda d: d.update(extra={}), "unknown config section 'extra'"),
         (lambda d: d["train"].update(epochs=0), "epochs must be > 0, got 0"),
         (lambda d: d["optim"].update(betas=[0.9]), "'optim.betas' must have 2 items, got 1"),
