@@ -529,6 +529,48 @@ def from_dict(data: dict[str, Any], registry: Registry) -> RunConfig:
     return RunConfig(**kwargs)
 
 
+def overlay(cfg: RunConfig, data: Any, registry: Registry, source: str) -> RunConfig:
+    """``cfg`` with the settings of a partial config mapping ``data`` (``{"optim": {"lr": 5e-4}}``)
+    applied, each checked as ``--set`` checks it. A section's ``name`` that differs from
+    ``cfg``'s switches that component (its registered defaults, then the section's other keys);
+    the same name keeps ``cfg``'s options. ``plugin``/``preset``, where given, must match ``cfg``.
+
+    >>> overlay(cfg, {"optim": {"lr": 5e-4}}, reg, "lr.yaml").optim.lr       # doctest: +SKIP
+    0.0005
+    """
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"config file '{source}' must hold a mapping of config sections, got {got}.")
+    for name in ("plugin", "preset"):
+        if name in data and data[name] != getattr(cfg, name):
+            raise ConfigError(
+                f"config file '{source}' names {name} {data[name]!r}, but --{name} gives {getattr(cfg, name)!r}; "
+                f"drop one of them."
+            )
+    for section, values in data.items():
+        if section in ("plugin", "preset"):
+            continue
+        if section not in _sections():
+            raise ConfigError(
+                f"unknown config section '{section}' in config file '{source}'; "
+                f"valid sections: {', '.join(_sections())}."
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"config file '{source}': section '{section}' must be a mapping of settings, "
+                f"got {type(values).__name__}."
+            )
+        values = dict(values)
+        current = getattr(cfg, section)
+        name = values.pop("name", None)
+        if isinstance(current, ComponentConfig) and name is not None and name != current.name:
+            cfg = set_value(cfg, f"{section}.name", name, registry)
+        elif name is not None and not isinstance(current, ComponentConfig):
+            raise ConfigError(f"unknown config key '{section}.name' in config file '{source}'.")
+        cfg = _set_section(cfg, section, values, from_text=False)
+    return cfg
+
+
 def save_config(cfg: RunConfig, path: str | Path) -> Path:
     """Write ``cfg`` to ``path``: JSON for a ``.json`` name, YAML otherwise.
 
@@ -558,4 +600,10 @@ def load_config(path: str | Path, registry: Registry, form: str | None = None) -
     imported = import_foreign(data, registry, str(path), form)
     if imported is not None:
         return imported.warn()
+    missing = [name for name in ("plugin", "preset") if name not in data]
+    if missing:
+        raise ConfigError(
+            f"config file '{path}' names no {' or '.join(missing)}: give a complete run config "
+            f"(`jepa config show` writes one), or apply its settings to a preset with --plugin/--preset."
+        )
     return from_dict(data, registry)

@@ -3,13 +3,16 @@
 >>> cfg = resolve_config(build_registry(), plugin="image", preset="demo", out="runs/demo",
 ...                      overrides=["optim.lr=5e-4"])                     # doctest: +SKIP
 >>> cfg = resolve_config(build_registry(), config_file="runs/demo/config.yaml")   # doctest: +SKIP
+>>> cfg = resolve_config(build_registry(), plugin="image", preset="small",
+...                      config_file="my_changes.yaml")                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jepa_core.config import RunConfig, apply_overrides, load_config, set_value
+from jepa_core.config import RunConfig, apply_overrides, load_config, overlay, set_value
+from jepa_core.config_files import read_config_file
 from jepa_core.errors import ConfigError
 from jepa_core.registry import Registry
 
@@ -25,16 +28,15 @@ def resolve_config(
     init_from: str | None = None,
     overrides: Sequence[str] = (),
 ) -> RunConfig:
-    """A preset (or a config file), then ``data.root``, ``train.out_dir``, ``train.init_from`` and
+    """A preset (or a config file; with both, the file's settings on the preset, as
+    :func:`~jepa_core.config.overlay` applies them), then ``data.root``, ``train.out_dir``, ``train.init_from`` and
     the ``section.key=value`` overrides, every value type-checked.
 
     Component switches (``data.name=video_files``) apply first: they reset that component's
     options, which must not drop ``data``; every other override comes last and wins. A bad
     preset, key or value is a :class:`ConfigError` (one sentence).
     """
-    if config_file:
-        if plugin or preset:
-            raise ConfigError("give either --config or --plugin/--preset, not both.")
+    if config_file and not (plugin or preset):
         cfg = load_config(config_file, registry)
     else:
         if not plugin or not preset:
@@ -42,6 +44,8 @@ def resolve_config(
                 f"--plugin and --preset are required (plugins with presets: {', '.join(registry.preset_plugins())})."
             )
         cfg = registry.preset(plugin, preset).build()
+        if config_file:
+            cfg = overlay(cfg, read_config_file(config_file), registry, config_file)
     switches = [o for o in overrides if o.split("=", 1)[0].strip().endswith(".name")]
     cfg = apply_overrides(cfg, switches, registry)
     if data is not None:

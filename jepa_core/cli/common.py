@@ -70,6 +70,15 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_config_file_arg(p: argparse.ArgumentParser) -> None:
+    """``--config FILE``: a whole run config, or with ``--plugin/--preset`` settings applied on the preset."""
+    p.add_argument(
+        "--config",
+        help="a config file (YAML or JSON): a run's config.yaml or an official I-JEPA YAML instead of "
+        "--plugin/--preset, or, with them, a file of settings applied on that preset",
+    )
+
+
 def config_from_args(args: argparse.Namespace, registry: Registry) -> RunConfig:
     """The run config :func:`add_config_args` (and ``--config``/``--init-from`` where a command has them) ask for."""
     return resolve_config(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jepa_core.cli.common import SubParsers, add_config_args, config_from_args
+from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args
 from jepa_core.config import to_dict
 from jepa_core.config_files import CONFIG_FORMATS, dump_text
 from jepa_core.config_import import read_foreign
@@ -22,6 +22,7 @@ def add_parser(sub: SubParsers) -> None:
     csub = c.add_subparsers(dest="config_command", required=True)
     show = csub.add_parser("show", help="print a preset's resolved config (YAML, or JSON)")
     add_config_args(show)
+    add_config_file_arg(show)
     _add_format(show)
     imp = csub.add_parser("import", help="print the run config equivalent to a foreign config file (form detected)")
     imp.add_argument("file", help="e.g. an official I-JEPA YAML file")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jepa_core.cli.common import SubParsers, add_config_args, config_from_args
+from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args
 from jepa_core.registry import Registry
 from jepa_core.run import EXIT_PREEMPTED, train_run
 from jepa_core.rundir import check_fresh_run_dir
@@ -18,11 +18,7 @@ from jepa_core.rundir import check_fresh_run_dir
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The arguments of ``jepa train``, shared by ``jepa submit``."""
     add_config_args(p)
-    p.add_argument(
-        "--config",
-        help="a config file (YAML or JSON; a run's config.yaml, or an official I-JEPA YAML) "
-        "instead of --plugin/--preset",
-    )
+    add_config_file_arg(p)
     p.add_argument(
         "--no-resume", action="store_true", help="refuse to continue when the run directory already holds a checkpoint"
     )

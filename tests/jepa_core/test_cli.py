@@ -160,11 +160,6 @@ def test_config_file_that_does_not_exist(capsys, tmp_path):
     assert str(missing) in err and "does not exist" in err
 
 
-def test_config_and_preset_together(capsys, tmp_path):
-    err = _error(capsys, ["train", "--config", str(tmp_path / "c.json"), "--plugin", "image", "--preset", "demo"])
-    assert "either --config or --plugin/--preset" in err
-
-
 def test_missing_data_path_fails_before_any_model_is_built(capsys, tmp_path, monkeypatch):
     def no_models(*args, **kwargs):
         raise AssertionError("build_parts ran before the data path was checked")

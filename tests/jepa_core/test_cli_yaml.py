@@ -59,6 +59,59 @@ def test_config_show_defaults_to_yaml_and_refuses_other_formats(capsys):
     assert exc.value.code == 2 and "invalid choice: 'toml'" in capsys.readouterr().err
 
 
+def test_a_settings_file_applies_on_the_preset_under_set(capsys, tmp_path):
+    """``--config FILE`` with ``--plugin/--preset``: the preset, then the file's settings (a
+    component of the same name keeps the preset's options, another name switches it), then --set."""
+    settings = tmp_path / "changes.yaml"
+    settings.write_text(
+        "optim:\n  lr: 5.0e-4\n  warmup_epochs: 3\nencoder:\n  name: vit\n  depth: 2\n"
+        "regularizer:\n  name: vicreg\n  weight: 0.5\n"
+    )
+    argv = ["config", "show", "--plugin", "image", "--preset", "demo", "--config", str(settings)]
+    assert main([*argv, "--set", "optim.warmup_epochs=2", "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = plain(to_dict(build_registry().preset("image", "demo").build()))
+    assert want["encoder"]["depth"] != 2 and want["optim"]["lr"] != 5e-4
+    want["optim"].update(lr=5e-4, warmup_epochs=2)
+    want["encoder"]["depth"] = 2
+    assert want["regularizer"]["name"] == "vicreg"  # the same name: the preset's other options stay
+    want["regularizer"]["weight"] = 0.5
+    assert got == want
+
+    settings.write_text("regularizer:\n  name: sigreg\n")  # another component: its own defaults
+    assert main([*argv, "--format", "json"]) == 0
+    reg = json.loads(capsys.readouterr().out)["regularizer"]
+    assert reg["name"] == "sigreg" and reg["num_slices"] == 1024
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("preset: small\n", "names preset 'small', but --preset gives 'demo'; drop one of them."),
+        ("optimz:\n  lr: 1\n", "unknown config section 'optimz' in config file"),
+        ("optim: 3\n", "section 'optim' must be a mapping of settings, got int."),
+        ("", "must hold a mapping of config sections, got an empty file."),
+        ("optim:\n  lr: -1\n", "invalid value for 'optim.lr': lr must be > 0, got -1."),
+        ("optim:\n  lr: fast\n", "'optim.lr' must be a finite number, got 'fast'."),
+        ("optim:\n  name: x\n", "unknown config key 'optim.name' in config file"),
+    ],
+)
+def test_a_bad_settings_file_is_one_sentence_before_any_work(capsys, tmp_path, text, message):
+    settings = tmp_path / "changes.yaml"
+    settings.write_text(text)
+    out = tmp_path / "run"
+    argv = ["train", "--plugin", "image", "--preset", "demo", "--config", str(settings), "--out", str(out)]
+    assert message in _error(capsys, main(argv))
+    assert not out.exists()
+
+
+def test_a_settings_file_alone_says_how_to_use_it(capsys, tmp_path):
+    settings = tmp_path / "changes.yaml"
+    settings.write_text("optim:\n  lr: 5.0e-4\n")
+    err = _error(capsys, main(["train", "--config", str(settings), "--out", str(tmp_path / "run")]))
+    assert "names no plugin or preset" in err and "with --plugin/--preset" in err
+
+
 def test_import_ijepa_prints_the_equivalent_config_and_one_warning(capsys):
     reg = build_registry()
     with pytest.warns(UserWarning) as caught:
