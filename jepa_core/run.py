@@ -48,6 +48,7 @@ from jepa_core.config_files import plain
 from jepa_core.console import echo
 from jepa_core.data import EpochBatchSampler, build_loader, first_view
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
+from jepa_core.errors import CheckpointError
 from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.classes import check_label_counts
 from jepa_core.eval.features import extract_features
@@ -189,7 +190,10 @@ def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, de
     """Continue from the newest checkpoint in ``folder``, else start from ``train.init_from``'s weights if set."""
     latest = ckpt.latest_checkpoint(folder) if resume else None
     if latest is not None:
-        state = ckpt.load_checkpoint(latest, map_location=device)
+        try:
+            state = ckpt.load_checkpoint(latest, map_location=device)
+        except CheckpointError as err:
+            raise CheckpointError(_unreadable_resume(err, latest, folder)) from err
         ckpt.check_position(state, latest)
         trainer.load_state_dict(state)
         del state
@@ -203,6 +207,14 @@ def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, de
             f"initialised encoder, predictor and target encoder from {init.source} ({init.format} format); "
             "optimizer and schedules start afresh"
         )
+
+
+def _unreadable_resume(err: CheckpointError, latest: Path, folder: Path) -> str:
+    """``err`` with what to do about it: the checkpoint before ``latest``, or a fresh start."""
+    earlier = [p for _, p in ckpt.list_checkpoints(folder) if p != latest]
+    then = f"resume from {earlier[-1].name}" if earlier else "start the run afresh"
+    reason = str(err).split(";")[0].rstrip(".")
+    return f"cannot resume: {reason}; move {latest.name} out of {folder} to {then}."
 
 
 def _callbacks(

@@ -25,6 +25,7 @@ from jepa_core import hookimpl
 from jepa_core.checkpoint import latest_checkpoint, load_checkpoint
 from jepa_core.config import ComponentConfig
 from jepa_core.data import build_loader
+from jepa_core.errors import CheckpointError
 from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.progress import LossLog, read_loss_log
 from jepa_core.registry import build_registry
@@ -162,6 +163,31 @@ def test_stopped_and_resumed_run_has_bit_identical_losses(tmp_path, reference_lo
     resumed = read_loss_log(tmp_path / LossLog.FILE_NAME)
     assert sorted(resumed) == list(range(1, 17))
     assert resumed == reference_losses  # exact float equality, every step
+
+
+def test_an_unreadable_newest_checkpoint_stops_the_resume_naming_what_to_do(tmp_path, reference_losses):
+    """The newest checkpoint corrupt: one sentence naming it and the checkpoint before it (nothing
+    is removed); moved away as it says, the run resumes from that one and matches the reference."""
+    train_run(toy_cfg(tmp_path, max_steps=6), registry(), stream=None)
+    folder = tmp_path / "checkpoints"
+    (folder / "step_00000006.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError) as info:
+        train_run(toy_cfg(tmp_path), registry(), stream=None)
+    assert str(info.value) == (
+        f"cannot resume: '{folder / 'step_00000006.pt'}' is not a checkpoint: it is neither a PyTorch zip "
+        f"archive nor a legacy torch.save file; move step_00000006.pt out of {folder} to resume from "
+        "step_00000003.pt."
+    )
+    assert (folder / "step_00000006.pt").exists() and (folder / "step_00000003.pt").exists()
+    (folder / "step_00000006.pt").rename(tmp_path / "bad.pt")
+    assert train_run(toy_cfg(tmp_path), registry(), stream=None).steps == 16
+    assert read_loss_log(tmp_path / LossLog.FILE_NAME) == reference_losses
+
+    only = tmp_path / "only"
+    train_run(toy_cfg(only, max_steps=3), registry(), stream=None)
+    (only / "checkpoints" / "step_00000003.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="to start the run afresh"):
+        train_run(toy_cfg(only), registry(), stream=None)
 
 
 def test_muon_run_resumes_bit_identically(tmp_path):
