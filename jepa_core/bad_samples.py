@@ -65,10 +65,11 @@ class BadSampleLimit(Callback):
     """Stops the run with a :class:`~jepa_core.errors.DataError` naming examples when more than
     ``max_fraction`` (``train.max_bad_fraction``) of the samples drawn were unreadable.
 
-    The fraction is judged at every log step (every ``log_every`` steps, and the last of
-    ``total_steps``) once ``min_samples`` samples were drawn, and at the end of every epoch and
-    of the run whatever the count. It reads ``tally``: put it after the tally in the callback
-    list, and after the progress logger, whose end-of-run report then comes first.
+    The fraction is judged at every log step (every ``log_every`` steps) once ``min_samples``
+    samples were drawn, and at the end of every epoch and of the run whatever the count. It reads
+    ``tally``: put it after the tally in the callback list, and after the progress logger and the
+    checkpointer, so that the end-of-run report comes first and the state at an epoch's or the
+    run's end is saved before it stops the run.
 
     >>> BadSampleLimit(BadSampleTally(), max_fraction=0.1, min_samples=200, log_every=10, total_steps=100)
     BadSampleLimit(max_fraction=0.1, min_samples=200)
@@ -98,8 +99,8 @@ class BadSampleLimit(Callback):
             )
 
     def on_step_end(self, trainer: Any, out: object) -> None:
-        if trainer.step % self.log_every == 0 or trainer.step == self.total_steps:
-            self.check(final=trainer.step == self.total_steps)
+        if trainer.step % self.log_every == 0 and trainer.step < self.total_steps:
+            self.check()
 
     def on_epoch_end(self, trainer: object, epoch: int) -> None:
         self.check(final=True)

@@ -261,10 +261,10 @@ def _callbacks(
         guard,
         bad_samples,  # counts first: the progress logger and the limit read it
         progress,
-        bad_sample_limit,  # after the logger: at the end of the run, its report and closing come first
         *([loss_log] if loss_log else []),
         *monitors(cfg, info, progress, parts, log),
         checkpointer,
+        bad_sample_limit,  # last: the logger's report and an epoch's or the run's checkpoint come first
     ]
     if checked.eval_subsets is not None and is_sharded(parts.encoder):
         log("online evaluation is off under FSDP (sharded encoders); evaluate checkpoints with jepa eval")

@@ -215,6 +215,9 @@ def test_bad_fraction_counts_each_file_once_and_is_checked_at_the_epoch_end(tmp_
     assert sorted(
         line.split(": ", 1)[1].split("'")[1] for line in out.splitlines() if line.startswith("skipped sample")
     ) == [str(tmp_path / "data" / f"img{i:02d}.png") for i in range(10, 16)]
+    # the epoch's training is kept: its checkpoint is written before the limit stops the run
+    kept = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert kept is not None and kept.name == "step_00000008.pt", kept
 
 
 def test_a_non_utf8_file_name_prints_escaped_on_a_strict_console(tmp_path, capsys):

@@ -98,8 +98,9 @@ def test_the_end_of_a_short_run_is_checked_whatever_the_count():
     tally, limit = _watch(total_steps=2, log_every=100, max_fraction=0.1, min_samples=200)
     trainer = _Trainer()
     _step((tally, limit), trainer, 4, (_bad(1),))
+    _step((tally, limit), trainer, 4)  # the last step: judged at the run's end, after its checkpoint
     with pytest.raises(DataError, match=r"^1 of 8 samples drawn were unreadable \(12\.5%\)"):
-        _step((tally, limit), trainer, 4)  # the last step (total_steps): the run's end, judged whatever the count
+        limit.on_fit_end(trainer)  # whatever the count
     tally, limit = _watch(total_steps=100, log_every=100, max_fraction=0.1, min_samples=200)
     trainer = _Trainer()
     _step((tally, limit), trainer, 4, (_bad(1),))
