@@ -165,6 +165,9 @@ def test_representation_report_of_a_checkpoint_matches_the_runs_own(run_dir, tmp
     assert "representation (40 samples, 32 dims, mean-pooled): target encoder effective rank" in out
     assert main([*argv, "--seed", "1", "--encoder", "context"]) == 0
     assert "context encoder effective rank" in capsys.readouterr().out
+    size = len(build_dataset(setup.cfg, reg, "train_eval"))
+    assert main([*argv[:4], "--samples", str(10 * size), "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["num_samples"] == size  # smaller data: every sample
     assert main(["eval", "representation", "--checkpoint", str(run_dir), "--samples", "1"]) == 2
     assert "--samples must be >= 2 (a spread needs two samples), got 1." in capsys.readouterr().err
     assert main(["eval", "representation", "--checkpoint", str(run_dir), "--data", str(tmp_path / "none")]) == 2
