@@ -247,25 +247,43 @@ def resumable(key: str) -> bool:
     return key in RESUMABLE_CHANGES or f"{key.split('.')[0]}.*" in RESUMABLE_CHANGES
 
 
+ABSENT = object()
+"""The value :func:`config_differences` gives a key that one of the configs lacks."""
+
+
+def config_differences(first: dict[str, Any], second: dict[str, Any], registry: Registry) -> list[tuple[str, Any, Any]]:
+    """``(key, first's value, second's value)`` for every ``section.key`` whose values differ, in key
+    order (:data:`ABSENT` where one config lacks the key; defaults filled in where a config can be
+    rebuilt).
+
+    >>> config_differences(to_dict(cfg), to_dict(attrs.evolve(cfg, ...)), registry)   # doctest: +SKIP
+    [('train.seed', 0, 1)]
+    """
+    old, new = _flat(_normalised(first, registry)), _flat(_normalised(second, registry))
+    return [
+        (key, old.get(key, ABSENT), new.get(key, ABSENT))
+        for key in sorted(set(old) | set(new))
+        if old.get(key, ABSENT) != new.get(key, ABSENT)
+    ]
+
+
 def config_changes(stored: dict[str, Any], cfg: RunConfig, registry: Registry) -> list[str]:
     """``key: old -> new`` for every key outside :data:`RESUMABLE_CHANGES` that differs.
 
     >>> config_changes(to_dict(cfg), attrs.evolve(cfg, ...), registry)    # doctest: +SKIP
     ['train.seed: 0 -> 1']
     """
-    old, new = _flat(_normalised(stored, registry)), _flat(_normalised(to_dict(cfg), registry))
-    missing = object()
-    changes = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key, missing), new.get(key, missing)
-        if a != b and not resumable(key):
-            changes.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
-    return changes
+    return [
+        f"{key}: {show_value(a, limit=40)} -> {show_value(b, limit=40)}"
+        for key, a, b in config_differences(stored, to_dict(cfg), registry)
+        if not resumable(key)
+    ]
 
 
-def _show(value: Any, missing: object) -> str:
-    text = "(absent)" if value is missing else json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def show_value(value: Any, *, limit: int | None = None) -> str:
+    """A config value as JSON text ('(absent)' for :data:`ABSENT`), cut to ``limit`` characters."""
+    text = "(absent)" if value is ABSENT else json.dumps(value)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_resume_config(folder: Path, cfg: RunConfig, registry: Registry) -> None:

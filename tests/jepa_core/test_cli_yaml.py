@@ -112,6 +112,37 @@ def test_a_settings_file_alone_says_how_to_use_it(capsys, tmp_path):
     assert "names no plugin or preset" in err and "with --plugin/--preset" in err
 
 
+def test_config_diff_names_each_differing_key_of_runs_files_and_presets(capsys, tmp_path):
+    show = ["config", "show", "--plugin", "image", "--preset", "demo"]
+    assert main([*show, "--set", "optim.lr=5e-4", "--set", "train.seed=3"]) == 0
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(capsys.readouterr().out)
+    assert main(["config", "diff", "image/demo", str(run)]) == 0
+    assert capsys.readouterr().out == "optim.lr: 0.001 -> 0.0005\ntrain.seed: 0 -> 3\n"
+    assert main(["config", "diff", str(run / "config.yaml"), "image/demo"]) == 0
+    assert capsys.readouterr().out == "optim.lr: 0.0005 -> 0.001\ntrain.seed: 3 -> 0\n"
+    assert main(["config", "diff", "image/demo", "image/demo"]) == 0
+    assert capsys.readouterr().out == "no differences\n"
+    assert main(["config", "diff", "image/demo", "image/lejepa_demo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert 'objective.name: "predictive" -> "lejepa"' in lines and "objective.sigreg_weight: (absent) -> 0.02" in lines
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nope", "'nope' is neither a run directory, a config file nor a preset; give one of them"),
+        ("image/nope", "unknown preset 'nope' for plugin 'image'; valid presets:"),
+        (".", "run directory '.' holds no config.yaml; give a run directory of jepa train."),
+    ],
+)
+def test_config_diff_of_something_that_is_no_config_is_one_sentence(capsys, tmp_path, monkeypatch, spec, message):
+    monkeypatch.chdir(tmp_path)
+    assert message in _error(capsys, main(["config", "diff", "image/demo", spec]))
+
+
 def test_import_ijepa_prints_the_equivalent_config_and_one_warning(capsys):
     reg = build_registry()
     with pytest.warns(UserWarning) as caught:
