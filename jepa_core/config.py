@@ -33,7 +33,7 @@ from jepa_core.regularizers import NoRegularizerConfig
 from jepa_core.specs import KINDS
 
 # The validators stay importable from here (plugin option records use them).
-from jepa_core.validators import adam_betas, momentum_range, non_negative, positive, unit_interval
+from jepa_core.validators import adam_betas, momentum_range, non_negative, path_or_none, positive, unit_interval
 
 if TYPE_CHECKING:
     from jepa_core.registry import Registry
@@ -142,9 +142,10 @@ class TrainConfig:
     checkpoint_every: int = attrs.field(default=0, validator=non_negative)
     keep_checkpoints: int = attrs.field(default=2, validator=positive)
     keep_every: int = attrs.field(default=0, validator=non_negative)  # checkpoints at multiples are kept forever
-    out_dir: str = "runs/run"
+    out_dir: str = attrs.field(default="runs/run", validator=path_or_none)
     max_bad_fraction: float = attrs.field(default=0.01, validator=unit_interval)
-    init_from: str | None = None  # weights to start a NEW run from (either checkpoint format)
+    # weights to start a NEW run from (either checkpoint format)
+    init_from: str | None = attrs.field(default=None, validator=path_or_none)
     loss_log: bool = False  # per-step losses in out_dir/losses.tsv (synced every log_every steps)
     monitor_every: int = attrs.field(default=100, validator=non_negative)  # collapse scalars; 0 = off
     mask_image_every: int = attrs.field(default=500, validator=non_negative)  # mask pictures; 0 = off

@@ -47,3 +47,10 @@ def unit_interval(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 def finite_non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{attr.name} must be a finite number >= 0, got {value!r}")
+
+
+def path_or_none(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """A file or folder path, or ``None`` where the field is optional: an empty or blank string
+    (an unset shell variable, ``--out "$OUT"``) is refused rather than read as the current folder."""
+    if value is not None and not str(value).strip():
+        raise ValueError(f"{attr.name} must be a path, got an empty string")

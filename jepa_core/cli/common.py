@@ -25,6 +25,19 @@ class SubParsers(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
+def path_arg(text: str) -> str:
+    """argparse ``type`` of a flag that names a file or folder: an empty or blank value (an unset
+    shell variable, ``--json "$OUT"``) is a usage error (exit 2) rather than the current folder or
+    a silently skipped output.
+
+    >>> path_arg("runs/demo")
+    'runs/demo'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a path, got an empty string")
+    return text
+
+
 def add_plugin_args(p: argparse.ArgumentParser) -> None:
     """The options before the command: which plugins load, and what a failing one does."""
     p.add_argument(
@@ -58,8 +71,8 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     """A preset and what changes it: ``--plugin --preset --data --out --set``."""
     p.add_argument("--plugin", help="plugin whose preset to use, e.g. image")
     p.add_argument("--preset", help="preset name, e.g. demo or vith14")
-    p.add_argument("--data", help="data path (sets data.root)")
-    p.add_argument("--out", help="run directory (sets train.out_dir)")
+    p.add_argument("--data", type=path_arg, help="data path (sets data.root)")
+    p.add_argument("--out", type=path_arg, help="run directory (sets train.out_dir)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -74,6 +87,7 @@ def add_config_file_arg(p: argparse.ArgumentParser) -> None:
     """``--config FILE``: a whole run config, or with ``--plugin/--preset`` settings applied on the preset."""
     p.add_argument(
         "--config",
+        type=path_arg,
         help="a config file (YAML or JSON): a run's config.yaml or an official I-JEPA YAML instead of "
         "--plugin/--preset, or, with them, a file of settings applied on that preset",
     )
@@ -97,7 +111,10 @@ def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     """Which encoder of which checkpoint (``jepa eval``, ``jepa export``); ``--plugin/--preset`` name
     the architecture of a released file that holds no config."""
     p.add_argument(
-        "--checkpoint", required=True, help="checkpoint file (jepaforge or released I-JEPA) or run directory"
+        "--checkpoint",
+        required=True,
+        type=path_arg,
+        help="checkpoint file (jepaforge or released I-JEPA) or run directory",
     )
     p.add_argument("--encoder", choices=sorted(WHICH), default="target", help="which encoder (default: target)")
     p.add_argument("--plugin", help="architecture for a released I-JEPA file, e.g. image")

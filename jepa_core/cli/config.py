@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args
+from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args, path_arg
 from jepa_core.config import RunConfig, load_config, to_dict
 from jepa_core.config_files import CONFIG_FILE, CONFIG_FORMATS, dump_text, run_config_file
 from jepa_core.config_import import read_foreign
@@ -29,19 +29,21 @@ def add_parser(sub: SubParsers) -> None:
     add_config_file_arg(show)
     _add_format(show)
     imp = csub.add_parser("import", help="print the run config equivalent to a foreign config file (form detected)")
-    imp.add_argument("file", help="e.g. an official I-JEPA YAML file")
+    imp.add_argument("file", type=path_arg, help="e.g. an official I-JEPA YAML file")
     imp.add_argument(
         "--from", dest="source_form", metavar="FORM", help="the file's form (default: detected), e.g. ijepa"
     )
     _add_format(imp)
     ijepa = csub.add_parser("import-ijepa", help="print the run config equivalent to an official I-JEPA YAML file")
-    ijepa.add_argument("file", help="e.g. in1k_vith14_ep300.yaml")
+    ijepa.add_argument("file", type=path_arg, help="e.g. in1k_vith14_ep300.yaml")
     _add_format(ijepa)
     diff = csub.add_parser(
         "diff", help="print the config keys whose values differ between two runs, config files or presets"
     )
     for name in ("first", "second"):
-        diff.add_argument(name, help="a run directory, a config file, or a preset as PLUGIN/PRESET (e.g. image/small)")
+        diff.add_argument(
+            name, type=path_arg, help="a run directory, a config file, or a preset as PLUGIN/PRESET (e.g. image/small)"
+        )
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:

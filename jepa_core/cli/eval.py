@@ -34,7 +34,7 @@ import attrs
 import torch
 
 from jepa_core.build import build_dataset
-from jepa_core.cli.common import SubParsers, add_checkpoint_args
+from jepa_core.cli.common import SubParsers, add_checkpoint_args, path_arg
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
 from jepa_core.eval.knn import KnnResult, knn_classify
@@ -89,14 +89,16 @@ def add_parser(sub: SubParsers) -> None:
         "representation", help="effective rank (RankMe), LiDAR and feature spread of the features; no labels"
     )
     add_checkpoint_args(rep)
-    rep.add_argument("--data", help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)")
+    rep.add_argument(
+        "--data", type=path_arg, help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)"
+    )
     rep.add_argument("--samples", type=int, default=NUM_SAMPLES, help=f"samples drawn (default {NUM_SAMPLES})")
     rep.add_argument("--seed", type=int, default=0, help="seed of the samples and of LiDAR's token views (default 0)")
     rep.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
     rep.add_argument(
         "--compare-random-init", action="store_true", help="also measure the same architecture at random init"
     )
-    rep.add_argument("--json", help="also write the report to this JSON file")
+    rep.add_argument("--json", type=path_arg, help="also write the report to this JSON file")
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -105,8 +107,8 @@ def add_parser(sub: SubParsers) -> None:
 
 def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
     add_checkpoint_args(p)
-    p.add_argument("--train", help="labelled train image folder (one sub-folder per class)")
-    p.add_argument("--val", help="labelled val image folder (the same class sub-folders)")
+    p.add_argument("--train", type=path_arg, help="labelled train image folder (one sub-folder per class)")
+    p.add_argument("--val", type=path_arg, help="labelled val image folder (the same class sub-folders)")
     if pools:
         p.add_argument(
             "--pool",
@@ -132,7 +134,7 @@ def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
         action="store_true",
         help="also evaluate the same architecture at random init (a baseline)",
     )
-    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--json", type=path_arg, help="also write the results to this JSON file")
 
 
 def _fmt(result: Any) -> str:

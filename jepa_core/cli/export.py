@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jepa_core.cli.common import SubParsers, add_checkpoint_args
+from jepa_core.cli.common import SubParsers, add_checkpoint_args, path_arg
 from jepa_core.errors import ConfigError, OutputError
 from jepa_core.eval.setup import load_setup
 from jepa_core.extract import build_encoder
@@ -25,7 +25,9 @@ def add_parser(sub: SubParsers) -> None:
     xsub = x.add_subparsers(dest="export_format", required=True)
     t = xsub.add_parser("timm", help="a state_dict + JSON for timm.create_model (no class token, avg pool)")
     add_checkpoint_args(t)
-    t.add_argument("--out", required=True, help="weights file to write, e.g. model.pth (JSON next to it)")
+    t.add_argument(
+        "--out", required=True, type=path_arg, help="weights file to write, e.g. model.pth (JSON next to it)"
+    )
 
 
 def run(args: argparse.Namespace, registry: Registry) -> int:

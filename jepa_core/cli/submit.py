@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from jepa_core import launch
-from jepa_core.cli.common import SubParsers, config_from_args, plugin_argv
+from jepa_core.cli.common import SubParsers, config_from_args, path_arg, plugin_argv
 from jepa_core.cli.train import add_train_args
 from jepa_core.launch import EXECUTORS, ClusterOptions, Program, TrainJob, parse_slurm_args
 from jepa_core.registry import Registry
@@ -53,7 +53,10 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
         help="seconds between the time-out signal and the time limit: the run checkpoints in between (default 120)",
     )
     g.add_argument(
-        "--logs", metavar="DIR", help="submitit's folder: scripts, pickles, logs (default: <out_dir>/submitit)"
+        "--logs",
+        metavar="DIR",
+        type=path_arg,
+        help="submitit's folder: scripts, pickles, logs (default: <out_dir>/submitit)",
     )
     g.add_argument(
         "--executor",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args
+from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args, path_arg
 from jepa_core.registry import Registry
 from jepa_core.run import EXIT_PREEMPTED, train_run
 from jepa_core.rundir import check_fresh_run_dir
@@ -30,6 +30,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--init-from",
         metavar="CKPT",
+        type=path_arg,
         help="start a new run from these weights (jepaforge or released I-JEPA file; sets train.init_from)",
     )
 

@@ -43,6 +43,7 @@ from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import check_fraction, class_names, scan_class_folders, split_holdout
 from jepa_core.specs import SPLITS
+from jepa_core.validators import path_or_none
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave")
 _PCM, _EXTENSIBLE = 1, 0xFFFE
@@ -58,8 +59,8 @@ class WavFolderConfig:
     mel energies (defaults: AudioSet's, as AST).
     """
 
-    root: str | None = None
-    val_root: str | None = None
+    root: str | None = attrs.field(default=None, validator=path_or_none)
+    val_root: str | None = attrs.field(default=None, validator=path_or_none)
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     sample_rate: int = attrs.field(default=16000, validator=positive)
     n_mels: int = attrs.field(default=128, validator=positive)

@@ -27,6 +27,7 @@ from jepa_core.errors import DataError
 from jepa_core.folders import VAL_SPLIT_SEED, check_fraction, class_names, scan_class_folders
 from jepa_core.hardware import physical_memory
 from jepa_core.specs import SPLITS
+from jepa_core.validators import path_or_none
 from jepa_image.batch_views import BatchViews, train_pipeline
 from jepa_image.transforms import ImageAugmentConfig, eval_transform
 from jepa_vit.images import IMAGE_EXTENSIONS, load_8bit, load_rgb
@@ -49,8 +50,8 @@ class ImageFolderConfig(ImageAugmentConfig):
     or 1.0, the whole image, for small images whose object fills the frame.
     """
 
-    root: str | None = None
-    val_root: str | None = None
+    root: str | None = attrs.field(default=None, validator=path_or_none)
+    val_root: str | None = attrs.field(default=None, validator=path_or_none)
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     cache: bool = False
     eval_crop: float = attrs.field(default=EVAL_CROP, validator=check_eval_crop)

@@ -34,6 +34,7 @@ import torch
 from jepa_core.config import positive
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.folders import check_fraction, check_root, unique_by_resolved_path
+from jepa_core.validators import path_or_none
 from jepa_video.clips import ClipDataset, build_clip_split
 from jepa_video.transforms import check_aspect, check_flip
 from jepa_vit.images import IMAGE_EXTENSIONS, load_rgb
@@ -54,8 +55,8 @@ class VideoFramesConfig:
     (set 0 when labels depend on left/right, e.g. SSv2's "moving something left").
     """
 
-    root: str | None = None
-    val_root: str | None = None
+    root: str | None = attrs.field(default=None, validator=path_or_none)
+    val_root: str | None = attrs.field(default=None, validator=path_or_none)
     val_fraction: float = attrs.field(default=0.0, validator=check_fraction)
     resolution: int = attrs.field(default=224, validator=positive)
     num_frames: int = attrs.field(default=16, validator=positive)

@@ -222,3 +222,40 @@ def test_data_path_survives_a_dataset_switch_and_later_sets_win(capsys, tmp_path
     assert (data["name"], data["root"], data["resolution"]) == ("image_folder", str(tmp_path), 48)
     assert main(args + ["--set", f"data.root={tmp_path / 'other'}"]) == 0  # an explicit --set still wins
     assert json.loads(capsys.readouterr().out)["data"]["root"] == str(tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["train", "--plugin", "image", "--preset", "demo", "--out", ""], "--out"),
+        (["train", "--plugin", "image", "--preset", "small", "--data", " "], "--data"),
+        (["train", "--plugin", "image", "--preset", "demo", "--init-from", ""], "--init-from"),
+        (["train", "--config", ""], "--config"),
+        (["eval", "linear-probe", "--checkpoint", ""], "--checkpoint"),
+        (["eval", "knn", "--checkpoint", "run", "--json", ""], "--json"),
+        (["eval", "knn", "--checkpoint", "run", "--train", "", "--val", "val"], "--train"),
+        (["eval", "representation", "--checkpoint", "run", "--data", ""], "--data"),
+        (["export", "timm", "--checkpoint", "run", "--out", ""], "--out"),
+        (["config", "diff", "", "image/small"], "first"),
+    ],
+)
+def test_an_empty_path_flag_is_a_usage_error_and_writes_nothing(argv, flag, capsys, tmp_path, monkeypatch):
+    """``--json "$OUT"`` with OUT unset must not skip the output, nor write a run into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == EXIT_USAGE
+    assert f"argument {flag}: must be a path, got an empty string" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("preset", "setting"),
+    [("demo", "train.out_dir="), ("demo", "train.init_from= "), ("small", "data.root="), ("small", "data.val_root=")],
+)
+def test_an_empty_path_setting_is_one_sentence_and_writes_nothing(preset, setting, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = _error(capsys, ["train", "--plugin", "image", "--preset", preset, "--set", setting])
+    key = setting.split("=")[0]
+    assert err == f"error: invalid value for '{key}': {key.split('.')[1]} must be a path, got an empty string.", err
+    assert not list(tmp_path.iterdir())
