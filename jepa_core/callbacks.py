@@ -35,7 +35,8 @@ class Checkpointer(Callback):
 
     It refuses to save non-finite state: if any step so far had a non-finite loss or gradient,
     or a weight is NaN/inf, it raises :class:`~jepa_core.errors.NonFiniteLossError` and the
-    earlier checkpoints stay the newest. ``before_save`` callables (e.g. :meth:`LossLog.flush`)
+    earlier checkpoints stay the newest. ``data_layout`` (the training data's size and steps per
+    epoch) is stored with each checkpoint, for the resume check. ``before_save`` callables (e.g. :meth:`LossLog.flush`)
     run right before each write. Retention: the newest ``train.keep_checkpoints`` plus every
     step that is a multiple of ``train.keep_every``. Temporary files a killed write left
     behind are removed at start-up.
@@ -44,9 +45,16 @@ class Checkpointer(Callback):
     """
 
     def __init__(
-        self, folder: Path, cfg: RunConfig, info: DistInfo, *, before_save: Sequence[Callable[[Trainer], None]] = ()
+        self,
+        folder: Path,
+        cfg: RunConfig,
+        info: DistInfo,
+        *,
+        before_save: Sequence[Callable[[Trainer], None]] = (),
+        data_layout: ckpt.DataLayout | None = None,
     ) -> None:
         self.folder, self.cfg, self.info = folder, cfg, info
+        self.data_layout = data_layout
         self.before_save = tuple(before_save)
         self.last_saved_step = -1
         if info.is_main:
@@ -65,6 +73,8 @@ class Checkpointer(Callback):
         train_state = trainer.state_dict()  # every rank: gathering sharded (FSDP) state is a collective
         if self.info.is_main:
             state = {**train_state, "config": to_dict(self.cfg), "world_size": self.info.world_size}
+            if self.data_layout is not None:
+                state["data_layout"] = self.data_layout.as_dict()
             ckpt.save_checkpoint(state, self.folder, step=trainer.step)
             ckpt.prune_checkpoints(
                 self.folder, keep_last=self.cfg.train.keep_checkpoints, keep_every=self.cfg.train.keep_every

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 
 from jepa_core.errors import CheckpointError
@@ -206,6 +207,37 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 POSITION_KEYS: tuple[str, ...] = ("step", "epoch", "step_in_epoch")
+
+
+@attrs.frozen
+class DataLayout:
+    """What a checkpoint's position in an epoch counts in: the training split's sample count and
+    the steps of one epoch. Stored with each checkpoint (``data_layout``); a resume on data of
+    another layout would continue a different epoch and re-lay the schedules.
+
+    >>> DataLayout(samples=320, steps_per_epoch=10).describe()
+    '320 training samples (10 steps per epoch)'
+    """
+
+    samples: int
+    steps_per_epoch: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"samples": self.samples, "steps_per_epoch": self.steps_per_epoch}
+
+    @classmethod
+    def stored_in(cls, state: dict[str, Any]) -> DataLayout | None:
+        """The layout a checkpoint recorded; None for one written before layouts were stored."""
+        stored = state.get("data_layout")
+        if not isinstance(stored, dict):
+            return None
+        samples, steps = stored.get("samples"), stored.get("steps_per_epoch")
+        if not (isinstance(samples, int) and isinstance(steps, int)):
+            return None
+        return cls(samples=samples, steps_per_epoch=steps)
+
+    def describe(self) -> str:
+        return f"{self.samples:,} training samples ({self.steps_per_epoch} steps per epoch)"
 
 
 def check_position(state: dict[str, Any], source: str | Path) -> None:

@@ -48,7 +48,7 @@ from jepa_core.config_files import plain
 from jepa_core.console import echo
 from jepa_core.data import EpochBatchSampler, build_loader, first_view
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
-from jepa_core.errors import CheckpointError
+from jepa_core.errors import CheckpointError, ConfigError
 from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.classes import check_label_counts
 from jepa_core.eval.features import extract_features
@@ -151,7 +151,7 @@ def train_run(
     with rundir.claim(
         cfg, registry, info, resume=resume, allow_config_change=allow_config_change, log=log, device=device
     ):
-        return _train(cfg, registry, resume=resume, stream=stream)
+        return _train(cfg, registry, resume=resume, stream=stream, allow_config_change=allow_config_change)
 
 
 def _console(stream: TextIO | None, info: DistInfo) -> Log:
@@ -186,8 +186,23 @@ def _build_checked(cfg: RunConfig, registry: Registry, info: DistInfo, micro: in
     return _Checked(dataset, parts, eval_subsets)
 
 
-def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, device: torch.device, log: Log) -> None:
-    """Continue from the newest checkpoint in ``folder``, else start from ``train.init_from``'s weights if set."""
+def _restore(
+    trainer: Trainer,
+    cfg: RunConfig,
+    folder: Path,
+    *,
+    resume: bool,
+    device: torch.device,
+    log: Log,
+    layout: ckpt.DataLayout,
+    allow_layout_change: bool = False,
+) -> None:
+    """Continue from the newest checkpoint in ``folder``, else start from ``train.init_from``'s weights if set.
+
+    A checkpoint written on training data of another size or epoch length (``layout``) is refused
+    unless ``allow_layout_change`` (``--allow-config-change``): its position in the epoch and its
+    schedules would not be the run's.
+    """
     latest = ckpt.latest_checkpoint(folder) if resume else None
     if latest is not None:
         try:
@@ -195,6 +210,15 @@ def _restore(trainer: Trainer, cfg: RunConfig, folder: Path, *, resume: bool, de
         except CheckpointError as err:
             raise CheckpointError(_unreadable_resume(err, latest, folder)) from err
         ckpt.check_position(state, latest)
+        stored = ckpt.DataLayout.stored_in(state)
+        if stored is not None and stored != layout:
+            if not allow_layout_change:
+                raise ConfigError(
+                    f"cannot resume: {latest.name} was written on {stored.describe()} and the data now gives "
+                    f"{layout.describe()}, so its place in the epoch and its schedules would not match; restore "
+                    "the data, train into another --out, or pass --allow-config-change to go on with this data."
+                )
+            log(f"resuming on {layout.describe()} instead of the checkpoint's {stored.describe()}")
         trainer.load_state_dict(state)
         del state
         log(
@@ -226,6 +250,7 @@ def _callbacks(
     *,
     total: int,
     samples_per_epoch: int,
+    layout: ckpt.DataLayout,
     stream: TextIO | None,
     device: torch.device,
     log: Log,
@@ -256,7 +281,9 @@ def _callbacks(
     loss_log = None
     if cfg.train.loss_log and info.is_main:
         loss_log = LossLog(out_dir / LossLog.FILE_NAME, log_every=cfg.train.log_every, start_step=trainer.step)
-    checkpointer = Checkpointer(folder, cfg, info, before_save=(loss_log.flush,) if loss_log else ())
+    checkpointer = Checkpointer(
+        folder, cfg, info, before_save=(loss_log.flush,) if loss_log else (), data_layout=layout
+    )
     callbacks: list[Callback] = [
         guard,
         bad_samples,  # counts first: the progress logger and the limit read it
@@ -285,7 +312,9 @@ def _callbacks(
     return progress, callbacks
 
 
-def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO | None) -> RunResult:
+def _train(
+    cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO | None, allow_config_change: bool
+) -> RunResult:
     """The body of :func:`train_run`, in a claimed run directory."""
     info = detect()
     micro, accum = cfg.train.batch_layout(info.world_size)  # config errors before any work
@@ -337,7 +366,17 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
         regularizer=parts.regularizer,
         objective=parts.objective,
     )
-    _restore(trainer, cfg, out_dir / "checkpoints", resume=resume, device=device, log=log)
+    layout = ckpt.DataLayout(samples=len(checked.dataset), steps_per_epoch=ipe)
+    _restore(
+        trainer,
+        cfg,
+        out_dir / "checkpoints",
+        resume=resume,
+        device=device,
+        log=log,
+        layout=layout,
+        allow_layout_change=allow_config_change,
+    )
     if not info.is_main:  # model-side randomness (drop-path) must differ per rank; rank 0 keeps its stream
         torch.manual_seed(rank_seed(cfg.train.seed + trainer.step, info))
         seed_host_rngs(rank_seed(cfg.train.seed + trainer.step, info))
@@ -367,6 +406,7 @@ def _train(cfg: RunConfig, registry: Registry, *, resume: bool, stream: TextIO |
         checked,
         total=total,
         samples_per_epoch=ipe * micro * accum,
+        layout=layout,
         stream=stream,
         device=device,
         log=log,

@@ -25,7 +25,7 @@ from jepa_core import hookimpl
 from jepa_core.checkpoint import latest_checkpoint, load_checkpoint
 from jepa_core.config import ComponentConfig
 from jepa_core.data import build_loader
-from jepa_core.errors import CheckpointError
+from jepa_core.errors import CheckpointError, ConfigError
 from jepa_core.losses import SmoothL1Config, SmoothL1Loss
 from jepa_core.progress import LossLog, read_loss_log
 from jepa_core.registry import build_registry
@@ -188,6 +188,32 @@ def test_an_unreadable_newest_checkpoint_stops_the_resume_naming_what_to_do(tmp_
     (only / "checkpoints" / "step_00000003.pt").write_bytes(b"")
     with pytest.raises(CheckpointError, match="to start the run afresh"):
         train_run(toy_cfg(only), registry(), stream=None)
+
+
+def test_a_resume_on_data_of_another_size_stops_naming_both_sizes(tmp_path, monkeypatch):
+    """Images added to or removed from the data folder between a stop and its resume: the
+    checkpoint's place in the epoch and its schedules no longer fit, so the resume stops (one
+    sentence, nothing written) unless --allow-config-change, which goes on with the new data."""
+    train_run(toy_cfg(tmp_path, max_steps=5), registry(), stream=None)
+    folder = tmp_path / "checkpoints"
+    assert load_checkpoint(latest_checkpoint(folder))["data_layout"] == {"samples": 256, "steps_per_epoch": 8}
+    written = {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.setattr(toy_seq_plugin.SineDataset, "__len__", lambda self: 160)  # the same config, less data
+    with pytest.raises(ConfigError) as info:
+        train_run(toy_cfg(tmp_path), registry(), stream=None)
+    assert str(info.value) == (
+        "cannot resume: step_00000005.pt was written on 256 training samples (8 steps per epoch) and the data "
+        "now gives 160 training samples (5 steps per epoch), so its place in the epoch and its schedules would "
+        "not match; restore the data, train into another --out, or pass --allow-config-change to go on with "
+        "this data."
+    )
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == written
+
+    stream = io.StringIO()
+    result = train_run(toy_cfg(tmp_path), registry(), stream=stream, allow_config_change=True)
+    assert "resuming on 160 training samples (5 steps per epoch) instead of the checkpoint's 256" in stream.getvalue()
+    assert result.steps == 10  # the rest of epoch 0 is over; epoch 1 has 5 steps
+    assert load_checkpoint(latest_checkpoint(folder))["data_layout"] == {"samples": 160, "steps_per_epoch": 5}
 
 
 def test_muon_run_resumes_bit_identically(tmp_path):
