@@ -96,6 +96,8 @@ class Checkpointer(Callback):
 
 class PreemptionHandler(Callback):
     """SIGTERM/SIGUSR1 ask the trainer to stop after the current step (then a checkpoint is written).
+    So does a first Ctrl-C (SIGINT) where Python's own handler is in place; a second one raises
+    ``KeyboardInterrupt`` at once.
 
     >>> with PreemptionHandler(trainer) as preemption:       # doctest: +SKIP
     ...     trainer.fit(loader, epochs=1, callbacks=[checkpointer])
@@ -113,11 +115,17 @@ class PreemptionHandler(Callback):
     def __enter__(self) -> PreemptionHandler:
         for sig in self.SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored, not the embedder's own
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.received = signum
         self.trainer.stop_requested = True
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C stops at once
+        self._handle(signum, frame)
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():

@@ -29,6 +29,7 @@ any training; the callbacks are :mod:`jepa_core.callbacks`, :mod:`jepa_core.prog
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,7 @@ __all__ = [
 ]
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a signal after writing a checkpoint; re-run to resume
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C after writing a checkpoint; re-run to resume
 
 Log = Callable[[str], None]
 
@@ -117,6 +119,7 @@ class RunResult:
     loss_history: tuple[tuple[int, float], ...]
     preempted: bool = False
     probe: dict[str, ProbeResult] | None = None
+    stop_signal: int | None = None  # the signal that stopped a preempted run (None: another rank's)
 
 
 _STDOUT: Any = object()  # sentinel: resolve sys.stdout at call time, not import time
@@ -418,13 +421,15 @@ def _train(
     probe = None
     if preempted:
         cause = f"signal {preemption.received}" if preemption.received is not None else "another rank's signal"
+        if preemption.received == signal.SIGINT:
+            cause = f"Ctrl-C ({cause})"
         log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
     else:
         if info.is_main:
             _report_representation(cfg, registry, trainer, device, log)
         probe = _end_of_run_probe(cfg, registry, trainer, info, device, log)
     barrier()  # all ranks leave together (the others wait for rank 0's probe)
-    return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe)
+    return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe, preemption.received)
 
 
 def _describe_run(

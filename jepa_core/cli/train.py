@@ -7,11 +7,12 @@ jepa train --config runs/demo/config.yaml
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args, path_arg
 from jepa_core.registry import Registry
-from jepa_core.run import EXIT_PREEMPTED, train_run
+from jepa_core.run import EXIT_INTERRUPTED, EXIT_PREEMPTED, train_run
 from jepa_core.rundir import check_fresh_run_dir
 
 
@@ -40,7 +41,8 @@ def add_parser(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace, registry: Registry) -> int:
-    """Train; exit code 0, or ``EXIT_PREEMPTED`` (75) when a signal stopped the run at a checkpoint."""
+    """Train; exit code 0, ``EXIT_PREEMPTED`` (75) when a signal stopped the run at a checkpoint, or
+    ``EXIT_INTERRUPTED`` (130) when Ctrl-C did (a job scheduler requeues on 75, not on 130)."""
     cfg = config_from_args(args, registry)
     if args.no_resume:
         check_fresh_run_dir(cfg)
@@ -51,4 +53,6 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         stream=sys.stdout,  # the current stdout, not the one at import
         allow_config_change=args.allow_config_change,
     )
-    return EXIT_PREEMPTED if result.preempted else 0
+    if not result.preempted:
+        return 0
+    return EXIT_INTERRUPTED if result.stop_signal == signal.SIGINT else EXIT_PREEMPTED

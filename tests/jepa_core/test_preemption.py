@@ -1,16 +1,21 @@
 """Preemption: SIGTERM/SIGUSR1 finish the current step, write a checkpoint at that step and exit
 with code 75 (``EXIT_PREEMPTED``); re-running the same command resumes and finishes, with the
-same per-step losses as an uninterrupted run."""
+same per-step losses as an uninterrupted run. A first Ctrl-C does the same with exit code 130
+(``EXIT_INTERRUPTED``); a second one stops at once."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 
+import pytest
+
+from jepa_core.callbacks import PreemptionHandler
 from jepa_core.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from jepa_core.progress import LossLog, read_loss_log
-from jepa_core.run import EXIT_PREEMPTED
+from jepa_core.run import EXIT_INTERRUPTED, EXIT_PREEMPTED
 from tests.jepa_core.test_resume import REPO, SIGNAL_ENV, reference, run_cli, toy_command  # noqa: F401 (fixture)
 
 
@@ -60,3 +65,52 @@ def test_sigusr1_from_outside_after_training_started(tmp_path):
     assert latest_checkpoint(tmp_path / "checkpoints").name == f"step_{step:08d}.pt"
     assert load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))["step"] == step
     assert "Traceback" not in err
+
+
+def _python_sigint_handler() -> None:
+    """In the child: SIGINT at its default, so Python installs its own handler (a shell's
+    background job would otherwise start with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_during_a_step_checkpoints_that_step_exits_130_and_rerun_resumes(tmp_path, reference):  # noqa: F811 (the fixture imported above)
+    env = {k: v for k, v in os.environ.items() if k != SIGNAL_ENV}
+    env.update({SIGNAL_ENV: "5:SIGINT", "OMP_NUM_THREADS": str(reference.threads)})
+    first = subprocess.run(
+        toy_command(tmp_path),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        preexec_fn=_python_sigint_handler,
+    )
+    assert first.returncode == EXIT_INTERRUPTED, first.stderr
+    assert "stopped by Ctrl-C (signal 2) at step 6; checkpoint written, re-run to resume" in first.stdout
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000006.pt"
+    assert "Traceback" not in first.stderr and "interrupted" not in first.stderr
+
+    second = run_cli(tmp_path, env={"OMP_NUM_THREADS": str(reference.threads)})
+    assert second.returncode == 0, second.stderr
+    assert read_loss_log(tmp_path / LossLog.FILE_NAME) == reference.losses  # bit-identical
+
+
+class _Trainer:
+    stop_requested = False
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_handlers_are_restored():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        trainer = _Trainer()
+        with PreemptionHandler(trainer) as preemption:  # type: ignore[arg-type]
+            signal.raise_signal(signal.SIGINT)
+            assert trainer.stop_requested and preemption.received == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored (a background job): left alone
+        with PreemptionHandler(_Trainer()):  # type: ignore[arg-type]
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
