@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Protocol
 
 from jepa_core.config import RunConfig
@@ -36,6 +37,41 @@ def path_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must be a path, got an empty string")
     return text
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` of a count (epochs, a batch size): an integer >= 1.
+
+    >>> positive_int("8")
+    8
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type`` of a rate (a learning rate): a finite number > 0.
+
+    >>> positive_float("1e-3")
+    0.001
+    """
+    return _finite_float(text, minimum_exclusive=True)
+
+
+def _finite_float(text: str, *, minimum_exclusive: bool) -> float:
+    bound = "> 0" if minimum_exclusive else ">= 0"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number {bound}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (minimum_exclusive and value == 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+    return value
 
 
 def add_plugin_args(p: argparse.ArgumentParser) -> None:

@@ -34,7 +34,13 @@ import attrs
 import torch
 
 from jepa_core.build import build_dataset
-from jepa_core.cli.common import SubParsers, add_checkpoint_args, path_arg
+from jepa_core.cli.common import (
+    SubParsers,
+    add_checkpoint_args,
+    path_arg,
+    positive_float,
+    positive_int,
+)
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
 from jepa_core.eval.knn import KnnResult, knn_classify
@@ -57,8 +63,8 @@ def add_parser(sub: SubParsers) -> None:
     esub = e.add_subparsers(dest="eval_command", required=True)
     lp = esub.add_parser("linear-probe", help="linear classifier on frozen features; top-1/top-5")
     _add_eval_args(lp)
-    lp.add_argument("--epochs", type=int, help="probe epochs (default: the config's probe.epochs)")
-    lp.add_argument("--lr", type=float, help="probe learning rate (default: probe.lr)")
+    lp.add_argument("--epochs", type=positive_int, help="probe epochs (default: the config's probe.epochs)")
+    lp.add_argument("--lr", type=positive_float, help="probe learning rate (default: probe.lr)")
     lp.add_argument(
         "--solver",
         choices=["adamw", "lbfgs"],
@@ -127,7 +133,7 @@ def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
         help="use a per-class fraction of the train samples, at least 1 (e.g. 0.01)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the low-shot subset and the probe (default 0)")
-    p.add_argument("--batch-size", type=int, help="feature-extraction batch (default: probe.batch_size)")
+    p.add_argument("--batch-size", type=positive_int, help="feature-extraction batch (default: probe.batch_size)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
     p.add_argument(
         "--compare-random-init",

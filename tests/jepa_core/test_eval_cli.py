@@ -83,6 +83,24 @@ def test_bad_linear_probe_options_exit_2_before_any_work(run_dir, capsys, extra,
     assert message in err and "evaluating" not in out
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["linear-probe", "--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+        (["linear-probe", "--lr", "-1"], "argument --lr: must be a finite number > 0, got '-1'"),
+        (["linear-probe", "--lr", "nan"], "argument --lr: must be a finite number > 0, got 'nan'"),
+        (["knn", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got '0'"),
+        (["linear-probe", "--batch-size", "two"], "argument --batch-size: must be an integer >= 1, got 'two'"),
+    ],
+)
+def test_counts_and_rates_out_of_range_are_usage_errors(tmp_path, capsys, argv, message):
+    """Before, --epochs 0 and --batch-size 0 fell back to the config's values without a word, and
+    --lr -1 failed in the optimiser after the features were extracted."""
+    with pytest.raises(SystemExit) as info:
+        main(["eval", *argv, "--checkpoint", str(tmp_path / "never_read")])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_knn_low_shot_last4_context_with_baseline(run_dir, capsys):
     rc = main(
         [
