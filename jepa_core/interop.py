@@ -205,19 +205,53 @@ def load_networks(
             load_network(module, ckpt.network(name), what=name, source=ckpt.source)
 
 
-def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.device = "cpu") -> Checkpoint:
+@attrs.frozen
+class Initialised:
+    """What :func:`init_trainer_from` did: the checkpoint it read, the networks it loaded, and how
+    the run's other networks start (a source trained without them, e.g. by LeJEPA).
+
+    >>> init = init_trainer_from("runs/lejepa_demo", trainer)  # doctest: +SKIP
+    >>> init.describe()                                        # doctest: +SKIP
+    'encoder from runs/lejepa_demo/checkpoints/step_00000384.pt (jepaforge format); predictor: a fresh init ...'
+    """
+
+    checkpoint: Checkpoint
+    loaded: tuple[str, ...]
+    started: tuple[str, ...] = ()  # "predictor: a fresh init (...)"
+
+    def describe(self) -> str:
+        names = [name.replace("_", " ") for name in self.loaded]
+        names_text = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+        started = "".join(f"; {note}" for note in self.started)
+        return f"{names_text} from {self.checkpoint.source} ({self.checkpoint.format} format){started}"
+
+
+def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.device = "cpu") -> Initialised:
     """Initialise a :class:`~jepa_core.trainer.Trainer`'s networks from ``path`` (weights only:
     the optimizer, schedules and step start afresh), e.g. to continue pretraining a released model.
 
     Networks this run has (``trainer.networks()``: the encoder, and the predictor and target
-    encoder unless the objective does without them) are loaded strictly; an objective head (e.g.
-    LeJEPA's projector) only when the checkpoint has one, else it keeps its fresh init.
+    encoder unless the objective does without them) are loaded strictly, except where the
+    checkpoint was trained without one (an empty state, e.g. LeJEPA's): its predictor then keeps
+    its fresh init and its target encoder starts as a copy of the loaded encoder, as a fresh run's
+    does. An objective head (e.g. LeJEPA's projector) is loaded only when the checkpoint has one.
     """
     ckpt = read_checkpoint(path, map_location=map_location)
+    loaded: list[str] = []
+    started: list[str] = []
     for name, module in trainer.networks().items():
         if not any(True for _ in module.state_dict()):
             continue  # a placeholder ('none' predictor): nothing to load
         if name == "objective" and name not in ckpt.state:
+            started.append("objective head: a fresh init (the checkpoint has none)")
+            continue
+        if name in ("predictor", "target_encoder") and ckpt.state.get(name) == {}:
+            if name == "target_encoder":
+                load_network(module, ckpt.network("encoder"), what="encoder", source=ckpt.source)
+                started.append("target encoder: a copy of the loaded encoder (the checkpoint has none)")
+            else:
+                started.append("predictor: a fresh init (the checkpoint has none)")
             continue
         load_network(module, ckpt.network(name), what=name, source=ckpt.source)
-    return ckpt
+        loaded.append(name)
+    return Initialised(ckpt, tuple(loaded), tuple(started))

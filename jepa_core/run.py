@@ -230,10 +230,7 @@ def _restore(
         )
     elif cfg.train.init_from:
         init = init_trainer_from(cfg.train.init_from, trainer, map_location=device)
-        log(
-            f"initialised encoder, predictor and target encoder from {init.source} ({init.format} format); "
-            "optimizer and schedules start afresh"
-        )
+        log(f"initialised {init.describe()}; optimizer and schedules start afresh")
 
 
 def _unreadable_resume(err: CheckpointError, latest: Path, folder: Path) -> str:

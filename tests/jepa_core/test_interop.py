@@ -209,3 +209,41 @@ def test_init_from_a_wrong_architecture_is_a_checkpoint_error(registry, released
     with pytest.raises(CheckpointError, match="unexpected keys blocks.1"):
         train_run(cfg, registry, stream=None)
     assert ckpt_io.latest_checkpoint(tmp_path / "checkpoints") is None
+
+
+def test_init_from_a_lejepa_run_loads_its_encoder_and_starts_the_rest_as_a_fresh_run(registry, tmp_path, monkeypatch):
+    """A checkpoint trained without a predictor or target encoder (LeJEPA) initialises an I-JEPA
+    run's encoder; its predictor keeps its fresh init and its target encoder copies the encoder."""
+    from jepa_core import run as run_mod
+    from jepa_core.trainer import Trainer
+
+    source = tmp_path / "lejepa"
+    lejepa = apply_overrides(
+        registry.preset("image", "lejepa_demo").build(),
+        [s for s in TINY if not s.startswith("predictor.")] + ["train.max_steps=1", f"train.out_dir={source}"],
+        registry,
+    )
+    run_mod.train_run(lejepa, registry, stream=None)
+    trained = read_checkpoint(source).network("encoder")
+
+    seen = {}
+    original = Trainer.fit
+
+    def fit_spy(self, *args, **kwargs):  # the weights at the start of training
+        for name, module in self.networks().items():
+            seen[name] = {k: v.clone() for k, v in module.state_dict().items()}
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", fit_spy)
+    cfg = tiny_cfg(registry, "train.max_steps=1", f"train.out_dir={tmp_path / 'ijepa'}", f"train.init_from={source}")
+    log = io.StringIO()
+    assert run_mod.train_run(cfg, registry, stream=log).steps == 1
+    assert (
+        "initialised encoder from " in log.getvalue()
+        and "predictor: a fresh init (the checkpoint has none); target encoder: a copy of the loaded encoder"
+        in log.getvalue()
+    ), log.getvalue()
+    assert all(torch.equal(seen["encoder"][k], v) for k, v in trained.items())
+    assert all(torch.equal(seen["target_encoder"][k], v) for k, v in trained.items())
+    fresh = build_parts(cfg, registry).predictor.state_dict()
+    assert all(torch.equal(seen["predictor"][k], v) for k, v in fresh.items())
