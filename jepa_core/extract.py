@@ -90,13 +90,22 @@ def encoder_label(cfg: RunConfig, which: str = "target") -> str:
     return "encoder" if cfg.target.name == "none" else f"{which} encoder"
 
 
-def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
-    """Build ``cfg``'s encoder (seeded by ``train.seed``) and, given ``ckpt``, load its ``which``
-    encoder strictly; the result is frozen and in eval mode."""
+def resolve_which(cfg: RunConfig, which: str = "target") -> str:
+    """The encoder ``which`` names in a ``cfg`` run: ``"context"`` for ``"target"`` when the run
+    has no target encoder (e.g. LeJEPA: its one encoder is what probes read), else ``which``.
+
+    >>> resolve_which(lejepa_cfg, "target")   # doctest: +SKIP
+    'context'
+    """
     if which not in WHICH:
         raise ConfigError(f"unknown encoder '{which}'; valid encoders: {', '.join(WHICH)}.")
-    if which == "target" and cfg.target.name == "none":
-        which = "context"  # no target encoder (e.g. lejepa): the encoder is what probes read
+    return "context" if which == "target" and cfg.target.name == "none" else which
+
+
+def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
+    """Build ``cfg``'s encoder (seeded by ``train.seed``) and, given ``ckpt``, load its ``which``
+    encoder (:func:`resolve_which`) strictly; the result is frozen and in eval mode."""
+    which = resolve_which(cfg, which)
     torch.manual_seed(cfg.train.seed)  # a preset at random init is the same on every call
     encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
     if ckpt is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from jepa_core.cli.common import SubParsers, add_checkpoint_args, path_arg
 from jepa_core.errors import ConfigError, OutputError
 from jepa_core.eval.setup import load_setup
-from jepa_core.extract import build_encoder
+from jepa_core.extract import build_encoder, resolve_which
 from jepa_core.registry import Registry
 from jepa_core.safe_write import check_output_file, writing
 
@@ -44,7 +44,12 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         )
     encoder = build_encoder(cfg, registry, setup.ckpt, args.encoder)
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
-    metadata = {"source": source, "encoder": args.encoder, "plugin": cfg.plugin, "preset": cfg.preset}
+    metadata = {
+        "source": source,
+        "encoder": resolve_which(cfg, args.encoder),
+        "plugin": cfg.plugin,
+        "preset": cfg.preset,
+    }
     existed = Path(args.out).exists()
     try:
         with writing(args.out, what=f"the {args.export_format} export", flag="--out"):

@@ -226,6 +226,25 @@ def test_export_timm_from_the_cli(run_dir, tmp_path, capsys):
         assert torch.allclose(model.eval()(x), extract(enc, x), atol=1e-5)
 
 
+def test_export_of_a_lejepa_run_names_the_encoder_it_wrote(tmp_path, capsys):
+    """A run without a target encoder exports its one encoder, and the JSON says so ("context",
+    as `--encoder context` names it), not the "target" that was asked for by default."""
+    from jepa_core.config import apply_overrides
+    from jepa_core.interop import read_checkpoint
+    from jepa_core.registry import build_registry
+    from jepa_core.run import train_run
+
+    reg = build_registry()
+    run = tmp_path / "lejepa"
+    sets = [s for s in TINY if not s.startswith("predictor.")] + ["train.max_steps=1", f"train.out_dir={run}"]
+    train_run(apply_overrides(reg.preset("image", "lejepa_demo").build(), sets, reg), reg, stream=None)
+    out = tmp_path / "model.pth"
+    assert main(["export", "timm", "--checkpoint", str(run), "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["encoder"] == "context"
+    written, trained = torch.load(out, weights_only=True), read_checkpoint(run).network("encoder")
+    assert written.keys() == trained.keys() and all(torch.equal(written[k], trained[k]) for k in written)
+
+
 def test_eval_and_export_a_released_ijepa_file(tmp_path, capsys):
     from jepa_core.run import build_parts
     from tests.jepa_core.test_interop import released_state
