@@ -384,6 +384,8 @@ def _train(
         rundir.save_run_config(cfg)
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     _describe_run(cfg, checked, plan, info, micro, accum, ipe, total, device, precision, log)
+    if trainer.step >= total:
+        log(f"the run is at step {trainer.step}, at or past its last step {total}: nothing left to train")
     writer = (
         open_loggers(
             cfg.train.loggers,

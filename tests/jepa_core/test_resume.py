@@ -216,6 +216,13 @@ def test_a_resume_on_data_of_another_size_stops_naming_both_sizes(tmp_path, monk
     assert load_checkpoint(latest_checkpoint(folder))["data_layout"] == {"samples": 160, "steps_per_epoch": 5}
 
 
+def test_a_finished_run_rerun_says_there_is_nothing_left_to_train(tmp_path):
+    train_run(toy_cfg(tmp_path, max_steps=4), registry(), stream=None)
+    stream = io.StringIO()
+    assert train_run(toy_cfg(tmp_path, max_steps=2), registry(), stream=stream).steps == 4
+    assert "the run is at step 4, at or past its last step 2: nothing left to train" in stream.getvalue()
+
+
 def test_muon_run_resumes_bit_identically(tmp_path):
     """Muon's momentum buffers and AdamW's moments travel in the checkpoint like AdamW's alone."""
 
