@@ -17,6 +17,7 @@ from jepa_core.build import build_dataset
 from jepa_core.config import RunConfig
 from jepa_core.errors import ConfigError, DataError, RegistryError
 from jepa_core.eval.classes import check_dataset_classes
+from jepa_core.eval.overlap import warn_shared_samples
 from jepa_core.interfaces import Masker
 from jepa_core.online_eval import EvalSubsets, choose_subsets, has_labels
 from jepa_core.registry import Registry
@@ -112,6 +113,8 @@ def online_eval_subsets(cfg: RunConfig, registry: Registry, log: Callable[[str],
         val = build_dataset(cfg, registry, "val")
     except DataError:
         val = None
+    if val is not None:
+        warn_shared_samples(train_eval, val, what=f"dataset '{cfg.data.name}' (the online evaluation)")
     strict = every is not None or eval_sizes_chosen(cfg, registry)
     return choose_subsets(train_eval, val, cfg.eval, seed=cfg.train.seed, strict=strict)
 

@@ -31,6 +31,7 @@ from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.classes import check_dataset_classes, check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.lowshot import fraction_subset, per_class_subset
+from jepa_core.eval.overlap import warn_shared_samples
 from jepa_core.extract import build_encoder, encoder_label, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
 from jepa_core.preflight import check_input_shape
@@ -151,6 +152,7 @@ def frozen_features(
     train_set = build_dataset(cfg, registry, "train_eval")
     val_set = build_dataset(cfg, registry, "val")
     check_dataset_classes(train_set, what=f"the train set of dataset '{cfg.data.name}'")
+    warn_shared_samples(train_set, val_set, what=f"dataset '{cfg.data.name}'")
     check_input_shape(encoder, train_set[0][0], cfg)
     if precheck is not None:
         precheck(encoder, train_set[0][0])

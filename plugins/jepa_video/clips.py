@@ -71,6 +71,12 @@ class ClipDataset:
     def check_ready(self) -> None:
         """Raise :class:`DataError` when something reading needs is missing (e.g. a decoder)."""
 
+    @property
+    def samples(self) -> list[tuple[str, int]]:
+        """``(path, label)`` of each clip, as the folder datasets of the other plugins name them
+        (the core's train/val overlap check reads it)."""
+        return self.clips
+
     def __len__(self) -> int:
         return len(self.clips)
 

@@ -1,0 +1,49 @@
+"""Train/val overlap: an evaluation whose val samples are also its train samples reads its
+accuracy on training data (``--val`` the same folder as ``--train``, ``data.val_root`` equal to
+the data root), so it says so.
+
+Datasets backed by files expose ``samples``, a list of ``(path, label)`` (the folder datasets of
+the built-in plugins do); others are not checked.
+
+>>> shared_samples(train_set, val_set)        # doctest: +SKIP
+(5000, 5000, 'data/val/bag/0001.png')
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+
+def _paths(dataset: Any) -> list[str] | None:
+    samples = getattr(dataset, "samples", None)
+    if not isinstance(samples, (list, tuple)) or not samples:
+        return None
+    first = samples[0]
+    if not (isinstance(first, (list, tuple)) and first and isinstance(first[0], (str, os.PathLike))):
+        return None
+    return [os.path.realpath(sample[0]) for sample in samples]
+
+
+def shared_samples(train: Any, val: Any) -> tuple[int, int, str | None]:
+    """``(shared, val_count, example)``: how many of ``val``'s files are ``train``'s too, out of
+    how many, and one of them; ``(0, 0, None)`` when either dataset lists no files."""
+    train_paths, val_paths = _paths(train), _paths(val)
+    if train_paths is None or val_paths is None:
+        return 0, 0, None
+    known = set(train_paths)
+    shared = [path for path in val_paths if path in known]
+    return len(shared), len(val_paths), (shared[0] if shared else None)
+
+
+def warn_shared_samples(train: Any, val: Any, *, what: str) -> None:
+    """A warning when ``val`` shares files with ``train``: its numbers would be read on training data."""
+    shared, total, example = shared_samples(train, val)
+    if shared:
+        warnings.warn(
+            f"{shared:,} of the {total:,} val samples of {what} are also train samples (e.g. '{example}'): "
+            "the val numbers are read on training data; hold out other files for val.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
