@@ -8,14 +8,15 @@ Layouts accepted under ``root`` (as ``image_folder``):
 * a flat folder ``root/<clip>.wav``: every label is ``-1``.
 
 Files are read with Python's stdlib :mod:`wave` (no audio library needed): integer PCM of 8
-(unsigned), 16, 24 or 32 bits, any channel count, also in a WAVE_FORMAT_EXTENSIBLE header whose
-sub-format is PCM (Python < 3.12's ``wave`` rejects those; a small RIFF reader takes over).
-Samples become floats in [-1, 1) (``x / 2^(bits-1)``); channels are averaged to mono. A file at
-another sample rate is RESAMPLED to ``sample_rate`` by linear interpolation
+(unsigned), 16, 24 or 32 bits, any channel count; IEEE floating point of 32 or 64 bits and
+WAVE_FORMAT_EXTENSIBLE headers whose sub-format is either are read by a small RIFF reader where
+``wave`` rejects them. Integer samples become floats in [-1, 1) (``x / 2^(bits-1)``),
+floating-point ones stay as stored; channels are averaged to mono. A file at another sample
+rate is RESAMPLED to ``sample_rate`` by linear interpolation
 (``torch.nn.functional.interpolate``, no anti-alias filter: content above the new Nyquist folds
-back, so resample offline when quality matters). Floating-point, compressed or corrupt files
-and files without a single sample raise :class:`~jepa_core.errors.BadSampleError` naming the file
-(the loader then skips them).
+back, so resample offline when quality matters). Compressed or corrupt files, files without a
+single sample and floating-point files holding NaN or infinite samples raise
+:class:`~jepa_core.errors.BadSampleError` naming the file (the loader then skips them).
 
 Each sample is a normalised log-mel ``[1, num_frames, n_mels]`` (see
 :mod:`jepa_audio.features`; default 1024 x 128, A-JEPA's 10 s at 16 kHz). A longer clip is
@@ -46,7 +47,7 @@ from jepa_core.specs import SPLITS
 from jepa_core.validators import path_or_none
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave")
-_PCM, _EXTENSIBLE = 1, 0xFFFE
+_PCM, _IEEE_FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 
 
 @attrs.frozen(kw_only=True)
@@ -104,8 +105,21 @@ def _pcm_to_float(data: bytes, width: int, channels: int) -> np.ndarray:
     return x.reshape(frames, channels).T
 
 
+def _float_to_float(data: bytes, width: int, channels: int) -> np.ndarray:
+    """Little-endian IEEE float bytes (32 or 64 bits) -> float32 ``[channels, frames]``, values as
+    stored; a NaN or infinite sample is a ValueError."""
+    if width not in (4, 8):
+        raise ValueError(f"{8 * width}-bit floating-point samples are not supported (32 or 64-bit)")
+    frames = len(data) // (width * channels)
+    x = np.frombuffer(data[: frames * width * channels], dtype="<f4" if width == 4 else "<f8").astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("it holds NaN or infinite samples")
+    return x.reshape(frames, channels).T
+
+
 def _read_riff(path: str) -> tuple[np.ndarray, int]:
-    """A minimal RIFF/WAVE reader for WAVE_FORMAT_EXTENSIBLE files with a PCM sub-format."""
+    """A minimal RIFF/WAVE reader for what :mod:`wave` does not read: IEEE floating-point files and
+    WAVE_FORMAT_EXTENSIBLE headers (with a PCM or floating-point sub-format)."""
     with open(path, "rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -134,18 +148,22 @@ def _read_riff(path: str) -> tuple[np.ndarray, int]:
         if len(fmt) < 26:
             raise ValueError("extensible fmt chunk too short")
         tag = struct.unpack("<H", fmt[24:26])[0]  # first two bytes of the sub-format GUID
-    if tag != _PCM:
-        raise ValueError(f"format tag {tag:#x} is not integer PCM (floating-point and compressed WAVs are not read)")
+    if tag not in (_PCM, _IEEE_FLOAT):
+        raise ValueError(
+            f"format tag {tag:#x} is neither integer PCM nor IEEE floating point (compressed WAVs are not read)"
+        )
     if channels < 1 or rate < 1 or block < 1:
         raise ValueError(f"bad header ({channels} channels, {rate} Hz)")
-    return _pcm_to_float(data, block // channels, channels), rate
+    decode = _pcm_to_float if tag == _PCM else _float_to_float
+    return decode(data, block // channels, channels), rate
 
 
 def read_wav(path: str) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as ``(float32 [channels, frames] in [-1, 1), sample_rate)``.
+    """Read a WAV file as ``(float32 [channels, frames], sample_rate)``: integer PCM in [-1, 1),
+    floating point as stored.
 
-    Any failure (not a WAV, not integer PCM, corrupt, no sample) is a :class:`BadSampleError`
-    naming the file.
+    Any failure (not a WAV, compressed, corrupt, no sample, a non-finite float) is a
+    :class:`BadSampleError` naming the file.
     """
     try:
         try:
@@ -154,9 +172,9 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
                 data = w.readframes(w.getnframes())
             audio = _pcm_to_float(data, width, channels)
         except wave.Error as err:
-            if "unknown format" not in str(err):
+            if "unknown" not in str(err):  # "unknown format: 3", "unknown extended format: ..." (3.12+)
                 raise
-            audio, rate = _read_riff(path)  # WAVE_FORMAT_EXTENSIBLE (or a non-PCM tag: raises)
+            audio, rate = _read_riff(path)  # floating point, WAVE_FORMAT_EXTENSIBLE (compressed: raises)
         if audio.shape[1] == 0:
             raise ValueError("it holds no audio samples")
     except Exception as err:  # noqa: BLE001 - any decoding failure means this one file is bad

@@ -371,12 +371,15 @@ def _write_wav(path: Path, audio: np.ndarray, sr: int = SR, width: int = 2) -> P
     return path
 
 
-def _write_raw_wav(path: Path, tag: int, data: bytes, channels: int = 1, sr: int = SR, bits: int = 16) -> Path:
-    """A RIFF/WAVE file with format ``tag`` (0xFFFE: WAVE_FORMAT_EXTENSIBLE with a PCM sub-format)."""
+def _write_raw_wav(
+    path: Path, tag: int, data: bytes, channels: int = 1, sr: int = SR, bits: int = 16, sub_format: int = 1
+) -> Path:
+    """A RIFF/WAVE file with format ``tag`` (0xFFFE: WAVE_FORMAT_EXTENSIBLE with ``sub_format``:
+    1 PCM, 3 IEEE float)."""
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", tag, channels, sr, sr * block, block, bits)
     if tag == 0xFFFE:
-        guid = struct.pack("<H", 1) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+        guid = struct.pack("<H", sub_format) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
         fmt += struct.pack("<HHI", 22, bits, 0) + guid
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -421,17 +424,33 @@ def test_resampling_keeps_duration_and_pitch(tmp_path: Path) -> None:
     assert int(log_mel(loaded, SR, n_mels=64).mean(0).argmax()) == int(ref)
 
 
+@pytest.mark.parametrize(("bits", "dtype"), [(32, "<f4"), (64, "<f8")])
+def test_read_wav_ieee_float_plain_and_extensible_stereo(tmp_path: Path, bits: int, dtype: str) -> None:
+    """Floating-point WAVs (what many Python pipelines write) are read as stored, not skipped."""
+    left, right = np.array([0.0, 0.5, -0.25, 1.5]), np.array([0.125, -1.0, 0.75, 0.0])
+    data = np.stack([left, right], axis=1).astype(dtype).tobytes()  # interleaved frames
+    for tag in (3, 0xFFFE):
+        path = _write_raw_wav(tmp_path / f"{tag}.wav", tag, data, channels=2, bits=bits, sub_format=3)
+        audio, sr = read_wav(str(path))
+        assert sr == SR and audio.dtype == np.float32 and np.array_equal(audio, np.stack([left, right]))
+    assert np.allclose(load_audio(str(path), SR).numpy(), (left + right) / 2)
+
+
 def test_bad_files_raise_bad_sample_error_naming_the_file(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.wav"
     garbage.write_bytes(b"this is not a wav file at all")
-    float_wav = _write_raw_wav(tmp_path / "float.wav", 3, np.zeros(16, dtype="<f4").tobytes(), bits=32)
+    adpcm = _write_raw_wav(tmp_path / "adpcm.wav", 2, np.zeros(16, dtype="<i2").tobytes(), bits=4)
+    nan_wav = _write_raw_wav(tmp_path / "nan.wav", 3, np.array([0.0, np.nan], dtype="<f4").tobytes(), bits=32)
+    half = _write_raw_wav(tmp_path / "half.wav", 3, np.zeros(4, dtype="<f2").tobytes(), bits=16)
     empty = _write_wav(tmp_path / "empty.wav", np.zeros((1, 0)))
-    for path in (garbage, float_wav, empty, tmp_path / "missing.wav"):
+    for path in (garbage, adpcm, nan_wav, half, empty, tmp_path / "missing.wav"):
         with pytest.raises(BadSampleError, match=path.name):
             read_wav(str(path))
-    ds = WavFolderDataset(None, LogMel(n_mels=16), num_frames=8, samples=[(str(float_wav), -1)])
-    with pytest.raises(BadSampleError, match="not integer PCM"):
+    ds = WavFolderDataset(None, LogMel(n_mels=16), num_frames=8, samples=[(str(adpcm), -1)])
+    with pytest.raises(BadSampleError, match="neither integer PCM nor IEEE floating point"):
         ds[0]
+    with pytest.raises(BadSampleError, match="NaN or infinite samples"):
+        read_wav(str(nan_wav))
 
 
 def _class_tree(root: Path) -> None:
