@@ -39,7 +39,9 @@ def _fmt_duration(seconds: float) -> str:
 
 
 class ProgressLogger(Callback):
-    """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars.
+    """Console line ``step | epoch | loss | lr | img/s | ETA`` and TensorBoard scalars; the
+    speed's unit follows ``sample_noun`` (``clips/s`` for ``"clips"``; the TensorBoard scalar
+    stays ``perf/images_per_s``).
 
     ``writer`` is where the scalars go (anything with ``add_scalar``, e.g. the run's
     :class:`~jepa_core.loggers.LoggerFanOut`, which this logger flushes and closes at the end);
@@ -69,8 +71,11 @@ class ProgressLogger(Callback):
         writer: Any = None,
         data_workers: int | None = None,
         cores: int | None = None,
+        sample_noun: str = "images",
     ) -> None:
         self.total_steps, self.log_every, self.stream = total_steps, log_every, stream
+        self.sample_noun = sample_noun  # the dataset's (DatasetSpec.sample_noun)
+        self.rate_unit = "img/s" if sample_noun == "images" else f"{sample_noun}/s"
         self.images_factor = images_per_step_factor  # world size: log global images/s
         self.bad_samples = bad_samples if bad_samples is not None else BadSampleTally()  # none counted
         self._named = 0  # unreadable samples named on the console so far
@@ -145,7 +150,7 @@ class ProgressLogger(Callback):
                 f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} "
                 f"| loss {mean_loss:.4f}{_parts_text(parts)} "
                 f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f}{ema} "
-                f"| {rate:,.0f} img/s | ETA {_fmt_duration(remaining)}{bad}",
+                f"| {rate:,.0f} {self.rate_unit} | ETA {_fmt_duration(remaining)}{bad}",
                 file=self.stream,
                 flush=True,
             )
@@ -170,8 +175,8 @@ class ProgressLogger(Callback):
             self.flush(trainer, _LastOut(trainer))
         if self.train_images and self.train_seconds > 0:
             echo(
-                f"trained on {self.train_images:,} images in {_fmt_duration(self.train_seconds)}: "
-                f"{self.train_images / self.train_seconds:,.0f} img/s on average, "
+                f"trained on {self.train_images:,} {self.sample_noun} in {_fmt_duration(self.train_seconds)}: "
+                f"{self.train_images / self.train_seconds:,.0f} {self.rate_unit} on average, "
                 f"{self.data_wait_fraction:.0%} of that time waiting for data{self._workers_hint()}",
                 self.stream,
             )

@@ -251,6 +251,7 @@ def _callbacks(
     total: int,
     samples_per_epoch: int,
     layout: ckpt.DataLayout,
+    sample_noun: str = "samples",
     stream: TextIO | None,
     device: torch.device,
     log: Log,
@@ -268,6 +269,7 @@ def _callbacks(
         images_per_step_factor=info.world_size,
         bad_samples=bad_samples,
         data_workers=cfg.train.num_workers,
+        sample_noun=sample_noun,
     )
     bad_sample_limit = BadSampleLimit(
         bad_samples,
@@ -409,6 +411,7 @@ def _train(
         total=total,
         samples_per_epoch=ipe * micro * accum,
         layout=layout,
+        sample_noun=registry.get("dataset", cfg.data.name).sample_noun,
         stream=stream,
         device=device,
         log=log,

@@ -129,10 +129,12 @@ class DatasetSpec(ComponentSpec):
 
     ``split`` is one of :data:`SPLITS`: ``"train"`` (pretraining, augmented), ``"train_eval"``
     (the same samples without augmentation, for probes) or ``"val"`` (held out). A dataset
-    without labels returns label ``-1``.
+    without labels returns label ``-1``. ``sample_noun`` is what one sample is called in the
+    console's counts and speeds (``"images"``: "img/s"; ``"clips"``: "clips/s").
     """
 
     kind: str = attrs.field(init=False, default="dataset")
+    sample_noun: str = "samples"
 
 
 @attrs.frozen(kw_only=True)

@@ -22,14 +22,15 @@ def dataset_specs() -> list[DatasetSpec]:
     """The audio datasets this plugin registers."""
     return [
         DatasetSpec(
+            sample_noun="clips",
             name="wav_folder",
             config_type=WavFolderConfig,
             build=build_wav_folder,
-            description="PCM WAV clips as log-mel spectrograms [1, T, F]: root/<class>/**/*.wav or "
-            "root/*.wav (labels -1)",
+            description="WAV clips as log-mel spectrograms [1, T, F]: root/<class>/**/*.wav or root/*.wav (labels -1)",
             example=None,  # needs WAV files: tests/plugins/jepa_audio/test_audio_data.py checks it on a tmp folder
         ),
         DatasetSpec(
+            sample_noun="clips",
             name="synthetic_sounds",
             config_type=SyntheticSoundsConfig,
             build=build_synthetic_sounds,

@@ -17,6 +17,7 @@ def dataset_specs() -> list[DatasetSpec]:
     """The image datasets this plugin registers."""
     return [
         DatasetSpec(
+            sample_noun="images",
             name="image_folder",
             config_type=ImageFolderConfig,
             build=build_image_folder,
@@ -24,6 +25,7 @@ def dataset_specs() -> list[DatasetSpec]:
             example=None,  # needs image files: tests/jepa_core/test_conformance.py checks it on a tmp folder
         ),
         DatasetSpec(
+            sample_noun="images",
             name="synthetic_shapes",
             config_type=SyntheticShapesConfig,
             build=build_synthetic,

@@ -21,6 +21,7 @@ def dataset_specs() -> list[DatasetSpec]:
     """The video datasets this plugin registers."""
     return [
         DatasetSpec(
+            sample_noun="clips",
             name="video_frames",
             config_type=VideoFramesConfig,
             build=build_video_frames,
@@ -29,6 +30,7 @@ def dataset_specs() -> list[DatasetSpec]:
             example=None,  # needs frame files: tests/plugins/jepa_video/test_video_data.py checks it on a tmp folder
         ),
         DatasetSpec(
+            sample_noun="clips",
             name="video_files",
             config_type=VideoFilesConfig,
             build=build_video_files,
@@ -37,6 +39,7 @@ def dataset_specs() -> list[DatasetSpec]:
             example=None,  # needs video files and PyAV: tests/plugins/jepa_video/test_video_files.py checks it
         ),
         DatasetSpec(
+            sample_noun="clips",
             name="synthetic_motion",
             config_type=SyntheticMotionConfig,
             build=build_synthetic_motion,

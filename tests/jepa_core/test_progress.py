@@ -154,6 +154,26 @@ def test_the_end_line_gives_the_share_of_time_spent_waiting_for_data(monkeypatch
     assert scalars.values["perf/data_wait_fraction"] == [(2, pytest.approx(0.25)), (4, pytest.approx(0.25))]
 
 
+def test_speeds_are_in_the_datasets_unit(monkeypatch):
+    line, _ = _timed_run(monkeypatch, 0.0, sample_noun="clips")
+    assert line.startswith("trained on 32 clips in 0m04s: 8 clips/s on average")
+
+
+def test_the_built_in_datasets_name_their_samples():
+    from jepa_core.registry import build_registry
+
+    registry = build_registry()
+    nouns = {name: registry.get("dataset", name).sample_noun for name in ("image_folder", "synthetic_shapes")}
+    nouns |= {name: registry.get("dataset", name).sample_noun for name in ("video_frames", "video_files", "wav_folder")}
+    assert nouns == {
+        "image_folder": "images",
+        "synthetic_shapes": "images",
+        "video_frames": "clips",
+        "video_files": "clips",
+        "wav_folder": "clips",
+    }
+
+
 @pytest.mark.parametrize(
     ("wait", "workers", "cores", "hint"),
     [
