@@ -69,9 +69,16 @@ def check_batch_fits(dataset: Any, cfg: RunConfig) -> None:
             f"dataset '{cfg.data.name}' cannot have the size its options ask for ({err}); check the data.* values."
         ) from err
     if cfg.train.batch_size > n:
+        options = cfg.data.options
+        fraction = getattr(options, "val_fraction", 0.0)
+        held_out = (
+            f" after data.val_fraction={fraction:g} held out the val split"
+            if fraction and getattr(options, "val_root", None) is None
+            else ""
+        )
         raise DataError(
-            f"the dataset has {n} samples, fewer than one global batch of {cfg.train.batch_size}; "
-            f"lower train.batch_size to at most {n}."
+            f"the training split of dataset '{cfg.data.name}' has {n} samples{held_out}, fewer than one global "
+            f"batch of {cfg.train.batch_size}; lower train.batch_size to at most {n}."
         )
 
 

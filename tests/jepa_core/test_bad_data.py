@@ -163,7 +163,16 @@ def test_fewer_images_than_one_batch_is_one_sentence(tmp_path, capsys):
     make_images(tmp_path / "data", 3)
     rc = main(train(tmp_path / "data", tmp_path / "run"))
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("error: the dataset has 3 samples, fewer than one global batch of 4")
+    assert rc == 2 and err.startswith(
+        "error: the training split of dataset 'image_folder' has 3 samples, fewer than one global batch of 4"
+    )
+    make_images(tmp_path / "more", 4)  # one batch of 4 in all, 3 once a quarter is held out for val
+    rc = main(train(tmp_path / "more", tmp_path / "run2", "data.val_fraction=0.25"))
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        "error: the training split of dataset 'image_folder' has 3 samples after data.val_fraction=0.25 held out "
+        "the val split, fewer than one global batch of 4; lower train.batch_size to at most 3.\n"
+    )
 
 
 class _Flaky(torch.utils.data.Dataset):

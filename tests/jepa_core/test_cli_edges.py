@@ -28,8 +28,8 @@ def test_a_batch_larger_than_the_dataset_stops_before_any_model_is_built(tmp_pat
     monkeypatch.setattr(run, "build_parts", no_models)
     err = _error(capsys, [*TRAIN, "--out", str(tmp_path / "run"), "--set", f"train.batch_size={10**12}"])
     assert err == (
-        f"error: the dataset has 256 samples, fewer than one global batch of {10**12}; lower "
-        "train.batch_size to at most 256.\n"
+        "error: the training split of dataset 'sine_waves' has 256 samples, fewer than one global batch of "
+        f"{10**12}; lower train.batch_size to at most 256.\n"
     )
     assert not (tmp_path / "run").exists()
 
