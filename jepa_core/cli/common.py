@@ -60,17 +60,12 @@ def positive_float(text: str) -> float:
     >>> positive_float("1e-3")
     0.001
     """
-    return _finite_float(text, minimum_exclusive=True)
-
-
-def _finite_float(text: str, *, minimum_exclusive: bool) -> float:
-    bound = "> 0" if minimum_exclusive else ">= 0"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number {bound}, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or (minimum_exclusive and value == 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
