@@ -23,7 +23,21 @@ def _paths(dataset: Any) -> list[str] | None:
     first = samples[0]
     if not (isinstance(first, (list, tuple)) and first and isinstance(first[0], (str, os.PathLike))):
         return None
-    return [os.path.realpath(sample[0]) for sample in samples]
+    return _resolved([os.fspath(sample[0]) for sample in samples])
+
+
+def _resolved(paths: list[str]) -> list[str]:
+    """``os.path.realpath`` of each path, each folder resolved once (a dataset's files share a
+    few folders): only a file that is itself a link is resolved on its own."""
+    folders: dict[str, str] = {}
+    out = []
+    for path in paths:
+        folder, name = os.path.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        joined = os.path.join(folders[folder], name)
+        out.append(os.path.realpath(joined) if os.path.islink(joined) else joined)
+    return out
 
 
 def shared_samples(train: Any, val: Any) -> tuple[int, int, str | None]:
