@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 
 from jepa_core.build import build_dataset
@@ -42,7 +43,13 @@ def check_probe_data(cfg: RunConfig, registry: Registry) -> None:
 
     >>> check_probe_data(cfg, registry)        # doctest: +SKIP
     """
-    val = build_dataset(cfg, registry, "val")
+    try:
+        val = build_dataset(cfg, registry, "val")
+    except DataError as err:
+        raise DataError(
+            f"{str(err).rstrip('.')} (the end-of-run probe, probe.enabled=true, reads the val split; "
+            "set probe.enabled=false to train without it)."
+        ) from err
     if len(val) == 0:
         raise DataError(
             f"probe.enabled=true needs a non-empty val split, but dataset '{cfg.data.name}' has none; "
@@ -88,11 +95,37 @@ def check_input_shape(encoder: torch.nn.Module, sample: torch.Tensor, cfg: RunCo
     >>> check_input_shape(parts.encoder, first_readable_sample(dataset, 0), cfg)   # doctest: +SKIP
     """
     expected = getattr(encoder, "expected_input_shape", None)
-    if expected is not None and tuple(sample.shape) != tuple(expected):
-        raise ConfigError(
-            f"dataset '{cfg.data.name}' yields inputs of shape {tuple(sample.shape)} but encoder "
-            f"'{cfg.encoder.name}' expects {tuple(expected)}; make the data and encoder sizes agree."
-        )
+    if expected is None or tuple(sample.shape) == tuple(expected):
+        return
+    got, want = tuple(sample.shape), tuple(expected)
+    differing = [i for i in range(min(len(got), len(want))) if got[i] != want[i]]
+    settings = [
+        *_settings_of_size(cfg.data.options, "data", {got[i] for i in differing}),
+        *_settings_of_size(cfg.encoder.options, "encoder", {want[i] for i in differing}),
+    ]
+    named = f" ({', '.join(settings)})" if settings else ""
+    raise ConfigError(
+        f"dataset '{cfg.data.name}' yields inputs of shape {got} but encoder "
+        f"'{cfg.encoder.name}' expects {want}; make the data and encoder sizes agree{named}."
+    )
+
+
+def _settings_of_size(options: Any, section: str, sizes: set[int]) -> list[str]:
+    """The integer options of ``section`` whose values are one of the mismatched ``sizes``, as ``key=value``."""
+    if not attrs.has(type(options)):
+        return []
+    return [
+        f"{section}.{name}={value}"
+        for name in attrs.fields_dict(type(options))
+        if name.endswith(_SIZE_NAMES)
+        and isinstance(value := getattr(options, name), int)
+        and not isinstance(value, bool)
+        and value in sizes
+    ]
+
+
+# option names that set an input dimension, by the names the built-in plugins use
+_SIZE_NAMES = ("resolution", "img_size", "image_size", "frames", "mels", "chans", "channels")
 
 
 def online_eval_subsets(cfg: RunConfig, registry: Registry, log: Callable[[str], None]) -> EvalSubsets | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from jepa_core.config import RunConfig, apply_overrides, load_config, overlay, set_value
 from jepa_core.config_files import read_config_file
 from jepa_core.errors import ConfigError
@@ -49,9 +51,45 @@ def resolve_config(
     switches = [o for o in overrides if o.split("=", 1)[0].strip().endswith(".name")]
     cfg = apply_overrides(cfg, switches, registry)
     if data is not None:
+        _check_reads_folder(cfg, registry)
         cfg = set_value(cfg, "data.root", data, registry, from_text=True)
     if out is not None:
         cfg = set_value(cfg, "train.out_dir", out, registry, from_text=True)
     if init_from is not None:
         cfg = set_value(cfg, "train.init_from", init_from, registry, from_text=True)
     return apply_overrides(cfg, [o for o in overrides if o not in switches], registry)
+
+
+def _check_reads_folder(cfg: RunConfig, registry: Registry) -> None:
+    """``--data`` sets ``data.root``: a dataset without one (generated samples) is a :class:`ConfigError`
+    naming the switch to the plugin's folder dataset, with the options the two share and this config changes."""
+    options = cfg.data.options
+    if "root" in attrs.fields_dict(type(options)):
+        return
+    folder = registry.folder_dataset(cfg.plugin)
+    if folder is None:
+        fix = "pick a preset whose dataset reads a folder"
+    else:
+        defaults = registry.get("dataset", folder.dataset).config_type()
+        shared = [f for f in attrs.fields_dict(type(options)) if f in attrs.fields_dict(type(defaults))]
+        kept = [
+            f"--set data.{f}={_as_text(getattr(options, f))}"
+            for f in shared
+            if getattr(options, f) != getattr(defaults, f)
+        ]
+        if getattr(defaults, "val_fraction", None) == 0 and cfg.probe.enabled:
+            kept.append("--set data.val_fraction=0.1")  # the end-of-run probe reads a val split
+        fix = "add " + " ".join([f"--set data.name={folder.dataset}", *kept]) + " to train this recipe on a folder"
+    raise ConfigError(
+        f"--data sets data.root, but dataset '{cfg.data.name}' of {cfg.plugin}/{cfg.preset} generates its "
+        f"samples and reads no folder; {fix}."
+    )
+
+
+def _as_text(value: object) -> str:
+    """A value as ``--set`` reads it back (YAML flow style: ``true``, ``[0.3, 1.0]``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_as_text(v) for v in value) + "]"
+    return str(value)

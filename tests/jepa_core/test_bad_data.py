@@ -155,7 +155,38 @@ def test_data_that_cannot_match_the_encoder_input_is_one_sentence(tmp_path, caps
     assert rc == 2
     assert err == (
         "error: dataset 'image_folder' yields inputs of shape (3, 48, 48) but encoder 'vit' expects "
-        "(3, 32, 32); make the data and encoder sizes agree.\n"
+        "(3, 32, 32); make the data and encoder sizes agree (data.resolution=48, encoder.img_size=32).\n"
+    )
+
+
+def test_data_on_a_preset_of_generated_samples_names_the_switch_to_a_folder(tmp_path, capsys):
+    """``--data`` on the demo (generated shapes) was 'unknown config key data.root'; it now names the
+    folder dataset and the demo's settings that dataset needs, and that command trains."""
+    for kind in ("a", "b"):
+        make_images(tmp_path / "data" / kind, 10)
+    base = ["--no-autoload", "-p", "jepa_image.plugin", "train", "--plugin", "image", "--preset", "demo"]
+    base += ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    fix = "--set data.name=image_folder --set data.resolution=64 --set data.val_fraction=0.1"
+    assert err == (
+        "error: --data sets data.root, but dataset 'synthetic_shapes' of image/demo generates its samples and "
+        f"reads no folder; add {fix} to train this recipe on a folder.\n"
+    )
+    assert not (tmp_path / "run").exists()
+    small = ["encoder.depth=1", "train.batch_size=4", "train.max_steps=1", "train.eval_every=0", "train.device=cpu"]
+    rc = main([*base, *fix.split(), *[a for s in small for a in ("--set", s)]])
+    assert rc == 0, capsys.readouterr().err
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step_00000001.pt"
+
+
+def test_a_probe_without_a_val_split_names_the_probe(tmp_path, capsys):
+    make_images(tmp_path / "data", 8)
+    rc = main(train(tmp_path / "data", tmp_path / "run", "data.val_fraction=0", "probe.enabled=true"))
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        "error: a val split needs data.val_root or data.val_fraction > 0; neither is set (the end-of-run "
+        "probe, probe.enabled=true, reads the val split; set probe.enabled=false to train without it).\n"
     )
 
 

@@ -108,3 +108,17 @@ def test_every_preset_trains_two_steps_at_reduced_size(registry, name, clip_fold
     assert result.steps == 2
     assert all(math.isfinite(loss) for _, loss in result.loss_history)
     assert (tmp_path / "config.yaml").is_file()
+
+
+def test_a_clip_length_the_encoder_cannot_take_names_the_two_settings(tmp_path, capsys):
+    """The sizes named are the options that set the mismatched dimension, not others of equal value
+    (the demo's 4 classes, its 8 px patches)."""
+    from jepa_core.cli import main
+
+    args = ["train", "--plugin", "video", "--preset", "demo", "--out", str(tmp_path / "run")]
+    assert main([*args, "--set", "data.num_frames=4", "--set", "train.device=cpu"]) == 2
+    assert capsys.readouterr().err == (
+        "error: dataset 'synthetic_motion' yields inputs of shape (3, 4, 32, 32) but encoder 'video_vit' expects "
+        "(3, 8, 32, 32); make the data and encoder sizes agree (data.num_frames=4, encoder.num_frames=8).\n"
+    )
+    assert not (tmp_path / "run").exists()
