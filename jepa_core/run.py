@@ -386,6 +386,12 @@ def _train(
         rundir.save_run_config(cfg)
     total = cfg.train.max_steps or cfg.train.epochs * ipe
     _describe_run(cfg, checked, plan, info, micro, accum, ipe, total, device, precision, log)
+    for misfit in schedules.misfits():
+        log(
+            f"warning: {misfit} (optim.warmup_epochs={cfg.optim.warmup_epochs:g}, "
+            f"optim.cooldown_epochs={cfg.optim.cooldown_epochs:g}, train.epochs={cfg.train.epochs}, "
+            f"optim.ipe_scale={cfg.optim.ipe_scale:g})"
+        )
     if trainer.step >= total:
         log(f"the run is at step {trainer.step}, at or past its last step {total}: nothing left to train")
     writer = (

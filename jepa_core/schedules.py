@@ -107,6 +107,30 @@ class Schedules:
             return cosine(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
         return linear(step, start=self.ema_start, final=self.ema_end, total=self.total_steps)
 
+    def misfits(self) -> list[str]:
+        """What in the lr schedule does not fit the run's length: a warmup that covers the whole run
+        (the lr never reaches its peak), or a warmup and cooldown that overlap. Empty when it fits.
+
+        >>> Schedules(lr=1e-3, start_lr=0.0, final_lr=0.0, warmup_steps=20, total_steps=10, weight_decay=0.0,
+        ...           final_weight_decay=0.0, ema_start=1.0, ema_end=1.0).misfits()
+        ['the lr warmup (20 steps) is as long as the whole schedule (10 steps): the lr never reaches its peak 0.001']
+        """
+        if self.warmup_steps >= self.total_steps and self.lr != self.start_lr:
+            return [
+                f"the lr warmup ({self.warmup_steps} steps) is as long as the whole schedule "
+                f"({self.total_steps} steps): the lr never reaches its peak {self.lr:g}"
+            ]
+        overlap = (
+            self.lr_schedule == "warmup_constant_cooldown"
+            and self.warmup_steps + self.cooldown_steps > self.total_steps
+        )
+        if overlap:
+            return [
+                f"the lr warmup ({self.warmup_steps} steps) and cooldown ({self.cooldown_steps} steps) are longer "
+                f"than the whole schedule ({self.total_steps} steps): the cooldown starts before the warmup ends"
+            ]
+        return []
+
     @classmethod
     def from_config(cls, optim, *, epochs: int, iterations_per_epoch: int) -> Schedules:
         """Build from an :class:`~jepa_core.config.OptimConfig` and the run length."""

@@ -90,3 +90,16 @@ def test_a_write_failing_where_no_check_looked_is_still_one_sentence(capsys, mon
     monkeypatch.setattr(train, "run", a_bug)
     with pytest.raises(FileNotFoundError):
         main(TRAIN)
+
+
+def test_a_warmup_longer_than_the_run_is_a_warning_at_its_start(tmp_path, capsys):
+    """A warmup left at a long run's length after `train.epochs` was shortened trains without
+    ever reaching the peak lr; the run says so before its first step."""
+    argv = [*TRAIN, "--out", str(tmp_path / "run"), "--set", "train.epochs=1", "--set", "optim.warmup_epochs=3"]
+    assert main([*argv, "--set", "train.max_steps=1"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the lr warmup (" in out and "the lr never reaches its peak" in out
+    assert "optim.warmup_epochs=3, optim.cooldown_epochs=0, train.epochs=1, optim.ipe_scale=1)" in out
+    assert out.index("warning: the lr warmup") < out.index("step ")
+    assert main([*TRAIN, "--out", str(tmp_path / "fits"), "--set", "train.max_steps=1"]) == 0
+    assert "warning" not in capsys.readouterr().out

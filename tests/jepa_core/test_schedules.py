@@ -177,3 +177,39 @@ def test_cosine_ema_schedule():
     assert s.momentum(25) == pytest.approx(1.0 - 0.004 * 0.5 * (1 + math.cos(math.pi / 4)))  # slow start
     linear = Schedules.from_config(OptimConfig(ema_start=0.996, ema_end=1.0), epochs=1, iterations_per_epoch=100)
     assert s.momentum(25) < linear.momentum(25)
+
+
+def test_a_warmup_as_long_as_the_run_is_named():
+    short = Schedules.from_config(
+        OptimConfig(warmup_epochs=10, lr=1e-3, start_lr=1e-4), epochs=2, iterations_per_epoch=6
+    )
+    assert short.misfits() == [
+        "the lr warmup (60 steps) is as long as the whole schedule (12 steps): the lr never reaches its peak 0.001"
+    ]
+    assert max(short.learning_rate(k) for k in range(13)) < 1e-3  # what the sentence says
+    fits = Schedules.from_config(OptimConfig(warmup_epochs=1.5), epochs=2, iterations_per_epoch=6)
+    assert fits.misfits() == []
+    flat = Schedules.from_config(
+        OptimConfig(warmup_epochs=10, lr=1e-3, start_lr=1e-3), epochs=2, iterations_per_epoch=6
+    )
+    assert flat.misfits() == []  # no climb to miss
+
+
+def test_a_cooldown_that_starts_inside_the_warmup_is_named():
+    optim = OptimConfig(warmup_epochs=2, cooldown_epochs=2, lr_schedule="warmup_constant_cooldown")
+    assert Schedules.from_config(optim, epochs=3, iterations_per_epoch=10).misfits() == [
+        "the lr warmup (20 steps) and cooldown (20 steps) are longer than the whole schedule (30 steps): "
+        "the cooldown starts before the warmup ends"
+    ]
+    assert Schedules.from_config(optim, epochs=4, iterations_per_epoch=10).misfits() == []
+
+
+def test_no_preset_warns_about_its_lr_schedule():
+    from jepa_core.registry import build_registry
+
+    registry = build_registry()
+    for plugin in registry.preset_plugins():
+        for name, preset in registry.presets(plugin).items():
+            cfg = preset.build()
+            sched = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=100)
+            assert sched.misfits() == [], f"{plugin}/{name}"
