@@ -14,6 +14,9 @@ with ``n_c`` samples (at least one per class, rounded half up).
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -48,8 +51,11 @@ def class_counts(labels: torch.Tensor) -> dict[int, int]:
     return {c: int((labels == c).sum()) for c in _classes(labels)}
 
 
-def per_class_subset(labels: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
-    """Indices of exactly ``k`` samples of every class (seeded); DataError if a class has fewer.
+def per_class_subset(
+    labels: torch.Tensor, k: int, *, seed: int = 0, class_names: Sequence[str] | None = None
+) -> torch.Tensor:
+    """Indices of exactly ``k`` samples of every class (seeded); DataError naming the smallest class
+    (by ``class_names`` when given) if a class has fewer.
 
     >>> per_class_subset(torch.tensor([0, 0, 1, 1, 1]), 1, seed=0).shape
     torch.Size([2])
@@ -60,8 +66,11 @@ def per_class_subset(labels: torch.Tensor, k: int, *, seed: int = 0) -> torch.Te
     counts = class_counts(labels)
     short = {c: n for c, n in counts.items() if n < k}
     if short:
-        c, n = next(iter(short.items()))
-        raise DataError(f"--labels-per-class {k} is more than class {c} has ({n} training samples).")
+        c, n = min(short.items(), key=lambda item: item[1])
+        name = f"'{class_names[c]}'" if class_names is not None and c < len(class_names) else str(c)
+        raise DataError(
+            f"--labels-per-class {k} is more than class {name} has ({n} training samples); at most {n} fit every class."
+        )
     return _pick(labels, {c: k for c in counts}, seed)
 
 
@@ -80,3 +89,26 @@ def fraction_subset(labels: torch.Tensor, fraction: float, *, seed: int = 0) -> 
     """
     labels = torch.as_tensor(labels)
     return _pick(labels, fraction_counts(labels, fraction), seed)
+
+
+def labels_before_reading(dataset: Any) -> torch.Tensor | None:
+    """The labels of ``dataset`` known without reading a sample: those of its ``samples``, a list of
+    ``(path, label)`` (the folder datasets of the built-in plugins); None for any other dataset.
+
+    A low-shot subset chosen on them is the one chosen on the extracted labels, so only the
+    chosen samples need encoding.
+
+    >>> class Folder:
+    ...     samples = [("a/1.png", 0), ("b/2.png", 1)]
+    >>> labels_before_reading(Folder())
+    tensor([0, 1])
+    """
+    samples = getattr(dataset, "samples", None)
+    if not isinstance(samples, (list, tuple)) or not samples:
+        return None
+    if not all(
+        isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], (str, os.PathLike)) and isinstance(s[1], int)
+        for s in samples
+    ):
+        return None
+    return torch.tensor([s[1] for s in samples], dtype=torch.long)

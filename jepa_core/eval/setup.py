@@ -23,6 +23,7 @@ from pathlib import Path
 
 import attrs
 import torch
+from torch.utils.data import Subset
 
 from jepa_core.build import build_dataset
 from jepa_core.config import RunConfig, apply_overrides, field_types, set_value
@@ -30,7 +31,7 @@ from jepa_core.dist import DistInfo, select_device
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.classes import check_dataset_classes, check_label_counts
 from jepa_core.eval.features import extract_features
-from jepa_core.eval.lowshot import fraction_subset, per_class_subset
+from jepa_core.eval.lowshot import fraction_subset, labels_before_reading, per_class_subset
 from jepa_core.eval.overlap import warn_shared_samples
 from jepa_core.extract import build_encoder, encoder_label, preset_reference, run_config
 from jepa_core.interop import Checkpoint, read_checkpoint
@@ -157,20 +158,39 @@ def frozen_features(
     if precheck is not None:
         precheck(encoder, train_set[0][0])
     batch = batch_size or cfg.probe.batch_size
+    low_shot = labels_per_class is not None or label_fraction is not None  # few per class on purpose
+    known = {name: labels_before_reading(ds) for name, ds in (("train", train_set), ("val", val_set))}
+    for name, y in known.items():  # a flat folder, found before any sample is encoded
+        if y is not None and bool((y < 0).any()):
+            raise _unlabelled(name, cfg)
+    train_known = known["train"]
+    if low_shot and train_known is not None:  # the subset first: only its samples are encoded
+        chosen = _low_shot(train_known, labels_per_class, label_fraction, seed, getattr(train_set, "classes", None))
+        train_set = Subset(train_set, chosen.tolist())
     tx, ty = extract_features(encoder, train_set, batch_size=batch, device=setup.device, pool=pool)
     vx, vy = extract_features(encoder, val_set, batch_size=batch, device=setup.device, pool=pool)
     for name, y in (("train", ty), ("val", vy)):
         if bool((y < 0).any()):
-            raise DataError(
-                f"the {name} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
-                "evaluation needs one sub-folder per class."
-            )
-    if labels_per_class is not None:
-        idx = per_class_subset(ty, labels_per_class, seed=seed)
+            raise _unlabelled(name, cfg)
+    if low_shot and train_known is None:
+        idx = _low_shot(ty, labels_per_class, label_fraction, seed, getattr(train_set, "classes", None))
         tx, ty = tx[idx], ty[idx]
-    elif label_fraction is not None:
-        idx = fraction_subset(ty, label_fraction, seed=seed)
-        tx, ty = tx[idx], ty[idx]
-    low_shot = labels_per_class is not None or label_fraction is not None  # few per class on purpose
     check_label_counts(ty, what=f"the train set of dataset '{cfg.data.name}'", warn_few=not low_shot)
     return tx, ty, vx, vy
+
+
+def _low_shot(
+    labels: torch.Tensor, per_class: int | None, fraction: float | None, seed: int, names: Sequence[str] | None
+) -> torch.Tensor:
+    """The seeded low-shot indices into ``labels``: ``per_class`` of each class, else ``fraction``."""
+    if per_class is not None:
+        return per_class_subset(labels, per_class, seed=seed, class_names=names)
+    assert fraction is not None
+    return fraction_subset(labels, fraction, seed=seed)
+
+
+def _unlabelled(split: str, cfg: RunConfig) -> DataError:
+    return DataError(
+        f"the {split} set of dataset '{cfg.data.name}' has unlabelled samples (label -1); "
+        "evaluation needs one sub-folder per class."
+    )

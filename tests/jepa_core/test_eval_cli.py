@@ -157,6 +157,47 @@ def test_probe_on_image_folders_with_label_fraction(run_dir, tmp_path, capsys):
     assert "on 6 val samples (6 train samples, 3 classes)" in out and "top-5" not in out
 
 
+def test_a_low_shot_subset_of_a_folder_is_chosen_before_encoding(run_dir, tmp_path, monkeypatch):
+    """Only the chosen samples are encoded (1% of Fashion-MNIST: 600 train images, not 60,000),
+    and the features and labels are those of choosing after encoding all of them."""
+    from jepa_core.build import build_dataset
+    from jepa_core.eval import setup as eval_setup
+    from jepa_core.registry import build_registry
+    from jepa_image.synthetic import SyntheticShapesDataset
+
+    ds = SyntheticShapesDataset(30, resolution=32, num_classes=3, split="train")
+    for split in ("train", "val"):
+        for i in range(30):
+            folder = tmp_path / split / ds.classes[ds.label(i)]
+            folder.mkdir(parents=True, exist_ok=True)
+            ds.image(i).save(folder / f"{i}.png")
+    registry = build_registry()
+    setup = eval_setup.load_setup(
+        registry, str(run_dir), data=True, train=str(tmp_path / "train"), val=str(tmp_path / "val")
+    )
+    encoder = eval_setup.encoders_to_evaluate(setup, "target", compare_random_init=False)["target encoder"]
+    encoded: list[int] = []
+    extract = eval_setup.extract_features
+
+    def counting(encoder, dataset, **kwargs):
+        encoded.append(len(dataset))
+        return extract(encoder, dataset, **kwargs)
+
+    monkeypatch.setattr(eval_setup, "extract_features", counting)
+    for option in ({"labels_per_class": 2}, {"label_fraction": 0.3}):
+        first = eval_setup.frozen_features(setup, encoder, pool="mean", seed=3, **option)
+        assert encoded == [6 if "labels_per_class" in option else 9, 30]
+        encoded.clear()
+        with monkeypatch.context() as m:  # a dataset without `samples`: chosen after encoding all
+            m.setattr(eval_setup, "labels_before_reading", lambda dataset: None)
+            second = eval_setup.frozen_features(setup, encoder, pool="mean", seed=3, **option)
+        assert encoded == [30, 30]
+        encoded.clear()
+        for a, b in zip(first, second, strict=True):
+            assert torch.equal(a, b)
+    assert len(build_dataset(setup.cfg, registry, "train_eval")) == 30
+
+
 def test_representation_report_of_a_checkpoint_matches_the_runs_own(run_dir, tmp_path, capsys):
     from jepa_core.eval.setup import encoders_to_evaluate, load_setup
     from jepa_core.representation import representation_report
@@ -203,7 +244,10 @@ def test_user_errors_exit_2_with_one_sentence(run_dir, tmp_path, capsys):
     assert main(["eval", "knn", "--checkpoint", str(run_dir), "--train", str(tmp_path)]) == 2
     assert "give both --train and --val" in capsys.readouterr().err
     assert main(["eval", "knn", "--checkpoint", str(run_dir), "--labels-per-class", "100"]) == 2
-    assert "--labels-per-class 100 is more than class 0 has (8" in capsys.readouterr().err
+    assert (
+        "--labels-per-class 100 is more than class 'circle' has (8 training samples); at most 8 fit every class."
+        in (capsys.readouterr().err)
+    )
     assert main(["eval", "knn", "--checkpoint", str(run_dir), "--set", "encoder.depth=1"]) == 2
     assert "unexpected keys blocks.1." in capsys.readouterr().err
 
