@@ -109,7 +109,9 @@ def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, w
     torch.manual_seed(cfg.train.seed)  # a preset at random init is the same on every call
     encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
     if ckpt is not None:
-        load_network(encoder, ckpt.network(WHICH[which]), what=WHICH[which], source=ckpt.source)
+        load_network(
+            encoder, ckpt.network(WHICH[which]), what=WHICH[which], source=ckpt.source, trained_as=ckpt.trained_as()
+        )
     encoder.requires_grad_(False)
     return encoder.eval()
 

@@ -83,6 +83,17 @@ class Checkpoint:
         cfg = self.state.get("config") if self.format == "jepaforge" else None
         return cfg if isinstance(cfg, dict) else None
 
+    def trained_as(self) -> str:
+        """``" (trained with preset image/small, encoder 'vit')"`` from a jepaforge checkpoint's stored config;
+        empty when it holds none (a released file)."""
+        cfg = self.config or {}
+        encoder = cfg.get("encoder")
+        name = encoder.get("name") if isinstance(encoder, dict) else None
+        run = f"{cfg.get('plugin')}/{cfg.get('preset')}" if cfg.get("plugin") else None
+        parts = [f"preset {run}" if run else None, f"encoder '{name}'" if name else None]
+        shown = ", ".join(p for p in parts if p)
+        return f" (trained with {shown})" if shown else ""
+
     def network(self, name: str) -> dict[str, Any]:
         """State_dict of network ``name`` (one of :data:`NETWORKS`) without the ``module.`` prefix."""
         if name not in NETWORKS + OPTIONAL_NETWORKS:
@@ -173,9 +184,12 @@ def describe_architecture(arch: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in arch.items())
 
 
-def load_network(module: nn.Module, state_dict: dict[str, Any], *, what: str, source: str) -> None:
+def load_network(
+    module: nn.Module, state_dict: dict[str, Any], *, what: str, source: str, trained_as: str = ""
+) -> None:
     """Strict load of ``state_dict`` into ``module``; a mismatch is a CheckpointError naming the
-    differing architecture fields (depth, width, patch, grid) and the mismatched keys/shapes.
+    differing architecture fields (depth, width, patch, grid), the mismatched keys/shapes and what
+    the checkpoint was trained as (``trained_as``: :meth:`Checkpoint.trained_as`).
     ``module`` may be plain or sharded (FSDP): :func:`jepa_core.parallel.load_module_state`."""
     try:
         parallel.load_module_state(module, strip_prefix(state_dict), what=what)
@@ -184,7 +198,7 @@ def load_network(module: nn.Module, state_dict: dict[str, Any], *, what: str, so
         diffs = [f"{k} {theirs[k]} vs {ours[k]}" for k in theirs if k in ours and theirs[k] != ours[k]]
         arch = f"; architecture (checkpoint vs model): {', '.join(diffs)}" if diffs else ""
         raise CheckpointError(
-            f"{str(err).rstrip('.')}{arch}; checkpoint '{source}' (choose the matching --preset or --set "
+            f"{str(err).rstrip('.')}{arch}; checkpoint '{source}'{trained_as} (choose the matching --preset or --set "
             f"{'encoder' if what != 'predictor' else 'predictor'}.* overrides)."
         ) from err
 
@@ -202,7 +216,7 @@ def load_networks(
     """
     for name, module in (("encoder", encoder), ("predictor", predictor), ("target_encoder", target_encoder)):
         if module is not None:
-            load_network(module, ckpt.network(name), what=name, source=ckpt.source)
+            load_network(module, ckpt.network(name), what=name, source=ckpt.source, trained_as=ckpt.trained_as())
 
 
 @attrs.frozen
@@ -247,11 +261,13 @@ def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.
             continue
         if name in ("predictor", "target_encoder") and ckpt.state.get(name) == {}:
             if name == "target_encoder":
-                load_network(module, ckpt.network("encoder"), what="encoder", source=ckpt.source)
+                load_network(
+                    module, ckpt.network("encoder"), what="encoder", source=ckpt.source, trained_as=ckpt.trained_as()
+                )
                 started.append("target encoder: a copy of the loaded encoder (the checkpoint has none)")
             else:
                 started.append("predictor: a fresh init (the checkpoint has none)")
             continue
-        load_network(module, ckpt.network(name), what=name, source=ckpt.source)
+        load_network(module, ckpt.network(name), what=name, source=ckpt.source, trained_as=ckpt.trained_as())
         loaded.append(name)
     return Initialised(ckpt, tuple(loaded), tuple(started))

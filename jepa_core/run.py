@@ -228,6 +228,11 @@ def _restore(
             f"resuming from {latest} (step {trainer.step}, epoch {trainer.epoch}, "
             f"step-in-epoch {trainer.step_in_epoch})"
         )
+        if cfg.train.init_from:
+            log(
+                f"train.init_from '{cfg.train.init_from}' is not read: a resumed run continues from its own "
+                "checkpoint (train into a new --out to start from those weights)"
+            )
     elif cfg.train.init_from:
         init = init_trainer_from(cfg.train.init_from, trainer, map_location=device)
         log(f"initialised {init.describe()}; optimizer and schedules start afresh")

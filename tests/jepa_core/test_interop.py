@@ -189,6 +189,10 @@ def test_train_init_from_released_file_starts_from_its_weights(registry, release
     log2 = io.StringIO()
     run_mod.train_run(cfg, registry, stream=log2)
     assert "resuming from" in log2.getvalue() and "initialised" not in log2.getvalue()
+    assert (
+        f"train.init_from '{path}' is not read: a resumed run continues from its own checkpoint (train into a "
+        "new --out to start from those weights)"
+    ) in log2.getvalue()
 
 
 def test_cli_train_init_from_sets_the_config(registry):
@@ -247,3 +251,14 @@ def test_init_from_a_lejepa_run_loads_its_encoder_and_starts_the_rest_as_a_fresh
     assert all(torch.equal(seen["target_encoder"][k], v) for k, v in trained.items())
     fresh = build_parts(cfg, registry).predictor.state_dict()
     assert all(torch.equal(seen["predictor"][k], v) for k, v in fresh.items())
+
+
+def test_init_from_another_modalitys_run_names_what_the_checkpoint_was_trained_as(tiny_image_run, tmp_path, capsys):
+    from jepa_core.cli import main
+
+    argv = ["train", "--plugin", "video", "--preset", "demo", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--init-from", str(tiny_image_run), "--set", "train.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the encoder in the checkpoint does not match the model: ")
+    assert "(trained with preset image/demo, encoder 'vit') (choose the matching --preset" in err
+    assert err.count("\n") == 1
