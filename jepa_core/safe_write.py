@@ -156,9 +156,14 @@ def _folder_problem(folder: Path) -> str | None:
         return REASONS[errno.EROFS]
     if not os.access(folder, os.W_OK | os.X_OK):
         return REASONS[errno.EACCES]
+    if stats is not None and stats.f_blocks == 0:  # /proc, /sys: no storage behind them at all
+        return NO_STORAGE
     if stats is not None and stats.f_bavail == 0:
         return REASONS[errno.ENOSPC]
     return None
+
+
+NO_STORAGE = "a virtual file system with no storage"
 
 
 def _check_creatable(target: Path, folder: Path, flag: str) -> None:

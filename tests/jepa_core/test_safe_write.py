@@ -5,6 +5,7 @@ nothing; atomic writes keep the previous file. Real tmpfs mounts where permitted
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 import torch
@@ -123,3 +124,12 @@ def test_atomic_text_files_get_the_usual_permissions(tmp_path):
         os.umask(before)
     assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["probe.json"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_virtual_file_system_is_not_called_a_full_disk():
+    """/proc reports no free blocks because it has no blocks at all: not 'the disk is full'."""
+    with pytest.raises(
+        OutputError, match=r"cannot be written \(a virtual file system with no storage at '/proc'\); choose a writable"
+    ):
+        check_output_dir("/proc/jepa_run", flag="--out")
