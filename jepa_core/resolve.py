@@ -64,7 +64,7 @@ def _check_reads_folder(cfg: RunConfig, registry: Registry) -> None:
     """``--data`` sets ``data.root``: a dataset without one (generated samples) is a :class:`ConfigError`
     naming the switch to the plugin's folder dataset, with the options the two share and this config changes."""
     options = cfg.data.options
-    if "root" in attrs.fields_dict(type(options)):
+    if not attrs.has(type(options)) or "root" in attrs.fields_dict(type(options)):
         return
     folder = registry.folder_dataset(cfg.plugin)
     if folder is None:

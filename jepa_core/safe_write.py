@@ -35,6 +35,9 @@ REASONS: dict[int, str] = {
     errno.ENAMETOOLONG: "the name is too long",
 }
 
+NO_STORAGE = "a virtual file system with no storage"
+"""Why nothing can be written under /proc or /sys (no blocks at all, so not 'the disk is full')."""
+
 OUT_OF_SPACE: frozenset[int] = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """Errors a write can hit at any time, however well the path was checked beforehand."""
 
@@ -161,9 +164,6 @@ def _folder_problem(folder: Path) -> str | None:
     if stats is not None and stats.f_bavail == 0:
         return REASONS[errno.ENOSPC]
     return None
-
-
-NO_STORAGE = "a virtual file system with no storage"
 
 
 def _check_creatable(target: Path, folder: Path, flag: str) -> None:
