@@ -11,6 +11,7 @@ Console progress and the loss log are :mod:`jepa_core.progress`'s, non-finite ch
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -94,10 +95,16 @@ class Checkpointer(Callback):
         self.save(trainer)
 
 
+HANGUP = getattr(signal, "SIGHUP", None)
+"""The signal a closed terminal (a dropped ssh session) sends; absent on Windows."""
+
+
 class PreemptionHandler(Callback):
     """SIGTERM/SIGUSR1 ask the trainer to stop after the current step (then a checkpoint is written).
     So does a first Ctrl-C (SIGINT) where Python's own handler is in place; a second one raises
-    ``KeyboardInterrupt`` at once.
+    ``KeyboardInterrupt`` at once. So does SIGHUP where it is at its default (not under ``nohup``):
+    the terminal is gone, so the console outputs that were terminals go to the null device first
+    and the last lines and the checkpoint are written without an error.
 
     >>> with PreemptionHandler(trainer) as preemption:       # doctest: +SKIP
     ...     trainer.fit(loader, epochs=1, callbacks=[checkpointer])
@@ -111,17 +118,28 @@ class PreemptionHandler(Callback):
         self.trainer = trainer
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
+        self._terminals: list[int] = []
 
     def __enter__(self) -> PreemptionHandler:
         for sig in self.SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored, not the embedder's own
             self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
+        if HANGUP is not None and signal.getsignal(HANGUP) is signal.SIG_DFL:
+            self._terminals = [fd for fd in (1, 2) if _is_terminal(fd)]  # a hung-up terminal no longer says
+            self._previous[HANGUP] = signal.signal(HANGUP, self._hangup)
         return self
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.received = signum
         self.trainer.stop_requested = True
+
+    def _hangup(self, signum: int, frame: FrameType | None) -> None:
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        for fd in self._terminals:
+            os.dup2(quiet, fd)  # writes to a hung-up terminal fail (EIO)
+        os.close(quiet)
+        self._handle(signum, frame)
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C stops at once
@@ -130,6 +148,13 @@ class PreemptionHandler(Callback):
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def monitors(

@@ -11,6 +11,7 @@ worker count, process restarts or what ran before. That is what makes resume exa
 from __future__ import annotations
 
 import inspect
+import signal
 from collections.abc import Callable, Sequence, Sized
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -306,6 +307,8 @@ class MaskCollator:
 
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
+    if hasattr(signal, "SIGHUP"):  # a closed terminal stops the main process, which stops the workers
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     seed_host_rngs(torch.initial_seed())  # the worker's own seed, drawn from the loader's seeded generator
 
 

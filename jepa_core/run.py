@@ -43,7 +43,7 @@ from jepa_core import rundir
 from jepa_core.bad_samples import BadSampleLimit, BadSampleTally
 from jepa_core.build import Parts, build_dataset, build_encoder, build_parts, first_readable_sample
 from jepa_core.callback_base import Callback
-from jepa_core.callbacks import Checkpointer, PreemptionHandler, monitors
+from jepa_core.callbacks import HANGUP, Checkpointer, PreemptionHandler, monitors
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.config_files import plain
 from jepa_core.console import echo
@@ -81,6 +81,8 @@ from jepa_core.seeding import seed_host_rngs
 from jepa_core.trainer import Trainer
 
 __all__ = [
+    "EXIT_HANGUP",
+    "EXIT_INTERRUPTED",
     "EXIT_PREEMPTED",
     "RunResult",
     "run_probe",
@@ -105,6 +107,7 @@ __all__ = [
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a signal after writing a checkpoint; re-run to resume
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C after writing a checkpoint; re-run to resume
+EXIT_HANGUP = 129  # 128 + SIGHUP: stopped by a closed terminal after writing a checkpoint; re-run to resume
 
 Log = Callable[[str], None]
 
@@ -436,6 +439,8 @@ def _train(
         cause = f"signal {preemption.received}" if preemption.received is not None else "another rank's signal"
         if preemption.received == signal.SIGINT:
             cause = f"Ctrl-C ({cause})"
+        elif preemption.received == HANGUP:
+            cause = f"a closed terminal ({cause})"
         log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
     else:
         if info.is_main:

@@ -10,9 +10,10 @@ import argparse
 import signal
 import sys
 
+from jepa_core.callbacks import HANGUP
 from jepa_core.cli.common import SubParsers, add_config_args, add_config_file_arg, config_from_args, path_arg
 from jepa_core.registry import Registry
-from jepa_core.run import EXIT_INTERRUPTED, EXIT_PREEMPTED, train_run
+from jepa_core.run import EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_PREEMPTED, train_run
 from jepa_core.rundir import check_fresh_run_dir
 
 
@@ -42,7 +43,8 @@ def add_parser(sub: SubParsers) -> None:
 
 def run(args: argparse.Namespace, registry: Registry) -> int:
     """Train; exit code 0, ``EXIT_PREEMPTED`` (75) when a signal stopped the run at a checkpoint, or
-    ``EXIT_INTERRUPTED`` (130) when Ctrl-C did (a job scheduler requeues on 75, not on 130)."""
+    ``EXIT_INTERRUPTED`` (130) when Ctrl-C did, ``EXIT_HANGUP`` (129) when a closed terminal did (a job
+    scheduler requeues on 75 only)."""
     cfg = config_from_args(args, registry)
     if args.no_resume:
         check_fresh_run_dir(cfg)
@@ -55,4 +57,6 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     )
     if not result.preempted:
         return 0
-    return EXIT_INTERRUPTED if result.stop_signal == signal.SIGINT else EXIT_PREEMPTED
+    if result.stop_signal == signal.SIGINT:
+        return EXIT_INTERRUPTED
+    return EXIT_HANGUP if result.stop_signal == HANGUP else EXIT_PREEMPTED

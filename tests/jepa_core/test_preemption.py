@@ -114,3 +114,53 @@ def test_a_second_ctrl_c_stops_at_once_and_the_handlers_are_restored():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
+def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path):
+    """The run's terminal goes away (its master side closed, so writes to it fail) and SIGHUP
+    reaches the run's process group, its data worker included: the step is finished, a checkpoint
+    written, the exit code 129; before, SIGHUP killed the run and lost every step since the last
+    checkpoint."""
+    import pty
+    import select
+
+    from jepa_core.run import EXIT_HANGUP
+
+    cmd = toy_command(
+        tmp_path, "train.epochs=50", "train.log_every=1", "train.checkpoint_every=10000", "train.num_workers=1"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        seen = b""
+        while b"\nstep " not in seen and proc.poll() is None:
+            if select.select([master], [], [], 60)[0]:
+                seen += os.read(master, 4096)
+        os.close(master)  # the terminal is gone: the run's writes to it now fail
+        os.killpg(proc.pid, signal.SIGHUP)
+        assert proc.wait(timeout=240) == EXIT_HANGUP, seen.decode(errors="replace")
+    finally:
+        proc.kill()
+    newest = latest_checkpoint(tmp_path / "checkpoints")
+    assert newest is not None  # written by the stop, not by checkpoint_every
+    step = load_checkpoint(newest)["step"]
+    assert 1 <= step < 400
+    resumed = run_cli(tmp_path, "train.epochs=50", f"train.max_steps={step + 1}", "train.checkpoint_every=10000")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {newest} (step {step}," in resumed.stdout
+
+
+def test_sighup_is_left_alone_where_it_is_ignored():
+    """Under nohup (SIGHUP ignored) a closed terminal does not stop the run."""
+
+    class Stub:
+        stop_requested = False
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with PreemptionHandler(Stub()):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
