@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -103,8 +104,9 @@ class PreemptionHandler(Callback):
     """SIGTERM/SIGUSR1 ask the trainer to stop after the current step (then a checkpoint is written).
     So does a first Ctrl-C (SIGINT) where Python's own handler is in place; a second one raises
     ``KeyboardInterrupt`` at once. So does SIGHUP where it is at its default (not under ``nohup``):
-    the terminal is gone, so the console outputs that were terminals go to the null device first
-    and the last lines and the checkpoint are written without an error.
+    the terminal is gone, so the console outputs that were the terminal or a pipe (whose reader
+    the same signal stops) go to the null device first, and the last lines and the checkpoint are
+    written without an error.
 
     >>> with PreemptionHandler(trainer) as preemption:       # doctest: +SKIP
     ...     trainer.fit(loader, epochs=1, callbacks=[checkpointer])
@@ -126,7 +128,7 @@ class PreemptionHandler(Callback):
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored, not the embedder's own
             self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         if HANGUP is not None and signal.getsignal(HANGUP) is signal.SIG_DFL:
-            self._terminals = [fd for fd in (1, 2) if _is_terminal(fd)]  # a hung-up terminal no longer says
+            self._terminals = [fd for fd in (1, 2) if _dies_with_the_terminal(fd)]  # a hung-up one no longer says
             self._previous[HANGUP] = signal.signal(HANGUP, self._hangup)
         return self
 
@@ -150,9 +152,10 @@ class PreemptionHandler(Callback):
             signal.signal(sig, handler)
 
 
-def _is_terminal(fd: int) -> bool:
+def _dies_with_the_terminal(fd: int) -> bool:
+    """Whether output ``fd`` is a terminal, or a pipe (``| tee log``: its reader gets the same SIGHUP)."""
     try:
-        return os.isatty(fd)
+        return os.isatty(fd) or stat.S_ISFIFO(os.fstat(fd).st_mode)
     except OSError:
         return False
 

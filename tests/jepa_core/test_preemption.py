@@ -117,11 +117,12 @@ def test_a_second_ctrl_c_stops_at_once_and_the_handlers_are_restored():
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
-def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path):
-    """The run's terminal goes away (its master side closed, so writes to it fail) and SIGHUP
-    reaches the run's process group, its data worker included: the step is finished, a checkpoint
-    written, the exit code 129; before, SIGHUP killed the run and lost every step since the last
-    checkpoint."""
+@pytest.mark.parametrize("console", ["terminal", "pipe"])
+def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console):
+    """The run's console goes away (a pseudo-terminal whose master side is closed, or a pipe whose
+    reader is gone, as `| tee log` in a closed terminal: writes to either fail) and SIGHUP reaches
+    the run's process group, its data worker included: the step is finished, a checkpoint written,
+    the exit code 129. Before, SIGHUP killed the run and lost every step since the last checkpoint."""
     import pty
     import select
 
@@ -130,15 +131,17 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path):
     cmd = toy_command(
         tmp_path, "train.epochs=50", "train.log_every=1", "train.checkpoint_every=10000", "train.num_workers=1"
     )
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
+    read_end, write_end = pty.openpty() if console == "terminal" else os.pipe()
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end, start_new_session=True
+    )
+    os.close(write_end)
     try:
         seen = b""
         while b"\nstep " not in seen and proc.poll() is None:
-            if select.select([master], [], [], 60)[0]:
-                seen += os.read(master, 4096)
-        os.close(master)  # the terminal is gone: the run's writes to it now fail
+            if select.select([read_end], [], [], 60)[0]:
+                seen += os.read(read_end, 4096)
+        os.close(read_end)  # the console is gone: the run's writes to it now fail
         os.killpg(proc.pid, signal.SIGHUP)
         assert proc.wait(timeout=240) == EXIT_HANGUP, seen.decode(errors="replace")
     finally:
