@@ -211,3 +211,17 @@ def test_lejepa_small_fast_is_lejepa_small_muon_for_six_epochs_with_batch_wide_v
         train=attrs.evolve(cfg.train, epochs=8, num_workers=2, out_dir=base.train.out_dir),
     )
     assert same == base
+
+
+def test_lejepa_small_views_is_lejepa_small_fast_with_four_local_views(registry):
+    """The recipe behind the four-local-view Fashion-MNIST numbers in docs/results.md."""
+    cfg = registry.preset("image", "lejepa_small_views").build()
+    base = registry.preset("image", "lejepa_small_fast").build()
+    assert (cfg.masker.name, cfg.masker.options.global_views, cfg.masker.options.local_views) == ("token_views", 2, 4)
+    same = attrs.evolve(
+        cfg,
+        preset=base.preset,
+        masker=attrs.evolve(cfg.masker, options=attrs.evolve(cfg.masker.options, local_views=2)),
+        train=attrs.evolve(cfg.train, out_dir=base.train.out_dir),
+    )
+    assert same == base
