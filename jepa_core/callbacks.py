@@ -97,7 +97,7 @@ class Checkpointer(Callback):
 
 
 HANGUP = getattr(signal, "SIGHUP", None)
-"""The signal a closed terminal (a dropped ssh session) sends; absent on Windows."""
+"""The signal a closed terminal (a dropped ssh connection) sends; absent on Windows."""
 
 
 class PreemptionHandler(Callback):

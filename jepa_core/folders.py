@@ -244,3 +244,27 @@ def scan_class_folders(
         exts = ", ".join(e.lstrip(".") for e in extensions)
         raise DataError(f"no {noun} found in '{path}'; accepted extensions are {exts} (any case).")
     return classes, samples
+
+
+def file_samples(dataset: Any) -> list[tuple[str, int]] | None:
+    """The ``samples`` of a dataset backed by files, a list of ``(path, label)`` (the folder
+    datasets of the built-in plugins expose one), or None for any other dataset.
+
+    >>> class Folder:
+    ...     samples = [("a/1.png", 0), ("b/2.png", 1)]
+    >>> file_samples(Folder())
+    [('a/1.png', 0), ('b/2.png', 1)]
+    """
+    samples = getattr(dataset, "samples", None)
+    if not isinstance(samples, (list, tuple)) or not samples:
+        return None
+    if not all(
+        isinstance(s, (list, tuple))
+        and len(s) == 2
+        and isinstance(s[0], (str, os.PathLike))
+        and isinstance(s[1], (int, np.integer))
+        and not isinstance(s[1], bool)
+        for s in samples
+    ):
+        return None
+    return [(os.fspath(path), int(label)) for path, label in samples]

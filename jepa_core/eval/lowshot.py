@@ -14,13 +14,13 @@ with ``n_c`` samples (at least one per class, rounded half up).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from jepa_core.errors import ConfigError, DataError
+from jepa_core.folders import file_samples
 
 
 def _classes(labels: torch.Tensor) -> list[int]:
@@ -92,8 +92,8 @@ def fraction_subset(labels: torch.Tensor, fraction: float, *, seed: int = 0) -> 
 
 
 def labels_before_reading(dataset: Any) -> torch.Tensor | None:
-    """The labels of ``dataset`` known without reading a sample: those of its ``samples``, a list of
-    ``(path, label)`` (the folder datasets of the built-in plugins); None for any other dataset.
+    """The labels of ``dataset`` known without reading a sample: those of its
+    :func:`~jepa_core.folders.file_samples`; None for a dataset without them.
 
     A low-shot subset chosen on them is the one chosen on the extracted labels, so only the
     chosen samples need encoding.
@@ -103,12 +103,5 @@ def labels_before_reading(dataset: Any) -> torch.Tensor | None:
     >>> labels_before_reading(Folder())
     tensor([0, 1])
     """
-    samples = getattr(dataset, "samples", None)
-    if not isinstance(samples, (list, tuple)) or not samples:
-        return None
-    if not all(
-        isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], (str, os.PathLike)) and isinstance(s[1], int)
-        for s in samples
-    ):
-        return None
-    return torch.tensor([s[1] for s in samples], dtype=torch.long)
+    samples = file_samples(dataset)
+    return None if samples is None else torch.tensor([label for _, label in samples], dtype=torch.long)

@@ -15,15 +15,12 @@ import os
 import warnings
 from typing import Any
 
+from jepa_core.folders import file_samples
+
 
 def _paths(dataset: Any) -> list[str] | None:
-    samples = getattr(dataset, "samples", None)
-    if not isinstance(samples, (list, tuple)) or not samples:
-        return None
-    first = samples[0]
-    if not (isinstance(first, (list, tuple)) and first and isinstance(first[0], (str, os.PathLike))):
-        return None
-    return _resolved([os.fspath(sample[0]) for sample in samples])
+    samples = file_samples(dataset)
+    return None if samples is None else _resolved([path for path, _ in samples])
 
 
 def _resolved(paths: list[str]) -> list[str]:
