@@ -3,7 +3,7 @@
 With ``data.batch_views=true`` an image dataset reads each sample as its 8-bit image resized to
 ``resolution`` x ``resolution`` (``[3, R, R]`` uint8, grey repeated) and the collate hands the
 stacked batch to :class:`BatchViews`, which draws every view of every sample at once: random
-resized crops (and flips) as one ``affine_grid`` / ``grid_sample`` per view, colour jitter,
+resized crops (and flips) as one ``grid_sample`` per view, colour jitter,
 greyscale and blur as per-sample factors, then the ImageNet normalisation. The options and
 their meaning are those of :class:`~jepa_image.transforms.ImageAugmentConfig`, with these
 differences from the per-image PIL pipeline:
@@ -83,7 +83,8 @@ def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate each sample's hue by ``shift[b]`` turns (RGB -> HSV -> RGB)."""
+    """Rotate each sample's hue by ``shift[b]`` turns (RGB -> HSV -> RGB), elementwise: channel
+    ``c = v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6 h) mod 6``, ``n`` = 5, 3, 1 for R, G, B."""
     r, g, b = x.unbind(1)  # each [B, H, W]
     maxc, _ = x.max(1)
     minc, _ = x.min(1)
@@ -93,24 +94,14 @@ def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     rc, gc, bc = (maxc - r) / d, (maxc - g) / d, (maxc - b) / d
     hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
     hue = torch.where(delta > 0, hue / 6.0, torch.zeros_like(hue))
-    hue = torch.remainder(hue + shift.view(-1, 1, 1), 1.0)
-    v = maxc
-    h6 = hue * 6.0
-    i = torch.floor(h6)
-    f = h6 - i
-    i = i.long() % 6
-    p, q, t = v * (1 - sat), v * (1 - sat * f), v * (1 - sat * (1 - f))
-    # rows: the R, G, B value for each of the six hue sectors
-    table = torch.stack(
-        [
-            torch.stack([v, q, p, p, t, v], 1),
-            torch.stack([t, v, v, q, p, p], 1),
-            torch.stack([p, p, t, v, v, q], 1),
-        ],
-        1,
-    )  # [B, 3, 6, H, W]
-    idx = i.unsqueeze(1).unsqueeze(2).expand(-1, 3, 1, -1, -1)  # [B, 3, 1, H, W]
-    return table.gather(2, idx).squeeze(2)
+    h6 = torch.remainder(hue + shift.view(-1, 1, 1), 1.0).mul_(6.0)
+    chroma = maxc * sat  # [B, H, W]
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+        channels.append(maxc - chroma * ramp)
+    return torch.stack(channels, 1)
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
@@ -176,10 +167,10 @@ class BatchViews:
         sx = w
         if self.cfg.flip:
             sx = torch.where(_coin(n, 0.5, g), -w, w)
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 2] = sx, 2 * cx - 1
-        theta[:, 1, 1], theta[:, 1, 2] = h, 2 * cy - 1
-        grid = F.affine_grid(theta.to(x.dtype), [n, x.shape[1], size, size], align_corners=False)
+        base = (torch.arange(size, dtype=x.dtype) * 2 + 1) / size - 1  # pixel centres in [-1, 1]
+        gx = sx.to(x.dtype).view(n, 1, 1) * base.view(1, 1, size) + (2 * cx - 1).to(x.dtype).view(n, 1, 1)
+        gy = h.to(x.dtype).view(n, 1, 1) * base.view(1, size, 1) + (2 * cy - 1).to(x.dtype).view(n, 1, 1)
+        grid = torch.stack(torch.broadcast_tensors(gx, gy), -1)  # [B, size, size, 2]: (x, y) sampled per pixel
         return F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False).clamp_(0, 1)
 
     def _jitter(self, v: torch.Tensor, g: torch.Generator) -> torch.Tensor:

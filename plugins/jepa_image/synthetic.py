@@ -5,7 +5,8 @@ main object and, half the time, a small distractor dot. The object's CLASS is it
 label ``k`` is ``SHAPES[k]`` (``num_classes`` uses the first ``num_classes`` kinds), and image
 ``i`` of a split has label ``i % num_classes`` (balanced). Colour, size (18-32% of the side),
 position, rotation (+-15 degrees) and background are random, so only the shape tells the class.
-Image ``i`` of a split is a pure function of ``(seed, split, i)``.
+Image ``i`` of a split is a pure function of ``(seed, split, i)``, so each process draws it once
+and keeps its pixels (up to :data:`KEEP_RENDERED_BYTES` per dataset) for the later epochs.
 
 Example::
 
@@ -34,6 +35,8 @@ from jepa_vit.shapes import (
     shape_mask,
 )
 from jepa_vit.synthetic import SyntheticDataset, synthetic_split
+
+KEEP_RENDERED_BYTES = 512 * 2**20  # a dataset whose images fit keeps them once drawn
 
 
 def _num_classes(_inst: Any, attr: attrs.Attribute, value: int) -> None:
@@ -100,13 +103,20 @@ class SyntheticShapesDataset(SyntheticDataset):
         self.classes: list[str] = list(SHAPES[:num_classes])
         self.batch_transform = batch_transform  # batch-wide views (jepa_image.batch_views), applied by the collate
         self._grid: PixelGrid | None = None
+        keep = length * resolution * resolution * 3 <= KEEP_RENDERED_BYTES
+        self._rendered: dict[int, np.ndarray] | None = {} if keep else None  # index -> [res, res, 3] uint8
 
     def image(self, index: int) -> Image.Image:
         """The untransformed PIL image ``index`` (a pure function of seed, split, index)."""
-        rng = self.sample_rng(index)
-        if self._grid is None:
-            self._grid = PixelGrid(self.resolution)
-        return Image.fromarray(render_shape_image(rng, self.label(index), self._grid))
+        rng = self.sample_rng(index)  # IndexError outside the split
+        pixels = self._rendered.get(index) if self._rendered is not None else None
+        if pixels is None:
+            if self._grid is None:
+                self._grid = PixelGrid(self.resolution)
+            pixels = render_shape_image(rng, self.label(index), self._grid)
+            if self._rendered is not None:
+                self._rendered[index] = pixels
+        return Image.fromarray(pixels)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         return self.transform(self.image(index)), self.label(index)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import jepa_image.synthetic as synthetic_module
 from jepa_core.errors import BadSampleError, DataError
 from jepa_core.specs import DatasetSpec
 from jepa_image.datasets import dataset_specs
@@ -255,6 +256,29 @@ def test_synthetic_is_a_pure_function_of_seed_split_index() -> None:
     assert not torch.equal(a[5][0], val[5][0])
     restored = pickle.loads(pickle.dumps(a))
     assert torch.equal(restored[5][0], a[5][0])
+
+
+def test_synthetic_images_are_drawn_once_per_process_and_kept_while_they_fit(monkeypatch) -> None:
+    drawn: list[int] = []
+    real = synthetic_module.render_shape_image
+    monkeypatch.setattr(
+        synthetic_module, "render_shape_image", lambda rng, label, grid: drawn.append(label) or real(rng, label, grid)
+    )
+    ds = SyntheticShapesDataset(16, resolution=16, split="val")
+    first = [np.asarray(ds.image(i)) for i in range(16)]
+    again = [np.asarray(ds.image(i)) for i in range(16)]
+    assert len(drawn) == 16  # the second pass read what the first drew
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    fresh = SyntheticShapesDataset(16, resolution=16, split="val")
+    assert all(np.array_equal(np.asarray(fresh.image(i)), a) for i, a in enumerate(first))  # same pixels as drawn anew
+    with pytest.raises(IndexError, match="out of range"):
+        ds.image(16)
+    monkeypatch.setattr(synthetic_module, "KEEP_RENDERED_BYTES", 16 * 16 * 3 * 15)  # one image short of fitting
+    drawn.clear()
+    too_many = SyntheticShapesDataset(16, resolution=16, split="val")
+    for _ in range(2):
+        too_many.image(3)
+    assert len(drawn) == 2  # not kept: drawn at every read
 
 
 def test_synthetic_augmentation_follows_torch_rng() -> None:
