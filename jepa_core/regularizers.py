@@ -26,6 +26,7 @@ a generator seeded by the run seed and the step, the same on every rank).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
@@ -140,13 +141,40 @@ class VICReg:
         return self.cfg.variance_weight * variance + self.cfg.covariance_weight * covariance
 
 
+def knot_waves(x: torch.Tensor, knots: list[float]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``cos(t x)`` and ``sin(t x)`` for each knot ``t`` in turn. Evenly spaced knots from 0 take
+    one cosine and one sine in all: ``cos((j + 1) d x) = cos(j d x) cos(d x) - sin(j d x) sin(d x)``
+    and its sine twin, half the time of a cosine and a sine per knot on a CPU, within a few 1e-7
+    of them in fp32 over SIGReg's 17 knots; other knots get their own.
+
+    >>> x = torch.tensor([0.5, -2.0])
+    >>> [(round(c[1].item(), 4), round(s[1].item(), 4)) for c, s in knot_waves(x, [0.0, 1.0, 2.0])]
+    [(1.0, 0.0), (-0.4161, -0.9093), (-0.6536, 0.7568)]
+    """
+    step = knots[1] - knots[0] if len(knots) > 1 else 0.0
+    even = len(knots) > 2 and knots[0] == 0.0 and step > 0
+    even = even and all(abs((b - a) - step) <= 1e-5 * step for a, b in zip(knots, knots[1:], strict=False))
+    if not even:
+        for t in knots:
+            xt = x * t
+            yield torch.cos(xt), torch.sin(xt)
+        return
+    cos_step, sin_step = torch.cos(x * step), torch.sin(x * step)
+    cos, sin = torch.ones_like(x), torch.zeros_like(x)
+    for j in range(len(knots)):
+        if j:
+            cos, sin = cos * cos_step - sin * sin_step, sin * cos_step + cos * sin_step
+        yield cos, sin
+
+
 class EmpiricalCharacteristicFunction(torch.autograd.Function):
     """``(proj [N, K], t [T])`` -> the real and imaginary parts ``[K, T]`` of
     ``mean_n exp(i t proj[n, k])``. The backward recomputes the cosines and sines instead of
     keeping them. On a CPU both passes take one knot at a time, so that they work on ``[N, K]``
     tensors that stay in the cache (several times faster than the ``[N, K, T]`` products at
-    once: docs/results.md, attention and SIGReg on a CPU); elsewhere all knots at once, with no
-    host synchronisation.
+    once: docs/results.md, attention and SIGReg on a CPU), and evenly spaced knots from 0 (as
+    SIGReg's) get their cosines and sines by angle addition from the first step's
+    (:func:`knot_waves`); elsewhere all knots at once, with no host synchronisation.
 
     >>> re, im = EmpiricalCharacteristicFunction.apply(torch.zeros(4, 2), torch.tensor([0.0, 1.0]))
     >>> re.tolist(), im.tolist()
@@ -162,10 +190,9 @@ class EmpiricalCharacteristicFunction(torch.autograd.Function):
             xt = proj.unsqueeze(-1) * t  # [N, K, T]
             return torch.cos(xt).mean(0), torch.sin(xt).mean(0)
         re, im = proj.new_empty(proj.shape[1], len(t)), proj.new_empty(proj.shape[1], len(t))
-        for j, tj in enumerate(t.tolist()):
-            xt = proj * tj  # [N, K]
-            re[:, j] = torch.cos(xt).mean(0)
-            im[:, j] = torch.sin(xt).mean(0)
+        for j, (cos, sin) in enumerate(knot_waves(proj, t.tolist())):
+            re[:, j] = cos.mean(0)
+            im[:, j] = sin.mean(0)
         return re, im
 
     @staticmethod
@@ -180,9 +207,9 @@ class EmpiricalCharacteristicFunction(torch.autograd.Function):
             scale = t / n
             return (torch.cos(xt) * (grad_im * scale)).sum(-1) - (torch.sin(xt) * (grad_re * scale)).sum(-1), None
         grad = torch.zeros_like(proj)  # [N, K]
-        for j, tj in enumerate(t.tolist()):
-            xt = proj * tj
-            grad += torch.cos(xt) * (grad_im[:, j] * (tj / n)) - torch.sin(xt) * (grad_re[:, j] * (tj / n))
+        knots = t.tolist()
+        for j, (cos, sin) in enumerate(knot_waves(proj, knots)):
+            grad += cos * (grad_im[:, j] * (knots[j] / n)) - sin * (grad_re[:, j] * (knots[j] / n))
         return grad, None
 
 

@@ -22,6 +22,7 @@ from jepa_core.regularizers import (
     VICReg,
     VICRegConfig,
     is_active,
+    knot_waves,
     regularize,
 )
 from tests import toy_seq_plugin
@@ -59,6 +60,31 @@ def test_empirical_characteristic_function_values_and_gradients():
     torch.testing.assert_close(re, torch.cos(xt).mean(0))
     torch.testing.assert_close(im, torch.sin(xt).mean(0))
     assert torch.autograd.gradcheck(lambda p: EmpiricalCharacteristicFunction.apply(p, t), (proj,))
+
+
+@pytest.mark.parametrize("knots", [[0.0, 0.1875, 0.375, 0.5625], [0.0, 0.5, 1.5], [0.25, 0.5, 0.75], [0.0]])
+def test_knot_waves_give_each_knots_cosine_and_sine(knots: list[float]) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 32) * 3  # [N, K], angles up to about 30 radians at t = 3
+    for t, (cos, sin) in zip(knots, knot_waves(x, knots), strict=True):
+        torch.testing.assert_close(cos, torch.cos(x * t), atol=1e-6, rtol=0)
+        torch.testing.assert_close(sin, torch.sin(x * t), atol=1e-6, rtol=0)
+
+
+def test_sigregs_knots_take_the_angle_addition_within_float_rounding(monkeypatch) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 128) * 3
+    knots = SIGReg().t.tolist()  # 17 evenly spaced knots over [0, 3]
+    calls: list[int] = []
+    real_cos = torch.cos
+    monkeypatch.setattr(torch, "cos", lambda v: calls.append(1) or real_cos(v))
+    waves = list(knot_waves(x, knots))
+    monkeypatch.undo()
+    assert len(calls) == 1  # one cosine for all 17 knots
+    exact = [torch.cos(x.double() * t) for t in knots]  # fp64: the direct fp32 form rounds too
+    ours = max(float((c.double() - e).abs().max()) for e, (c, _) in zip(exact, waves, strict=True))
+    direct = max(float((torch.cos(x * t).double() - e).abs().max()) for t, e in zip(knots, exact, strict=True))
+    assert ours < 4e-6 and ours < 3 * direct
 
 
 def test_sigreg_under_bf16_autocast_takes_the_characteristic_function_in_fp32():
