@@ -12,6 +12,8 @@ terminal refuses to print. :func:`printable` shows such bytes as ``\\xff`` inste
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -33,10 +35,31 @@ def printable(text: str, stream: TextIO | None = None, *, encoding: str | None =
         return shown.encode("ascii", "backslashreplace").decode("ascii")
 
 
+CONSOLE_GONE = (errno.EIO, errno.EPIPE)
+"""The errors of a write to a console that is gone: a closed terminal, a pipe whose reader exited."""
+
+
 def echo(text: str, stream: TextIO | None) -> None:
-    """Print ``text`` (made :func:`printable`) to ``stream`` and flush; nothing when ``stream`` is None."""
-    if stream is not None:
+    """Print ``text`` (made :func:`printable`) to ``stream`` and flush; nothing when ``stream`` is None.
+    A stream whose console is gone (:data:`CONSOLE_GONE`) is sent to the null device
+    (:func:`silence`) and the text dropped, so a run outlives its terminal."""
+    if stream is None:
+        return
+    try:
         print(printable(text, stream), file=stream, flush=True)
+    except OSError as err:
+        if err.errno not in CONSOLE_GONE:
+            raise
+        silence(stream)
+
+
+def silence(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at the null device (what it still buffers goes there too)."""
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, stream.fileno())
+    finally:
+        os.close(quiet)
 
 
 def _one_line(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:

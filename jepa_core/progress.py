@@ -146,13 +146,12 @@ class ProgressLogger(Callback):
         if self.stream is not None:
             count = len(self.bad_samples.samples)
             bad = f" | {count} bad samples" if count else ""
-            print(
+            echo(
                 f"step {trainer.step:>6}/{self.total_steps} | epoch {trainer.epoch} "
                 f"| loss {mean_loss:.4f}{_parts_text(parts)} "
                 f"| lr {out.lr:.2e} | wd {out.weight_decay:.3f}{ema} "
                 f"| {rate:,.0f} {self.rate_unit} | ETA {_fmt_duration(remaining)}{bad}",
-                file=self.stream,
-                flush=True,
+                self.stream,
             )
         if self.writer is not None:
             s = trainer.step

@@ -66,3 +66,25 @@ def test_warnings_print_as_one_line_inside_the_cli():
     assert warnings.formatwarning is before
     with pytest.warns(UserWarning, match="still recorded"), one_line_warnings():
         warnings.warn("still recorded", stacklevel=1)
+
+
+def test_a_console_that_is_gone_is_sent_to_the_null_device_and_other_write_errors_still_raise():
+    import errno
+    import os
+
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    os.close(read_end)  # the reader is gone: writes fail with EPIPE
+    try:
+        echo("step 1", stream)  # no error
+        assert os.path.samefile(f"/proc/self/fd/{stream.fileno()}", os.devnull) or not os.path.exists("/proc/self/fd")
+        echo("step 2", stream)  # now written to the null device
+    finally:
+        stream.close()
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        echo("step 1", FullDisk())

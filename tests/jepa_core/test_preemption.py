@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -145,6 +146,8 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
             if select.select([read_end], [], [], 60)[0]:
                 seen += os.read(read_end, 4096)
         os.close(read_end)  # the console is gone: the run's writes to it now fail
+        time.sleep(1.0)  # steps logged (and their writes failing) before the signal arrives
+        assert proc.poll() is None, "a failed console write stopped the run"
         os.killpg(proc.pid, signal.SIGHUP)
         assert proc.wait(timeout=240) == EXIT_HANGUP, seen.decode(errors="replace")
     finally:
@@ -156,6 +159,28 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
     resumed = run_cli(tmp_path, "train.epochs=50", f"train.max_steps={step + 1}", "train.checkpoint_every=10000")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {newest} (step {step}," in resumed.stdout
+
+
+def test_a_console_pipe_whose_reader_exits_does_not_stop_the_run(tmp_path):
+    """``jepa train ... | head -3``: once the reader is gone every write to the pipe fails (EPIPE)
+    and no signal comes; the run drops its console lines and trains to the end."""
+    import select
+
+    cmd = toy_command(tmp_path, "train.epochs=5", "train.log_every=1")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end)
+    os.close(write_end)
+    try:
+        seen = b""
+        while b"\nstep " not in seen and proc.poll() is None:
+            if select.select([read_end], [], [], 60)[0]:
+                seen += os.read(read_end, 4096)
+        os.close(read_end)
+        assert proc.wait(timeout=240) == 0, seen.decode(errors="replace")
+    finally:
+        proc.kill()
+    newest = latest_checkpoint(tmp_path / "checkpoints")
+    assert newest is not None and load_checkpoint(newest)["step"] == 40  # 5 epochs of 8 steps
 
 
 def test_sighup_is_left_alone_where_it_is_ignored():
