@@ -137,7 +137,13 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
     except OSError as err:  # a container without pseudo-terminals
         pytest.skip(f"no pseudo-terminal here: {err}")
     proc = subprocess.Popen(
-        cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end, start_new_session=True
+        cmd,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=write_end,
+        stderr=write_end,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),  # as in a terminal, even under nohup
     )
     os.close(write_end)
     try:
