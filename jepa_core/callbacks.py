@@ -23,6 +23,7 @@ from jepa_core import checkpoint as ckpt
 from jepa_core.build import Parts
 from jepa_core.callback_base import Callback
 from jepa_core.config import RunConfig, to_dict
+from jepa_core.console import silence
 from jepa_core.dist import DistInfo, barrier
 from jepa_core.interfaces import token_grid
 from jepa_core.monitors import CollapseMonitor, MaskPictures
@@ -137,10 +138,7 @@ class PreemptionHandler(Callback):
         self.trainer.stop_requested = True
 
     def _hangup(self, signum: int, frame: FrameType | None) -> None:
-        quiet = os.open(os.devnull, os.O_WRONLY)
-        for fd in self._terminals:
-            os.dup2(quiet, fd)  # writes to a hung-up terminal fail (EIO)
-        os.close(quiet)
+        silence(*self._terminals)  # writes to a hung-up terminal fail (EIO)
         self._handle(signum, frame)
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:

@@ -50,14 +50,16 @@ def echo(text: str, stream: TextIO | None) -> None:
     except OSError as err:
         if err.errno not in CONSOLE_GONE:
             raise
-        silence(stream)
+        silence(stream.fileno())
 
 
-def silence(stream: TextIO) -> None:
-    """Point ``stream``'s file descriptor at the null device (what it still buffers goes there too)."""
+def silence(*fds: int) -> None:
+    """Point the file descriptors ``fds`` at the null device (what a stream on one still buffers
+    goes there too)."""
     quiet = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(quiet, stream.fileno())
+        for fd in fds:
+            os.dup2(quiet, fd)
     finally:
         os.close(quiet)
 

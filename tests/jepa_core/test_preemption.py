@@ -117,6 +117,17 @@ def test_a_second_ctrl_c_stops_at_once_and_the_handlers_are_restored():
         signal.signal(signal.SIGINT, previous)
 
 
+def _read_until_the_first_step(read_end: int, proc: subprocess.Popen) -> bytes:
+    """What the run wrote to its console up to its first step line (or its exit)."""
+    import select
+
+    seen = b""
+    while b"\nstep " not in seen and proc.poll() is None:
+        if select.select([read_end], [], [], 60)[0]:
+            seen += os.read(read_end, 4096)
+    return seen
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
 @pytest.mark.parametrize("console", ["terminal", "pipe"])
 def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console):
@@ -125,7 +136,6 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
     the run's process group, its data worker included: the step is finished, a checkpoint written,
     the exit code 129. Before, SIGHUP killed the run and lost every step since the last checkpoint."""
     import pty
-    import select
 
     from jepa_core.run import EXIT_HANGUP
 
@@ -147,10 +157,7 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
     )
     os.close(write_end)
     try:
-        seen = b""
-        while b"\nstep " not in seen and proc.poll() is None:
-            if select.select([read_end], [], [], 60)[0]:
-                seen += os.read(read_end, 4096)
+        seen = _read_until_the_first_step(read_end, proc)
         os.close(read_end)  # the console is gone: the run's writes to it now fail
         time.sleep(1.0)  # steps logged (and their writes failing) before the signal arrives
         assert proc.poll() is None, "a failed console write stopped the run"
@@ -170,17 +177,12 @@ def test_a_closed_terminal_checkpoints_the_step_and_exits_129(tmp_path, console)
 def test_a_console_pipe_whose_reader_exits_does_not_stop_the_run(tmp_path):
     """``jepa train ... | head -3``: once the reader is gone every write to the pipe fails (EPIPE)
     and no signal comes; the run drops its console lines and trains to the end."""
-    import select
-
     cmd = toy_command(tmp_path, "train.epochs=5", "train.log_every=1")
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end)
     os.close(write_end)
     try:
-        seen = b""
-        while b"\nstep " not in seen and proc.poll() is None:
-            if select.select([read_end], [], [], 60)[0]:
-                seen += os.read(read_end, 4096)
+        seen = _read_until_the_first_step(read_end, proc)
         os.close(read_end)
         assert proc.wait(timeout=240) == 0, seen.decode(errors="replace")
     finally:
