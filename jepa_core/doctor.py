@@ -37,7 +37,7 @@ import torch
 
 from jepa_core.demo_speed import DemoSpeed, expected_demo_seconds, measure_demo_speed
 from jepa_core.errors import ConfigError
-from jepa_core.hardware import usable_cores
+from jepa_core.hardware import cpu_multiplies_bf16, usable_cores
 from jepa_core.registry import Registry
 
 DEMO_IMAGES_PER_GFLOP = 0.99
@@ -264,13 +264,14 @@ def bf16_line(fp32: DemoSpeed, bf16: DemoSpeed) -> str:
     'bf16:     390 img/s with bf16 autocast ('
     """
     ratio = bf16.images_per_s / fp32.images_per_s
+    auto = "bf16" if cpu_multiplies_bf16() else "fp32"
     if ratio >= BF16_FASTER:
         advice = (
             "--set train.precision=bf16 trains faster on this CPU for models like the demo's (not every model: "
-            "benchmarks/bench_precision_cpu.py times a preset; train.precision=auto keeps fp32 on a CPU)"
+            f"benchmarks/bench_precision_cpu.py times a preset; train.precision=auto picks {auto} here)"
         )
     else:
-        advice = "keep fp32 on this CPU (what train.precision=auto picks)"
+        advice = f"keep fp32 on this CPU (train.precision=auto picks {auto} here)"
     return (
         f"bf16:     {bf16.images_per_s:.0f} img/s with bf16 autocast ({ratio:.2f}x fp32, {bf16.steps} steps, "
         f"{bf16.seconds:.1f} s): {advice}"

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from jepa_core import checkpoint as ckpt
+from jepa_core import hardware
 from jepa_core.dist import DistInfo
 from jepa_core.errors import ConfigError
 from jepa_core.parallel import (
@@ -267,7 +268,6 @@ def test_vit_attention_uses_fused_sdpa():
     [
         ("auto", "cpu", "bf16", False),  # the explicit product: faster on short sequences there
         ("auto", "cpu", "fp32", True),
-        ("auto", "cpu", "auto", True),  # auto precision is fp32 on a CPU
         ("auto", "cuda", "bf16", True),
         ("math", "cuda", "bf16", False),
         ("fused", "cpu", "bf16", True),
@@ -275,6 +275,12 @@ def test_vit_attention_uses_fused_sdpa():
 )
 def test_attention_kernel_choice(mode, device, precision, fused):
     assert use_fused_attention(mode, torch.device(device), precision) is fused
+
+
+@pytest.mark.parametrize(("native_bf16", "fused"), [(True, False), (False, True)])
+def test_auto_attention_follows_the_precision_auto_resolves_to(monkeypatch, native_bf16, fused):
+    monkeypatch.setattr(hardware, "cpu_multiplies_bf16", lambda: native_bf16)
+    assert use_fused_attention("auto", torch.device("cpu"), "auto") is fused
 
 
 def test_bad_attention_mode_is_one_config_error():

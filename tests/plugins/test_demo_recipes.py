@@ -46,6 +46,7 @@ def test_image_lejepa_demo_trains_the_demo_network_on_two_colour_jittered_crops(
     assert (reg.name, reg.options.weight, reg.options.apply_to) == ("vicreg", 1.0, "both")
     assert lejepa.train.epochs == 6 and lejepa.train.batch_size == demo.train.batch_size
     assert data.batch_views and lejepa.train.num_workers == 0  # views drawn batch-wide, in the training process
+    assert lejepa.train.precision == "auto"  # bf16 where the CPU multiplies it natively
 
 
 @pytest.mark.parametrize("batch_views", [True, False], ids=["batch-wide", "per-image"])
