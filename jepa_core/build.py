@@ -87,6 +87,28 @@ def build_dataset(cfg: RunConfig, registry: Registry, split: str) -> Any:
     return registry.get("dataset", cfg.data.name).build(cfg.data.options, split)
 
 
+class SplitCache:
+    """Each split of ``cfg.data`` built at most once, so the readers of one run (the online
+    evaluation, the collapse report, the end-of-run probe) share the dataset objects: a
+    synthetic dataset draws its images once, a cached folder decodes them once. Errors are not
+    kept: asking again builds again.
+
+    >>> splits = SplitCache(cfg, registry)          # doctest: +SKIP
+    >>> splits("val") is splits("val")              # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, cfg: RunConfig, registry: Registry) -> None:
+        self._cfg = cfg
+        self._registry = registry
+        self._built: dict[str, Any] = {}
+
+    def __call__(self, split: str) -> Any:
+        if split not in self._built:
+            self._built[split] = build_dataset(self._cfg, self._registry, split)
+        return self._built[split]
+
+
 def first_readable_sample(dataset: Any, seed: int) -> torch.Tensor:
     """The input of sample 0, or of the next readable one if it is unreadable (as in training).
 

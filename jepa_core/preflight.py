@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import torch
 
-from jepa_core.build import build_dataset
+from jepa_core.build import SplitCache
 from jepa_core.config import RunConfig
 from jepa_core.errors import ConfigError, DataError, RegistryError
 from jepa_core.eval.classes import check_dataset_classes
@@ -35,16 +35,17 @@ def check_masker(masker: Masker, grid: tuple[int, ...], batch_size: int, cfg: Ru
     return masker(batch_size, tuple(grid), torch.Generator().manual_seed(cfg.train.seed))
 
 
-def check_probe_data(cfg: RunConfig, registry: Registry) -> None:
+def check_probe_data(cfg: RunConfig, registry: Registry, splits: SplitCache | None = None) -> None:
     """Fail before training when the end-of-run probe could not run: no val split, or no labels.
 
     Builds the ``val`` split (the dataset raises its own one-sentence error when there is none)
-    and reads the label of its first sample.
+    and reads the label of its first sample; ``splits`` keeps what it builds for the run.
 
     >>> check_probe_data(cfg, registry)        # doctest: +SKIP
     """
+    splits = splits or SplitCache(cfg, registry)
     try:
-        val = build_dataset(cfg, registry, "val")
+        val = splits("val")
     except DataError as err:
         raise DataError(
             f"{str(err).rstrip('.')} (the end-of-run probe, probe.enabled=true, reads the val split; "
@@ -128,19 +129,23 @@ def _settings_of_size(options: Any, section: str, sizes: set[int]) -> list[str]:
 _SIZE_NAMES = ("resolution", "img_size", "image_size", "frames", "mels", "chans", "channels")
 
 
-def online_eval_subsets(cfg: RunConfig, registry: Registry, log: Callable[[str], None]) -> EvalSubsets | None:
+def online_eval_subsets(
+    cfg: RunConfig, registry: Registry, log: Callable[[str], None], splits: SplitCache | None = None
+) -> EvalSubsets | None:
     """The online evaluation's fixed subsets, or None when it is off (``train.eval_every``).
 
     Checked before any model is built: ``eval_every > 0`` on a dataset without labels, or a
     subset size larger than the data when the user asked for it (an explicit ``eval_every`` or
     sizes other than the preset's), is a :class:`ConfigError`; a preset's sizes are capped.
+    ``splits`` keeps the datasets it builds for the run.
 
     >>> online_eval_subsets(cfg, registry, print)        # doctest: +SKIP
     """
     every = cfg.train.eval_every
     if every == 0:
         return None
-    train_eval = build_dataset(cfg, registry, "train_eval")
+    splits = splits or SplitCache(cfg, registry)
+    train_eval = splits("train_eval")
     if not has_labels(train_eval):
         if every is not None:
             raise ConfigError(
@@ -150,7 +155,7 @@ def online_eval_subsets(cfg: RunConfig, registry: Registry, log: Callable[[str],
         log(f"online evaluation is off: dataset '{cfg.data.name}' has no labels")
         return None
     try:
-        val = build_dataset(cfg, registry, "val")
+        val = splits("val")
     except DataError:
         val = None
     if val is not None:

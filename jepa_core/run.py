@@ -41,7 +41,7 @@ import torch
 from jepa_core import checkpoint as ckpt
 from jepa_core import rundir
 from jepa_core.bad_samples import BadSampleLimit, BadSampleTally
-from jepa_core.build import Parts, build_dataset, build_encoder, build_parts, first_readable_sample
+from jepa_core.build import Parts, SplitCache, build_dataset, build_encoder, build_parts, first_readable_sample
 from jepa_core.callback_base import Callback
 from jepa_core.callbacks import HANGUP, Checkpointer, PreemptionHandler, monitors
 from jepa_core.config import RunConfig, to_dict
@@ -174,22 +174,24 @@ class _Checked:
     dataset: Any
     parts: Parts
     eval_subsets: EvalSubsets | None
+    splits: SplitCache  # the evaluation splits, built once for the whole run
 
 
 def _build_checked(cfg: RunConfig, registry: Registry, info: DistInfo, micro: int, log: Log) -> _Checked:
     """Data first (its errors before any model is built), then the parts, each checked on real input."""
     dataset = build_dataset(cfg, registry, "train")
     check_batch_fits(dataset, cfg)
+    splits = SplitCache(cfg, registry)
     if cfg.probe.enabled and info.is_main:
-        check_probe_data(cfg, registry)
-    eval_subsets = online_eval_subsets(cfg, registry, log) if info.is_main else None
+        check_probe_data(cfg, registry, splits)
+    eval_subsets = online_eval_subsets(cfg, registry, log, splits) if info.is_main else None
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
     seed_host_rngs(rank_seed(cfg.train.seed, info))  # Python's random and numpy, for plugins that use them
     masks = check_masker(parts.masker, token_grid(parts.encoder), micro, cfg)  # impossible masks fail fast
     sample = first_readable_sample(dataset, cfg.train.seed)
     check_input_shape(parts.encoder, first_view(sample), cfg)
     check_views(parts.objective, sample, masks, parts.encoder, cfg)
-    return _Checked(dataset, parts, eval_subsets)
+    return _Checked(dataset, parts, eval_subsets, splits)
 
 
 def _restore(
@@ -444,8 +446,8 @@ def _train(
         log(f"stopped by {cause} at step {trainer.step}; checkpoint written, re-run to resume")
     else:
         if info.is_main:
-            _report_representation(cfg, registry, trainer, device, log)
-        probe = _end_of_run_probe(cfg, registry, trainer, info, device, log)
+            _report_representation(cfg, registry, trainer, device, log, checked.splits)
+        probe = _end_of_run_probe(cfg, registry, trainer, info, device, log, checked.splits)
     barrier()  # all ranks leave together (the others wait for rank 0's probe)
     return RunResult(out_dir, trainer.step, tuple(progress.history), preempted, probe, preemption.received)
 
@@ -472,7 +474,7 @@ def _describe_run(
 
 
 def _report_representation(
-    cfg: RunConfig, registry: Registry, trainer: Trainer, device: torch.device, log: Log
+    cfg: RunConfig, registry: Registry, trainer: Trainer, device: torch.device, log: Log, splits: SplitCache
 ) -> None:
     """The end-of-run collapse report of the trained encoders against a random init (representation.json)."""
     if is_sharded(trainer.encoder):
@@ -482,7 +484,7 @@ def _report_representation(
         measured = {"encoder": trainer.encoder}
     report = representation_report(
         {**measured, "random_init": build_encoder(cfg, registry).to(device)},
-        build_dataset(cfg, registry, "train_eval"),
+        splits("train_eval"),
         device=device,
         seed=cfg.train.seed,
     )
@@ -492,7 +494,13 @@ def _report_representation(
 
 
 def _end_of_run_probe(
-    cfg: RunConfig, registry: Registry, trainer: Trainer, info: DistInfo, device: torch.device, log: Log
+    cfg: RunConfig,
+    registry: Registry,
+    trainer: Trainer,
+    info: DistInfo,
+    device: torch.device,
+    log: Log,
+    splits: SplitCache,
 ) -> dict[str, ProbeResult] | None:
     """``probe.enabled``: the probe on the main rank, written to probe.json (under FSDP every rank
     first gathers a full copy of the encoder)."""
@@ -503,7 +511,7 @@ def _end_of_run_probe(
         encoder = unsharded_copy(encoder, build_encoder(cfg, registry).to(device))
     if not info.is_main:
         return None
-    probe = run_probe(cfg, registry, encoder, device, log)
+    probe = run_probe(cfg, registry, encoder, device, log, splits)
     write_text(
         Path(cfg.train.out_dir) / "probe.json",
         json.dumps({k: attrs.asdict(v) for k, v in probe.items()}, indent=2),
@@ -519,11 +527,14 @@ def run_probe(
     encoder: torch.nn.Module,
     device: torch.device,
     log: Log,
+    splits: SplitCache | None = None,
 ) -> dict[str, ProbeResult]:
     """``probe.kind`` probe (linear or attentive) of the trained target encoder, and of the same
-    architecture at random init."""
-    train_set = build_dataset(cfg, registry, "train_eval")
-    val_set = build_dataset(cfg, registry, "val")
+    architecture at random init, on the ``train_eval`` and ``val`` splits (``splits``: the run's,
+    already built)."""
+    splits = splits or SplitCache(cfg, registry)
+    train_set = splits("train_eval")
+    val_set = splits("val")
     encoders = {"trained": encoder}
     if cfg.probe.compare_random_init:
         encoders["random_init"] = build_encoder(cfg, registry)

@@ -261,7 +261,7 @@ class _Unlabelled(torch.utils.data.Dataset):
 
 
 def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_registry, tmp_path, monkeypatch):
-    from jepa_core import preflight, run
+    from jepa_core import build, run
 
     real = run.build_dataset
 
@@ -269,13 +269,56 @@ def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_regist
         return _Unlabelled(real(cfg, reg, split))
 
     monkeypatch.setattr(run, "build_dataset", unlabelled)
-    monkeypatch.setattr(preflight, "build_dataset", unlabelled)
+    monkeypatch.setattr(build, "build_dataset", unlabelled)
     result, console = _run(toy_registry, tmp_path / "auto")
     assert "online evaluation is off: dataset 'sine_waves' has no labels" in console
     assert not (result.out_dir / HISTORY_FILE).exists() and (result.out_dir / REPRESENTATION_FILE).exists()
     with pytest.raises(ConfigError, match=r"train.eval_every=5 needs class labels"):
         _run(toy_registry, tmp_path / "asked", "train.eval_every=5")
     assert not (tmp_path / "asked").exists()  # refused before any work
+
+
+def test_a_run_builds_each_evaluation_split_once(toy_registry, tmp_path, monkeypatch):
+    """The online evaluation, the collapse report and the end-of-run probe read the same datasets."""
+    from jepa_core import build, run
+
+    real, built = run.build_dataset, []
+
+    def counted(cfg, reg, split):
+        built.append(split)
+        return real(cfg, reg, split)
+
+    monkeypatch.setattr(run, "build_dataset", counted)
+    monkeypatch.setattr(build, "build_dataset", counted)
+    result, console = _run(toy_registry, tmp_path / "run", "probe.enabled=true", "probe.epochs=2")
+    assert "linear probe (trained" in console and (result.out_dir / REPRESENTATION_FILE).exists()
+    assert sorted(built) == ["train", "train_eval", "val"]
+
+
+def test_split_cache_keeps_datasets_but_not_errors(toy_registry):
+    from jepa_core.build import SplitCache
+    from jepa_core.errors import DataError
+
+    cfg = toy_seq_plugin.toy_config()
+    splits = SplitCache(cfg, toy_registry)
+    assert splits("val") is splits("val") and splits("train_eval") is not splits("val")
+    calls = []
+
+    class Flaky:
+        def build(self, options, split):
+            calls.append(split)
+            if len(calls) == 1:
+                raise DataError("not yet")
+            return [split]
+
+    class Registry:
+        def get(self, kind, name):
+            return Flaky()
+
+    flaky = SplitCache(cfg, Registry())
+    with pytest.raises(DataError, match="not yet"):
+        flaky("val")
+    assert flaky("val") == ["val"] and flaky("val") is flaky("val") and calls == ["val", "val"]
 
 
 def test_a_presets_sizes_are_capped_to_small_data_but_chosen_ones_must_fit(tmp_path, toy_registry):
