@@ -86,8 +86,8 @@ def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate each sample's hue by ``shift[b]`` turns (RGB -> HSV -> RGB), elementwise: channel
     ``c = v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6 h) mod 6``, ``n`` = 5, 3, 1 for R, G, B."""
     r, g, b = x.unbind(1)  # each [B, H, W]
-    maxc, _ = x.max(1)
-    minc, _ = x.min(1)
+    maxc = torch.maximum(torch.maximum(r, g), b)  # elementwise: a reduction over dim 1 is several times slower
+    minc = torch.minimum(torch.minimum(r, g), b)
     delta = maxc - minc
     sat = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
     d = delta.clamp_min(1e-12)

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import torch
 from PIL import Image
 
 from jepa_core.config import positive
@@ -74,7 +75,9 @@ def render_shape_image(rng: np.random.Generator, label: int, grid: PixelGrid) ->
 
 
 class SyntheticShapesDataset(SyntheticDataset):
-    """Map-style dataset of ``(tensor [3, res, res], label)`` synthetic shape images.
+    """Map-style dataset of ``(tensor [3, res, res], label)`` synthetic shape images. With a
+    ``batch_transform`` (batch-wide views) a sample is the drawn image itself, ``[3, res, res]``
+    uint8, and ``transform`` is not used.
 
     Example::
 
@@ -102,12 +105,13 @@ class SyntheticShapesDataset(SyntheticDataset):
         self.transform = transform if transform is not None else tensor_transform()
         self.classes: list[str] = list(SHAPES[:num_classes])
         self.batch_transform = batch_transform  # batch-wide views (jepa_image.batch_views), applied by the collate
+        self.deterministic_reads = batch_transform is not None  # then a read is the drawn image: no host RNG
         self._grid: PixelGrid | None = None
         keep = length * resolution * resolution * 3 <= KEEP_RENDERED_BYTES
         self._rendered: dict[int, np.ndarray] | None = {} if keep else None  # index -> [res, res, 3] uint8
 
-    def image(self, index: int) -> Image.Image:
-        """The untransformed PIL image ``index`` (a pure function of seed, split, index)."""
+    def pixels(self, index: int) -> np.ndarray:
+        """The drawn image ``index``, ``[res, res, 3]`` uint8 (a pure function of seed, split, index)."""
         rng = self.sample_rng(index)  # IndexError outside the split
         pixels = self._rendered.get(index) if self._rendered is not None else None
         if pixels is None:
@@ -116,9 +120,15 @@ class SyntheticShapesDataset(SyntheticDataset):
             pixels = render_shape_image(rng, self.label(index), self._grid)
             if self._rendered is not None:
                 self._rendered[index] = pixels
-        return Image.fromarray(pixels)
+        return pixels
+
+    def image(self, index: int) -> Image.Image:
+        """The untransformed PIL image ``index``."""
+        return Image.fromarray(self.pixels(index))
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
+        if self.batch_transform is not None:  # what batch_source_transform makes of the image, without PIL
+            return torch.from_numpy(self.pixels(index)).permute(2, 0, 1).contiguous(), self.label(index)
         return self.transform(self.image(index)), self.label(index)
 
 

@@ -119,6 +119,25 @@ def test_synthetic_shapes_take_batch_views() -> None:
     assert build_synthetic(cfg, "val").batch_transform is None
 
 
+def test_synthetic_batch_view_samples_are_the_drawn_images_and_draw_nothing() -> None:
+    """Read without the PIL round trip: what batch_source_transform makes of each image."""
+    import random
+
+    from jepa_image.batch_views import batch_source_transform
+
+    cfg = SyntheticShapesConfig(num_train=6, resolution=24, batch_views=True)
+    ds = build_synthetic(cfg, "train")
+    source = batch_source_transform(24)
+    states = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    for i in range(len(ds)):
+        x, y = ds[i]
+        assert torch.equal(x, source(ds.image(i))) and x.shape == (3, 24, 24) and y == ds.label(i)
+    assert states[0] == random.getstate() and np.array_equal(states[1], np.random.get_state()[1])
+    assert torch.equal(states[2], torch.get_rng_state())
+    assert ds.deterministic_reads  # so the loader reads them without seeding the host RNGs
+    assert not build_synthetic(attrs.evolve(cfg, batch_views=False), "train").deterministic_reads
+
+
 @pytest.mark.parametrize("batch_views", [False, True])
 def test_train_pipeline_picks_the_per_image_or_the_batch_path(batch_views: bool) -> None:
     per_image, batch = train_pipeline(ImageAugmentConfig(resolution=16, batch_views=batch_views))
