@@ -77,3 +77,12 @@ def test_bf16_line_suggests_bf16_only_where_it_is_clearly_faster(bf16_rate, advi
     line = next(line for line in doctor.format_report(report) if line.startswith("bf16:"))
     assert f"{bf16_rate:.0f} img/s" in line and f"{bf16_rate / 300:.2f}x fp32" in line and advice in line
     assert not any(line.startswith("bf16:") for line in doctor.format_report(attrs.evolve(report, demo_bf16=None)))
+
+
+@pytest.mark.parametrize(("native", "picks"), [(True, "bf16"), (False, "fp32")])
+@pytest.mark.parametrize("bf16_rate", [390.0, 200.0])
+def test_bf16_line_says_what_auto_picks_on_this_cpu(monkeypatch, native, picks, bf16_rate):
+    monkeypatch.setattr(doctor, "cpu_multiplies_bf16", lambda: native)
+    fp32 = demo_speed.DemoSpeed(images_per_s=300.0, steps=24, seconds=5.0)
+    bf16 = demo_speed.DemoSpeed(images_per_s=bf16_rate, steps=30, seconds=5.0)
+    assert f"train.precision=auto picks {picks} here" in doctor.bf16_line(fp32, bf16)
