@@ -152,9 +152,9 @@ def lejepa_demo() -> RunConfig:
     slices, and VICReg (weight 1) on each view's pooled embedding and tokens; no predictor and no
     target encoder. The colour jitter makes the views disagree on colour, which the class does
     not depend on. The views are drawn batch-wide (``data.batch_views``) in the training process
-    (``train.num_workers=0``), the fastest way on a 2-core CPU, and the precision is ``auto``:
-    bf16 where the CPU multiplies it natively, where these steps run 1.7-2.2 times as fast, fp32
-    elsewhere (measured: docs/results.md).
+    (``train.num_workers=0``), the fastest way on a 2-core CPU, and the precision is ``auto``
+    (:func:`jepa_core.hardware.resolve_precision`), which these steps gain from the most
+    (measured: docs/results.md).
 
     >>> cfg = lejepa_demo()
     >>> cfg.data.options.color_jitter, cfg.data.options.batch_views, cfg.train.epochs, cfg.train.precision
