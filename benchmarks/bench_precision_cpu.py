@@ -6,8 +6,8 @@ interleaved so that a busy machine slows both alike; prints the median step time
 each. The batch is random images and masks, or the first batch of the preset's data loader
 (``--data``: on that folder), which presets whose views come from the data use (LeJEPA's crops;
 ``lejepa_small`` needs ``--data``). The gain depends on the CPU and the model (docs/results.md,
-bf16 on a CPU), which is why ``train.precision=auto`` stays fp32 on a CPU
-(:mod:`jepa_core.hardware`)::
+bf16 on a CPU), which is why ``train.precision=auto`` picks bf16 only on a CPU with bf16 units
+and presets whose model can lose in bf16 name fp32 (:mod:`jepa_core.hardware`)::
 
     python benchmarks/bench_precision_cpu.py --plugin image --preset small --batch 128 --rounds 4
     python benchmarks/bench_precision_cpu.py --preset lejepa_small --data /data/fmnist/train

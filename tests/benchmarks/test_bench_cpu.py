@@ -90,3 +90,23 @@ def test_sigreg_benchmark_times_both_forms_of_the_same_statistic(capsys):
     reg = bench.SIGReg(bench.SIGRegConfig(num_slices=32))
     z = torch.randn(8, 16)
     torch.testing.assert_close(bench.direct_sigreg(reg, z, 3), reg(z, step=3))
+
+
+def test_budget_benchmark_prints_each_ways_schedule_and_its_pretraining_time(capsys):
+    tiny = "data.num_train=16 train.num_workers=0"
+    argv = ["--way", f"demo train.batch_size=4 {tiny}", "--way", f"demo train.batch_size=8 train.epochs=2 {tiny}"]
+    load("bench_budget").main([*argv, "--rounds", "1", "--steps", "1", "--warmup", "0"])
+    header, first, second = capsys.readouterr().out.strip().splitlines()
+    assert header.startswith("whole iterations (data + step)")
+    assert "(fp32, batch 4)" in first and "20 steps in" in first and "(1.00x)" in first  # 5 epochs of 4 steps
+    assert "(fp32, batch 8)" in second and "4 steps in" in second  # 2 epochs of 2 steps
+    assert all(float(line.split(", ")[-1].split()[0]) > 0 for line in (first, second))
+
+
+@pytest.mark.parametrize(
+    ("way", "message"),
+    [("demo train.epochs", "'train.epochs' is not a KEY=VALUE override"), ("no_such_preset", "--way 'no_such_preset'")],
+)
+def test_budget_benchmark_names_a_way_it_cannot_build(way, message):
+    with pytest.raises(SystemExit, match=message):
+        load("bench_budget").main(["--way", way, "--rounds", "1"])

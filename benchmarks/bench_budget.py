@@ -1,0 +1,167 @@
+"""Whole training iterations of several presets on this CPU, and the pretraining time each takes.
+
+Each way is a preset with optional ``KEY=VALUE`` overrides, built as ``jepa train`` builds it: its
+own precision (``auto`` resolved for this CPU), attention, batch, data loader and data workers.
+One iteration is what a run repeats: the next batch from the loader (views, masks and workers
+included), then ``Trainer.train_step``. The ways are interleaved in rounds, so that a machine whose
+speed drifts slows all of them alike, and each prints its median iteration time, images/s, the
+steps of its whole schedule on the data (epochs x steps per epoch) and the pretraining time that
+makes, beside its ratio to the first way. Online evaluation, logging and checkpoints are left out,
+and a dataset with ``data.cache`` decodes the images it has not met yet (a run's first epoch)::
+
+    python benchmarks/bench_budget.py --data /data/fmnist/train \
+        --way small --way lejepa_small_views \
+        --way "lejepa_small_views objective.num_slices=256"
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Iterator
+
+import attrs
+import torch
+from bench_precision_cpu import cpu_name
+
+from jepa_core.build import build_dataset, build_parts
+from jepa_core.config import RunConfig
+from jepa_core.data import Batch, EpochBatchSampler, build_loader
+from jepa_core.dist import DistInfo
+from jepa_core.errors import JepaError
+from jepa_core.hardware import resolve_precision
+from jepa_core.interfaces import token_grid
+from jepa_core.parallel import apply_parallelism
+from jepa_core.registry import build_registry
+from jepa_core.resolve import resolve_config
+from jepa_core.schedules import Schedules
+from jepa_core.trainer import Trainer
+
+CPU = torch.device("cpu")
+
+
+@attrs.frozen
+class Way:
+    """One way to pretrain: its label, one training iteration, and the steps of its whole schedule."""
+
+    label: str
+    images_per_step: int
+    total_steps: int
+    precision: str
+    iterate: Callable[[], None]
+
+
+def parse_way(text: str) -> tuple[str, tuple[str, ...]]:
+    """``"PRESET KEY=VALUE ..."`` -> the preset and its overrides.
+
+    >>> parse_way("lejepa_small_views objective.num_slices=256")
+    ('lejepa_small_views', ('objective.num_slices=256',))
+    """
+    preset, *overrides = text.split()
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise SystemExit(f"--way {text!r}: {bad[0]!r} is not a KEY=VALUE override")
+    return preset, tuple(overrides)
+
+
+def build_way(plugin: str, text: str, data: str | None) -> Way:
+    """The training iteration of one way, on this CPU, with its own loader and trainer."""
+    preset, overrides = parse_way(text)
+    registry = build_registry()
+    try:
+        cfg: RunConfig = resolve_config(registry, plugin=plugin, preset=preset, data=data, overrides=overrides)
+        dataset = build_dataset(cfg, registry, "train")
+    except JepaError as err:
+        raise SystemExit(f"--way {text!r}: {err}") from None
+    parts = build_parts(cfg, registry)
+    precision = resolve_precision(cfg.train.precision, CPU)
+    plan = apply_parallelism(
+        parts.encoder, parts.predictor, parts.target, attrs.evolve(cfg.train, precision=precision), CPU, DistInfo()
+    )
+    micro = cfg.train.batch_size
+    loader = build_loader(
+        dataset,
+        parts.masker,
+        grid=token_grid(parts.encoder),
+        micro_batch=micro,
+        seed=cfg.train.seed,
+        num_workers=cfg.train.num_workers,
+        steps_per_epoch=cfg.train.steps_per_epoch,
+        epochs=cfg.train.epochs,
+    )
+    assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
+    ipe = loader.batch_sampler.steps_per_epoch
+    trainer = Trainer(
+        parts.encoder,
+        parts.predictor,
+        parts.target,
+        parts.loss,
+        optim=cfg.optim,
+        schedules=Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe),
+        precision=precision,
+        wrap=plan.wrap,
+        regularizer=parts.regularizer,
+        objective=parts.objective,
+    )
+    batches = _endless(loader)
+
+    def iterate() -> None:
+        trainer.train_step(next(batches))
+
+    total = cfg.train.max_steps or cfg.train.epochs * ipe
+    return Way(text, micro, total, precision, iterate)
+
+
+def _endless(loader: torch.utils.data.DataLoader) -> Iterator[Batch]:
+    while True:
+        yield from loader
+
+
+def clock(seconds: float) -> str:
+    """``1234.5`` -> ``'20 min 34 s'``.
+
+    >>> clock(1234.5), clock(42.0)
+    ('20 min 34 s', '42 s')
+    """
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plugin", default="image")
+    parser.add_argument(
+        "--way", action="append", required=True, help='"PRESET [KEY=VALUE ...]", repeatable; the first is the reference'
+    )
+    parser.add_argument("--data", help="the folder of the presets' training data (sets data.root)")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="iterations per way and round")
+    parser.add_argument("--warmup", type=int, default=3, help="iterations per way before the rounds")
+    args = parser.parse_args(argv)
+    ways = [build_way(args.plugin, text, args.data) for text in args.way]
+    for way in ways:
+        for _ in range(args.warmup):
+            way.iterate()
+    times: dict[str, list[float]] = {way.label: [] for way in ways}
+    for _ in range(args.rounds):
+        for way in ways:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                way.iterate()
+            times[way.label].append((time.perf_counter() - start) / args.steps)
+    print(f"whole iterations (data + step), {torch.get_num_threads()} threads, {cpu_name()}")
+    reference = None
+    for way in ways:
+        per_step = statistics.median(times[way.label])
+        pretraining = per_step * way.total_steps
+        reference = reference or pretraining
+        print(
+            f"{way.label} ({way.precision}, batch {way.images_per_step}): {per_step * 1000:.0f} ms/step, "
+            f"{way.total_steps} steps in {clock(pretraining)} ({pretraining / reference:.2f}x), "
+            f"{way.images_per_step / per_step:.0f} images/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
