@@ -9,7 +9,7 @@ steps of its whole schedule on the data (epochs x steps per epoch) and the pretr
 makes, beside its ratio to the first way. Online evaluation, logging and checkpoints are left out,
 and a dataset with ``data.cache`` decodes the images it has not met yet (a run's first epoch)::
 
-    python benchmarks/bench_budget.py --data /data/fmnist/train \
+    python benchmarks/bench_budget.py --data /data/fmnist/train --set data.val_root=/data/fmnist/val \
         --way small --way lejepa_small_views \
         --way "lejepa_small_views objective.num_slices=256"
 """
@@ -65,9 +65,11 @@ def parse_way(text: str) -> tuple[str, tuple[str, ...]]:
     return preset, tuple(overrides)
 
 
-def build_way(plugin: str, text: str, data: str | None) -> Way:
-    """The training iteration of one way, on this CPU, with its own loader and trainer."""
-    preset, overrides = parse_way(text)
+def build_way(plugin: str, text: str, data: str | None, common: tuple[str, ...] = ()) -> Way:
+    """The training iteration of one way (``common`` overrides first, then the way's own), on this
+    CPU, with its own loader and trainer."""
+    preset, own = parse_way(text)
+    overrides = common + own
     registry = build_registry()
     try:
         cfg: RunConfig = resolve_config(registry, plugin=plugin, preset=preset, data=data, overrides=overrides)
@@ -135,11 +137,14 @@ def main(argv: list[str] | None = None) -> None:
         "--way", action="append", required=True, help='"PRESET [KEY=VALUE ...]", repeatable; the first is the reference'
     )
     parser.add_argument("--data", help="the folder of the presets' training data (sets data.root)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every way, repeatable"
+    )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5, help="iterations per way and round")
     parser.add_argument("--warmup", type=int, default=3, help="iterations per way before the rounds")
     args = parser.parse_args(argv)
-    ways = [build_way(args.plugin, text, args.data) for text in args.way]
+    ways = [build_way(args.plugin, text, args.data, tuple(args.set)) for text in args.way]
     for way in ways:
         for _ in range(args.warmup):
             way.iterate()

@@ -93,8 +93,8 @@ def test_sigreg_benchmark_times_both_forms_of_the_same_statistic(capsys):
 
 
 def test_budget_benchmark_prints_each_ways_schedule_and_its_pretraining_time(capsys):
-    tiny = "data.num_train=16 train.num_workers=0"
-    argv = ["--way", f"demo train.batch_size=4 {tiny}", "--way", f"demo train.batch_size=8 train.epochs=2 {tiny}"]
+    tiny = ["--set", "data.num_train=16", "--set", "train.num_workers=0"]
+    argv = ["--way", "demo train.batch_size=4", "--way", "demo train.batch_size=8 train.epochs=2", *tiny]
     load("bench_budget").main([*argv, "--rounds", "1", "--steps", "1", "--warmup", "0"])
     header, first, second = capsys.readouterr().out.strip().splitlines()
     assert header.startswith("whole iterations (data + step)")
