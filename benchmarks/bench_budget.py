@@ -19,26 +19,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import attrs
 import torch
 from bench_precision_cpu import cpu_name
 
-from jepa_core.build import build_dataset, build_parts
-from jepa_core.config import RunConfig
-from jepa_core.data import Batch, EpochBatchSampler, build_loader
-from jepa_core.dist import DistInfo
+from jepa_core.demo_speed import training_steps
 from jepa_core.errors import JepaError
-from jepa_core.hardware import resolve_precision
-from jepa_core.interfaces import token_grid
-from jepa_core.parallel import apply_parallelism
 from jepa_core.registry import build_registry
 from jepa_core.resolve import resolve_config
-from jepa_core.schedules import Schedules
-from jepa_core.trainer import Trainer
-
-CPU = torch.device("cpu")
 
 
 @attrs.frozen
@@ -69,55 +59,17 @@ def build_way(plugin: str, text: str, data: str | None, common: tuple[str, ...] 
     """The training iteration of one way (``common`` overrides first, then the way's own), on this
     CPU, with its own loader and trainer."""
     preset, own = parse_way(text)
-    overrides = common + own
     registry = build_registry()
     try:
-        cfg: RunConfig = resolve_config(registry, plugin=plugin, preset=preset, data=data, overrides=overrides)
-        dataset = build_dataset(cfg, registry, "train")
+        cfg = resolve_config(registry, plugin=plugin, preset=preset, data=data, overrides=common + own)
+        steps = training_steps(cfg, registry)
     except JepaError as err:
         raise SystemExit(f"--way {text!r}: {err}") from None
-    parts = build_parts(cfg, registry)
-    precision = resolve_precision(cfg.train.precision, CPU)
-    plan = apply_parallelism(
-        parts.encoder, parts.predictor, parts.target, attrs.evolve(cfg.train, precision=precision), CPU, DistInfo()
-    )
-    micro = cfg.train.batch_size
-    loader = build_loader(
-        dataset,
-        parts.masker,
-        grid=token_grid(parts.encoder),
-        micro_batch=micro,
-        seed=cfg.train.seed,
-        num_workers=cfg.train.num_workers,
-        steps_per_epoch=cfg.train.steps_per_epoch,
-        epochs=cfg.train.epochs,
-    )
-    assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
-    ipe = loader.batch_sampler.steps_per_epoch
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
-        schedules=Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe),
-        precision=precision,
-        wrap=plan.wrap,
-        regularizer=parts.regularizer,
-        objective=parts.objective,
-    )
-    batches = _endless(loader)
 
     def iterate() -> None:
-        trainer.train_step(next(batches))
+        steps.trainer.train_step(next(steps.batches))
 
-    total = cfg.train.max_steps or cfg.train.epochs * ipe
-    return Way(text, micro, total, precision, iterate)
-
-
-def _endless(loader: torch.utils.data.DataLoader) -> Iterator[Batch]:
-    while True:
-        yield from loader
+    return Way(text, cfg.train.batch_size, steps.total_steps, steps.precision, iterate)
 
 
 def clock(seconds: float) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import attrs
 import torch
 
+from jepa_core.config import RunConfig
 from jepa_core.data import Batch, build_loader
 from jepa_core.errors import JepaError
 from jepa_core.hardware import Precision
@@ -53,39 +54,61 @@ class DemoSpeed:
     seconds: float
 
 
-def demo_trainer(
-    registry: Registry, device: str = "cpu", precision: Precision = "fp32"
-) -> tuple[Trainer, Iterator[Batch]]:
-    """The image demo's trainer (at ``precision``) and an endless stream of its batches, built as
-    ``jepa train`` builds them (its data loader, workers included). Raises :class:`JepaError`
-    where no loaded plugin provides the preset."""
+@attrs.frozen
+class TrainingSteps:
+    """A run's training steps outside the run: its trainer, an endless stream of its batches, the
+    steps of its whole schedule and the precision it trains at."""
+
+    trainer: Trainer
+    batches: Iterator[Batch]
+    total_steps: int
+    precision: Precision
+
+
+def training_steps(
+    cfg: RunConfig, registry: Registry, device: str = "cpu", precision: Precision | None = None
+) -> TrainingSteps:
+    """The training steps of ``cfg`` in one process, built as ``jepa train`` builds them: its parts,
+    attention, data loader (workers included), schedules and precision (``cfg``'s, resolved for
+    ``device``, unless ``precision`` names one). Raises :class:`JepaError` where the data cannot
+    be read.
+
+    >>> steps = training_steps(registry.preset("image", "demo").build(), registry)  # doctest: +SKIP
+    >>> steps.trainer.train_step(next(steps.batches)).loss  # doctest: +SKIP
+    """
     from jepa_core.build import build_dataset, build_parts
-    from jepa_core.dist import detect
+    from jepa_core.data import EpochBatchSampler
+    from jepa_core.dist import DistInfo
+    from jepa_core.hardware import resolve_precision
     from jepa_core.interfaces import token_grid
     from jepa_core.parallel import apply_parallelism
     from jepa_core.schedules import Schedules
 
-    cfg = registry.preset(DEMO_PLUGIN, DEMO_PRESET).build()
-    parts = build_parts(cfg, registry)
     dev = torch.device(device)
-    plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, cfg.train, dev, detect())
+    dataset = build_dataset(cfg, registry, "train")
+    parts = build_parts(cfg, registry)
+    precision = precision or resolve_precision(cfg.train.precision, dev)
+    train = attrs.evolve(cfg.train, precision=precision)
+    plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, train, dev, DistInfo())
     loader = build_loader(
-        build_dataset(cfg, registry, "train"),
+        dataset,
         parts.masker,
         grid=token_grid(parts.encoder),
-        micro_batch=cfg.train.batch_size,
-        seed=0,
-        num_workers=cfg.train.num_workers,
-        epochs=cfg.train.epochs,
+        micro_batch=train.batch_size,
+        seed=train.seed,
+        num_workers=train.num_workers,
+        steps_per_epoch=train.steps_per_epoch,
+        epochs=train.epochs,
     )
-    schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=len(loader))
+    assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
+    ipe = loader.batch_sampler.steps_per_epoch
     trainer = Trainer(
         parts.encoder,
         parts.predictor,
         parts.target,
         parts.loss,
         optim=cfg.optim,
-        schedules=schedules,
+        schedules=Schedules.from_config(cfg.optim, epochs=train.epochs, iterations_per_epoch=ipe),
         device=dev,
         precision=precision,
         wrap=plan.wrap,
@@ -97,7 +120,16 @@ def demo_trainer(
         while True:
             yield from loader
 
-    return trainer, stream()
+    return TrainingSteps(trainer, stream(), train.max_steps or train.epochs * ipe, precision)
+
+
+def demo_trainer(
+    registry: Registry, device: str = "cpu", precision: Precision = "fp32"
+) -> tuple[Trainer, Iterator[Batch]]:
+    """The image demo's trainer (at ``precision``) and an endless stream of its batches
+    (:func:`training_steps`). Raises :class:`JepaError` where no loaded plugin provides the preset."""
+    steps = training_steps(registry.preset(DEMO_PLUGIN, DEMO_PRESET).build(), registry, device, precision)
+    return steps.trainer, steps.batches
 
 
 def time_steps(trainer: Trainer, batches: Iterator[Batch], *, seconds: float, min_steps: int = 1) -> DemoSpeed:
@@ -141,8 +173,10 @@ __all__ = [
     "DEMO_TRAIN_IMAGES",
     "DEMO_WALL_PER_TRAIN_TIME",
     "DemoSpeed",
+    "TrainingSteps",
     "demo_trainer",
     "expected_demo_seconds",
     "measure_demo_speed",
     "time_steps",
+    "training_steps",
 ]

@@ -27,3 +27,19 @@ def test_the_expected_time_scales_inversely_with_the_rate():
     t = demo_speed.expected_demo_seconds(100.0)
     assert t == pytest.approx(demo_speed.DEMO_TRAIN_IMAGES / 100.0 * demo_speed.DEMO_WALL_PER_TRAIN_TIME)
     assert demo_speed.expected_demo_seconds(200.0) == pytest.approx(t / 2)
+
+
+def test_training_steps_follow_the_config_as_jepa_train_does():
+    import torch
+
+    from jepa_core.hardware import resolve_precision
+    from jepa_core.resolve import resolve_config
+
+    registry = build_registry()
+    overrides = ("data.num_train=16", "train.batch_size=4", "train.num_workers=0", "train.precision=auto")
+    cfg = resolve_config(registry, plugin="image", preset="demo", overrides=overrides)
+    steps = demo_speed.training_steps(cfg, registry)
+    assert steps.total_steps == 5 * 4  # the demo's 5 epochs of 16 / 4 steps
+    assert steps.precision == resolve_precision("auto", torch.device("cpu"))  # auto resolved for the CPU
+    assert len(next(steps.batches)) == 4
+    assert demo_speed.training_steps(cfg, registry, precision="fp32").precision == "fp32"
