@@ -11,7 +11,7 @@ every other parameter (biases, norms, convolutions, position embeddings, mask to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -113,16 +113,38 @@ def orthogonalize(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
     >>> bool(s.min() > 0.5 and s.max() < 1.5)
     True
     """
+    return orthogonalize_all([update], steps)[0]
+
+
+def orthogonalize_all(updates: Sequence[torch.Tensor], steps: int = 5) -> list[torch.Tensor]:
+    """:func:`orthogonalize` of each matrix, those of one shape (up to a transpose), dtype and
+    device stacked into one batched iteration: the same numbers from fewer, larger products.
+
+    >>> a, b, c = torch.randn(8, 4), torch.randn(4, 8), torch.randn(5, 5)
+    >>> [tuple(o.shape) for o in orthogonalize_all([a, b, c])]
+    [(8, 4), (4, 8), (5, 5)]
+    """
+    out: list[torch.Tensor] = list(updates)
+    groups: dict[tuple[int, int, torch.dtype, torch.device], list[int]] = {}
+    for i, u in enumerate(updates):
+        groups.setdefault((min(u.shape), max(u.shape), u.dtype, u.device), []).append(i)
+    for members in groups.values():
+        tall = [updates[i].size(0) > updates[i].size(1) for i in members]
+        wide = [updates[i].T if t else updates[i] for i, t in zip(members, tall, strict=True)]
+        x = _newton_schulz(torch.stack(wide).bfloat16(), steps)  # [G, r, c], r <= c
+        for j, (i, t) in enumerate(zip(members, tall, strict=True)):
+            out[i] = (x[j].T if t else x[j]).to(updates[i].dtype)
+    return out
+
+
+def _newton_schulz(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The quintic iteration on a stack of wide matrices ``[G, r, c]`` (``r <= c``)."""
     a, b, c = NEWTON_SCHULZ_COEFFICIENTS
-    x = update.bfloat16()
-    tall = x.size(0) > x.size(1)
-    if tall:
-        x = x.T
-    x = x / x.norm().clamp(min=1e-7)  # spectral norm <= Frobenius norm <= 1
+    x = x / torch.linalg.vector_norm(x, dim=(1, 2), keepdim=True).clamp(min=1e-7)  # spectral <= Frobenius <= 1
     for _ in range(steps):
-        gram = x @ x.T
+        gram = x @ x.mT  # [G, r, r]
         x = a * x + (b * gram + c * gram @ gram) @ x
-    return (x.T if tall else x).to(update.dtype)
+    return x
 
 
 class MuonAdamW(torch.optim.Optimizer):
@@ -180,26 +202,29 @@ class MuonAdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if group["algorithm"] == "muon":
-                    self._muon_step(param, param.grad, group)
-                else:
+            params = [p for p in group["params"] if p.grad is not None]
+            if group["algorithm"] == "muon":
+                self._muon_step(params, group)
+            else:
+                for param in params:
                     self._adamw_step(param, param.grad, group)
         return loss
 
-    def _muon_step(self, param: torch.Tensor, grad: torch.Tensor, group: dict) -> None:
-        state = self.state[param]
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(param)
-        buf = state["momentum_buffer"]
-        buf.lerp_(grad, 1 - group["momentum"])
-        update = grad.lerp(buf, group["momentum"]) if group["nesterov"] else buf
-        update = orthogonalize(update, group["ns_steps"])
-        scale = 0.2 * math.sqrt(max(param.shape))
-        param.mul_(1 - group["lr"] * group["weight_decay"])
-        param.add_(update, alpha=-group["lr"] * scale)
+    def _muon_step(self, params: list[torch.Tensor], group: dict) -> None:
+        """One Muon step of a group's matrices, orthogonalised together (:func:`orthogonalize_all`)."""
+        if not params:
+            return
+        grads = [p.grad for p in params if p.grad is not None]  # every one (the caller's filter)
+        for param in params:
+            if "momentum_buffer" not in self.state[param]:
+                self.state[param]["momentum_buffer"] = torch.zeros_like(param)
+        bufs = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_lerp_(bufs, grads, 1 - group["momentum"])
+        updates = torch._foreach_lerp(grads, bufs, group["momentum"]) if group["nesterov"] else bufs
+        torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+        for param, update in zip(params, orthogonalize_all(updates, group["ns_steps"]), strict=True):
+            scale = 0.2 * math.sqrt(max(param.shape))  # an AdamW update's root-mean-square size
+            param.add_(update, alpha=-group["lr"] * scale)
 
     def _adamw_step(self, param: torch.Tensor, grad: torch.Tensor, group: dict) -> None:
         state = self.state[param]

@@ -110,3 +110,11 @@ def test_budget_benchmark_prints_each_ways_schedule_and_its_pretraining_time(cap
 def test_budget_benchmark_names_a_way_it_cannot_build(way, message):
     with pytest.raises(SystemExit, match=message):
         load("bench_budget").main(["--way", way, "--rounds", "1"])
+
+
+def test_muon_benchmark_times_both_ways_over_the_presets_matrices(capsys):
+    load("bench_muon").main(["--preset", "lejepa_demo", "--rounds", "1", "--steps", "10"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "image/lejepa_demo: Newton-Schulz of" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["one matrix at a time", "stacked by shape"]
+    assert all(float(line.split(": ")[1].split()[0]) > 0 and line.endswith("over 10 steps") for line in lines[1:])

@@ -13,7 +13,15 @@ from torch import nn
 from jepa_core.config import OptimConfig
 from jepa_core.data import build_loader
 from jepa_core.errors import ConfigError
-from jepa_core.optim import MuonAdamW, build_optimizer, check_optimizer_strategy, param_groups, set_hyperparameters
+from jepa_core.optim import (
+    MuonAdamW,
+    build_optimizer,
+    check_optimizer_strategy,
+    orthogonalize,
+    orthogonalize_all,
+    param_groups,
+    set_hyperparameters,
+)
 from jepa_core.run import build_dataset, build_parts
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
@@ -175,6 +183,40 @@ def test_muon_step_is_the_scaled_orthogonalised_gradient():
     cosine = (update * (u @ vh)).sum() / (update.norm() * (u @ vh).norm())
     assert cosine > 0.95
     assert torch.linalg.svdvals(grad).max() / torch.linalg.svdvals(grad).min() > 2  # the raw gradient is not
+
+
+def test_orthogonalize_all_equals_each_matrix_orthogonalised_alone():
+    """Matrices of one shape up to a transpose go through one batched iteration; each must come
+    back in its own place and orientation with the numbers it gets alone."""
+    torch.manual_seed(0)
+    mats = [torch.randn(24, 8), torch.randn(8, 24), torch.randn(24, 8) * 5, torch.randn(6, 6), torch.randn(8, 16)]
+    together = orthogonalize_all(mats)
+    for m, t in zip(mats, together, strict=True):
+        assert t.shape == m.shape and t.dtype == m.dtype
+        torch.testing.assert_close(t, orthogonalize(m), rtol=0, atol=4e-3)  # bf16 rounding at most
+    assert not torch.allclose(together[0], together[2], atol=0.1)  # distinct inputs stay distinct
+
+
+def test_muon_steps_several_matrices_as_each_alone():
+    """One optimizer over matrices of shared and distinct shapes moves each as an optimizer of
+    that matrix alone does (momentum, Nesterov, weight decay and the shape's scale included)."""
+    torch.manual_seed(0)
+    shapes = [(16, 8), (8, 16), (16, 8), (5, 7)]
+    init = [torch.randn(s) for s in shapes]
+    grads = [[torch.randn(s) for s in shapes] for _ in range(3)]
+    together = [nn.Parameter(w.clone()) for w in init]
+    alone = [nn.Parameter(w.clone()) for w in init]
+    opt = MuonAdamW([{"params": together, "algorithm": "muon"}], lr=1e-2, weight_decay=0.1)
+    singles = [MuonAdamW([{"params": [p], "algorithm": "muon"}], lr=1e-2, weight_decay=0.1) for p in alone]
+    for step_grads in grads:
+        for p, q, g in zip(together, alone, step_grads, strict=True):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        for single in singles:
+            single.step()
+    for p, q, w in zip(together, alone, init, strict=True):
+        assert not torch.equal(p, w)
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-4)
 
 
 def test_muon_weight_decay_is_decoupled_and_momentum_is_kept_in_the_state():
