@@ -13,7 +13,6 @@ and images/s of each::
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -25,9 +24,9 @@ from jepa_image.batch_views import BatchViews, batch_source_transform
 from jepa_image.transforms import ImageAugmentConfig, train_views
 
 try:
-    from bench_precision_cpu import print_medians  # run as a script from benchmarks/
+    from bench_precision_cpu import interleaved_times, print_medians  # run as a script from benchmarks/
 except ImportError:  # pragma: no cover - imported as benchmarks.bench_image_views
-    from benchmarks.bench_precision_cpu import print_medians
+    from benchmarks.bench_precision_cpu import interleaved_times, print_medians
 
 
 def augment_options(plugin: str, preset: str) -> ImageAugmentConfig:
@@ -63,13 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_views(torch.stack([source(img) for img in images]), g)
 
     ways: dict[str, Callable[[], None]] = {"per image (PIL)": per_image, "batch-wide (tensor ops)": batch_wide}
-    times: dict[str, list[float]] = {name: [] for name in ways}
-    for r in range(args.rounds + 1):  # 1 warm-up round
-        for name, way in ways.items():
-            start = time.perf_counter()
-            way()
-            if r >= 1:
-                times[name].append(time.perf_counter() - start)
+    times = interleaved_times(ways, args.rounds)
     print_medians(f"{args.plugin}/{args.preset} views of {args.size} px images", args.batch, times)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import attrs
@@ -24,9 +23,9 @@ from jepa_core.optim import build_optimizer, orthogonalize, orthogonalize_all
 from jepa_core.registry import build_registry
 
 try:
-    from bench_precision_cpu import cpu_name  # run as a script from benchmarks/
+    from bench_precision_cpu import cpu_name, interleaved_times  # run as a script from benchmarks/
 except ImportError:  # pragma: no cover - imported as benchmarks.bench_muon
-    from benchmarks.bench_precision_cpu import cpu_name
+    from benchmarks.bench_precision_cpu import cpu_name, interleaved_times
 
 
 def muon_matrices(plugin: str, preset: str) -> list[torch.Tensor]:
@@ -58,13 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         "one matrix at a time": lambda: [orthogonalize(u) for u in updates],
         "stacked by shape": lambda: orthogonalize_all(updates),
     }
-    times: dict[str, list[float]] = {name: [] for name in ways}
-    for r in range(args.rounds + 1):  # 1 warm-up round
-        for name, way in ways.items():
-            start = time.perf_counter()
-            way()
-            if r >= 1:
-                times[name].append(time.perf_counter() - start)
+    times = interleaved_times(ways, args.rounds)
     shapes = len({(min(p.shape), max(p.shape)) for p in params})
     print(
         f"{args.plugin}/{args.preset}: Newton-Schulz of {len(params)} matrices of {shapes} shapes, "

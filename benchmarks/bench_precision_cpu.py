@@ -19,6 +19,7 @@ import argparse
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -105,6 +106,19 @@ def main(argv: list[str] | None = None) -> None:
                 step()
             times[p].append((time.perf_counter() - t) / args.steps)
     print_medians(f"{args.plugin}/{args.preset}", args.batch, times)
+
+
+def interleaved_times(ways: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each call of each way, the ways called in turn for ``warmup`` untimed rounds and
+    then ``rounds`` timed ones, so that a busy machine slows all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(warmup + rounds):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def print_medians(what: str, batch: int, times: dict[str, list[float]]) -> None:
