@@ -116,6 +116,22 @@ def first_view(inputs: Inputs) -> torch.Tensor:
     return inputs[0] if isinstance(inputs, (tuple, list)) else inputs
 
 
+def model_input(dataset: object, sample: Inputs, seed: int) -> Inputs:
+    """One sample as the model receives it: ``sample`` itself, or, when ``dataset`` names a
+    ``batch_transform`` (views drawn batch-wide), the transform's views of that sample alone.
+
+    >>> class Flipped:
+    ...     batch_transform = staticmethod(lambda x, g: (x, x.flip(-1)))
+    >>> [tuple(v.shape) for v in model_input(Flipped(), torch.zeros(3, 4, 4), seed=0)]
+    [(3, 4, 4), (3, 4, 4)]
+    """
+    transform = getattr(dataset, "batch_transform", None)
+    if transform is None or not isinstance(sample, torch.Tensor):
+        return sample
+    views = transform(sample.unsqueeze(0), torch.Generator().manual_seed(seed))  # a batch of one
+    return map_inputs(views, lambda v: v[0])
+
+
 def map_inputs(inputs: Inputs, fn: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
     return tuple(fn(v) for v in inputs) if isinstance(inputs, (tuple, list)) else fn(inputs)
 

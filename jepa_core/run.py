@@ -47,7 +47,7 @@ from jepa_core.callbacks import HANGUP, Checkpointer, PreemptionHandler, monitor
 from jepa_core.config import RunConfig, to_dict
 from jepa_core.config_files import plain
 from jepa_core.console import echo
-from jepa_core.data import EpochBatchSampler, build_loader, first_view
+from jepa_core.data import EpochBatchSampler, build_loader, first_view, model_input
 from jepa_core.dist import DistInfo, barrier, detect, init_distributed, rank_seed, select_device
 from jepa_core.errors import CheckpointError, ConfigError
 from jepa_core.eval.attentive import attentive_probe
@@ -188,7 +188,7 @@ def _build_checked(cfg: RunConfig, registry: Registry, info: DistInfo, micro: in
     parts = build_parts(cfg, registry)  # the same seed on every rank: identical replicas
     seed_host_rngs(rank_seed(cfg.train.seed, info))  # Python's random and numpy, for plugins that use them
     masks = check_masker(parts.masker, token_grid(parts.encoder), micro, cfg)  # impossible masks fail fast
-    sample = first_readable_sample(dataset, cfg.train.seed)
+    sample = model_input(dataset, first_readable_sample(dataset, cfg.train.seed), cfg.train.seed)
     check_input_shape(parts.encoder, first_view(sample), cfg)
     check_views(parts.objective, sample, masks, parts.encoder, cfg)
     return _Checked(dataset, parts, eval_subsets, splits)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from jepa_core.data import Batch, EpochBatchSampler, KeyedDataset, MaskCollator, build_loader, mix_seed
+from jepa_core.data import Batch, EpochBatchSampler, KeyedDataset, MaskCollator, build_loader, mix_seed, model_input
 from jepa_core.errors import BadSampleError, DataError
 from tests.toy_seq_plugin import SeqBlockConfig, SeqBlockMasker
 
@@ -293,3 +293,21 @@ def test_a_batch_transform_needs_one_tensor_per_sample():
     items = [((torch.zeros(2), torch.zeros(2)), 0, (0, 0, 0), ())] * 2
     with pytest.raises(TypeError, match="one tensor per sample"):
         collate(items)
+
+
+class _BatchWide:
+    """A dataset whose samples are source images and whose views are drawn batch-wide."""
+
+    @staticmethod
+    def batch_transform(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return x.float(), x.float()[..., :2, :2] + torch.rand(1, generator=g)
+
+
+def test_model_input_is_the_sample_or_its_batch_wide_views():
+    sample = torch.ones(3, 4, 4, dtype=torch.uint8)
+    assert model_input(object(), sample, seed=0) is sample
+    views = model_input(_BatchWide(), sample, seed=0)
+    assert [tuple(v.shape) for v in views] == [(3, 4, 4), (3, 2, 2)]
+    assert views[0].dtype == torch.float32
+    assert torch.equal(views[1], model_input(_BatchWide(), sample, seed=0)[1])  # seeded
+    assert not torch.equal(views[1], model_input(_BatchWide(), sample, seed=1)[1])

@@ -184,6 +184,39 @@ def test_token_views_of_crops_of_two_sizes_exit_2_before_any_work(image_folder, 
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def _lejepa_fast_args(image_folder, out, *sets):
+    args = ["train", "--plugin", "image", "--preset", "lejepa_small_fast", "--data", str(image_folder)]
+    args += ["--out", str(out)]
+    for s in [*LEJEPA_SMALL_AT_TEST_SIZE, *sets]:
+        args += ["--set", s]
+    return args
+
+
+def test_batch_wide_views_are_checked_as_the_model_sees_them(image_folder, tmp_path, capsys):
+    """With ``data.batch_views`` a sample is the source image; the pre-flight checks see its views."""
+    from jepa_core.cli.app import main
+
+    assert main(_lejepa_fast_args(image_folder, tmp_path / "a", "data.local_crops=2")) == 2
+    err = capsys.readouterr().err
+    assert "masker 'token_views' keeps tokens of every crop on one grid" in err
+    assert "[(3, 32, 32), (3, 16, 16)]" in err
+    assert not (tmp_path / "a" / "checkpoints").exists()
+
+    odd = ("masker.name=none", "data.local_crops=2", "data.local_resolution=12")
+    assert main(_lejepa_fast_args(image_folder, tmp_path / "b", *odd)) == 2
+    err = capsys.readouterr().err
+    assert "cannot take the data's view of shape (3, 12, 12)" in err
+    assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+def test_lejepa_small_fast_steps_on_batch_wide_crop_views_of_two_sizes(registry, image_folder, tmp_path):
+    """Crop views (no masker) drawn batch-wide: 2 global crops of 32 px and 2 local crops of 16 px."""
+    cfg = registry.preset("image", "lejepa_small_fast").build()
+    sets = [*LEJEPA_SMALL_AT_TEST_SIZE, f"data.root={image_folder}", "masker.name=none", "data.local_crops=2"]
+    result = train_run(apply_overrides(cfg, [*sets, f"train.out_dir={tmp_path}"], registry), registry, stream=None)
+    assert result.steps == 1 and all(math.isfinite(loss) for _, loss in result.loss_history)
+
+
 def test_lejepa_small_muon_is_lejepa_small_bf16_with_muon_at_three_times_the_lr(registry):
     """The recipe behind the Muon Fashion-MNIST numbers in docs/results.md."""
     cfg = registry.preset("image", "lejepa_small_muon").build()
