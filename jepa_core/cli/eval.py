@@ -108,7 +108,7 @@ def add_parser(sub: SubParsers) -> None:
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
-    knn.add_argument("--temperature", type=float, default=0.07, help="vote weight exp(sim / T) (default 0.07)")
+    knn.add_argument("--temperature", type=positive_float, default=0.07, help="vote weight exp(sim / T) (default 0.07)")
 
 
 def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:

@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 import torch.nn.functional as F
@@ -51,8 +53,8 @@ def knn_scores(
     """
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}.")
-    if temperature <= 0:
-        raise ConfigError(f"--temperature must be > 0, got {temperature}.")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"--temperature must be a finite number > 0, got {temperature}.")
     num_classes = int(train_y.max()) + 1 if num_classes is None else num_classes
     bank = F.normalize(train_x.float(), dim=1)
     k = min(k, len(bank))

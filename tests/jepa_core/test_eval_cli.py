@@ -91,6 +91,8 @@ def test_bad_linear_probe_options_exit_2_before_any_work(run_dir, capsys, extra,
         (["linear-probe", "--lr", "nan"], "argument --lr: must be a finite number > 0, got 'nan'"),
         (["knn", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got '0'"),
         (["linear-probe", "--batch-size", "two"], "argument --batch-size: must be an integer >= 1, got 'two'"),
+        (["knn", "--temperature", "0"], "argument --temperature: must be a finite number > 0, got '0'"),
+        (["knn", "--temperature", "nan"], "argument --temperature: must be a finite number > 0, got 'nan'"),
     ],
 )
 def test_counts_and_rates_out_of_range_are_usage_errors(tmp_path, capsys, argv, message):

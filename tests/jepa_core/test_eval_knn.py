@@ -39,3 +39,10 @@ def test_k_larger_than_bank_uses_all_and_bad_k_is_an_error():
     assert knn_classify(x, y, x, y, k=50).k == 4
     with pytest.raises(ConfigError, match="--k must be >= 1, got 0"):
         knn_scores(x, y, x, k=0)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.1, float("nan"), float("inf")])
+def test_a_temperature_that_is_not_a_finite_positive_number_is_an_error(temperature):
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ConfigError, match="--temperature must be a finite number > 0"):
+        knn_scores(x, y, x, k=2, temperature=temperature)
