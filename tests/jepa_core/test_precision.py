@@ -136,3 +136,21 @@ def test_gpu_bf16_compile_and_checkpointing_step():
     batch = tiny_batch(8)
     losses = [trainer.train_step(batch).loss for _ in range(3)]
     assert all(torch.isfinite(torch.stack(losses)))
+
+
+def test_fp16_on_a_cpu_trains_and_says_it_is_slow(tmp_path):
+    import io
+
+    import attrs
+
+    from jepa_core.registry import build_registry
+    from jepa_core.run import train_run
+    from tests import toy_seq_plugin
+
+    registry = build_registry(autoload=False, plugins=[toy_seq_plugin])
+    for precision, noted in (("fp16", True), ("fp32", False)):
+        cfg = toy_seq_plugin.toy_config()
+        train = dict(max_steps=1, device="cpu", precision=precision, out_dir=str(tmp_path / precision))
+        stream = io.StringIO()
+        assert train_run(attrs.evolve(cfg, train=attrs.evolve(cfg.train, **train)), registry, stream=stream).steps == 1
+        assert ("train.precision=fp16 on a CPU has no fast half-precision kernels" in stream.getvalue()) == noted
