@@ -42,7 +42,15 @@ from torch import nn
 from jepa_core.data import Batch, Inputs
 from jepa_core.errors import ConfigError
 from jepa_core.interfaces import Loss, MaskSet, TargetProvider, TokenViews, mask_sets
-from jepa_core.regularizers import Regularizer, SIGReg, SIGRegConfig, gathered_count, gathered_mean, regularize
+from jepa_core.regularizers import (
+    Regularizer,
+    SIGReg,
+    SIGRegConfig,
+    gathered_count,
+    gathered_mean,
+    is_active,
+    regularize,
+)
 from jepa_core.targets import targets_for
 from jepa_core.validators import finite_non_negative, positive, unit_interval
 
@@ -362,6 +370,29 @@ def check_objective_parts(cfg: RunConfig, registry: Registry) -> None:
                 f"objective '{spec.name}' does not use a {section}, but {section}.name is '{name}'; "
                 f"set {section}.name=none."
             )
+
+
+def check_batch_statistics(
+    objective: Objective | None, regularizer: Regularizer | None, samples: int, cfg: RunConfig
+) -> None:
+    """Statistics over the samples of a micro-batch (gathered over processes: ``samples`` in all),
+    SIGReg's per view and a regulariser's on pooled features, need at least two samples.
+
+    >>> check_batch_statistics(LeJEPAObjective(), None, 1, cfg)   # doctest: +SKIP
+    ConfigError: objective 'lejepa' estimates SIGReg over the samples of each view, ...
+    """
+    if samples >= 2:
+        return
+    if isinstance(objective, LeJEPAObjective):
+        who = "objective 'lejepa' estimates SIGReg over the samples of each view"
+    elif is_active(regularizer) and getattr(regularizer, "apply_to", "pooled") != "tokens":
+        who = f"regularizer '{cfg.regularizer.name}' measures the spread of the pooled features over the samples"
+    else:
+        return
+    settings = f"train.batch_size={cfg.train.batch_size}"
+    if cfg.train.micro_batch_size is not None:
+        settings += f", train.micro_batch_size={cfg.train.micro_batch_size}"
+    raise ConfigError(f"{who}, but a micro-batch holds 1 sample over all processes ({settings}); use at least 2.")
 
 
 def check_views(objective: Objective | None, sample: Any, masks: Any, encoder: nn.Module, cfg: RunConfig) -> None:

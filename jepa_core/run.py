@@ -60,7 +60,7 @@ from jepa_core.interfaces import token_grid
 from jepa_core.interop import init_trainer_from
 from jepa_core.loggers import LoggerContext, LoggerFanOut, check_loggers, open_loggers
 from jepa_core.nonfinite import NonFiniteGuard
-from jepa_core.objectives import check_objective_parts, check_views
+from jepa_core.objectives import check_batch_statistics, check_objective_parts, check_views
 from jepa_core.online_eval import EvalSubsets, OnlineEvaluator, eval_encoder
 from jepa_core.optim import check_optimizer_strategy
 from jepa_core.parallel import ParallelPlan, apply_parallelism, is_sharded, unsharded_copy
@@ -191,6 +191,7 @@ def _build_checked(cfg: RunConfig, registry: Registry, info: DistInfo, micro: in
     sample = model_input(dataset, first_readable_sample(dataset, cfg.train.seed), cfg.train.seed)
     check_input_shape(parts.encoder, first_view(sample), cfg)
     check_views(parts.objective, sample, masks, parts.encoder, cfg)
+    check_batch_statistics(parts.objective, parts.regularizer, micro * info.world_size, cfg)
     return _Checked(dataset, parts, eval_subsets, splits)
 
 

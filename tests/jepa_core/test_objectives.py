@@ -351,6 +351,16 @@ def _cli(tmp_path, *sets):
             [*LEJEPA, "masker.layout=tubes"],
             "invalid value for 'masker.layout': layout must be one of scattered, band, block, got 'tubes'.",
         ),
+        (
+            [*LEJEPA, "train.batch_size=1"],
+            "objective 'lejepa' estimates SIGReg over the samples of each view, but a micro-batch holds 1 sample "
+            "over all processes (train.batch_size=1); use at least 2.",
+        ),
+        (
+            ["regularizer.name=vicreg", "regularizer.weight=1", "train.batch_size=4", "train.micro_batch_size=1"],
+            "regularizer 'vicreg' measures the spread of the pooled features over the samples, but a micro-batch "
+            "holds 1 sample over all processes (train.batch_size=4, train.micro_batch_size=1)",
+        ),
     ],
 )
 def test_cli_exits_2_before_any_work_on_objective_mismatches(tmp_path, capsys, sets, message):
@@ -448,3 +458,10 @@ def test_kit_networks_are_a_working_predictive_pair():
     assert isinstance(batch.masks, MaskSet)
     out = pred(enc(batch.inputs, batch.masks.context), batch.masks.context, batch.masks.targets)
     assert out.shape == (2 * batch.masks.num_targets, batch.masks.targets.shape[2], 16)
+
+
+def test_one_sample_trains_where_nothing_is_measured_over_the_batch(tmp_path):
+    """I-JEPA's prediction, and a regulariser on each sample's tokens, need no second sample."""
+    assert _cli(tmp_path / "a", "train.batch_size=1") == 0
+    sets = ("regularizer.name=vicreg", "regularizer.weight=1", "regularizer.apply_to=tokens", "train.batch_size=1")
+    assert _cli(tmp_path / "b", *sets) == 0
