@@ -125,13 +125,14 @@ def demo() -> RunConfig:
 
 def lejepa_demo() -> RunConfig:
     """The ``demo`` network and data trained with LeJEPA on token-dropping views (LeVJEPA), the
-    recipe of :func:`jepa_vit.presets.demo_lejepa_sections`; no predictor and no target encoder."""
+    recipe of :func:`jepa_vit.presets.demo_lejepa_sections`; no predictor and no target encoder.
+    ``train.precision=auto``: bf16 on a CPU with bf16 units (faster there: docs/results.md)."""
     return attrs.evolve(
         demo(),
         preset="lejepa_demo",
         **demo_lejepa_sections(),
         optim=SMALL_SCALE_OPTIM,
-        train=demo_train("runs/audio_lejepa_demo"),
+        train=demo_train("runs/audio_lejepa_demo", precision="auto"),
     )
 
 

@@ -16,6 +16,7 @@ import attrs
 
 from jepa_core.absent import NoneConfig
 from jepa_core.config import ComponentConfig, EvalConfig, OptimConfig, ProbeConfig, TrainConfig
+from jepa_core.hardware import Precision
 from jepa_core.losses import L2Config
 from jepa_core.objectives import LeJEPAConfig
 from jepa_core.regularizers import NoRegularizerConfig, VICRegConfig
@@ -67,8 +68,9 @@ DEMO_EVAL = EvalConfig(train_samples=1024, val_samples=512)
 """The demos' online evaluation (at the start and each epoch end): small subsets, a few seconds each."""
 
 
-def demo_train(out_dir: str) -> TrainConfig:
-    """Five epochs of batch 64 in fp32 on one data worker, with mask images and monitoring.
+def demo_train(out_dir: str, precision: Precision = "fp32") -> TrainConfig:
+    """Five epochs of batch 64 (in fp32 unless ``precision`` says otherwise) on one data worker,
+    with mask images and monitoring.
 
     >>> demo_train("runs/demo").batch_size
     64
@@ -77,7 +79,7 @@ def demo_train(out_dir: str) -> TrainConfig:
         epochs=5,
         batch_size=64,
         num_workers=1,
-        precision="fp32",
+        precision=precision,
         log_every=16,
         checkpoint_every=0,
         monitor_every=40,
