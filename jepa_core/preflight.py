@@ -17,7 +17,7 @@ import torch
 from jepa_core.build import SplitCache
 from jepa_core.config import RunConfig
 from jepa_core.errors import ConfigError, DataError, RegistryError
-from jepa_core.eval.classes import check_dataset_classes
+from jepa_core.eval.classes import MIN_CLASSES, check_dataset_classes, dataset_class_count
 from jepa_core.eval.overlap import warn_shared_samples
 from jepa_core.interfaces import Masker
 from jepa_core.online_eval import EvalSubsets, choose_subsets, has_labels
@@ -153,6 +153,15 @@ def online_eval_subsets(
                 "use labelled data or set train.eval_every=0."
             )
         log(f"online evaluation is off: dataset '{cfg.data.name}' has no labels")
+        return None
+    classes = dataset_class_count(train_eval)
+    if classes is not None and classes < MIN_CLASSES:  # every prediction would be right
+        if every is not None:
+            raise ConfigError(
+                f"train.eval_every={every} needs at least {MIN_CLASSES} classes, but dataset '{cfg.data.name}' has "
+                f"{classes}; use data of several classes or set train.eval_every=0."
+            )
+        log(f"online evaluation is off: dataset '{cfg.data.name}' has {classes} class")
         return None
     try:
         val = splits("val")

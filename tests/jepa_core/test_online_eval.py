@@ -278,6 +278,34 @@ def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_regist
     assert not (tmp_path / "asked").exists()  # refused before any work
 
 
+class _OneClass(_Unlabelled):
+    num_classes = 1
+
+    def __getitem__(self, i):
+        return self.inner[i][0], 0
+
+
+def test_data_of_one_class_turns_evaluation_off_or_fails_when_asked_for(toy_registry, tmp_path, monkeypatch):
+    """With one class every prediction is right: an evaluation would print a meaningless 100%."""
+    from jepa_core import build, run
+
+    real = run.build_dataset
+
+    def one_class(cfg, reg, split):
+        return _OneClass(real(cfg, reg, split))
+
+    monkeypatch.setattr(run, "build_dataset", one_class)
+    monkeypatch.setattr(build, "build_dataset", one_class)
+    result, console = _run(toy_registry, tmp_path / "auto")
+    assert "online evaluation is off: dataset 'sine_waves' has 1 class" in console
+    assert not (result.out_dir / HISTORY_FILE).exists()
+    with pytest.raises(
+        ConfigError, match=r"train.eval_every=5 needs at least 2 classes, but dataset 'sine_waves' has 1"
+    ):
+        _run(toy_registry, tmp_path / "asked", "train.eval_every=5")
+    assert not (tmp_path / "asked").exists()  # refused before any work
+
+
 def test_a_run_builds_each_evaluation_split_once(toy_registry, tmp_path, monkeypatch):
     """The online evaluation, the collapse report and the end-of-run probe read the same datasets."""
     from jepa_core import build, run
