@@ -363,7 +363,12 @@ def _make(cls: type, options: dict[str, Any], section: str) -> Any:
     try:
         return cls(**values)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"invalid value in '{section}': {err}.") from err
+        try:
+            fields = _rejected_fields(cls(), values)  # each value set alone on the defaults
+        except (ValueError, TypeError):  # a record without defaults for every field
+            fields = []
+        where = "for '" + "', '".join(f"{section}.{field}" for field in fields) + "'" if fields else f"in '{section}'"
+        raise ConfigError(f"invalid value {where}: {err}.") from err
 
 
 # ------------------------------------------------------------------ value parsing

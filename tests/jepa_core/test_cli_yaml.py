@@ -105,6 +105,30 @@ def test_a_bad_settings_file_is_one_sentence_before_any_work(capsys, tmp_path, t
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "edits, message",
+    [
+        ({"num_slices: 1024": "num_slices: -5"}, "invalid value for 'objective.num_slices': num_slices must be > 0"),
+        (
+            {"global_views: 2": "global_views: 1", "local_views: 4": "local_views: 0"},
+            "invalid value in 'masker': a multi-view objective needs at least 2 views",
+        ),
+    ],
+)
+def test_a_bad_value_in_a_whole_config_file_names_its_key(capsys, tmp_path, edits, message):
+    """A value that fails alone is named by its key; a combination that fails names its section."""
+    assert main(["config", "show", "--plugin", "image", "--preset", "lejepa_small_views"]) == 0
+    text = capsys.readouterr().out
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    out = tmp_path / "run"
+    assert message in _error(capsys, main(["train", "--config", str(path), "--out", str(out)]))
+    assert not out.exists()
+
+
 def test_a_settings_file_alone_says_how_to_use_it(capsys, tmp_path):
     settings = tmp_path / "changes.yaml"
     settings.write_text("optim:\n  lr: 5.0e-4\n")
