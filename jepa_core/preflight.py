@@ -134,9 +134,10 @@ def online_eval_subsets(
 ) -> EvalSubsets | None:
     """The online evaluation's fixed subsets, or None when it is off (``train.eval_every``).
 
-    Checked before any model is built: ``eval_every > 0`` on a dataset without labels, or a
-    subset size larger than the data when the user asked for it (an explicit ``eval_every`` or
-    sizes other than the preset's), is a :class:`ConfigError`; a preset's sizes are capped.
+    Checked before any model is built: ``eval_every > 0`` on a dataset without labels (or of
+    one class), or a subset size larger than the data when the user asked for it (an explicit
+    ``eval_every`` or sizes other than the preset's), is a :class:`ConfigError`; a preset's sizes
+    are capped.
     ``splits`` keeps the datasets it builds for the run.
 
     >>> online_eval_subsets(cfg, registry, print)        # doctest: +SKIP
