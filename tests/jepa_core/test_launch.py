@@ -266,6 +266,23 @@ def test_bad_run_or_cluster_options_exit_2_before_anything_is_written(capsys, tm
     assert list(tmp_path.iterdir()) == []  # no run directory, no submitit folder
 
 
+@pytest.mark.parametrize(
+    ("gpus", "asked", "expected"),
+    [
+        (0, [], "which has 0 GPUs, but --gpus-per-node is 8 (one process per GPU); use --gpus-per-node 0 (one "),
+        (2, ["--gpus-per-node", "4"], "which has 2 GPUs, but --gpus-per-node is 4 (one process per GPU); use "),
+    ],
+)
+def test_the_local_executor_asks_for_at_most_this_machines_gpus(capsys, tmp_path, monkeypatch, gpus, asked, expected):
+    """Before, the default 8 GPUs per node started 8 CPU processes on a machine without a GPU."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    err = _error(capsys, [*TOY, "--out", str(tmp_path / "run"), "--executor", "local", *asked])
+    assert expected in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_resume_with_a_checkpoint_exits_2_before_submitting(capsys, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / checkpoint_name(4)).write_bytes(b"")
