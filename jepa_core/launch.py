@@ -49,6 +49,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 import attrs
+import torch
 
 from jepa_core import rundir
 from jepa_core.callbacks import PreemptionHandler
@@ -181,20 +182,17 @@ def check_device(device: str, opts: ClusterOptions) -> None:
         )
 
 
-def check_job_layout(cfg: RunConfig, opts: ClusterOptions, *, cluster: str, local_gpus: int | None = None) -> None:
+def check_job_layout(cfg: RunConfig, opts: ClusterOptions, *, cluster: str) -> None:
     """The run must fit the job: the global batch splits over its processes, ``train.device``
     agrees with the GPUs asked for, and the local executor runs one node and asks for at most
-    this machine's GPUs (``local_gpus``, default ``torch.cuda.device_count()``).
+    this machine's GPUs.
 
     >>> check_job_layout(cfg, ClusterOptions(gpus_per_node=0), cluster="local")   # doctest: +SKIP
     """
     if cluster == "local":
         if opts.nodes > 1:
             raise ConfigError(f"--executor local runs on this machine only; use --nodes 1 (got {opts.nodes}).")
-        if local_gpus is None:
-            import torch
-
-            local_gpus = torch.cuda.device_count()
+        local_gpus = torch.cuda.device_count()
         if opts.gpus_per_node > local_gpus:
             fix = f"at most {local_gpus}" if local_gpus else "0 (one process on the CPU)"
             raise ConfigError(

@@ -260,24 +260,6 @@ class _Unlabelled(torch.utils.data.Dataset):
         return self.inner[i][0], -1
 
 
-def test_unlabelled_data_turns_evaluation_off_or_fails_when_asked_for(toy_registry, tmp_path, monkeypatch):
-    from jepa_core import build, run
-
-    real = run.build_dataset
-
-    def unlabelled(cfg, reg, split):
-        return _Unlabelled(real(cfg, reg, split))
-
-    monkeypatch.setattr(run, "build_dataset", unlabelled)
-    monkeypatch.setattr(build, "build_dataset", unlabelled)
-    result, console = _run(toy_registry, tmp_path / "auto")
-    assert "online evaluation is off: dataset 'sine_waves' has no labels" in console
-    assert not (result.out_dir / HISTORY_FILE).exists() and (result.out_dir / REPRESENTATION_FILE).exists()
-    with pytest.raises(ConfigError, match=r"train.eval_every=5 needs class labels"):
-        _run(toy_registry, tmp_path / "asked", "train.eval_every=5")
-    assert not (tmp_path / "asked").exists()  # refused before any work
-
-
 class _OneClass(_Unlabelled):
     num_classes = 1
 
@@ -285,23 +267,31 @@ class _OneClass(_Unlabelled):
         return self.inner[i][0], 0
 
 
-def test_data_of_one_class_turns_evaluation_off_or_fails_when_asked_for(toy_registry, tmp_path, monkeypatch):
-    """With one class every prediction is right: an evaluation would print a meaningless 100%."""
+@pytest.mark.parametrize(
+    ("wrapper", "off", "refused"),
+    [
+        (_Unlabelled, "has no labels", "needs class labels"),
+        # one class: every prediction is right, an evaluation would print a meaningless 100%
+        (_OneClass, "has 1 class", "needs at least 2 classes, but dataset 'sine_waves' has 1"),
+    ],
+    ids=["unlabelled", "one-class"],
+)
+def test_data_without_two_classes_turns_evaluation_off_or_fails_when_asked_for(
+    toy_registry, tmp_path, monkeypatch, wrapper, off, refused
+):
     from jepa_core import build, run
 
     real = run.build_dataset
 
-    def one_class(cfg, reg, split):
-        return _OneClass(real(cfg, reg, split))
+    def wrapped(cfg, reg, split):
+        return wrapper(real(cfg, reg, split))
 
-    monkeypatch.setattr(run, "build_dataset", one_class)
-    monkeypatch.setattr(build, "build_dataset", one_class)
+    monkeypatch.setattr(run, "build_dataset", wrapped)
+    monkeypatch.setattr(build, "build_dataset", wrapped)
     result, console = _run(toy_registry, tmp_path / "auto")
-    assert "online evaluation is off: dataset 'sine_waves' has 1 class" in console
-    assert not (result.out_dir / HISTORY_FILE).exists()
-    with pytest.raises(
-        ConfigError, match=r"train.eval_every=5 needs at least 2 classes, but dataset 'sine_waves' has 1"
-    ):
+    assert f"online evaluation is off: dataset 'sine_waves' {off}" in console
+    assert not (result.out_dir / HISTORY_FILE).exists() and (result.out_dir / REPRESENTATION_FILE).exists()
+    with pytest.raises(ConfigError, match=rf"train.eval_every=5 {refused}"):
         _run(toy_registry, tmp_path / "asked", "train.eval_every=5")
     assert not (tmp_path / "asked").exists()  # refused before any work
 
