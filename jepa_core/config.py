@@ -198,7 +198,8 @@ class EvalConfig:
     smaller), an explicit size larger than the data is an error. ``knn_k``/``knn_temperature``: the weighted k-NN vote;
     ``linear_steps``: the most full-batch L-BFGS iterations of the multinomial logistic
     regression on standardised features (it stops earlier once converged:
-    :data:`jepa_core.eval.probe.LBFGS_TOLERANCE`), with L2 penalty ``linear_l2``.
+    :data:`jepa_core.eval.probe.LBFGS_TOLERANCE`), with L2 penalty ``linear_l2``; ``latents``: draw
+    the val features on their two principal axes at each evaluation (:mod:`jepa_core.latents`).
     """
 
     train_samples: int | None = attrs.field(default=None, validator=positive)
@@ -208,6 +209,7 @@ class EvalConfig:
     knn_temperature: float = attrs.field(default=0.07, validator=positive)
     linear_steps: int = attrs.field(default=LBFGS_MAX_ITER, validator=positive)
     linear_l2: float = attrs.field(default=1e-4, validator=non_negative)
+    latents: bool = True
 
 
 @attrs.frozen(kw_only=True)

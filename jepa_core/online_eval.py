@@ -17,6 +17,8 @@ labelled subset and reports
   samples, each encoded :data:`LIDAR_VIEWS` times keeping a random :data:`LIDAR_KEEP` of its
   tokens (:func:`token_views`, the same token sets at every evaluation; views of tokens need no
   augmentation of any modality). Encoders without a ``token_grid`` skip it.
+* ``eval/latents`` (an image; ``eval.latents``): the val features on their two principal axes,
+  coloured by class (:mod:`jepa_core.latents`), also written to ``latents/step_XXXXXXXX.png``.
 
 The first evaluation runs before the first step, on the network at its random init, so every
 curve starts at the baseline it must beat. Each evaluation appends one JSON line to
@@ -51,6 +53,7 @@ from jepa_core.data import dataset_len
 from jepa_core.errors import BadSampleError, ConfigError, DataError
 from jepa_core.eval.knn import knn_classify
 from jepa_core.eval.probe import LBFGS_MAX_ITER, lbfgs_probe
+from jepa_core.latents import latent_picture, picture_path, write_png
 from jepa_core.monitors import effective_rank, evaluating, feature_spread, lidar
 
 HISTORY_FILE = "online_eval.jsonl"
@@ -274,7 +277,8 @@ class OnlineEvaluator(Callback):
         self.cfg, self.every, self.device = cfg, every, torch.device(device)
         self.encoder_of = encoder_of or eval_encoder
         self.log, self.writer, self.progress = log, writer, progress
-        self.history_path = Path(out_dir) / HISTORY_FILE if out_dir is not None else None
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.history_path = self.out_dir / HISTORY_FILE if self.out_dir is not None else None
         with torch.random.fork_rng(devices=[]):
             self.train = SampleBatches(subsets.train, cfg.batch_size)
             self.val = SampleBatches(subsets.val, cfg.batch_size)
@@ -306,6 +310,8 @@ class OnlineEvaluator(Callback):
         if bool(torch.isfinite(tx).all() and torch.isfinite(vx).all()):
             knn = knn_classify(tx, ty, vx, vy, k=self.cfg.knn_k, temperature=self.cfg.knn_temperature).top1
             linear = lbfgs_linear_probe(tx, ty, vx, vy, steps=self.cfg.linear_steps, l2=self.cfg.linear_l2)
+            if self.cfg.latents:
+                self._draw(vx, vy, step)
         else:  # diverged features: recorded as NaN (the non-finite checks of training report the cause)
             knn = linear = float("nan")
         record = EvalRecord(
@@ -323,6 +329,14 @@ class OnlineEvaluator(Callback):
         if self.progress is not None:
             self.progress.exclude_time(time.perf_counter() - start)
         return record
+
+    def _draw(self, features: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+        """The latent picture of the val features: logged, and written in the run directory."""
+        picture = latent_picture(features, labels)
+        if self.writer is not None:
+            self.writer.add_image("eval/latents", picture, step)
+        if self.out_dir is not None:
+            write_png(picture, picture_path(self.out_dir, step))
 
     def _views(self, encoder: nn.Module) -> torch.Tensor | None:
         """LiDAR's token views of the first val samples (the same token sets at every evaluation)."""

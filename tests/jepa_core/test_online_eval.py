@@ -221,6 +221,12 @@ def test_default_evaluates_at_start_each_epoch_end_and_writes_the_collapse_repor
     acc.Reload()
     assert [e.step for e in acc.Scalars("eval/knn_top1")] == [0, 4, 8]
     assert [e.step for e in acc.Scalars("eval/lidar")] == [0, 4, 8] and history[0]["lidar"] > 0
+    assert [e.step for e in acc.Images("eval/latents")] == [0, 4, 8]
+    assert sorted(p.name for p in (result.out_dir / "latents").iterdir()) == [
+        "step_00000000.png",
+        "step_00000004.png",
+        "step_00000008.png",
+    ]
     report = json.loads((result.out_dir / REPRESENTATION_FILE).read_text())
     assert set(report) == {"num_samples", "embed_dim", "lidar_views", "target", "context", "random_init", "step"}
     assert report["step"] == 8 and report["embed_dim"] == 32 and report["num_samples"] == 64
