@@ -65,15 +65,24 @@ def principal_plane(features: torch.Tensor) -> Plane:
 
 
 def latent_picture(features: torch.Tensor, labels: torch.Tensor, *, size: int = 256, dot: int = 3) -> torch.Tensor:
-    """The :func:`principal_plane` of ``features [N, D]`` drawn as uint8 ``[3, size, size]`` (CHW, for
-    ``add_image``): white, a grey cross through the mean, each sample a ``dot x dot`` square in
-    ``CLASS_COLOURS[label % 10]`` (a negative label, unlabelled, in grey). Both axes share the scale
-    that fits the farthest sample.
+    """:func:`plot_plane` of the :func:`principal_plane` of ``features [N, D]``.
 
     >>> x = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]); y = torch.tensor([0, 1])
     >>> picture = latent_picture(x, y, size=32, dot=1)
     >>> picture[:, 16, 31].tolist(), picture[:, 16, 0].tolist()   # the first on the right, the second on the left
     ([31, 119, 180], [255, 127, 14])
+    """
+    coords = principal_plane(features).coords if len(features) else torch.zeros(0, 2)
+    return plot_plane(coords, labels, size=size, dot=dot)
+
+
+def plot_plane(coords: torch.Tensor, labels: torch.Tensor, *, size: int = 256, dot: int = 3) -> torch.Tensor:
+    """Points ``coords [N, 2]`` drawn as uint8 ``[3, size, size]`` (CHW, for ``add_image``): white, a
+    grey cross through the origin, each point a ``dot x dot`` square in ``CLASS_COLOURS[label % 10]``
+    (a negative label, unlabelled, in grey). Both axes share the scale that fits the farthest point.
+
+    >>> plot_plane(torch.tensor([[0.0, 2.0]]), torch.tensor([2]), size=32, dot=1)[:, 0, 16].tolist()   # top centre
+    [44, 160, 44]
     """
     if size < dot + 2:
         raise ValueError(f"size must be at least dot + 2 = {dot + 2}, got {size}")
@@ -82,9 +91,8 @@ def latent_picture(features: torch.Tensor, labels: torch.Tensor, *, size: int = 
     centre = round(span) + dot // 2
     picture[:, centre, :] = AXIS_COLOUR
     picture[:, :, centre] = AXIS_COLOUR
-    if len(features) == 0:
+    if len(coords) == 0:
         return picture
-    coords = principal_plane(features).coords  # [N, 2]
     reach = float(coords.abs().max())
     unit = coords / reach if reach > 0 else torch.zeros_like(coords)  # in [-1, 1], one scale for both axes
     cols = (span * (1 + unit[:, 0])).round().long()

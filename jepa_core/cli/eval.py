@@ -9,8 +9,13 @@
     jepa eval representation --checkpoint CKPT [--data PATH] [--samples 1024] [--seed S]
                              [--compare-random-init] [--encoder target|context] [--json FILE]
 
+    jepa eval latents --checkpoint CKPT --out FILE.png [--data PATH] [--samples 2000] [--seed S]
+                      [--compare-random-init] [--encoder target|context]
+
 ``representation`` needs no labels: the collapse report of a run's end
 (:mod:`jepa_core.representation`: effective rank, LiDAR, feature spread) for any checkpoint.
+``latents`` draws the online evaluation's latent picture (:mod:`jepa_core.latents`) of any
+checkpoint, beside the random init's with ``--compare-random-init``; unlabelled samples are grey.
 
 ``CKPT`` is a checkpoint file (jepaforge or released I-JEPA) or a run directory; a released
 I-JEPA file holds no config: add ``--plugin image --preset vith14`` (and ``--set`` overrides).
@@ -32,6 +37,7 @@ from typing import Any
 
 import attrs
 import torch
+from torch.utils.data import Subset
 
 from jepa_core.build import build_dataset
 from jepa_core.cli.common import (
@@ -41,11 +47,16 @@ from jepa_core.cli.common import (
     positive_float,
     positive_int,
 )
+from jepa_core.data import dataset_len
 from jepa_core.errors import ConfigError, DataError
 from jepa_core.eval.attentive import attentive_probe, check_num_heads, check_probe_options
+from jepa_core.eval.features import extract_features
 from jepa_core.eval.knn import KnnResult, knn_classify
 from jepa_core.eval.probe import ProbeResult, lbfgs_probe, linear_probe
 from jepa_core.eval.setup import EvalSetup, Precheck, encoders_to_evaluate, frozen_features, load_setup
+from jepa_core.latents import plot_plane, principal_plane, write_png
+from jepa_core.monitors import tile
+from jepa_core.online_eval import DEFAULT_VAL_SAMPLES
 from jepa_core.registry import Registry
 from jepa_core.representation import NUM_SAMPLES, describe, representation_report
 from jepa_core.safe_write import check_output_file, write_text
@@ -105,6 +116,22 @@ def add_parser(sub: SubParsers) -> None:
         "--compare-random-init", action="store_true", help="also measure the same architecture at random init"
     )
     rep.add_argument("--json", type=path_arg, help="also write the report to this JSON file")
+    lat = esub.add_parser(
+        "latents", help="picture of the features on their two principal axes, coloured by class (PNG)"
+    )
+    add_checkpoint_args(lat)
+    lat.add_argument("--out", type=path_arg, required=True, help="the PNG file to write")
+    lat.add_argument(
+        "--data", type=path_arg, help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)"
+    )
+    lat.add_argument(
+        "--samples", type=int, default=DEFAULT_VAL_SAMPLES, help=f"samples drawn (default {DEFAULT_VAL_SAMPLES})"
+    )
+    lat.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    lat.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
+    lat.add_argument(
+        "--compare-random-init", action="store_true", help="draw the same architecture at random init beside it"
+    )
     knn = esub.add_parser("knn", help="weighted k-NN on cosine similarity; top-1/top-5")
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
@@ -183,6 +210,8 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     """Evaluate, print one line per encoder, and write ``--json`` when given."""
     if args.eval_command == "representation":
         return _representation(args, registry)
+    if args.eval_command == "latents":
+        return _latents(args, registry)
     attentive = args.eval_command == ATTENTIVE
     if attentive:
         _check_attentive_args(args)
@@ -325,6 +354,33 @@ def _representation(args: argparse.Namespace, registry: Registry) -> int:
     if args.json:
         payload = {"command": "representation", "checkpoint": source, "data": setup.cfg.data.name, **report}
         write_text(args.json, json.dumps(payload, indent=2) + "\n", what="the report", flag="--json")
+    return 0
+
+
+def _latents(args: argparse.Namespace, registry: Registry) -> int:
+    """``jepa eval latents``: the latent picture of each encoder, side by side in one PNG file."""
+    if args.samples < 2:
+        raise ConfigError(f"--samples must be >= 2 (principal axes need two samples), got {args.samples}.")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise DataError(f"--data path '{args.data}' is not a directory.")
+    if Path(args.out).suffix.lower() != ".png":
+        raise ConfigError(f"--out '{args.out}' must name a .png file.")
+    check_output_file(args.out, flag="--out")
+    setup, source, fmt = _setup(args, registry, train=args.data, val=args.data)
+    print(f"drawing {source} ({fmt}), data '{setup.cfg.data.name}', device {setup.device}", flush=True)
+    dataset = build_dataset(setup.cfg, registry, "train_eval")
+    size = dataset_len(dataset)
+    idx = torch.randperm(size, generator=torch.Generator().manual_seed(args.seed))[: min(args.samples, size)]
+    samples = Subset(dataset, idx.tolist())
+    pictures, shares = [], []
+    encoders = encoders_to_evaluate(setup, args.encoder, compare_random_init=args.compare_random_init)
+    for label, encoder in encoders.items():
+        x, y = extract_features(encoder, samples, batch_size=setup.cfg.probe.batch_size, device=setup.device)
+        plane = principal_plane(x)
+        pictures.append(plot_plane(plane.coords, y))
+        shares.append(f"{label}: the two axes hold {plane.variance_share:.0%} of the variance")
+    write_png(tile(pictures, gap=8), args.out)
+    print(f"latent picture of {len(idx)} samples ({'; '.join(shares)}, left to right) -> {args.out}", flush=True)
     return 0
 
 

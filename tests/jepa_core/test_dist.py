@@ -7,6 +7,7 @@ same global batch.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -208,10 +209,13 @@ def test_only_rank_zero_writes_files_and_logs(torchrun_cli):
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoints",
         "config.yaml",
+        "latents",
         "online_eval.jsonl",
         "representation.json",
         "tensorboard",
     ]
+    steps = [json.loads(line)["step"] for line in (run / "online_eval.jsonl").read_text().splitlines()]
+    assert sorted(p.name for p in (run / "latents").iterdir()) == [f"step_{s:08d}.png" for s in steps]
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == [ckpt.checkpoint_name(2), ckpt.checkpoint_name(STEPS)]  # no stray temp files
     assert len(list((run / "tensorboard").rglob("events.*"))) == 1  # one writer, not one per rank

@@ -235,6 +235,41 @@ def test_representation_report_of_a_checkpoint_matches_the_runs_own(run_dir, tmp
     assert f"--data path '{tmp_path / 'none'}' is not a directory." in capsys.readouterr().err
 
 
+def test_latent_picture_of_a_checkpoint_beside_its_random_init(run_dir, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from jepa_core.eval.features import extract_features
+    from jepa_core.eval.setup import encoders_to_evaluate, load_setup
+    from jepa_core.latents import latent_picture
+    from jepa_core.run import build_dataset
+
+    out = tmp_path / "lat.png"
+    argv = ["eval", "latents", "--checkpoint", str(run_dir), "--out", str(out), "--samples", "20"]
+    assert main([*argv, "--compare-random-init"]) == 0
+    printed = capsys.readouterr().out
+    assert "latent picture of 20 samples (target encoder: the two axes hold " in printed
+    assert "random init: the two axes hold " in printed and f"-> {out}" in printed
+    picture = torch.from_numpy(np.array(Image.open(out))).permute(2, 0, 1)
+    assert picture.shape == (3, 256, 2 * 256 + 8)  # trained | gap | random init
+    reg = build_registry()
+    setup = load_setup(reg, str(run_dir))
+    dataset = build_dataset(setup.cfg, reg, "train_eval")
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:20].tolist()
+    encoders = list(encoders_to_evaluate(setup, "target", compare_random_init=True).values())
+    for i, encoder in enumerate(encoders):  # each half is the picture of those samples' features
+        x, y = extract_features(encoder, torch.utils.data.Subset(dataset, idx))
+        assert torch.equal(picture[:, :, i * 264 : i * 264 + 256], latent_picture(x, y))
+    assert main([*argv, "--encoder", "context"]) == 0
+    assert Image.open(out).size == (256, 256) and "context encoder: the two axes" in capsys.readouterr().out
+    assert main([*argv[:-2], "--samples", "1"]) == 2
+    assert "--samples must be >= 2 (principal axes need two samples), got 1." in capsys.readouterr().err
+    assert main([*argv[:4], "--out", str(tmp_path / "lat.jpg")]) == 2
+    assert f"--out '{tmp_path / 'lat.jpg'}' must name a .png file." in capsys.readouterr().err
+    assert main([*argv, "--data", str(tmp_path / "none")]) == 2
+    assert f"--data path '{tmp_path / 'none'}' is not a directory." in capsys.readouterr().err
+
+
 def test_user_errors_exit_2_with_one_sentence(run_dir, tmp_path, capsys):
     missing = tmp_path / "missing.pth.tar"
     assert main(["eval", "linear-probe", "--checkpoint", str(missing)]) == 2
