@@ -380,7 +380,8 @@ def _latents(args: argparse.Namespace, registry: Registry) -> int:
         pictures.append(plot_plane(plane.coords, y))
         shares.append(f"{label}: the two axes hold {plane.variance_share:.0%} of the variance")
     write_png(tile(pictures, gap=8), args.out)
-    print(f"latent picture of {len(idx)} samples ({'; '.join(shares)}, left to right) -> {args.out}", flush=True)
+    order = ", left to right" if len(shares) > 1 else ""
+    print(f"latent picture of {len(idx)} samples ({'; '.join(shares)}{order}) -> {args.out}", flush=True)
     return 0
 
 

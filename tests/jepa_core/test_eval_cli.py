@@ -249,7 +249,7 @@ def test_latent_picture_of_a_checkpoint_beside_its_random_init(run_dir, tmp_path
     assert main([*argv, "--compare-random-init"]) == 0
     printed = capsys.readouterr().out
     assert "latent picture of 20 samples (target encoder: the two axes hold " in printed
-    assert "random init: the two axes hold " in printed and f"-> {out}" in printed
+    assert "random init: the two axes hold " in printed and f"variance, left to right) -> {out}" in printed
     picture = torch.from_numpy(np.array(Image.open(out))).permute(2, 0, 1)
     assert picture.shape == (3, 256, 2 * 256 + 8)  # trained | gap | random init
     reg = build_registry()
@@ -261,7 +261,9 @@ def test_latent_picture_of_a_checkpoint_beside_its_random_init(run_dir, tmp_path
         x, y = extract_features(encoder, torch.utils.data.Subset(dataset, idx))
         assert torch.equal(picture[:, :, i * 264 : i * 264 + 256], latent_picture(x, y))
     assert main([*argv, "--encoder", "context"]) == 0
-    assert Image.open(out).size == (256, 256) and "context encoder: the two axes" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert Image.open(out).size == (256, 256) and "context encoder: the two axes" in printed
+    assert "left to right" not in printed
     assert main([*argv[:-2], "--samples", "1"]) == 2
     assert "--samples must be >= 2 (principal axes need two samples), got 1." in capsys.readouterr().err
     assert main([*argv[:4], "--out", str(tmp_path / "lat.jpg")]) == 2

@@ -300,14 +300,15 @@ def test_train_run_writes_monitor_scalars_and_mask_images_to_tensorboard(toy_reg
     for key in COLLAPSE_KEYS:
         assert [e.step for e in acc.Scalars(key)] == [1, 2]
         assert all(math.isfinite(e.value) and e.value > 0 for e in acc.Scalars(key))
-    assert acc.Tags()["images"] == ["masks"]  # 1-D inputs: no overlay
+    assert sorted(acc.Tags()["images"]) == ["eval/latents", "masks"]  # 1-D inputs: no overlay
     images = acc.Images("masks")
     assert [e.step for e in images] == [1, 2] and (images[0].height, images[0].width) == (8, 4 * 16 * 8 + 3 * 4)
 
     off = _run(toy_registry, tmp_path / "off", "train.monitor_every=0", "train.mask_image_every=0")
     acc = EventAccumulator(str(off.out_dir / "tensorboard"))
     acc.Reload()
-    assert not [t for t in acc.Tags()["scalars"] if t.startswith("monitor/")] and acc.Tags()["images"] == []
+    assert not [t for t in acc.Tags()["scalars"] if t.startswith("monitor/")]
+    assert acc.Tags()["images"] == ["eval/latents"]  # the online evaluation's, not a monitor's
 
 
 def test_mask_pictures_draw_every_set_of_a_multi_mask_batch():
