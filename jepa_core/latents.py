@@ -53,15 +53,21 @@ def principal_plane(features: torch.Tensor) -> Plane:
     """
     x = features.double()
     x = x - x.mean(dim=0)
-    _, s, vh = torch.linalg.svd(x, full_matrices=False)  # vh [min(N, D), D]
-    axes = vh[:2]
+    n, d = x.shape
+    if d <= n:  # eigenvectors of the smaller of the two Gram matrices (ascending eigenvalues)
+        _, vectors = torch.linalg.eigh(x.T @ x)  # [D, D]
+        axes = vectors[:, -2:].flip(1).T  # [min(2, D), D]
+    else:
+        _, vectors = torch.linalg.eigh(x @ x.T)  # [N, N]
+        axes = torch.nn.functional.normalize((x.T @ vectors[:, -2:].flip(1)).T, dim=1)  # [min(2, N), D]
     if axes.shape[0] < 2:  # one sample or one feature: a second axis of zeros
-        axes = torch.cat([axes, torch.zeros(2 - axes.shape[0], x.shape[1], dtype=x.dtype)])
+        axes = torch.cat([axes, torch.zeros(2 - axes.shape[0], d, dtype=x.dtype)])
     signs = torch.sign(axes.gather(1, axes.abs().argmax(dim=1, keepdim=True)))  # [2, 1]
     axes = axes * torch.where(signs == 0, torch.ones_like(signs), signs)
-    total = float((s**2).sum())
-    share = float((s[:2] ** 2).sum()) / total if total > 0 else 0.0
-    return Plane((x @ axes.T).float(), share)
+    coords = x @ axes.T  # [N, 2]
+    total = float((x**2).sum())
+    share = min(1.0, float((coords**2).sum()) / total) if total > 0 else 0.0
+    return Plane(coords.float(), share)
 
 
 def latent_picture(features: torch.Tensor, labels: torch.Tensor, *, size: int = 256, dot: int = 3) -> torch.Tensor:

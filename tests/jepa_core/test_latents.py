@@ -51,6 +51,17 @@ def test_principal_plane_finds_the_two_widest_directions_and_their_share():
     assert 2 / 64 < iso.variance_share < 0.1  # isotropic: two axes of 64 hold little more than 2/64
 
 
+@pytest.mark.parametrize("n, d", [(300, 16), (12, 64)], ids=["more-samples", "more-dims"])
+def test_principal_plane_equals_the_svd_projection_up_to_sign(n, d):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(n, d, generator=g) * torch.linspace(3, 0.1, d)  # distinct variances
+    centred = (x - x.mean(dim=0)).double()
+    u, sv, _ = torch.linalg.svd(centred, full_matrices=False)
+    plane = principal_plane(x)
+    assert torch.allclose(plane.coords.abs(), (u[:, :2] * sv[:2]).abs().float(), atol=1e-4)
+    assert plane.variance_share == pytest.approx(float((sv[:2] ** 2).sum() / (sv**2).sum()), rel=1e-9)
+
+
 def test_principal_plane_axes_have_a_fixed_sign():
     x = torch.randn(300, 16, generator=torch.Generator().manual_seed(1))
     assert torch.equal(principal_plane(x).coords, principal_plane(x.clone()).coords)
