@@ -47,6 +47,16 @@ FILE_NAME = "representation.json"
 NUM_SAMPLES = 1024
 
 
+def seeded_indices(size: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct indices below ``size`` drawn by ``generator`` (all of them, shuffled, when
+    ``count >= size``): the samples a report or a picture reads.
+
+    >>> seeded_indices(5, 3, torch.Generator().manual_seed(0)).tolist()
+    [4, 0, 1]
+    """
+    return torch.randperm(size, generator=generator)[: min(count, size)]
+
+
 def representation_report(
     encoders: Mapping[str, nn.Module],
     dataset: Dataset,
@@ -62,7 +72,7 @@ def representation_report(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         g = torch.Generator().manual_seed(seed)
         size = dataset_len(dataset)
-        idx = torch.randperm(size, generator=g)[: min(num_samples, size)]
+        idx = seeded_indices(size, num_samples, g)
         samples = SampleBatches(Subset(dataset, idx.tolist()), batch_size)
         view_samples = SampleBatches(Subset(dataset, idx[:LIDAR_SAMPLES].tolist()), batch_size)
         grid = getattr(next(iter(encoders.values())), "token_grid", None)

@@ -58,7 +58,7 @@ from jepa_core.latents import plot_plane, principal_plane, write_png
 from jepa_core.monitors import tile
 from jepa_core.online_eval import DEFAULT_VAL_SAMPLES
 from jepa_core.registry import Registry
-from jepa_core.representation import NUM_SAMPLES, describe, representation_report
+from jepa_core.representation import NUM_SAMPLES, describe, representation_report, seeded_indices
 from jepa_core.safe_write import check_output_file, write_text
 
 ATTENTIVE = "attentive-probe"
@@ -106,9 +106,7 @@ def add_parser(sub: SubParsers) -> None:
         "representation", help="effective rank (RankMe), LiDAR and feature spread of the features; no labels"
     )
     add_checkpoint_args(rep)
-    rep.add_argument(
-        "--data", type=path_arg, help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)"
-    )
+    _add_data_arg(rep)
     rep.add_argument("--samples", type=int, default=NUM_SAMPLES, help=f"samples drawn (default {NUM_SAMPLES})")
     rep.add_argument("--seed", type=int, default=0, help="seed of the samples and of LiDAR's token views (default 0)")
     rep.add_argument("--device", help="cpu, cuda, ... (default: the config's train.device)")
@@ -121,9 +119,7 @@ def add_parser(sub: SubParsers) -> None:
     )
     add_checkpoint_args(lat)
     lat.add_argument("--out", type=path_arg, required=True, help="the PNG file to write")
-    lat.add_argument(
-        "--data", type=path_arg, help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)"
-    )
+    _add_data_arg(lat)
     lat.add_argument(
         "--samples", type=int, default=DEFAULT_VAL_SAMPLES, help=f"samples drawn (default {DEFAULT_VAL_SAMPLES})"
     )
@@ -136,6 +132,17 @@ def add_parser(sub: SubParsers) -> None:
     _add_eval_args(knn)
     knn.add_argument("--k", type=int, default=20, help="neighbours (default 20)")
     knn.add_argument("--temperature", type=positive_float, default=0.07, help="vote weight exp(sim / T) (default 0.07)")
+
+
+def _add_data_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", type=path_arg, help="folder to sample from, as `jepa train --data` (default: the checkpoint's own)"
+    )
+
+
+def _check_data_folder(data: str | None) -> None:
+    if data is not None and not Path(data).is_dir():
+        raise DataError(f"--data path '{data}' is not a directory.")
 
 
 def _add_eval_args(p: argparse.ArgumentParser, *, pools: bool = True) -> None:
@@ -335,8 +342,7 @@ def _representation(args: argparse.Namespace, registry: Registry) -> int:
     """``jepa eval representation``: one line of the collapse report, and ``--json``."""
     if args.samples < 2:
         raise ConfigError(f"--samples must be >= 2 (a spread needs two samples), got {args.samples}.")
-    if args.data is not None and not Path(args.data).is_dir():
-        raise DataError(f"--data path '{args.data}' is not a directory.")
+    _check_data_folder(args.data)
     if args.json:
         check_output_file(args.json, flag="--json")
     setup, source, fmt = _setup(args, registry, train=args.data, val=args.data)
@@ -361,8 +367,7 @@ def _latents(args: argparse.Namespace, registry: Registry) -> int:
     """``jepa eval latents``: the latent picture of each encoder, side by side in one PNG file."""
     if args.samples < 2:
         raise ConfigError(f"--samples must be >= 2 (principal axes need two samples), got {args.samples}.")
-    if args.data is not None and not Path(args.data).is_dir():
-        raise DataError(f"--data path '{args.data}' is not a directory.")
+    _check_data_folder(args.data)
     if Path(args.out).suffix.lower() != ".png":
         raise ConfigError(f"--out '{args.out}' must name a .png file.")
     check_output_file(args.out, flag="--out")
@@ -370,7 +375,7 @@ def _latents(args: argparse.Namespace, registry: Registry) -> int:
     print(f"drawing {source} ({fmt}), data '{setup.cfg.data.name}', device {setup.device}", flush=True)
     dataset = build_dataset(setup.cfg, registry, "train_eval")
     size = dataset_len(dataset)
-    idx = torch.randperm(size, generator=torch.Generator().manual_seed(args.seed))[: min(args.samples, size)]
+    idx = seeded_indices(size, args.samples, torch.Generator().manual_seed(args.seed))
     samples = Subset(dataset, idx.tolist())
     pictures, shares = [], []
     encoders = encoders_to_evaluate(setup, args.encoder, compare_random_init=args.compare_random_init)
