@@ -126,7 +126,7 @@ def demo() -> RunConfig:
         train=TrainConfig(
             epochs=5,
             batch_size=64,
-            num_workers=1,
+            num_workers=0,
             precision="fp32",
             log_every=20,
             checkpoint_every=0,

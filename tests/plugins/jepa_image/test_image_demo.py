@@ -21,6 +21,7 @@ def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):
     registry = build_registry()
     cfg = registry.preset("image", "demo").build()
     assert cfg.data.name == "synthetic_shapes" and cfg.probe.enabled and cfg.probe.compare_random_init
+    assert cfg.train.num_workers == 0  # the data prepared in the training process: faster on 2 cores
     cfg = apply_overrides(cfg, [f"train.out_dir={tmp_path}"], registry)
     result = train_run(cfg, registry, stream=None)
     assert result.steps == cfg.train.epochs * cfg.data.options.num_train // cfg.train.batch_size
