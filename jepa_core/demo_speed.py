@@ -34,13 +34,16 @@ DEMO_TRAIN_IMAGES = 5 * 4096
 
 DEMO_WALL_PER_TRAIN_TIME = 1.58
 """Whole demo time over the time its 20,480 training images take at the rate
-:func:`measure_demo_speed` gives: start-up, the data workers' first batches of each epoch, the
+:func:`measure_demo_speed` gives: start-up, the first batches of each epoch, the
 online evaluations, the representation report and the end-of-run probes. Measured on two CPU
 kinds, idle. A 2-core AMD EPYC (AVX2), 2026-12-02: ``make demo`` took 190 s in all and its steps
 timed this way ran at 184-190 images/s (two ``jepa doctor`` runs), a factor of 1.71-1.76. The
 project's 2-core Intel Xeon (AVX-512), 2026-12-01: 85-88 s in all against 328-356 images/s in
 20-step bursts of the same steps (``benchmarks/calibrate_doctor.py``), 1.36-1.53. The value
-between them puts the expectation within about 10% of both."""
+between them puts the expectation within about 10% of both. With the demo's data prepared in the
+training process (no data worker), a 2-core AMD EPYC (AVX-512), 2026-12-06: 106-108 s in all
+against 230, 272 and 331 images/s in three ``jepa doctor`` runs, factors 1.20-1.73 (median 1.42),
+so the expectation at the median rate is 8% long there."""
 
 WARMUP_STEPS = 3
 
