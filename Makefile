@@ -25,8 +25,8 @@ lint: $(STAMP)  ## ruff (lint rules and formatting) on all the code, mypy on jep
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy jepa_core
 
-test: $(STAMP) lint  ## lint, then the whole test suite (CI runs this)
-	$(PY) -m pytest -q
+test: $(STAMP) lint  ## lint, then the whole test suite in two processes of one thread each (CI runs this)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist load --maxschedchunk 1
 
 bench: $(STAMP)  ## CPU benchmarks (pytest-benchmark)
 	$(PY) -m pytest -q benchmarks --benchmark-enable

@@ -10,9 +10,15 @@ def toy_registry():
     return build_registry(autoload=False, plugins=[toy_seq_plugin])
 
 
+SLOWEST_FIRST = ("test_image_demo.py", "test_video_demo.py")
+"""The two demo runs, scheduled first so that ``pytest -n 2`` (``make test``) starts one on each
+worker instead of ending on them."""
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
+    items.sort(key=lambda item: item.path.name not in SLOWEST_FIRST)  # stable: the rest keep their order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA")
