@@ -10,9 +10,9 @@ def toy_registry():
     return build_registry(autoload=False, plugins=[toy_seq_plugin])
 
 
-SLOWEST_FIRST = ("test_image_demo.py", "test_video_demo.py")
-"""The two demo runs, scheduled first so that ``pytest -n 2`` (``make test``) starts one on each
-worker instead of ending on them."""
+SLOWEST_FIRST = ("test_image_demo.py", "test_video_demo.py", "test_image_lejepa_demo.py")
+"""The demo runs, scheduled first so that ``pytest -n 2`` (``make test``) starts them before the
+short tests instead of ending on them."""
 
 
 def pytest_collection_modifyitems(config, items):
