@@ -52,7 +52,7 @@ from jepa_core.regularizers import (
     regularize,
 )
 from jepa_core.targets import targets_for
-from jepa_core.validators import finite_non_negative, positive, unit_interval
+from jepa_core.validators import at_least, finite_non_negative, positive, unit_interval
 
 if TYPE_CHECKING:
     from jepa_core.config import RunConfig
@@ -215,7 +215,7 @@ class LeJEPAConfig:
     sigreg_weight: float = attrs.field(default=0.02, validator=unit_interval)
     proj_dim: int = attrs.field(default=16, validator=positive)
     proj_hidden_dim: int = attrs.field(default=2048, validator=positive)
-    proj_layers: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    proj_layers: int = attrs.field(default=3, validator=at_least(1))
     norm: Literal["batch", "layer"] = "batch"
     num_slices: int = attrs.field(default=1024, validator=positive)
     sigreg_per_view: bool = True

@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
 
-from jepa_core.validators import finite_non_negative, non_negative, positive
+from jepa_core.validators import at_least, finite_non_negative, non_negative, positive
 
 APPLY_TO: tuple[str, ...] = ("pooled", "tokens", "both")
 
@@ -79,7 +79,7 @@ class SIGRegConfig(RegularizerConfig):
 
     num_slices: int = attrs.field(default=1024, validator=positive)
     t_max: float = attrs.field(default=3.0, validator=positive)
-    knots: int = attrs.field(default=17, validator=attrs.validators.ge(2))
+    knots: int = attrs.field(default=17, validator=at_least(2))
     seed: int = attrs.field(default=0, validator=non_negative)
 
 

@@ -12,6 +12,7 @@ ValueError: width must be > 0, got 0
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -25,6 +26,19 @@ def positive(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
 def non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if value is not None and not value >= 0:
         raise ValueError(f"{attr.name} must be >= 0, got {value!r}")
+
+
+def at_least(bound: int) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """A validator: the value is ``>= bound``.
+
+    >>> knots: int = attrs.field(default=17, validator=at_least(2))  # doctest: +SKIP
+    """
+
+    def check(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+        if not value >= bound:
+            raise ValueError(f"{attr.name} must be >= {bound}, got {value!r}")
+
+    return check
 
 
 def adam_betas(_inst: Any, attr: attrs.Attribute, value: Any) -> None:

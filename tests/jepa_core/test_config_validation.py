@@ -101,6 +101,11 @@ def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, overrid
             ["masker.name=token_views", "masker.global_views=1", "masker.local_views=0"],
             "invalid value for 'masker.global_views', 'masker.local_views': a multi-view objective needs",
         ),
+        (["objective.proj_layers=0"], "invalid value for 'objective.proj_layers': proj_layers must be >= 1, got 0."),
+        (
+            ["regularizer.name=sigreg", "regularizer.knots=1"],
+            "invalid value for 'regularizer.knots': knots must be >= 2, got 1.",
+        ),
     ],
 )
 def test_error_names_the_rejected_settings_of_a_section(tmp_path, capsys, overrides, message):
