@@ -7,6 +7,7 @@ Registered first by :func:`jepa_core.registry.build_registry` under the name ``c
 from __future__ import annotations
 
 from jepa_core.absent import NoMasker, NoneConfig, NoPredictor, NoTarget
+from jepa_core.frozen_target import FROZEN, FrozenConfig, build_frozen
 from jepa_core.hookspecs import hookimpl
 from jepa_core.loggers import builtin_logger_specs
 from jepa_core.losses import (
@@ -49,6 +50,7 @@ def jepa_target_providers():
         build=lambda cfg, encoder: NoTarget(),
         description="no target provider (objectives without a teacher, e.g. lejepa)",
         placeholder=True,
+        probed=False,
     )
     yield TargetProviderSpec(
         name="ema",
@@ -56,6 +58,14 @@ def jepa_target_providers():
         build=build_ema,
         description="momentum (EMA) copy of the context encoder; layer-normed targets",
         example=EMAConfig,  # paired with every registered encoder in the conformance tests
+    )
+    yield TargetProviderSpec(
+        name=FROZEN,
+        config_type=FrozenConfig,
+        build=build_frozen,
+        description="a teacher that never moves: the encoder's initial weights or target.checkpoint's",
+        example=FrozenConfig,
+        probed=False,
     )
 
 

@@ -80,32 +80,44 @@ def preset_reference(text: str, registry: Registry) -> tuple[str, str] | None:
     return None
 
 
-def encoder_label(cfg: RunConfig, which: str = "target") -> str:
-    """What results call the ``which`` encoder of a ``cfg`` run: ``"target encoder"``,
-    ``"context encoder"``, or ``"encoder"`` for a run without a target encoder (e.g. LeJEPA).
+def probes_read_target(cfg: RunConfig, registry: Registry) -> bool:
+    """Whether probes of a ``cfg`` run read its target encoder (an EMA teacher) rather than the
+    context encoder: the target provider's ``probed`` (:class:`jepa_core.specs.TargetProviderSpec`).
 
-    >>> encoder_label(lejepa_cfg)   # doctest: +SKIP
+    >>> probes_read_target(lejepa_cfg, registry), probes_read_target(demo_cfg, registry)   # doctest: +SKIP
+    (False, True)
+    """
+    return bool(registry.get("target", cfg.target.name).probed)
+
+
+def encoder_label(cfg: RunConfig, registry: Registry, which: str = "target") -> str:
+    """What results call the ``which`` encoder of a ``cfg`` run: ``"target encoder"``,
+    ``"context encoder"``, or ``"encoder"`` for a run whose target is not probed (no teacher, as
+    LeJEPA, or a frozen one: its one trained network).
+
+    >>> encoder_label(lejepa_cfg, registry)   # doctest: +SKIP
     'encoder'
     """
-    return "encoder" if cfg.target.name == "none" else f"{which} encoder"
+    return f"{which} encoder" if probes_read_target(cfg, registry) else "encoder"
 
 
-def resolve_which(cfg: RunConfig, which: str = "target") -> str:
-    """The encoder ``which`` names in a ``cfg`` run: ``"context"`` for ``"target"`` when the run
-    has no target encoder (e.g. LeJEPA: its one encoder is what probes read), else ``which``.
+def resolve_which(cfg: RunConfig, registry: Registry, which: str = "target") -> str:
+    """The encoder ``which`` names in a ``cfg`` run: ``"context"`` for ``"target"`` when probes
+    do not read the target (:func:`probes_read_target`: no teacher, as LeJEPA, or a frozen one;
+    the context encoder is the network the run trains), else ``which``.
 
-    >>> resolve_which(lejepa_cfg, "target")   # doctest: +SKIP
+    >>> resolve_which(lejepa_cfg, registry, "target")   # doctest: +SKIP
     'context'
     """
     if which not in WHICH:
         raise ConfigError(f"unknown encoder '{which}'; valid encoders: {', '.join(WHICH)}.")
-    return "context" if which == "target" and cfg.target.name == "none" else which
+    return "context" if which == "target" and not probes_read_target(cfg, registry) else which
 
 
 def build_encoder(cfg: RunConfig, registry: Registry, ckpt: Checkpoint | None, which: str = "target") -> nn.Module:
     """Build ``cfg``'s encoder (seeded by ``train.seed``) and, given ``ckpt``, load its ``which``
     encoder (:func:`resolve_which`) strictly; the result is frozen and in eval mode."""
-    which = resolve_which(cfg, which)
+    which = resolve_which(cfg, registry, which)
     torch.manual_seed(cfg.train.seed)  # a preset at random init is the same on every call
     encoder = registry.get("encoder", cfg.encoder.name).build(cfg.encoder.options)
     if ckpt is not None:

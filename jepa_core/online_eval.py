@@ -391,7 +391,9 @@ class OnlineEvaluator(Callback):
             self.evaluate(self.encoder_of(trainer), trainer.step)
 
 
-def eval_encoder(trainer: Any) -> nn.Module:
-    """The network a probe reads: the target provider's encoder when it has one, else the encoder."""
+def eval_encoder(trainer: Any, reads_target: bool = True) -> nn.Module:
+    """The network a probe reads: the target provider's encoder when it has one and
+    ``reads_target`` (:func:`jepa_core.extract.probes_read_target`: an EMA teacher, not a frozen
+    one), else the encoder."""
     target_encoder = getattr(getattr(trainer, "target", None), "encoder", None)
-    return target_encoder if isinstance(target_encoder, nn.Module) else trainer.encoder
+    return target_encoder if reads_target and isinstance(target_encoder, nn.Module) else trainer.encoder

@@ -141,7 +141,8 @@ class ProgressLogger(Callback):
         self.train_images += self._images
         waited = self._waited(trainer)
         self.data_wait_seconds += waited
-        has_target = not isinstance(getattr(trainer, "target", None), NoTarget)  # LeJEPA: no EMA to report
+        target = getattr(trainer, "target", None)
+        has_target = not isinstance(target, NoTarget) and getattr(target, "uses_momentum", True)  # no EMA to report
         ema = f" | ema {out.momentum:.4f}" if has_target else ""
         if self.stream is not None:
             count = len(self.bad_samples.samples)

@@ -28,6 +28,7 @@ any training; the callbacks are :mod:`jepa_core.callbacks`, :mod:`jepa_core.prog
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -54,7 +55,7 @@ from jepa_core.eval.attentive import attentive_probe
 from jepa_core.eval.classes import check_label_counts
 from jepa_core.eval.features import extract_features
 from jepa_core.eval.probe import ProbeResult, linear_probe
-from jepa_core.extract import encoder_label
+from jepa_core.extract import encoder_label, probes_read_target
 from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import token_grid
 from jepa_core.interop import init_trainer_from
@@ -263,6 +264,7 @@ def _callbacks(
     samples_per_epoch: int,
     layout: ckpt.DataLayout,
     sample_noun: str = "samples",
+    reads_target: bool = True,
     stream: TextIO | None,
     device: torch.device,
     log: Log,
@@ -315,6 +317,7 @@ def _callbacks(
                 checked.eval_subsets,
                 cfg.eval,
                 every=cfg.train.eval_every or 0,
+                encoder_of=functools.partial(eval_encoder, reads_target=reads_target),
                 device=device,
                 log=log,
                 writer=progress.writer,
@@ -434,6 +437,7 @@ def _train(
         samples_per_epoch=ipe * micro * accum,
         layout=layout,
         sample_noun=registry.get("dataset", cfg.data.name).sample_noun,
+        reads_target=probes_read_target(cfg, registry),
         stream=stream,
         device=device,
         log=log,
@@ -485,8 +489,8 @@ def _report_representation(
     """The end-of-run collapse report of the trained encoders against a random init (representation.json)."""
     if is_sharded(trainer.encoder):
         return
-    measured = {"target": eval_encoder(trainer), "context": trainer.encoder}
-    if measured["target"] is trainer.encoder:  # no target encoder (e.g. lejepa): the encoder is evaluated
+    measured = {"target": eval_encoder(trainer, probes_read_target(cfg, registry)), "context": trainer.encoder}
+    if measured["target"] is trainer.encoder:  # no probed target (lejepa, a frozen teacher): the encoder is
         measured = {"encoder": trainer.encoder}
     report = representation_report(
         {**measured, "random_init": build_encoder(cfg, registry).to(device)},
@@ -512,7 +516,7 @@ def _end_of_run_probe(
     first gathers a full copy of the encoder)."""
     if not cfg.probe.enabled:
         return None
-    encoder = eval_encoder(trainer)
+    encoder = eval_encoder(trainer, probes_read_target(cfg, registry))
     if is_sharded(encoder):  # FSDP: gather a full copy (all ranks)
         encoder = unsharded_copy(encoder, build_encoder(cfg, registry).to(device))
     if not info.is_main:
@@ -579,7 +583,7 @@ def run_probe(
             )
         top5 = f", top-5 {results[name].top5:.1f}%" if results[name].top5 is not None else ""
         log(
-            f"{p.kind} probe ({name} {encoder_label(cfg)}): top-1 {results[name].top1:.1f}%{top5} "
+            f"{p.kind} probe ({name} {encoder_label(cfg, registry)}): top-1 {results[name].top1:.1f}%{top5} "
             f"on {results[name].num_val} held-out samples"
         )
     return results

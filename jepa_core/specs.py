@@ -111,9 +111,16 @@ class MaskerSpec(ComponentSpec):
 
 @attrs.frozen(kw_only=True)
 class TargetProviderSpec(ComponentSpec):
-    """``build(config, context_encoder) -> nn.Module`` implementing TargetProvider."""
+    """``build(config, context_encoder) -> nn.Module`` implementing TargetProvider.
+
+    ``probed``: whether probes, the online evaluation and ``jepa eval``'s default read the
+    provider's encoder (an EMA teacher: the trained network, averaged); ``False`` for a teacher
+    that does not learn (``frozen``) and for ``none``: they read the context encoder, and the
+    conformance kit does not ask the provider's parameters to track the encoder's.
+    """
 
     kind: str = attrs.field(init=False, default="target")
+    probed: bool = True
 
 
 @attrs.frozen(kw_only=True)

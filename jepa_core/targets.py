@@ -1,8 +1,9 @@
-"""The EMA target provider: a momentum copy of the context encoder (core built-in ``ema``).
+"""The EMA target provider: a momentum copy of the context encoder (core built-in ``ema``; the
+frozen teacher: :mod:`jepa_core.frozen_target`).
 
 >>> provider = EMATargetProvider(encoder)              # doctest: +SKIP
->>> y = provider.targets(x, masks.targets)             # [B*M, Nt, D], no grad
->>> provider.update(encoder, momentum=0.996)           # t = m*t + (1-m)*c
+>>> y = provider.targets(x, masks.targets)             # [B*M, Nt, D], no grad   # doctest: +SKIP
+>>> provider.update(encoder, momentum=0.996)           # t = m*t + (1-m)*c     # doctest: +SKIP
 """
 
 from __future__ import annotations

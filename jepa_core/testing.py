@@ -1009,7 +1009,7 @@ def _cases_for(
             if kind == "predictor":
                 check_predictor(part, enc, x, masks, name=paired)
             else:
-                check_target_provider(part, enc, x, masks, name=paired)
+                check_target_provider(part, enc, x, masks, name=paired, follows_encoder=getattr(spec, "probed", True))
 
         out.append(ConformanceCase(kind, name, plugin, run_paired, encoder=enc_name))
     return out

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
     source = setup.ckpt.source if setup.ckpt else args.checkpoint
     metadata = {
         "source": source,
-        "encoder": resolve_which(cfg, args.encoder),
+        "encoder": resolve_which(cfg, registry, args.encoder),
         "plugin": cfg.plugin,
         "preset": cfg.preset,
     }

@@ -125,7 +125,7 @@ def encoders_to_evaluate(
 ) -> dict[str, torch.nn.Module]:
     """``which`` encoder of the checkpoint (or the preset at random init), and the same architecture
     at random init when ``compare_random_init``; keyed by a label for the results."""
-    label = encoder_label(setup.cfg, which) if setup.ckpt is not None else "random init"
+    label = encoder_label(setup.cfg, setup.registry, which) if setup.ckpt is not None else "random init"
     encoders = {label: build_encoder(setup.cfg, setup.registry, setup.ckpt, which)}
     if compare_random_init and setup.ckpt is not None:
         encoders["random init"] = build_encoder(setup.cfg, setup.registry, None)
