@@ -40,6 +40,7 @@ class FrozenTargetProvider(EMATargetProvider):
     """The teacher's targets, as ``ema``'s, from weights that no step changes."""
 
     uses_momentum = False  # the progress line and loggers leave the EMA momentum out
+    teacher_checkpoint: str | None = None  # target.checkpoint; None: the encoder's initial weights
 
     @torch.no_grad()
     def update(self, context_encoder: nn.Module, momentum: float) -> None:
@@ -69,6 +70,7 @@ def build_frozen(cfg: FrozenConfig, context_encoder: nn.Module) -> FrozenTargetP
     >>> teacher = build_frozen(FrozenConfig(checkpoint="runs/lejepa_demo"), encoder)   # doctest: +SKIP
     """
     provider = FrozenTargetProvider(context_encoder, layer_norm_targets=cfg.layer_norm_targets)
+    provider.teacher_checkpoint = cfg.checkpoint
     if cfg.checkpoint is not None:
         ckpt = read_checkpoint(cfg.checkpoint)
         name = teacher_network(ckpt.state, cfg.network)

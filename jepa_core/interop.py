@@ -240,6 +240,9 @@ class Initialised:
         return f"{names_text} from {self.checkpoint.source} ({self.checkpoint.format} format){started}"
 
 
+_NOT_FROZEN = object()  # a target provider without a ``teacher_checkpoint``: not a frozen teacher
+
+
 def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.device = "cpu") -> Initialised:
     """Initialise a :class:`~jepa_core.trainer.Trainer`'s networks from ``path`` (weights only:
     the optimizer, schedules and step start afresh), e.g. to continue pretraining a released model.
@@ -249,13 +252,26 @@ def init_trainer_from(path: str | Path, trainer: Any, map_location: str | torch.
     checkpoint was trained without one (an empty state, e.g. LeJEPA's): its predictor then keeps
     its fresh init and its target encoder starts as a copy of the loaded encoder, as a fresh run's
     does. An objective head (e.g. LeJEPA's projector) is loaded only when the checkpoint has one.
+    A frozen teacher (:mod:`jepa_core.frozen_target`) keeps the weights of its own
+    ``target.checkpoint``, or without one becomes a copy of the loaded encoder (the student's
+    initial weights).
     """
     ckpt = read_checkpoint(path, map_location=map_location)
     loaded: list[str] = []
     started: list[str] = []
+    teacher = getattr(getattr(trainer, "target", None), "teacher_checkpoint", _NOT_FROZEN)
     for name, module in trainer.networks().items():
         if not any(True for _ in module.state_dict()):
             continue  # a placeholder ('none' predictor): nothing to load
+        if name == "target_encoder" and teacher is not _NOT_FROZEN:
+            if teacher is not None:
+                started.append(f"target encoder: the frozen teacher of target.checkpoint '{teacher}'")
+                continue
+            load_network(
+                module, ckpt.network("encoder"), what="encoder", source=ckpt.source, trained_as=ckpt.trained_as()
+            )
+            started.append("target encoder: a frozen copy of the loaded encoder")
+            continue
         if name == "objective" and name not in ckpt.state:
             started.append("objective head: a fresh init (the checkpoint has none)")
             continue

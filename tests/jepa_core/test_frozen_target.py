@@ -136,3 +136,16 @@ def test_a_run_with_a_frozen_teacher_resumes_exactly(toy_registry, tmp_path):
     for what in ("encoder", "target_encoder"):
         for k in a[what]:
             assert torch.equal(a[what][k], b[what][k]), (what, k)
+
+
+def test_init_from_keeps_a_named_teacher_and_copies_the_loaded_encoder_into_an_unnamed_one(toy_registry, tmp_path):
+    _run(toy_registry, tmp_path / "a", 2)  # the teacher named by target.checkpoint
+    _run(toy_registry, tmp_path / "b", 2, "train.seed=7")  # the weights train.init_from starts from
+    a, b = _latest(tmp_path / "a"), _latest(tmp_path / "b")
+    init = f"train.init_from={tmp_path / 'b'}"
+    named = ("target.name=frozen", f"target.checkpoint={tmp_path / 'a'}", init)
+    _run(toy_registry, tmp_path / "named", 1, *named)
+    _run(toy_registry, tmp_path / "unnamed", 1, "target.name=frozen", init)
+    for run, want in (("named", a["target_encoder"]), ("unnamed", b["encoder"])):
+        teacher = _latest(tmp_path / run)["target_encoder"]
+        assert all(torch.equal(teacher[k], v) for k, v in want.items()), run
