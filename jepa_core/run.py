@@ -490,7 +490,7 @@ def _report_representation(
     if is_sharded(trainer.encoder):
         return
     measured = {"target": eval_encoder(trainer, probes_read_target(cfg, registry)), "context": trainer.encoder}
-    if measured["target"] is trainer.encoder:  # no probed target (lejepa, a frozen teacher): the encoder is
+    if measured["target"] is trainer.encoder:  # no probed target (lejepa, a frozen teacher): one encoder
         measured = {"encoder": trainer.encoder}
     report = representation_report(
         {**measured, "random_init": build_encoder(cfg, registry).to(device)},
