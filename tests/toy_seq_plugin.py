@@ -190,6 +190,28 @@ def toy_config() -> RunConfig:
     )
 
 
+def train_toy(registry, out, steps: int, *overrides: str, stream=None):
+    """A short run of :func:`toy_config` (64 samples, batches of 16, a checkpoint every 2 steps)
+    into ``out`` for ``steps`` steps, with ``overrides``; returns ``(config, RunResult)``."""
+    from jepa_core.config import apply_overrides
+    from jepa_core.run import train_run
+
+    cfg = apply_overrides(
+        toy_config(),
+        [
+            *overrides,
+            "data.num_samples=64",
+            "train.batch_size=16",
+            f"train.max_steps={steps}",
+            "train.log_every=1",
+            "train.checkpoint_every=2",
+            f"train.out_dir={out}",
+        ],
+        registry,
+    )
+    return cfg, train_run(cfg, registry, stream=stream)
+
+
 @hookimpl
 def jepa_presets():
     yield PresetSpec(name="tiny", build=toy_config, description="toy 1-D run for tests")

@@ -13,30 +13,15 @@ import torch
 from jepa_core import checkpoint as ckpt
 from jepa_core.build import build_encoder
 from jepa_core.cli.app import main
-from jepa_core.config import apply_overrides
 from jepa_core.errors import CheckpointError
 from jepa_core.extract import encoder_label, load_encoder, probes_read_target, resolve_which
 from jepa_core.frozen_target import FrozenConfig, build_frozen
-from jepa_core.run import train_run
 from tests import toy_seq_plugin
 from tests.jepa_core.test_objectives import LEJEPA
 
 
 def _run(registry, out, steps, *extra, stream=None):
-    cfg = apply_overrides(
-        toy_seq_plugin.toy_config(),
-        [
-            *extra,
-            "data.num_samples=64",
-            "train.batch_size=16",
-            f"train.max_steps={steps}",
-            "train.log_every=1",
-            "train.checkpoint_every=2",
-            f"train.out_dir={out}",
-        ],
-        registry,
-    )
-    return cfg, train_run(cfg, registry, stream=stream)
+    return toy_seq_plugin.train_toy(registry, out, steps, *extra, stream=stream)
 
 
 def _latest(run_dir):

@@ -376,25 +376,9 @@ def test_lejepa_trains_saves_its_projector_resumes_exactly_and_is_evaluated(toy_
     from jepa_core import checkpoint as ckpt
     from jepa_core.eval.setup import encoders_to_evaluate, load_setup
     from jepa_core.extract import load_encoder
-    from jepa_core.run import train_run
 
     def run(out, steps, *extra, stream=None):
-        cfg = apply_overrides(
-            toy_seq_plugin.toy_config(),
-            [
-                *extra,
-                *LEJEPA,
-                "data.num_samples=64",
-                "train.batch_size=16",
-                f"train.max_steps={steps}",
-                "train.log_every=1",
-                "train.checkpoint_every=2",
-                f"train.out_dir={out}",
-                "train.loss_log=true",
-            ],
-            toy_registry,
-        )
-        return train_run(cfg, toy_registry, stream=stream)
+        return toy_seq_plugin.train_toy(toy_registry, out, steps, *extra, *LEJEPA, "train.loss_log=true", stream=stream)
 
     console = io.StringIO()
     run(tmp_path / "straight", 4, "probe.enabled=true", "probe.epochs=2", stream=console)
