@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 LINT_PATHS := jepa_core plugins tests benchmarks examples
 
-.PHONY: demo demo-lejepa demo-video demo-audio lint test bench docs clean
+.PHONY: demo demo-ijepa demo-video demo-audio lint test bench docs clean
 
-demo: $(STAMP)  ## the main job: the image plugin's CPU demo preset (measured times: docs/results.md)
-	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
-
-demo-lejepa: $(STAMP)  ## the image demo trained with LeJEPA on token views of two colour-jittered crops
+demo: $(STAMP)  ## the main job: the image demo with LeJEPA, token views of colour-jittered crops (times: docs/results.md)
 	$(VENV)/bin/jepa train --plugin image --preset lejepa_demo --out runs/lejepa_demo
+
+demo-ijepa: $(STAMP)  ## the same data and ViT trained with I-JEPA (the image plugin's demo preset)
+	$(VENV)/bin/jepa train --plugin image --preset demo --out runs/demo
 
 demo-video: $(STAMP)  ## the video plugin's CPU demo (V-JEPA on synthetic motion)
 	$(VENV)/bin/jepa train --plugin video --preset demo --out runs/video_demo

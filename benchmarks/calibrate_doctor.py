@@ -1,9 +1,9 @@
 """Measure the matmul relation ``jepa doctor`` falls back on when the image demo is not loaded.
 
 Alternates, in one process, 20 training steps of the image demo (its real parts and data loader,
-:func:`jepa_core.demo_speed.demo_trainer`) with a 3-second run of
-:func:`jepa_core.doctor.matmul_gflops`, so a machine whose load changes over minutes gives pairs
-measured under the same conditions, and prints the demo's images/s per benchmark GFLOP/s of each
+:func:`jepa_core.demo_speed.demo_trainer`, at the precision the demo trains at on this CPU) with a
+3-second run of :func:`jepa_core.doctor.matmul_gflops`, so a machine whose load changes over
+minutes gives pairs measured under the same conditions, and prints the demo's images/s per benchmark GFLOP/s of each
 pair and their median (the constant :data:`jepa_core.doctor.DEMO_IMAGES_PER_GFLOP`)::
 
     python benchmarks/calibrate_doctor.py --rounds 6
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from jepa_core.demo_speed import demo_trainer, time_steps
+from jepa_core.demo_speed import demo_precision, demo_trainer, time_steps
 from jepa_core.doctor import matmul_gflops
 from jepa_core.registry import build_registry
 
@@ -25,7 +25,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=6)
     args = p.parse_args()
-    trainer, batches = demo_trainer(build_registry())
+    registry = build_registry()
+    precision = demo_precision(registry)
+    trainer, batches = demo_trainer(registry, precision=precision)
+    print(f"the demo's steps in {precision}")
     time_steps(trainer, batches, seconds=0.0, min_steps=5)  # warm-up: loader workers, allocator
     ratios = []
     for r in range(args.rounds):

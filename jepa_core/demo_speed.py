@@ -1,14 +1,15 @@
-"""How fast this machine trains the image demo: a few of its real training steps, timed.
+"""How fast this machine trains the image demo that ``make demo`` runs: a few of its real
+training steps, timed.
 
 ``jepa doctor`` turns the measured rate into the expected time of ``make demo``. Timing the demo's
-own steps (its ViT, masker, regulariser, data loader and optimiser, as ``jepa train`` builds them)
-follows the demo from one CPU kind to another, where a matmul benchmark does not: the demo's
-images/s per matmul GFLOP/s was 0.95-1.01 on the project's Intel Xeon (AVX-512) and 1.35-1.86 on
-an AMD EPYC (AVX2).
+own steps (its ViT, views, objective, regulariser and optimiser, as ``jepa train`` builds them)
+follows the demo from one CPU kind to another, where a matmul benchmark does not (the demo's
+images/s per matmul GFLOP/s differs by CPU kind: :data:`jepa_core.doctor.DEMO_IMAGES_PER_GFLOP`).
 
 Example::
 
-    speed = measure_demo_speed(build_registry(), seconds=5.0)
+    registry = build_registry()
+    speed = measure_demo_speed(registry, seconds=5.0, precision=demo_precision(registry))
     speed.images_per_s, expected_demo_seconds(speed.images_per_s)
 """
 
@@ -27,23 +28,21 @@ from jepa_core.hardware import Precision
 from jepa_core.registry import Registry
 from jepa_core.trainer import Trainer
 
-DEMO_PLUGIN, DEMO_PRESET = "image", "demo"
+DEMO_PLUGIN, DEMO_PRESET = "image", "lejepa_demo"
+"""The preset ``make demo`` trains."""
 
-DEMO_TRAIN_IMAGES = 5 * 4096
-"""Images the demo trains on: 5 epochs of 4,096 synthetic images (320 steps of 64)."""
+DEMO_TRAIN_IMAGES = 6 * 4096
+"""Images the demo trains on: 6 epochs of 4,096 synthetic images (384 steps of 64)."""
 
-DEMO_WALL_PER_TRAIN_TIME = 1.58
-"""Whole demo time over the time its 20,480 training images take at the rate
-:func:`measure_demo_speed` gives: start-up, the first batches of each epoch, the
-online evaluations, the representation report and the end-of-run probes. Measured on two CPU
-kinds, idle. A 2-core AMD EPYC (AVX2), 2026-12-02: ``make demo`` took 190 s in all and its steps
-timed this way ran at 184-190 images/s (two ``jepa doctor`` runs), a factor of 1.71-1.76. The
-project's 2-core Intel Xeon (AVX-512), 2026-12-01: 85-88 s in all against 328-356 images/s in
-20-step bursts of the same steps (``benchmarks/calibrate_doctor.py``), 1.36-1.53. The value
-between them puts the expectation within about 10% of both. With the demo's data prepared in the
-training process (no data worker), a 2-core AMD EPYC (AVX-512), 2026-12-06: 106-108 s in all
-against 230, 272 and 331 images/s in three ``jepa doctor`` runs, factors 1.20-1.73 (median 1.42),
-so the expectation at the median rate is 8% long there."""
+DEMO_WALL_PER_TRAIN_TIME = 1.62
+"""Whole demo time over the time its training images take at the rate :func:`measure_demo_speed`
+gives at the demo's precision (:func:`demo_precision`): start-up, the first batches of each
+epoch, the online evaluations, the representation report and the end-of-run probes. Measured on a
+2-core AMD EPYC with AVX-512 bf16 units (the demo in bf16), idle, 2026-12-06: four ``jepa doctor``
+runs, each followed by a whole ``make demo`` run, gave 398, 401, 344 and 399 img/s and 100, 118,
+106 and 99 s, factors 1.62, 1.92, 1.48 and 1.61 (median 1.62; the machine's speed moved between
+the doctor and the run of the second pair). The I-JEPA ``demo`` preset, timed the same way in
+fp32, gave 1.36-1.76 on an Intel Xeon and two other AMD EPYC kinds."""
 
 WARMUP_STEPS = 3
 
@@ -126,6 +125,22 @@ def training_steps(
     return TrainingSteps(trainer, stream(), train.max_steps or train.epochs * ipe, precision)
 
 
+def demo_precision(registry: Registry, device: str = "cpu") -> Precision:
+    """The precision the demo trains at on ``device``: its preset's ``train.precision`` resolved
+    there (``auto`` -> bf16 on a CPU with bf16 units); fp32 where no loaded plugin provides it.
+
+    >>> demo_precision(build_registry()) in ("fp32", "bf16")  # doctest: +SKIP
+    True
+    """
+    from jepa_core.hardware import resolve_precision
+
+    try:
+        cfg = registry.preset(DEMO_PLUGIN, DEMO_PRESET).build()
+    except JepaError:
+        return "fp32"
+    return resolve_precision(cfg.train.precision, torch.device(device))
+
+
 def demo_trainer(
     registry: Registry, device: str = "cpu", precision: Precision = "fp32"
 ) -> tuple[Trainer, Iterator[Batch]]:
@@ -167,7 +182,7 @@ def expected_demo_seconds(images_per_s: float) -> float:
     """The whole demo's expected wall time on a machine that trains it at ``images_per_s``.
 
     >>> round(expected_demo_seconds(160.0))
-    202
+    249
     """
     return DEMO_TRAIN_IMAGES / images_per_s * DEMO_WALL_PER_TRAIN_TIME
 
@@ -177,6 +192,7 @@ __all__ = [
     "DEMO_WALL_PER_TRAIN_TIME",
     "DemoSpeed",
     "TrainingSteps",
+    "demo_precision",
     "demo_trainer",
     "expected_demo_seconds",
     "measure_demo_speed",

@@ -3,14 +3,14 @@
 It prints the versions (Python, PyTorch and the other dependencies, the optional extras), the
 device a run would use, the CPU model, thread settings and BLAS library, then runs a matmul
 benchmark (fp32, 1024 x 1024, about 5 seconds on the CPU) and times a few of the image demo's
-own training steps (:mod:`jepa_core.demo_speed`), whose rate gives the expected time of
-``make demo``::
+own training steps (:mod:`jepa_core.demo_speed`) in fp32 and in bf16, whose rate at the precision
+the demo trains at gives the expected time of ``make demo``::
 
     $ jepa doctor
     ...
-    matmul:   345.0 GFLOP/s (float32 1024x1024 on the CPU, 2 threads, 5.0 s)
-    demo:     342 img/s (24 training steps of the image demo, 4.5 s)
-    expected: make demo (CPU) about 1m35s on this machine ...
+    matmul:   163.8 GFLOP/s (float32 1024x1024 on the CPU, 2 threads, 5.0 s)
+    demo:     398 img/s (32 training steps of the image demo in bf16, 5.1 s)
+    expected: make demo (CPU) about 1m38s on this machine ...
 
 Without the image plugin the expectation falls back on the matmul rate and
 :data:`DEMO_IMAGES_PER_GFLOP`, a relation that holds on the CPU kind it was measured on only.
@@ -35,22 +35,22 @@ from pathlib import Path
 import attrs
 import torch
 
-from jepa_core.demo_speed import DemoSpeed, expected_demo_seconds, measure_demo_speed
+from jepa_core.demo_speed import DemoSpeed, demo_precision, expected_demo_seconds, measure_demo_speed
 from jepa_core.errors import ConfigError
-from jepa_core.hardware import cpu_multiplies_bf16, usable_cores
+from jepa_core.hardware import Precision, cpu_multiplies_bf16, usable_cores
 from jepa_core.registry import Registry
 
-DEMO_IMAGES_PER_GFLOP = 0.99
-"""The image demo's training images/s per benchmark GFLOP/s, the fallback relation where the
-demo's own steps cannot be timed. It depends on the CPU kind: on a 2-core AMD EPYC (AVX2) the same
-pairs gave 1.35-1.86 (median 1.63) on 2026-12-02, so there it predicts the demo 1.6 times slower
-than it runs.
+DEMO_IMAGES_PER_GFLOP = 2.28
+"""The image demo's training images/s (at the precision it trains at) per fp32 benchmark GFLOP/s,
+the fallback relation where the demo's own steps cannot be timed. It depends on the CPU kind, and
+on whether the CPU has bf16 units (the demo trains in bf16 there): it was measured on a 2-core AMD
+EPYC with AVX-512 bf16 units, where the demo's steps run 1.4-1.6 times as fast in bf16 as in
+fp32, so on a CPU without them it predicts the demo faster than it runs.
 
-Measured with ``python benchmarks/calibrate_doctor.py --rounds 6`` on the project's 2-core CPU
-machine (Intel Xeon Processor, AVX-512 and AMX, torch 2.14.1, 2 threads) on 2026-12-01: six
-interleaved pairs of 20 demo training steps and a 3-second :func:`matmul_gflops` run gave 328-356
-img/s against 339-366 GFLOP/s, ratios 0.954-1.007, median 0.986 (a short test job shared the CPU
-for part of it; each pair is measured under the same load)."""
+Measured with ``python benchmarks/calibrate_doctor.py --rounds 4`` (torch 2.14.1, 2 threads) on
+2026-12-06: four interleaved pairs of 20 demo training steps in bf16 and a 3-second
+:func:`matmul_gflops` run gave 343-379 img/s against 146-167 GFLOP/s, ratios 2.09-2.44, median
+2.28 (docs/results.md, ``jepa doctor``'s expectation)."""
 
 REQUIRED = ("torch", "torchvision", "timm", "numpy", "pluggy", "attrs", "einops", "tensorboard", "pyyaml", "pillow")
 OPTIONAL = {"wandb": "wandb", "mlflow": "mlflow-skinny", "submitit": "submitit", "av": "av"}
@@ -101,6 +101,14 @@ class DoctorReport:
     accelerator: Benchmark | None = None
     demo: DemoSpeed | None = None
     demo_bf16: DemoSpeed | None = None
+    demo_precision: Precision = "fp32"
+    """The precision the demo trains at here: its expected time reads the steps timed at it."""
+
+    def demo_at_its_precision(self) -> DemoSpeed | None:
+        """The demo's timed steps at the precision it trains at (fp32 where bf16 was not timed)."""
+        if self.demo_precision == "bf16" and self.demo_bf16 is not None:
+            return self.demo_bf16
+        return self.demo
 
 
 def version_of(distribution: str) -> str | None:
@@ -202,7 +210,7 @@ def expected_demo(gflops: float) -> tuple[float, float]:
     whose benchmark rate is ``gflops``.
 
     >>> [round(x) for x in expected_demo(206.2)]
-    [159, 204]
+    [85, 470]
     """
     rate = DEMO_IMAGES_PER_GFLOP * gflops
     return expected_demo_seconds(rate), rate
@@ -236,11 +244,13 @@ def collect(seconds: float = DEFAULT_SECONDS, registry: Registry | None = None) 
 
 
 def with_demo_speeds(report: DoctorReport, registry: Registry, seconds: float) -> DoctorReport:
-    """``report`` with the image demo's steps timed for about ``seconds`` in fp32 and in bf16 autocast."""
+    """``report`` with the image demo's steps timed for about ``seconds`` in fp32 and in bf16
+    autocast, and the precision the demo trains at here."""
     return attrs.evolve(
         report,
         demo=measure_demo_speed(registry, seconds),
         demo_bf16=measure_demo_speed(registry, seconds, "bf16"),
+        demo_precision=demo_precision(registry),
     )
 
 
@@ -303,15 +313,18 @@ def format_report(report: DoctorReport) -> list[str]:
             f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, "
             f"{b.threads} threads, {b.seconds:.1f} s)"
         )
-    if report.demo is not None:
-        d = report.demo
+    d = report.demo_at_its_precision()
+    if d is not None:
         seconds, rate = expected_demo_seconds(d.images_per_s), d.images_per_s
-        lines.append(f"demo:     {rate:.0f} img/s ({d.steps} training steps of the image demo, {d.seconds:.1f} s)")
+        lines.append(
+            f"demo:     {rate:.0f} img/s ({d.steps} training steps of the image demo in {report.demo_precision}, "
+            f"{d.seconds:.1f} s)"
+        )
         basis = "its timed steps"
     elif report.cpu is not None:
         seconds, rate = expected_demo(report.cpu.gflops)
         basis = "the matmul rate alone, as the image demo is not loaded: off by up to 1.6x on some CPU kinds"
-    if report.demo is not None or report.cpu is not None:
+    if d is not None or report.cpu is not None:
         lines.append(
             f"expected: make demo (CPU) about {_duration(seconds)} on this machine, about {rate:.0f} img/s while "
             f"training (from {basis}; jepa train prints img/s at every log step; other jobs on the CPU slow both)"

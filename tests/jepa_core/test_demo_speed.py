@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from jepa_core import demo_speed
 from jepa_core.registry import build_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_doctor_times_the_preset_make_demo_trains():
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    assert f"--plugin {demo_speed.DEMO_PLUGIN} --preset {demo_speed.DEMO_PRESET} " in recipe
+
+
+def test_the_demos_image_count_is_its_presets():
+    cfg = build_registry().preset(demo_speed.DEMO_PLUGIN, demo_speed.DEMO_PRESET).build()
+    assert demo_speed.DEMO_TRAIN_IMAGES == cfg.train.epochs * cfg.data.options.num_train
+
+
+def test_the_demo_precision_is_its_presets_resolved_for_the_cpu():
+    import torch
+
+    from jepa_core.hardware import resolve_precision
+
+    registry = build_registry()
+    cfg = registry.preset(demo_speed.DEMO_PLUGIN, demo_speed.DEMO_PRESET).build()
+    resolved = resolve_precision(cfg.train.precision, torch.device("cpu"))
+    assert demo_speed.demo_precision(registry) == resolved
+    assert demo_speed.demo_precision(build_registry(autoload=False)) == "fp32"  # no plugin provides it
 
 
 def test_the_demo_steps_are_timed_on_the_demos_own_parts():
     registry = build_registry()
     trainer, batches = demo_speed.demo_trainer(registry)
     batch = next(batches)
-    assert len(batch) == registry.preset("image", "demo").build().train.batch_size  # the demo's batch of 64
+    cfg = registry.preset(demo_speed.DEMO_PLUGIN, demo_speed.DEMO_PRESET).build()
+    assert len(batch) == cfg.train.batch_size  # the demo's batch of 64
     speed = demo_speed.time_steps(trainer, batches, seconds=0.0, min_steps=2)
     assert speed.steps == 2 and speed.seconds > 0
     assert speed.images_per_s == pytest.approx(2 * len(batch) / speed.seconds)

@@ -57,6 +57,18 @@ def test_timed_demo_steps_set_the_expectation_over_the_matmul_rate():
     assert "2m05s" in expected and "its timed steps" in expected  # not the 1 GFLOP/s matmul's hours
 
 
+@pytest.mark.parametrize(("precision", "expected"), [("bf16", "1m00s"), ("fp32", "2m00s")])
+def test_the_expectation_reads_the_steps_at_the_demos_precision(precision, expected):
+    rate = demo_speed.DEMO_TRAIN_IMAGES * demo_speed.DEMO_WALL_PER_TRAIN_TIME / 120  # fp32: the demo in 2m00s
+    fp32 = demo_speed.DemoSpeed(images_per_s=rate, steps=24, seconds=5.0)
+    bf16 = demo_speed.DemoSpeed(images_per_s=2 * rate, steps=48, seconds=5.0)
+    report = attrs.evolve(doctor.collect(seconds=0), demo=fp32, demo_bf16=bf16, demo_precision=precision)
+    lines = doctor.format_report(report)
+    demo_line = next(line for line in lines if line.startswith("demo:"))
+    assert f"image demo in {precision}" in demo_line
+    assert expected in next(line for line in lines if line.startswith("expected:"))
+
+
 def test_doctor_cli_times_the_demo_steps_when_the_image_plugin_is_loaded(capsys):
     from jepa_core.cli.app import main
 

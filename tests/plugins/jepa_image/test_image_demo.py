@@ -1,5 +1,6 @@
-"""The ``demo`` preset exactly as `make demo` runs it (only the output folder differs; `make test`
-runs it in one thread, whose sums in another order read 42.8% instead of two threads' 44.8%).
+"""The ``demo`` preset (I-JEPA) exactly as `make demo-ijepa` runs it (only the output folder
+differs; `make test` runs it in one thread, whose sums in another order read 42.8% instead of two
+threads' 44.8%).
 
 It must learn: the loss falls, and the linear probe of the trained target encoder beats the same
 ViT at random init on held-out images, with the preset's fixed seed. This is the suite's slowest

@@ -1,4 +1,4 @@
-"""The ``lejepa_demo`` recipe (`make demo-lejepa`) learns, cut to two of its six epochs.
+"""The ``lejepa_demo`` recipe (`make demo`, the main job) learns, cut to two of its six epochs.
 
 LeJEPA on token views of two colour-jittered crops, with SIGReg and VICReg, as the preset sets
 them (batch-wide views, its precision); only the epochs, the output folder and the online
