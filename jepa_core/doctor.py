@@ -104,11 +104,12 @@ class DoctorReport:
     demo_precision: Precision = "fp32"
     """The precision the demo trains at here: its expected time reads the steps timed at it."""
 
-    def demo_at_its_precision(self) -> DemoSpeed | None:
-        """The demo's timed steps at the precision it trains at (fp32 where bf16 was not timed)."""
+    def demo_at_its_precision(self) -> tuple[DemoSpeed | None, Precision]:
+        """The demo's timed steps at the precision it trains at, and that precision (fp32 where
+        bf16 was not timed)."""
         if self.demo_precision == "bf16" and self.demo_bf16 is not None:
-            return self.demo_bf16
-        return self.demo
+            return self.demo_bf16, "bf16"
+        return self.demo, "fp32"
 
 
 def version_of(distribution: str) -> str | None:
@@ -313,12 +314,11 @@ def format_report(report: DoctorReport) -> list[str]:
             f"matmul:   {b.gflops:.1f} GFLOP/s ({b.dtype} {b.size}x{b.size} on the CPU, "
             f"{b.threads} threads, {b.seconds:.1f} s)"
         )
-    d = report.demo_at_its_precision()
+    d, precision = report.demo_at_its_precision()
     if d is not None:
         seconds, rate = expected_demo_seconds(d.images_per_s), d.images_per_s
         lines.append(
-            f"demo:     {rate:.0f} img/s ({d.steps} training steps of the image demo in {report.demo_precision}, "
-            f"{d.seconds:.1f} s)"
+            f"demo:     {rate:.0f} img/s ({d.steps} training steps of the image demo in {precision}, {d.seconds:.1f} s)"
         )
         basis = "its timed steps"
     elif report.cpu is not None:

@@ -69,6 +69,15 @@ def test_the_expectation_reads_the_steps_at_the_demos_precision(precision, expec
     assert expected in next(line for line in lines if line.startswith("expected:"))
 
 
+def test_without_timed_bf16_steps_the_expectation_reads_the_fp32_steps_and_says_so():
+    rate = demo_speed.DEMO_TRAIN_IMAGES * demo_speed.DEMO_WALL_PER_TRAIN_TIME / 120
+    fp32 = demo_speed.DemoSpeed(images_per_s=rate, steps=24, seconds=5.0)
+    report = attrs.evolve(doctor.collect(seconds=0), demo=fp32, demo_bf16=None, demo_precision="bf16")
+    lines = doctor.format_report(report)
+    assert "image demo in fp32" in next(line for line in lines if line.startswith("demo:"))
+    assert "2m00s" in next(line for line in lines if line.startswith("expected:"))
+
+
 def test_doctor_cli_times_the_demo_steps_when_the_image_plugin_is_loaded(capsys):
     from jepa_core.cli.app import main
 
