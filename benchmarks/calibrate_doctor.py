@@ -3,8 +3,9 @@
 Alternates, in one process, 20 training steps of the image demo (its real parts and data loader,
 :func:`jepa_core.demo_speed.demo_trainer`, at the precision the demo trains at on this CPU) with a
 3-second run of :func:`jepa_core.doctor.matmul_gflops`, so a machine whose load changes over
-minutes gives pairs measured under the same conditions, and prints the demo's images/s per benchmark GFLOP/s of each
-pair and their median (the constant :data:`jepa_core.doctor.DEMO_IMAGES_PER_GFLOP`)::
+minutes gives pairs measured under the same conditions, and prints the demo's images/s per
+benchmark GFLOP/s of each pair and their median (the constant
+:data:`jepa_core.doctor.DEMO_IMAGES_PER_GFLOP`)::
 
     python benchmarks/calibrate_doctor.py --rounds 6
 """

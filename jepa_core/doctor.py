@@ -50,7 +50,7 @@ fp32, so on a CPU without them it predicts the demo faster than it runs.
 Measured with ``python benchmarks/calibrate_doctor.py --rounds 4`` (torch 2.14.1, 2 threads) on
 2026-12-06: four interleaved pairs of 20 demo training steps in bf16 and a 3-second
 :func:`matmul_gflops` run gave 343-379 img/s against 146-167 GFLOP/s, ratios 2.09-2.44, median
-2.28 (docs/results.md, ``jepa doctor``'s expectation)."""
+2.28."""
 
 REQUIRED = ("torch", "torchvision", "timm", "numpy", "pluggy", "attrs", "einops", "tensorboard", "pyyaml", "pillow")
 OPTIONAL = {"wandb": "wandb", "mlflow": "mlflow-skinny", "submitit": "submitit", "av": "av"}

@@ -12,6 +12,11 @@ MAX_CHARS = 10_000
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
+def make_recipe(target: str) -> str:
+    """The recipe lines of ``target`` in the Makefile (up to the next blank line)."""
+    return (ROOT / "Makefile").read_text(encoding="utf-8").split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+
+
 def local_links(text: str) -> list[str]:
     """Targets of the Markdown links in ``text`` that are files of this repository."""
     return [t for t in LINK.findall(text) if not re.match(r"[a-z]+:", t)]
@@ -57,7 +62,7 @@ def test_the_link_finder_sees_links() -> None:
 
 def test_make_docs_builds_strictly() -> None:
     """``--quiet`` would hide mkdocs' warnings from its strict-mode count, so it must not be used."""
-    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndocs:", 1)[1].split("\n\n", 1)[0]
+    recipe = make_recipe("docs")
     assert "mkdocs build --strict" in recipe and "--quiet" not in recipe and " -q" not in recipe
 
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from jepa_core import demo_speed
 from jepa_core.registry import build_registry
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.test_docs import make_recipe
 
 
 def test_the_doctor_times_the_preset_make_demo_trains():
-    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
-    assert f"--plugin {demo_speed.DEMO_PLUGIN} --preset {demo_speed.DEMO_PRESET} " in recipe
+    assert f"--plugin {demo_speed.DEMO_PLUGIN} --preset {demo_speed.DEMO_PRESET} " in make_recipe("demo")
 
 
 def test_the_demos_image_count_is_its_presets():

@@ -14,9 +14,14 @@ import json
 from jepa_core.config import apply_overrides
 from jepa_core.registry import build_registry
 from jepa_core.run import train_run
+from tests.test_docs import make_recipe
 
 MARGIN = 15.0  # percentage points; measured at the preset's seed: 43.6% vs 22.6% (docs/results.md)
 FLOOR = 38.0  # top-1 of the trained encoder; measured 43.6% (43.6-47.6% over three training seeds)
+
+
+def test_make_demo_ijepa_trains_this_preset():
+    assert "--plugin image --preset demo " in make_recipe("demo-ijepa")
 
 
 def test_demo_loss_falls_and_trained_encoder_beats_random_init(tmp_path):
