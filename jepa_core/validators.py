@@ -68,6 +68,12 @@ def finite_non_negative(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attr.name} must be a finite number >= 0, got {value!r}")
 
 
+def finite_positive(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    """A finite number > 0, or ``None`` where the field is optional."""
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{attr.name} must be a finite number > 0, got {value!r}")
+
+
 def path_or_none(_inst: Any, attr: attrs.Attribute, value: Any) -> None:
     """A file or folder path, or ``None`` where the field is optional: an empty or blank string
     (an unset shell variable, ``--out "$OUT"``) is refused rather than read as the current folder."""

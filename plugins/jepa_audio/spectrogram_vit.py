@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import attrs
 
+from jepa_core.validators import finite_positive
 from jepa_vit.sizes import ViTSize, check_known_size, check_size
 from jepa_vit.vit import VisionTransformer
 
 
 @attrs.frozen
 class SpectrogramViTConfig(ViTSize):
-    """Options of the ``spectrogram_vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
+    """Options of the ``spectrogram_vit`` encoder. ``depth``/``embed_dim``/``num_heads``/``mlp_ratio``
+    override the size.
 
     >>> SpectrogramViTConfig().token_grid
     (64, 8)
@@ -35,6 +37,7 @@ class SpectrogramViTConfig(ViTSize):
     depth: int | None = None
     embed_dim: int | None = None
     num_heads: int | None = None
+    mlp_ratio: float | None = attrs.field(default=None, validator=finite_positive)
 
     def __attrs_post_init__(self) -> None:
         check_known_size(self.size)

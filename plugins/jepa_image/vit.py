@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import attrs
 
+from jepa_core.validators import finite_positive
 from jepa_vit.sizes import VIT_SIZES, ViTSize, check_known_size, check_size
 from jepa_vit.stem import check_stem
 from jepa_vit.vit import VisionTransformer
@@ -24,7 +25,8 @@ __all__ = ["VIT_SIZES", "ViTConfig", "VisionTransformer", "build_vit"]
 
 @attrs.frozen
 class ViTConfig(ViTSize):
-    """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size;
+    """Options of the ``vit`` encoder. ``depth``/``embed_dim``/``num_heads``/``mlp_ratio`` (the
+    MLP's hidden width over ``embed_dim``) override the size;
     ``stem="conv"`` embeds patches with stacked convolutions (:mod:`jepa_vit.stem`) instead of one.
 
     >>> ViTConfig(size="small", patch_size=14).resolved()
@@ -40,6 +42,7 @@ class ViTConfig(ViTSize):
     embed_dim: int | None = None
     num_heads: int | None = None
     stem: str = "patch"
+    mlp_ratio: float | None = attrs.field(default=None, validator=finite_positive)
 
     def __attrs_post_init__(self) -> None:
         check_known_size(self.size)

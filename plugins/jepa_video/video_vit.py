@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from jepa_core.interfaces import gather_tokens
+from jepa_core.validators import finite_positive
 from jepa_vit.pos_embed import sincos_pos_embed_3d
 from jepa_vit.sizes import ViTSize, check_heads, check_known_size, check_size
 from jepa_vit.vit import init_weights, make_block, norm_layer, run_blocks
@@ -38,7 +39,8 @@ from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positio
 
 @attrs.frozen
 class VideoViTConfig(ViTSize):
-    """Options of the ``video_vit`` encoder. ``depth``/``embed_dim``/``num_heads`` override the size.
+    """Options of the ``video_vit`` encoder. ``depth``/``embed_dim``/``num_heads``/``mlp_ratio``
+    override the size.
 
     ``pos_embedding``: ``"sincos"`` (additive 3-D sin-cos, V-JEPA; the default) or ``"rope"``
     (3-D rotary embedding in every attention layer, V-JEPA 2; heads need >= 6 channels).
@@ -58,6 +60,7 @@ class VideoViTConfig(ViTSize):
     embed_dim: int | None = None
     num_heads: int | None = None
     pos_embedding: Literal["sincos", "rope"] = "sincos"
+    mlp_ratio: float | None = attrs.field(default=None, validator=finite_positive)
 
     def __attrs_post_init__(self) -> None:
         check_known_size(self.size)

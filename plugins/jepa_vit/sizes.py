@@ -1,7 +1,7 @@
 """ViT sizes and the checks every ViT config shares (image, video and spectrogram encoders).
 
-A config with a ``size`` name and the optional ``embed_dim`` / ``depth`` / ``num_heads``
-overrides resolves to ``(embed_dim, depth, num_heads, mlp_ratio)``.
+A config with a ``size`` name and the optional ``embed_dim`` / ``depth`` / ``num_heads`` /
+``mlp_ratio`` overrides resolves to ``(embed_dim, depth, num_heads, mlp_ratio)``.
 
 Example::
 
@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # name -> (embed_dim, depth, num_heads, mlp_ratio)
@@ -47,20 +48,21 @@ def check_heads(embed_dim: int, num_heads: int, what: str) -> None:
 
 def resolve_size(cfg: Any) -> tuple[int, int, int, float]:
     """``(embed_dim, depth, num_heads, mlp_ratio)`` of a config with ``size`` and the optional
-    ``embed_dim``/``depth``/``num_heads`` overrides (the image, video and audio ViT configs)."""
+    ``embed_dim``/``depth``/``num_heads``/``mlp_ratio`` overrides (the image, video and audio ViT
+    configs)."""
     dim, depth, heads, mlp_ratio = VIT_SIZES[cfg.size]
     return (
         cfg.embed_dim if cfg.embed_dim is not None else dim,
         cfg.depth if cfg.depth is not None else depth,
         cfg.num_heads if cfg.num_heads is not None else heads,
-        mlp_ratio,
+        cfg.mlp_ratio if cfg.mlp_ratio is not None else mlp_ratio,
     )
 
 
 class ViTSize:
     """Base of the ViT configs (image, video, spectrogram): :meth:`resolved` of their ``size``
-    and the optional ``embed_dim``/``depth``/``num_heads`` overrides. The fields stay in each
-    config, where attrs keeps their positional order."""
+    and the optional ``embed_dim``/``depth``/``num_heads``/``mlp_ratio`` overrides. The fields
+    stay in each config, where attrs keeps their positional order."""
 
     __slots__ = ()
 
@@ -70,9 +72,14 @@ class ViTSize:
 
 
 def check_size(cfg: Any, what: str) -> None:
-    """Validate ``size``, the ``depth`` override and the head split of such a config (ValueError)."""
+    """Validate ``size``, the ``depth`` and ``mlp_ratio`` overrides and the head split of such a
+    config (ValueError)."""
     check_known_size(cfg.size)
     if cfg.depth is not None and cfg.depth <= 0:
         raise ValueError(f"depth must be positive, got {cfg.depth}")
-    dim, _, heads, _ = resolve_size(cfg)
+    dim, _, heads, mlp_ratio = resolve_size(cfg)
     check_heads(dim, heads, what)
+    if not (math.isfinite(mlp_ratio) and int(dim * mlp_ratio) >= 1):
+        raise ValueError(
+            f"{what} mlp_ratio={mlp_ratio} gives no MLP width for embed_dim={dim}; use a positive, finite ratio"
+        )

@@ -103,6 +103,10 @@ def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, overrid
         ),
         (["objective.proj_layers=0"], "invalid value for 'objective.proj_layers': proj_layers must be >= 1, got 0."),
         (
+            ["encoder.mlp_ratio=0"],
+            "invalid value for 'encoder.mlp_ratio': mlp_ratio must be a finite number > 0, got 0",
+        ),
+        (
             ["regularizer.name=sigreg", "regularizer.knots=1"],
             "invalid value for 'regularizer.knots': knots must be >= 2, got 1.",
         ),

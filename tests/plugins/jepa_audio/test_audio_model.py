@@ -45,3 +45,12 @@ def test_bad_configs_name_the_value():
         SpectrogramViTConfig(num_frames=0)
     with pytest.raises(ValueError, match="unknown ViT size"):
         SpectrogramViTConfig(size="mega")
+    with pytest.raises(ValueError, match="mlp_ratio must be a finite number > 0, got -1.0"):
+        SpectrogramViTConfig(mlp_ratio=-1.0)
+    with pytest.raises(ValueError, match="spectrogram ViT mlp_ratio=0.001 gives no MLP width for embed_dim=768"):
+        SpectrogramViTConfig(mlp_ratio=0.001)
+
+
+def test_mlp_ratio_overrides_the_sizes_hidden_width():
+    cfg = SpectrogramViTConfig(size="tiny", num_frames=64, num_mels=32, depth=1, mlp_ratio=2.0)
+    assert build_spectrogram_vit(cfg).blocks[0].mlp.fc1.out_features == 384

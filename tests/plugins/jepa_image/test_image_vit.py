@@ -187,6 +187,18 @@ def test_bad_config_raises() -> None:
 def test_overrides() -> None:
     enc = build_vit(ViTConfig(size="small", img_size=32, patch_size=16, depth=2, embed_dim=128, num_heads=4))
     assert (enc.embed_dim, enc.num_heads, enc.depth, len(enc.blocks)) == (128, 4, 2, 2)
+    assert enc.blocks[0].mlp.fc1.out_features == 512  # the size's mlp_ratio 4
+
+
+def test_mlp_ratio_override_sets_every_blocks_hidden_width() -> None:
+    cfg = ViTConfig(size="tiny", img_size=32, patch_size=8, depth=2, embed_dim=256, num_heads=4, mlp_ratio=2.0)
+    enc = build_vit(cfg)
+    assert [(b.mlp.fc1.out_features, b.mlp.fc2.in_features) for b in enc.blocks] == [(512, 512)] * 2
+    assert enc(torch.randn(2, 3, 32, 32)).shape == (2, 16, 256)
+    with pytest.raises(ValueError, match="ViT mlp_ratio=0.004 gives no MLP width for embed_dim=192"):
+        ViTConfig(size="tiny", mlp_ratio=0.004)
+    with pytest.raises(ValueError, match="mlp_ratio must be a finite number > 0, got 0.0"):
+        ViTConfig(size="tiny", mlp_ratio=0.0)
 
 
 def test_rectangular_inputs_for_spectrograms() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import torch
 
@@ -77,6 +78,13 @@ def test_bad_inputs_and_configs_raise():
         VideoViTConfig(img_size=30)
     with pytest.raises(ValueError, match="unknown ViT size"):
         VideoViTConfig(size="colossal")
+    with pytest.raises(ValueError, match="mlp_ratio must be a finite number > 0, got inf"):
+        VideoViTConfig(mlp_ratio=float("inf"))
+
+
+def test_mlp_ratio_overrides_the_sizes_hidden_width():
+    enc = build_video_vit(attrs.evolve(CFG, mlp_ratio=3.0))
+    assert enc.blocks[0].mlp.fc1.out_features == 576 and _encoder().blocks[0].mlp.fc1.out_features == 768
 
 
 def test_grad_checkpointing_keeps_outputs_and_grads():

@@ -9,13 +9,28 @@ import pytest
 from jepa_vit.sizes import VIT_SIZES, check_heads, check_known_size, check_size, resolve_size
 
 
-def _cfg(size: str = "tiny", depth: int | None = None, embed_dim: int | None = None, num_heads: int | None = None):
-    return types.SimpleNamespace(size=size, depth=depth, embed_dim=embed_dim, num_heads=num_heads)
+def _cfg(
+    size: str = "tiny",
+    depth: int | None = None,
+    embed_dim: int | None = None,
+    num_heads: int | None = None,
+    mlp_ratio: float | None = None,
+):
+    return types.SimpleNamespace(size=size, depth=depth, embed_dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio)
 
 
 def test_resolve_size_applies_only_the_given_overrides() -> None:
     assert resolve_size(_cfg("small")) == VIT_SIZES["small"]
     assert resolve_size(_cfg("tiny", depth=2, embed_dim=128, num_heads=4)) == (128, 2, 4, 4.0)
+    assert resolve_size(_cfg("tiny", mlp_ratio=2.0)) == (192, 12, 3, 2.0)
+    assert resolve_size(_cfg("giant", mlp_ratio=4.0))[3] == 4.0
+
+
+@pytest.mark.parametrize("ratio", [0.0, -2.0, 0.004, float("nan"), float("inf")])
+def test_mlp_ratios_without_a_width_are_rejected_naming_the_value(ratio: float) -> None:
+    with pytest.raises(ValueError, match=rf"video ViT mlp_ratio={ratio} gives no MLP width for embed_dim=192"):
+        check_size(_cfg(mlp_ratio=ratio), "video ViT")
+    check_size(_cfg(mlp_ratio=0.5), "video ViT")
 
 
 def test_unknown_sizes_name_the_valid_ones() -> None:

@@ -42,5 +42,8 @@ def test_giant_mlp_ratio_round_trips_through_timm():
     _, kwargs = timm_spec(build_vit(ViTConfig(size="giant", img_size=28, patch_size=14, depth=1)))
     model = timm.create_model("vit_giant_patch14_224", **{**kwargs, "device": "meta"})
     assert model.blocks[0].mlp.fc1.out_features == 6144
+    _, kwargs = timm_spec(build_vit(ViTConfig(size="tiny", img_size=32, patch_size=8, depth=1, mlp_ratio=2.0)))
+    model = timm.create_model("vit_tiny_patch16_224", **{**kwargs, "device": "meta"})
+    assert model.blocks[0].mlp.fc1.out_features == 384
     with pytest.raises(ConfigError, match="needs the image plugin's ViT encoder"):
         timm_spec(torch.nn.Linear(2, 2))
