@@ -258,3 +258,17 @@ def test_lejepa_small_views_is_lejepa_small_fast_with_four_local_views(registry)
         train=attrs.evolve(cfg.train, out_dir=base.train.out_dir),
     )
     assert same == base
+
+
+def test_lejepa_small_mlp2_is_lejepa_small_views_with_half_width_mlps(registry):
+    """The recipe behind the half-width-MLP Fashion-MNIST numbers in docs/results.md."""
+    cfg = registry.preset("image", "lejepa_small_mlp2").build()
+    base = registry.preset("image", "lejepa_small_views").build()
+    assert cfg.encoder.options.resolved() == (256, 4, 8, 2.0)
+    same = attrs.evolve(
+        cfg,
+        preset=base.preset,
+        encoder=attrs.evolve(cfg.encoder, options=attrs.evolve(cfg.encoder.options, mlp_ratio=None)),
+        train=attrs.evolve(cfg.train, out_dir=base.train.out_dir),
+    )
+    assert same == base
