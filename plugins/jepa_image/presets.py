@@ -321,7 +321,7 @@ def lejepa_small_views() -> RunConfig:
 
 def lejepa_small_mlp2() -> RunConfig:
     """``lejepa_small_views`` with MLPs twice as wide as the embedding instead of four times
-    (``encoder.mlp_ratio=2``): a sixth less work per training step, for CPUs on which
+    (``encoder.mlp_ratio=2``): a sixth less time per training step, for CPUs on which
     ``lejepa_small_views`` takes longer than the small recipes' time.
     Measured on Fashion-MNIST: docs/results.md.
 
