@@ -17,7 +17,7 @@ from jepa_core.config import RunConfig, load_config, to_dict
 from jepa_core.config_files import CONFIG_FILE, CONFIG_FORMATS, dump_text, run_config_file
 from jepa_core.config_import import read_foreign
 from jepa_core.errors import ConfigError
-from jepa_core.registry import Registry
+from jepa_core.registry import Registry, normalize_name
 from jepa_core.rundir import config_differences, show_value
 
 
@@ -87,9 +87,9 @@ def _config_of(spec: str, registry: Registry) -> RunConfig:
     if path.exists():
         return load_config(path, registry)
     plugin, _, preset = spec.partition("/")
-    if not preset or "/" in preset:
+    if not preset or "/" in preset or normalize_name(plugin) not in registry.preset_plugins():
         raise ConfigError(
             f"'{spec}' is neither a run directory, a config file nor a preset; give one of them "
-            "(a preset as PLUGIN/PRESET, e.g. image/small)."
+            f"(a preset as PLUGIN/PRESET with a plugin of {', '.join(registry.preset_plugins())}, e.g. image/small)."
         )
     return registry.preset(plugin, preset).build()

@@ -158,6 +158,8 @@ def test_config_diff_names_each_differing_key_of_runs_files_and_presets(capsys, 
     "spec, message",
     [
         ("nope", "'nope' is neither a run directory, a config file nor a preset; give one of them"),
+        ("/no/such/run", "'/no/such/run' is neither a run directory, a config file nor a preset; give one of them"),
+        ("runs/gone", "'runs/gone' is neither a run directory, a config file nor a preset; give one of them"),
         ("image/nope", "unknown preset 'nope' for plugin 'image'; valid presets:"),
         (".", "run directory '.' holds no config.yaml; give a run directory of jepa train."),
     ],
