@@ -15,7 +15,8 @@ floating-point ones stay as stored; channels are averaged to mono. A file at ano
 rate is RESAMPLED to ``sample_rate`` by linear interpolation
 (``torch.nn.functional.interpolate``, no anti-alias filter: content above the new Nyquist folds
 back, so resample offline when quality matters). Compressed or corrupt files, files without a
-single sample and floating-point files holding NaN or infinite samples raise
+single sample, floating-point files holding NaN or infinite samples and files whose samples are
+so large that their log-mel spectrogram overflows raise
 :class:`~jepa_core.errors.BadSampleError` naming the file (the loader then skips them).
 
 Each sample is a normalised log-mel ``[1, num_frames, n_mels]`` (see
@@ -178,7 +179,8 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
         if audio.shape[1] == 0:
             raise ValueError("it holds no audio samples")
     except Exception as err:  # noqa: BLE001 - any decoding failure means this one file is bad
-        raise BadSampleError(f"unreadable WAV file '{path}': {type(err).__name__}: {err}") from err
+        reason = "the file ends early" if isinstance(err, EOFError) and not str(err) else str(err)
+        raise BadSampleError(f"unreadable WAV file '{path}': {type(err).__name__}: {reason}") from err
     return audio, rate
 
 
@@ -251,8 +253,16 @@ class WavFolderDataset:
         return load_audio(self.samples[index][0], self.frontend.sample_rate)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x = self.frontend(self.waveform(index), num_frames=self.num_frames, train=self.random_crop)
-        return x, self.samples[index][1]
+        path, label = self.samples[index]
+        waveform = self.waveform(index)
+        x = self.frontend(waveform, num_frames=self.num_frames, train=self.random_crop)
+        if not bool(torch.isfinite(x).all()):  # samples so large that their power overflows
+            peak = float(waveform.abs().max())
+            raise BadSampleError(
+                f"WAV file '{path}' gives a non-finite log-mel spectrogram: its samples reach {peak:g}, "
+                "where audio lies within [-1, 1]"
+            )
+        return x, label
 
 
 def build_wav_folder(cfg: WavFolderConfig, split: str) -> WavFolderDataset:

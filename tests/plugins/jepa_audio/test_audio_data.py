@@ -451,6 +451,22 @@ def test_bad_files_raise_bad_sample_error_naming_the_file(tmp_path: Path) -> Non
         ds[0]
     with pytest.raises(BadSampleError, match="NaN or infinite samples"):
         read_wav(str(nan_wav))
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(_write_wav(tmp_path / "whole.wav", _tone(300, 0.1)).read_bytes()[:30])
+    with pytest.raises(BadSampleError, match=r"'.*cut\.wav': EOFError: the file ends early$"):
+        read_wav(str(cut))
+
+
+def test_samples_whose_spectrogram_overflows_are_a_bad_sample_naming_the_file(tmp_path: Path) -> None:
+    huge = _write_raw_wav(tmp_path / "huge.wav", 3, np.full(4000, 1e30, dtype="<f4").tobytes(), bits=32)
+    loud = _write_raw_wav(tmp_path / "loud.wav", 3, np.full(4000, 8.0, dtype="<f4").tobytes(), bits=32)
+    ds = WavFolderDataset(None, LogMel(n_mels=16), num_frames=8, samples=[(str(huge), 0), (str(loud), 1)])
+    with pytest.raises(
+        BadSampleError, match=r"'.*huge\.wav' gives a non-finite log-mel spectrogram: its samples reach 1e\+30"
+    ):
+        ds[0]
+    x, y = ds[1]  # loud but finite: kept as stored
+    assert bool(torch.isfinite(x).all()) and y == 1
 
 
 def _class_tree(root: Path) -> None:
