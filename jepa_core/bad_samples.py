@@ -92,7 +92,7 @@ class BadSampleLimit(Callback):
             return
         if bad / drawn > self.max_fraction:
             distinct = f", {len(samples)} distinct" if len(samples) != bad else ""
-            examples = "; ".join(samples[:3])
+            examples = "; ".join(s.rstrip(".") for s in samples[:3])
             raise DataError(
                 f"{bad} of {drawn} samples drawn were unreadable ({bad / drawn:.1%}{distinct}), "
                 f"more than train.max_bad_fraction={self.max_fraction}; e.g. {examples}"

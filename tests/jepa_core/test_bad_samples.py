@@ -54,6 +54,15 @@ def test_six_bad_of_sixty_four_stop_at_the_epoch_end_even_without_a_new_bad_samp
         limit.on_epoch_end(trainer, 0)
 
 
+def test_examples_that_are_sentences_join_without_a_double_stop():
+    tally, limit = _watch(total_steps=1000, log_every=100, max_fraction=0.01, min_samples=8)
+    trainer = _Trainer()
+    bad = tuple(BadSample(f"clip '{c}' holds no frames.", sample_index=i, drawn=True) for i, c in enumerate("ab"))
+    _step((tally, limit), trainer, 8, bad)
+    with pytest.raises(DataError, match=r"e\.g\. clip 'a' holds no frames; clip 'b' holds no frames$"):
+        limit.on_epoch_end(trainer, 0)
+
+
 def test_the_fraction_is_checked_at_every_log_step_once_enough_samples_were_drawn():
     for max_fraction in (0.1, 0.05):
         tally, limit = _watch(total_steps=1000, log_every=4, max_fraction=max_fraction, min_samples=32)
