@@ -6,8 +6,11 @@ One iteration is what a run repeats: the next batch from the loader (views, mask
 included), then ``Trainer.train_step``. The ways are interleaved in rounds, so that a machine whose
 speed drifts slows all of them alike, and each prints its median iteration time, images/s, the
 steps of its whole schedule on the data (epochs x steps per epoch) and the pretraining time that
-makes, beside its ratio to the first way. Online evaluation, logging and checkpoints are left out,
-and a dataset with ``data.cache`` decodes the images it has not met yet (a run's first epoch)::
+makes, beside its ratio to the first way. Each way reads the data in an order of its own (its
+training seed plus its position), so that files the operating system has not cached yet slow
+every way alike; with one order, the first way of each round would read them from disk and the
+others from the cache. Online evaluation, logging and checkpoints are left out, and a dataset
+with ``data.cache`` decodes the images it has not met yet (a run's first epoch)::
 
     python benchmarks/bench_budget.py --data /data/fmnist/train --set data.val_root=/data/fmnist/val \
         --way small --way lejepa_small_views \
@@ -19,13 +22,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import attrs
 import torch
 from bench_precision_cpu import cpu_name
 
-from jepa_core.demo_speed import training_steps
+from jepa_core.demo_speed import TrainingSteps, training_steps
 from jepa_core.errors import JepaError
 from jepa_core.registry import build_registry
 from jepa_core.resolve import resolve_config
@@ -37,9 +39,18 @@ class Way:
 
     label: str
     images_per_step: int
-    total_steps: int
-    precision: str
-    iterate: Callable[[], None]
+    steps: TrainingSteps
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps.total_steps
+
+    @property
+    def precision(self) -> str:
+        return self.steps.precision
+
+    def iterate(self) -> None:
+        self.steps.trainer.train_step(next(self.steps.batches))
 
 
 def parse_way(text: str) -> tuple[str, tuple[str, ...]]:
@@ -55,21 +66,19 @@ def parse_way(text: str) -> tuple[str, tuple[str, ...]]:
     return preset, tuple(overrides)
 
 
-def build_way(plugin: str, text: str, data: str | None, common: tuple[str, ...] = ()) -> Way:
+def build_way(plugin: str, text: str, data: str | None, common: tuple[str, ...] = (), position: int = 0) -> Way:
     """The training iteration of one way (``common`` overrides first, then the way's own), on this
-    CPU, with its own loader and trainer."""
+    CPU, with its own loader and trainer; its training seed is offset by ``position``, so that ways
+    read their samples in different orders."""
     preset, own = parse_way(text)
     registry = build_registry()
     try:
         cfg = resolve_config(registry, plugin=plugin, preset=preset, data=data, overrides=common + own)
+        cfg = attrs.evolve(cfg, train=attrs.evolve(cfg.train, seed=cfg.train.seed + position))
         steps = training_steps(cfg, registry)
     except JepaError as err:
         raise SystemExit(f"--way {text!r}: {err}") from None
-
-    def iterate() -> None:
-        steps.trainer.train_step(next(steps.batches))
-
-    return Way(text, cfg.train.batch_size, steps.total_steps, steps.precision, iterate)
+    return Way(text, cfg.train.batch_size, steps)
 
 
 def clock(seconds: float) -> str:
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=5, help="iterations per way and round")
     parser.add_argument("--warmup", type=int, default=3, help="iterations per way before the rounds")
     args = parser.parse_args(argv)
-    ways = [build_way(args.plugin, text, args.data, tuple(args.set)) for text in args.way]
+    ways = [build_way(args.plugin, text, args.data, tuple(args.set), i) for i, text in enumerate(args.way)]
     for way in ways:
         for _ in range(args.warmup):
             way.iterate()

@@ -103,6 +103,17 @@ def test_budget_benchmark_prints_each_ways_schedule_and_its_pretraining_time(cap
     assert all(float(line.split(", ")[-1].split()[0]) > 0 for line in (first, second))
 
 
+def test_budget_benchmark_ways_read_their_samples_in_orders_of_their_own():
+    import torch
+
+    bench = load("bench_budget")
+    tiny = ("data.num_train=64", "train.num_workers=0", "train.batch_size=8")
+    ways = [bench.build_way("image", "demo", None, tiny, position) for position in (0, 1, 0)]
+    first = [next(way.steps.batches).inputs for way in ways]
+    assert not torch.equal(first[0], first[1])  # another order: other files first
+    assert torch.equal(first[0], first[2])  # the same position reads the same order
+
+
 @pytest.mark.parametrize(
     ("way", "message"),
     [("demo train.epochs", "'train.epochs' is not a KEY=VALUE override"), ("no_such_preset", "--way 'no_such_preset'")],
