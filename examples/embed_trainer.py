@@ -29,7 +29,7 @@ def main(steps: int = 20, batch_size: int = 32) -> list[float]:
         seed=0,
     )
     schedules = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=steps)
-    trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=schedules)
+    trainer = Trainer.from_parts(parts, cfg, schedules=schedules)  # the preset's objective and regulariser too
     losses = []
     for i, batch in enumerate(loader):
         if i == steps:

@@ -178,6 +178,11 @@ class EpochBatchSampler(Sampler):
         shuffle: bool = True,
         steps_per_epoch: int | None = None,
     ) -> None:
+        for name, value in (("micro_batch", micro_batch), ("world_size", world_size), ("accum_steps", accum_steps)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size - 1}] for world_size {world_size}, got {rank!r}")
         self.num_samples, self.micro_batch = num_samples, micro_batch
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.accum_steps = accum_steps

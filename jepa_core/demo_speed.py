@@ -104,18 +104,13 @@ def training_steps(
     )
     assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
     ipe = loader.batch_sampler.steps_per_epoch
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
+    trainer = Trainer.from_parts(
+        parts,
+        cfg,
         schedules=Schedules.from_config(cfg.optim, epochs=train.epochs, iterations_per_epoch=ipe),
         device=dev,
         precision=precision,
         wrap=plan.wrap,
-        regularizer=parts.regularizer,
-        objective=parts.objective,
     )
 
     def stream() -> Iterator[Batch]:

@@ -143,8 +143,11 @@ class PredictiveObjective:
     ) -> dict[str, torch.Tensor]:
         regularizer = nets.regularizer
         x = batch.inputs
-        if not isinstance(x, torch.Tensor):  # tuples of views are for view objectives (lejepa)
-            raise TypeError(f"the predictive objective takes one input tensor per batch, got {len(x)} views")
+        hint = "a view objective's batch (lejepa): train it with its objective (Trainer.from_parts passes it)"
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"the predictive objective takes one input tensor per batch, got {len(x)} views, {hint}")
+        if isinstance(batch.masks, TokenViews):
+            raise TypeError(f"the predictive objective takes MaskSets, got TokenViews, {hint}")
         if isinstance(batch.masks, MaskSet):
             targets = nets.target.targets(x, batch.masks.targets)  # [B*M, Nt, D]
             out = path(x, batch.masks.context, batch.masks.targets)

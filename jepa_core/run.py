@@ -373,19 +373,14 @@ def _train(
     assert isinstance(loader.batch_sampler, EpochBatchSampler)  # build_loader's
     ipe = loader.batch_sampler.steps_per_epoch
     schedules = Schedules.from_config(cfg.optim, epochs=cfg.train.epochs, iterations_per_epoch=ipe)
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
+    trainer = Trainer.from_parts(
+        parts,
+        cfg,
         schedules=schedules,
         device=device,
         precision=precision,
         wrap=plan.wrap,
         stop_check_every=cfg.train.log_every,  # log steps sync anyway
-        regularizer=parts.regularizer,
-        objective=parts.objective,
     )
     layout = ckpt.DataLayout(samples=len(checked.dataset), steps_per_epoch=ipe)
     _restore(

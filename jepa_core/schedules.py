@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import attrs
 
@@ -133,7 +134,10 @@ class Schedules:
 
     @classmethod
     def from_config(cls, optim, *, epochs: int, iterations_per_epoch: int) -> Schedules:
-        """Build from an :class:`~jepa_core.config.OptimConfig` and the run length."""
+        """Build from an :class:`~jepa_core.config.OptimConfig` and the run length (both at least 1)."""
+        for name, value in (("epochs", epochs), ("iterations_per_epoch", iterations_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
         total = max(1, int(optim.ipe_scale * epochs * iterations_per_epoch))
         return cls(
             lr=optim.lr,

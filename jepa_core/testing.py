@@ -735,7 +735,6 @@ def check_preset(
     from jepa_core.build import build_dataset, build_parts, first_readable_sample
     from jepa_core.config import apply_overrides
     from jepa_core.data import MaskCollator
-    from jepa_core.hardware import resolve_precision
     from jepa_core.nonfinite import nonfinite_parameters
     from jepa_core.schedules import Schedules
     from jepa_core.trainer import Trainer
@@ -770,17 +769,11 @@ def check_preset(
         trainer = _call(
             who,
             "building the Trainer",
-            Trainer,
-            parts.encoder,
-            parts.predictor,
-            parts.target,
-            parts.loss,
-            optim=cfg.optim,
+            Trainer.from_parts,
+            parts,
+            cfg,
             schedules=schedules,
             device=device,
-            precision=resolve_precision(cfg.train.precision, torch.device(device)),
-            regularizer=parts.regularizer,
-            objective=parts.objective,
         )
         before = [p.detach().clone() for p in parts.target.parameters()]
         out = _call(who, "Trainer.train_step", trainer.train_step, batch)

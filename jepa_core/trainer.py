@@ -2,7 +2,7 @@
 
 Drive it from your own loop (Lightning-Fabric style)::
 
-    trainer = Trainer(encoder, predictor, target, loss, optim=OptimConfig(), schedules=sched)
+    trainer = Trainer.from_parts(parts, cfg, schedules=sched)  # the recipe jepa train runs
     for batch in loader:                 # jepa_core.data.Batch
         out = trainer.train_step(batch)  # no host sync: out.loss is a device tensor
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, cast
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import numpy as np
@@ -31,12 +31,17 @@ from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
 from jepa_core.errors import CheckpointError
+from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import Loss, TargetProvider
 from jepa_core.nonfinite import record_step
 from jepa_core.objectives import ContextPath, Networks, Objective, PredictiveObjective
 from jepa_core.optim import build_optimizer, set_hyperparameters
 from jepa_core.regularizers import Regularizer, is_active
 from jepa_core.schedules import Schedules
+
+if TYPE_CHECKING:
+    from jepa_core.build import Parts
+    from jepa_core.config import RunConfig
 
 __all__ = ["Callback", "ContextPath", "StepOutput", "Trainer"]
 
@@ -70,9 +75,12 @@ class StepOutput:
 class Trainer:
     """Owns the networks, optimizer, schedules and position; see the module docstring.
 
+    The constructor takes each part on its own (a network or loss of your own); a recipe built
+    from a config is best handed over whole with :meth:`from_parts`, which also passes its
+    objective, regulariser and precision.
+
     >>> sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=len(loader))   # doctest: +SKIP
-    >>> trainer = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss,
-    ...                   optim=cfg.optim, schedules=sched)                                    # doctest: +SKIP
+    >>> trainer = Trainer.from_parts(parts, cfg, schedules=sched)                              # doctest: +SKIP
     >>> out = trainer.train_step(next(iter(loader)))      # out.loss stays on the device        # doctest: +SKIP
     >>> trainer.fit(loader, epochs=1, callbacks=[])                                             # doctest: +SKIP
     """
@@ -124,6 +132,44 @@ class Trainer:
         # of the first step whose loss or gradient was non-finite, -1 if none. Never synced here.
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
 
+    @classmethod
+    def from_parts(
+        cls,
+        parts: Parts,
+        cfg: RunConfig,
+        *,
+        schedules: Schedules,
+        device: torch.device | str = "cpu",
+        precision: str | None = None,
+        wrap: Any = None,
+        stop_check_every: int = 1,
+    ) -> Trainer:
+        """A trainer for the recipe ``cfg`` whose components are ``parts``
+        (:func:`~jepa_core.build.build_parts`): its networks, loss, objective and regulariser,
+        ``cfg.optim``, and ``cfg.train.precision`` resolved for ``device`` (``auto`` becomes what
+        ``jepa train`` would pick) unless ``precision`` is given.
+
+        >>> parts = build_parts(cfg, registry)                                  # doctest: +SKIP
+        >>> trainer = Trainer.from_parts(parts, cfg, schedules=sched)          # doctest: +SKIP
+        >>> trainer.precision         # lejepa_demo's auto, on a CPU with bf16 units # doctest: +SKIP
+        'bf16'
+        """
+        device = torch.device(device)
+        return cls(
+            parts.encoder,
+            parts.predictor,
+            parts.target,
+            parts.loss,
+            optim=cfg.optim,
+            schedules=schedules,
+            device=device,
+            precision=precision if precision is not None else resolve_precision(cfg.train.precision, device),
+            wrap=wrap,
+            stop_check_every=stop_check_every,
+            regularizer=parts.regularizer,
+            objective=parts.objective,
+        )
+
     @property
     def loss_fn(self) -> Loss:
         """The loss between predictions and targets the objective uses (settable)."""
@@ -160,7 +206,15 @@ class Trainer:
         ``batch`` may be a list of micro-batches: their gradients are accumulated (each loss
         weighted ``1/k``), which equals one step on their concatenation.
         """
+        kind = "a jepa_core.data.Batch or a sequence of them"
+        if isinstance(batch, (Mapping, str, bytes)) or not isinstance(batch, (Batch, Iterable)):
+            raise TypeError(f"train_step takes {kind}, got {type(batch).__name__}")
         micro = [batch] if isinstance(batch, Batch) else list(batch)
+        if not micro:
+            raise ValueError("train_step needs at least one micro-batch, got an empty sequence")
+        for item in micro:
+            if not isinstance(item, Batch):
+                raise TypeError(f"train_step takes {kind}, got a sequence holding {type(item).__name__}")
         lr = self.schedules.learning_rate(self.step)
         wd = self.schedules.weight_decay_at(self.step)
         momentum = self.schedules.momentum(self.step)

@@ -12,6 +12,7 @@ from jepa_core.cli import main
 from jepa_core.config import apply_overrides, load_config, to_dict
 from jepa_core.data import Batch, build_loader
 from jepa_core.errors import CheckpointError
+from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import MaskSet
 from jepa_core.registry import build_registry
 from jepa_core.run import build_dataset, build_parts, train_run
@@ -294,3 +295,99 @@ def test_fit_counts_the_time_spent_waiting_for_batches(registry, monkeypatch):
     trainer.fit(SlowLoader(), epochs=2)
     assert trainer.step == 6
     assert trainer.data_wait_seconds == pytest.approx(2 * (3 * 0.25 + 0.5))
+
+
+def _first_batch(cfg, registry, parts, micro_batch: int = 8) -> Batch:
+    loader = build_loader(
+        build_dataset(cfg, registry, "train"),
+        parts.masker,
+        grid=parts.encoder.token_grid,
+        micro_batch=micro_batch,
+        seed=0,
+    )
+    return next(iter(loader))
+
+
+def test_from_parts_trains_the_configured_regulariser_and_precision(registry):
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), ["regularizer.name=vicreg", "train.precision=auto"], registry)
+    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4)
+    parts = build_parts(cfg, registry)
+    trainer = Trainer.from_parts(parts, cfg, schedules=sched)
+    assert trainer.regularizer is parts.regularizer and trainer.objective is parts.objective
+    assert trainer.precision == resolve_precision("auto", torch.device("cpu"))
+    out = trainer.train_step(_first_batch(cfg, registry, parts))
+    assert set(out.parts) == {"loss_pred", "loss_reg"} and float(out.parts["loss_reg"]) > 0
+    # The constructor given the parts one by one trains no regulariser unless it is passed.
+    loose = build_parts(cfg, registry)
+    plain = Trainer(loose.encoder, loose.predictor, loose.target, loose.loss, optim=cfg.optim, schedules=sched)
+    assert plain.regularizer is None and not plain.train_step(_first_batch(cfg, registry, loose)).parts
+
+
+def test_from_parts_trains_a_lejepa_recipe_the_bare_constructor_cannot(registry):
+    lejepa = [
+        "objective.name=lejepa",
+        "target.name=none",
+        "predictor.name=none",
+        "masker.name=token_views",
+        "loss.name=l2",
+        "objective.proj_hidden_dim=32",
+        "objective.num_slices=64",
+    ]
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), lejepa, registry)
+    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4)
+    parts = build_parts(cfg, registry)
+    batch = _first_batch(cfg, registry, parts)
+    trainer = Trainer.from_parts(parts, cfg, schedules=sched, precision="fp32")
+    head_before = [p.detach().clone() for p in trainer.head.parameters()]
+    out = trainer.train_step(batch)
+    assert torch.isfinite(out.loss) and trainer.precision == "fp32"
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, trainer.head.parameters(), strict=True))
+    bare = Trainer(parts.encoder, parts.predictor, parts.target, parts.loss, optim=cfg.optim, schedules=sched)
+    with pytest.raises(TypeError, match="predictive objective"):
+        bare.train_step(batch)
+
+
+def test_train_step_rejects_an_empty_step_and_what_is_not_a_batch(registry):
+    cfg = toy_seq_plugin.toy_config()
+    trainer = _trainer(cfg, registry)
+    with pytest.raises(ValueError, match="at least one micro-batch"):
+        trainer.train_step([])
+    with pytest.raises(TypeError, match="got dict"):
+        trainer.train_step({"x": torch.zeros(2)})  # type: ignore[arg-type]
+    assert trainer.step == 0  # nothing stepped
+
+
+@pytest.mark.parametrize(
+    ("epochs", "iterations", "bad"),
+    [(0, 10, "epochs"), (-1, 10, "epochs"), (2, 0, "iterations_per_epoch"), (1.5, 10, "epochs")],
+)
+def test_schedules_need_a_positive_run_length(epochs, iterations, bad):
+    cfg = toy_seq_plugin.toy_config()
+    with pytest.raises(
+        ValueError, match=f"^{bad} must be a whole number >= 1, got {epochs if bad == 'epochs' else iterations}"
+    ):
+        Schedules.from_config(cfg.optim, epochs=epochs, iterations_per_epoch=iterations)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"micro_batch": 0}, "micro_batch must be >= 1, got 0"),
+        ({"micro_batch": -3}, "micro_batch must be >= 1, got -3"),
+        ({"micro_batch": 4, "accum_steps": 0}, "accum_steps must be >= 1, got 0"),
+        ({"micro_batch": 4, "world_size": 2, "rank": 2}, r"rank must be in \[0, 1\] for world_size 2, got 2"),
+    ],
+)
+def test_loader_rejects_batch_layouts_that_cannot_be(registry, kwargs, message):
+    cfg = toy_seq_plugin.toy_config()
+    parts = build_parts(cfg, registry)
+    with pytest.raises(ValueError, match=message):
+        build_loader(
+            build_dataset(cfg, registry, "train"), parts.masker, grid=parts.encoder.token_grid, seed=0, **kwargs
+        )
+
+
+def test_train_step_names_what_a_sequence_held(registry):
+    trainer = _trainer(toy_seq_plugin.toy_config(), registry)
+    with pytest.raises(TypeError, match="got a sequence holding Tensor"):
+        trainer.train_step([torch.zeros(2)])  # type: ignore[list-item]
