@@ -14,6 +14,7 @@ provider (no grad) -> context encoder -> predictor -> loss) -> AdamW -> EMA upda
 from __future__ import annotations
 
 import contextlib
+import numbers
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -101,9 +102,12 @@ class Trainer:
         regularizer: Regularizer | None = None,
         objective: Objective | None = None,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} is not available here (no CUDA device); use 'cpu'")
+        precision = resolve_precision("auto", self.device) if precision == "auto" else precision
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of auto, {', '.join(PRECISIONS)}, got {precision!r}")
         self.encoder = encoder.to(self.device)
         self.predictor = predictor.to(self.device)
         self.target: Any = target.to(self.device)  # a TargetProvider module (or the core's NoTarget)
@@ -299,6 +303,9 @@ class Trainer:
         The loader yields micro-batches; ``accum_steps`` of them (default: the sampler's
         ``accum_steps``, else 1) make one step.
         """
+        for name, value in (("epochs", epochs), ("max_steps", max_steps), ("accum_steps", accum_steps)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                raise ValueError(f"fit's {name} must be a whole number >= 1, got {value!r}")
         sampler = getattr(loader, "batch_sampler", None)
         accum = accum_steps or int(getattr(sampler, "accum_steps", 1))
         set_epoch = getattr(sampler, "set_epoch", None)
@@ -381,6 +388,13 @@ class Trainer:
                 raise CheckpointError(
                     f"the checkpoint has no '{what}' state; keys present: {', '.join(sorted(state))}."
                 )
+        has_predictor = bool(self.predictor.state_dict())
+        if bool(state["predictor"]) != has_predictor:
+            held = "holds a predictor" if state["predictor"] else "holds no predictor"
+            trains = "trains one" if has_predictor else "has none (predictor 'none')"
+            raise CheckpointError(
+                f"the checkpoint {held} but this run's objective {trains}; it was trained with another objective."
+            )
         modules = [("encoder", self.encoder), ("predictor", self.predictor)]
         target_encoder = self._target_encoder()
         if target_encoder is not None:

@@ -391,3 +391,47 @@ def test_train_step_names_what_a_sequence_held(registry):
     trainer = _trainer(toy_seq_plugin.toy_config(), registry)
     with pytest.raises(TypeError, match="got a sequence holding Tensor"):
         trainer.train_step([torch.zeros(2)])  # type: ignore[list-item]
+
+
+def test_trainer_resolves_auto_precision_and_names_a_missing_cuda_device(registry):
+    cfg = toy_seq_plugin.toy_config()
+    parts = build_parts(cfg, registry)
+    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4)
+    args = (parts.encoder, parts.predictor, parts.target, parts.loss)
+    trainer = Trainer(*args, optim=cfg.optim, schedules=sched, precision="auto")
+    assert trainer.precision == resolve_precision("auto", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'bf32'"):
+        Trainer(*args, optim=cfg.optim, schedules=sched, precision="bf32")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' is not available here"):
+            Trainer(*args, optim=cfg.optim, schedules=sched, device="cuda")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "fit's epochs must be a whole number >= 1, got 0"),
+        ({"epochs": 1, "max_steps": -2}, "fit's max_steps must be a whole number >= 1, got -2"),
+        ({"epochs": 1, "accum_steps": 0}, "fit's accum_steps must be a whole number >= 1, got 0"),
+    ],
+)
+def test_fit_rejects_a_run_that_cannot_train(registry, kwargs, message):
+    trainer = _trainer(toy_seq_plugin.toy_config(), registry)
+    with pytest.raises(ValueError, match=message):
+        trainer.fit([], **kwargs)
+    assert trainer.step == 0
+
+
+def test_a_checkpoint_of_another_objective_is_named_as_such(registry):
+    lejepa = apply_overrides(
+        toy_seq_plugin.toy_config(),
+        ["objective.name=lejepa", "target.name=none", "predictor.name=none", "masker.name=token_views"],
+        registry,
+    )
+    sched = Schedules.from_config(lejepa.optim, epochs=1, iterations_per_epoch=4)
+    views = Trainer.from_parts(build_parts(lejepa, registry), lejepa, schedules=sched)
+    predictive = _trainer(toy_seq_plugin.toy_config(), registry)
+    with pytest.raises(CheckpointError, match="holds no predictor but this run's objective trains one"):
+        predictive.load_state_dict(views.state_dict())
+    with pytest.raises(CheckpointError, match="holds a predictor but this run's objective has none"):
+        views.load_state_dict(predictive.state_dict())
