@@ -41,6 +41,7 @@ class BadSampleTally(Callback):
         self.bad_draws = 0
         self.samples: list[str] = []
         self._keys: set[object] = set()
+        self._drawn_keys: set[object] = set()
 
     def record(self, batch_size: int, messages: Iterable[str] = ()) -> list[str]:
         """Count ``batch_size`` drawn samples and the unreadable ``messages`` met while drawing
@@ -48,8 +49,11 @@ class BadSampleTally(Callback):
         self.drawn += batch_size
         new = []
         for msg in messages:
-            self.bad_draws += int(getattr(msg, "drawn", True))
+            drawn = bool(getattr(msg, "drawn", True))
+            self.bad_draws += int(drawn)
             key: object = msg.sample_index if isinstance(msg, BadSample) else msg
+            if drawn:
+                self._drawn_keys.add(key)
             if key in self._keys:
                 continue
             self._keys.add(key)
@@ -59,6 +63,16 @@ class BadSampleTally(Callback):
 
     def on_step_end(self, trainer: object, out: Any) -> None:
         self.record(out.batch_size, out.bad_samples or ())
+
+    @property
+    def distinct_drawn(self) -> int:
+        """How many distinct unreadable samples were among the draws."""
+        return len(self._drawn_keys)
+
+    @property
+    def only_tried(self) -> int:
+        """How many unreadable samples were met only as samples tried in place of an unreadable draw."""
+        return len(self._keys - self._drawn_keys)
 
 
 class BadSampleLimit(Callback):
@@ -91,10 +105,14 @@ class BadSampleLimit(Callback):
         if not bad or not drawn or (not final and drawn < self.min_samples):
             return
         if bad / drawn > self.max_fraction:
-            distinct = f", {len(samples)} distinct" if len(samples) != bad else ""
+            detail = f"{bad / drawn:.1%}"
+            if self.tally.distinct_drawn < bad:
+                detail += f", {self.tally.distinct_drawn} distinct"
+            if self.tally.only_tried:
+                detail += f", and {self.tally.only_tried} more met only among the samples tried in their place"
             examples = "; ".join(s.rstrip(".") for s in samples[:3])
             raise DataError(
-                f"{bad} of {drawn} samples drawn were unreadable ({bad / drawn:.1%}{distinct}), "
+                f"{bad} of {drawn} samples drawn were unreadable ({detail}), "
                 f"more than train.max_bad_fraction={self.max_fraction}; e.g. {examples}"
             )
 

@@ -153,3 +153,17 @@ def test_keyed_dataset_marks_which_unreadable_sample_was_drawn_and_survives_pick
     again = pickle.loads(pickle.dumps(bad))  # DataLoader workers send it back pickled
     assert again == bad and [(b.sample_index, b.drawn) for b in again] == [(1, True), (2, False)]
     assert again[0].index("corrupt") == str(again[0]).index("corrupt")  # still a whole str
+
+
+def test_unreadable_samples_tried_in_place_of_a_draw_are_counted_apart():
+    tally, limit = _watch(total_steps=1000, log_every=1000, max_fraction=0.001, min_samples=1)
+    trainer = _Trainer()
+    _step((tally, limit), trainer, 64, (_bad(1), _bad(2, drawn=False)))
+    _step((tally, limit), trainer, 64, (_bad(2, drawn=False), _bad(3, drawn=False), _bad(3, drawn=False)))
+    assert (tally.bad_draws, tally.distinct_drawn, tally.only_tried) == (1, 1, 2)
+    with pytest.raises(
+        DataError,
+        match=r"^1 of 128 samples drawn were unreadable \(0\.8%, and 2 more met only among the samples tried in "
+        r"their place\), ",
+    ):
+        limit.on_epoch_end(trainer, 1)
