@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_core.errors import ConfigError, DataError
+from jepa_core.errors import ConfigError
+from jepa_core.eval.inputs import check_split, check_widths
 from jepa_core.eval.probe import ProbeResult, top1_top5
 
 HEAD_CHOICES: tuple[int, ...] = (8, 4, 2, 1)
@@ -217,25 +218,6 @@ def _check_tokens(name: str, tokens: torch.Tensor) -> None:
             f"the attentive probe needs token features of shape [N, T, D] (extract them with pool='none'), "
             f"but {name} has shape {tuple(tokens.shape)}."
         )
-    if tokens.shape[0] == 0 or tokens.shape[1] == 0:
-        raise DataError(
-            f"the attentive probe needs at least one sample and one token, but {name} has shape {tuple(tokens.shape)}."
-        )
-
-
-def _check_labels(name: str, labels: torch.Tensor, tokens_name: str, n: int) -> torch.Tensor:
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or len(labels) != n:
-        raise DataError(
-            f"{name} must hold one label per sample of {tokens_name} ({n}), but has shape {tuple(labels.shape)}."
-        )
-    if labels.is_floating_point() or labels.is_complex():
-        raise DataError(f"{name} must hold integer class labels, but has dtype {labels.dtype}.")
-    if bool((labels < 0).any()):
-        raise DataError(
-            f"{name} has negative labels (e.g. {int(labels.min())}); the attentive probe needs class labels >= 0."
-        )
-    return labels.long()
 
 
 def check_probe_options(*, epochs: int, lr: float, weight_decay: float, batch_size: int) -> None:
@@ -282,14 +264,10 @@ def attentive_probe(
     """
     _check_tokens("train_tokens", train_tokens)
     _check_tokens("val_tokens", val_tokens)
+    train_y = check_split("the attentive probe", ("train_tokens", train_tokens), ("train_y", train_y), ndim=3)
+    val_y = check_split("the attentive probe", ("val_tokens", val_tokens), ("val_y", val_y), ndim=3).cpu()
+    check_widths(("train_tokens", train_tokens), ("val_tokens", val_tokens))
     dim = train_tokens.shape[-1]
-    if val_tokens.shape[-1] != dim:
-        raise DataError(
-            f"val_tokens have width {val_tokens.shape[-1]} but train_tokens have width {dim}; both "
-            "must come from the same encoder."
-        )
-    train_y = _check_labels("train_y", train_y, "train_tokens", len(train_tokens))
-    val_y = _check_labels("val_y", val_y, "val_tokens", len(val_tokens)).cpu()
     check_probe_options(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size)
     num_heads = check_num_heads(num_heads, dim)
 

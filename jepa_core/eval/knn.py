@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from jepa_core.errors import ConfigError
+from jepa_core.eval.inputs import check_split, check_widths
 from jepa_core.eval.probe import top1_top5
 
 
@@ -80,6 +81,9 @@ def knn_classify(
     batch_size: int = 1024,
 ) -> KnnResult:
     """k-NN top-1 / top-5 accuracy (%) of ``val`` against the ``train`` bank (see module docstring)."""
+    train_y = check_split("k-NN", ("train_x", train_x), ("train_y", train_y), ndim=2)
+    val_y = check_split("k-NN", ("val_x", val_x), ("val_y", val_y), ndim=2)
+    check_widths(("train_x", train_x), ("val_x", val_x))
     num_classes = int(max(train_y.max(), val_y.max())) + 1
     scores = knn_scores(
         train_x, train_y, val_x, k=k, temperature=temperature, num_classes=num_classes, batch_size=batch_size

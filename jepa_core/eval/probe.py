@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from jepa_core.errors import ConfigError
+from jepa_core.eval.inputs import check_split, check_widths
 
 L2_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
 """The L2 penalties :func:`lbfgs_probe` chooses among (on the mean cross-entropy's scale)."""
@@ -189,8 +190,10 @@ def lbfgs_probe(
     >>> lbfgs_probe(x, y, x, y).top1
     100.0
     """
+    train_y = check_split("the linear probe", ("train_x", train_x), ("train_y", train_y), ndim=2).cpu()
+    val_y = check_split("the linear probe", ("val_x", val_x), ("val_y", val_y), ndim=2).cpu()
+    check_widths(("train_x", train_x), ("val_x", val_x))
     train_x, val_x = train_x.float().cpu(), val_x.float().cpu()
-    train_y, val_y = train_y.long().cpu(), val_y.long().cpu()
     if l2 is None:
         l2 = choose_l2(train_x, train_y, grid=grid, folds=folds, steps=steps, seed=seed)
     if not (math.isfinite(l2) and l2 >= 0):
@@ -221,6 +224,9 @@ def linear_probe(
 
     Features are standardised with the train mean/std; the head trains on ``device``.
     """
+    train_y = check_split("the linear probe", ("train_x", train_x), ("train_y", train_y), ndim=2)
+    val_y = check_split("the linear probe", ("val_x", val_x), ("val_y", val_y), ndim=2)
+    check_widths(("train_x", train_x), ("val_x", val_x))
     tx, vx = (x.to(device) for x in _standardised(train_x, val_x))
     train_y, val_y = train_y.to(device), val_y.to(device)
     num_classes = int(max(train_y.max(), val_y.max())) + 1

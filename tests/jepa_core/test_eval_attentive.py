@@ -97,7 +97,7 @@ def test_bad_inputs_raise_one_sentence():
         attentive_probe(x, y, x[..., :8], y)
     with pytest.raises(DataError, match=r"^train_y has negative labels \(e\.g\. -1\)"):
         attentive_probe(x, y - 1, x, y)
-    with pytest.raises(DataError, match=r"^val_y must hold one label per sample of val_tokens \(8\)"):
+    with pytest.raises(DataError, match=r"^val_y must hold one label per row of val_tokens \(8\)"):
         attentive_probe(x, y, x, y[:5])
     with pytest.raises(ConfigError, match=r"^--epochs must be >= 1, got 0\.$"):
         attentive_probe(x, y, x, y, epochs=0)
