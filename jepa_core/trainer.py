@@ -31,6 +31,7 @@ from jepa_core.callback_base import Callback
 from jepa_core.checkpoint import strip_prefix
 from jepa_core.config import OptimConfig
 from jepa_core.data import Batch
+from jepa_core.dist import detect, select_device
 from jepa_core.errors import CheckpointError
 from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import Loss, TargetProvider
@@ -143,22 +144,23 @@ class Trainer:
         cfg: RunConfig,
         *,
         schedules: Schedules,
-        device: torch.device | str = "cpu",
+        device: torch.device | str | None = None,
         precision: str | None = None,
         wrap: Any = None,
         stop_check_every: int = 1,
     ) -> Trainer:
         """A trainer for the recipe ``cfg`` whose components are ``parts``
         (:func:`~jepa_core.build.build_parts`): its networks, loss, objective and regulariser,
-        ``cfg.optim``, and ``cfg.train.precision`` resolved for ``device`` (``auto`` becomes what
-        ``jepa train`` would pick) unless ``precision`` is given.
+        ``cfg.optim``, and, unless given, ``cfg.train.device`` and ``cfg.train.precision`` resolved
+        as ``jepa train`` resolves them (``auto``: this process's GPU if there is one, and bf16
+        where the device computes it natively).
 
         >>> parts = build_parts(cfg, registry)                                  # doctest: +SKIP
         >>> trainer = Trainer.from_parts(parts, cfg, schedules=sched)          # doctest: +SKIP
         >>> trainer.precision         # lejepa_demo's auto, on a CPU with bf16 units # doctest: +SKIP
         'bf16'
         """
-        device = torch.device(device)
+        device = select_device(cfg.train.device, detect()) if device is None else torch.device(device)
         return cls(
             parts.encoder,
             parts.predictor,

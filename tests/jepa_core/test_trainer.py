@@ -11,7 +11,7 @@ from jepa_core import checkpoint as ckpt
 from jepa_core.cli import main
 from jepa_core.config import apply_overrides, load_config, to_dict
 from jepa_core.data import Batch, build_loader
-from jepa_core.errors import CheckpointError
+from jepa_core.errors import CheckpointError, ConfigError
 from jepa_core.hardware import resolve_precision
 from jepa_core.interfaces import MaskSet
 from jepa_core.registry import build_registry
@@ -314,7 +314,8 @@ def test_from_parts_trains_the_configured_regulariser_and_precision(registry):
     parts = build_parts(cfg, registry)
     trainer = Trainer.from_parts(parts, cfg, schedules=sched)
     assert trainer.regularizer is parts.regularizer and trainer.objective is parts.objective
-    assert trainer.precision == resolve_precision("auto", torch.device("cpu"))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # train.device auto
+    assert trainer.device.type == device.type and trainer.precision == resolve_precision("auto", device)
     out = trainer.train_step(_first_batch(cfg, registry, parts))
     assert set(out.parts) == {"loss_pred", "loss_reg"} and float(out.parts["loss_reg"]) > 0
     # The constructor given the parts one by one trains no regulariser unless it is passed.
@@ -435,3 +436,12 @@ def test_a_checkpoint_of_another_objective_is_named_as_such(registry):
         predictive.load_state_dict(views.state_dict())
     with pytest.raises(CheckpointError, match="holds a predictor but this run's objective has none"):
         views.load_state_dict(predictive.state_dict())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_from_parts_takes_the_configured_device(registry):
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), ["train.device=cuda"], registry)
+    sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4)
+    with pytest.raises(ConfigError, match="train.device='cuda' but CUDA is not available here"):
+        Trainer.from_parts(build_parts(cfg, registry), cfg, schedules=sched)
+    assert Trainer.from_parts(build_parts(cfg, registry), cfg, schedules=sched, device="cpu").device.type == "cpu"
