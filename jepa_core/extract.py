@@ -181,6 +181,11 @@ def extract(encoder: nn.Module, images: torch.Tensor, pool: str = "mean") -> tor
     torch.Size([2, 128])
     """
     check_pool(pool)
+    if not images.is_floating_point():
+        raise ValueError(
+            f"extract takes floating-point images prepared as the training data were (the dataset's tensors), "
+            f"got dtype {images.dtype}"
+        )
     param = next(encoder.parameters(), None)
     device = param.device if param is not None else images.device
     was_training = encoder.training

@@ -45,6 +45,8 @@ def test_extract_pools_and_leaves_training_mode_alone(vit):
     vit.eval()
     with pytest.raises(ConfigError, match="unknown pooling 'max'"):
         extract(vit, x, pool="max")
+    with pytest.raises(ValueError, match="extract takes floating-point images .* got dtype torch.uint8$"):
+        extract(vit, (x * 50).clamp(0, 255).to(torch.uint8))
 
 
 def test_extract_features_batches_a_dataset(vit):
