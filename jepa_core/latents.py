@@ -78,6 +78,11 @@ def latent_picture(features: torch.Tensor, labels: torch.Tensor, *, size: int = 
     >>> picture[:, 16, 31].tolist(), picture[:, 16, 0].tolist()   # the first on the right, the second on the left
     ([31, 119, 180], [255, 127, 14])
     """
+    if features.ndim != 2 or labels.shape != (len(features),):
+        raise ValueError(
+            f"latent_picture takes features [N, D] and one label per row, got shapes {tuple(features.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
     coords = principal_plane(features).coords if len(features) else torch.zeros(0, 2)
     return plot_plane(coords, labels, size=size, dot=dot)
 

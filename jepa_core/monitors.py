@@ -67,6 +67,12 @@ GAP_COLOUR = 255  # white separators between frames and samples
 # ----------------------------------------------------------------- collapse statistics
 
 
+def _check_shape(what: str, features: torch.Tensor, shape: str) -> None:
+    """``features`` has as many dimensions as ``shape`` names (``"[B, D]"``: 2), else one ValueError."""
+    if features.ndim != shape.count(",") + 1:
+        raise ValueError(f"{what} takes features {shape}, got shape {tuple(features.shape)}")
+
+
 def feature_spread(features: torch.Tensor) -> torch.Tensor:
     """Mean over channels of the per-channel std across the batch of L2-normalised rows, x sqrt(D).
 
@@ -79,6 +85,7 @@ def feature_spread(features: torch.Tensor) -> torch.Tensor:
     >>> bool(feature_spread(torch.randn(4096, 16)) > 0.95)
     True
     """
+    _check_shape("feature_spread", features, "[B, D]")
     b, d = features.shape
     z = F.normalize(features.float(), dim=-1)  # [B, D], unit rows
     std = z.std(dim=0, correction=1 if b > 1 else 0)  # [D]
@@ -97,6 +104,7 @@ def effective_rank(features: torch.Tensor) -> torch.Tensor:
     >>> round(float(effective_rank(torch.randn(64, 1) * torch.randn(1, 8))))
     1
     """
+    _check_shape("effective_rank", features, "[B, D]")
     f = features.float()
     finite = torch.isfinite(f).all()
     f = torch.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
@@ -134,6 +142,7 @@ def lidar(features: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
     >>> float(lidar(torch.ones(64, 4, 8)))
     0.0
     """
+    _check_shape("LiDAR", features, "[n, q, D]")
     n, q, d = features.shape
     if n < 2 or q < 2:
         raise ValueError(f"LiDAR needs at least 2 samples of 2 views each, got features of shape {(n, q, d)}")

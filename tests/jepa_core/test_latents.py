@@ -160,3 +160,8 @@ def test_diverged_features_draw_no_picture(tmp_path):
     writer = FakeWriter()
     record = OnlineEvaluator(subsets, EvalConfig(), every=0, writer=writer, out_dir=tmp_path).evaluate(_NaN(), step=3)
     assert record.knn_top1 != record.knn_top1 and writer.images == []
+
+
+def test_latent_picture_needs_one_label_per_row():
+    with pytest.raises(ValueError, match=r"one label per row, got shapes \(50, 8\) and \(10,\)$"):
+        latent_picture(torch.randn(50, 8), torch.arange(10))

@@ -323,3 +323,16 @@ def test_mask_pictures_draw_every_set_of_a_multi_mask_batch():
     assert pics["masks"].shape == pics["masks_set1"].shape and not torch.equal(pics["masks"], pics["masks_set1"])
     single = MaskPictures(None, every=1, max_samples=2).pictures(Batch(batch.inputs, short, batch.labels), grid)
     assert torch.equal(single["masks"], pics["masks"])
+
+
+@pytest.mark.parametrize(
+    ("fn", "features", "message"),
+    [
+        (feature_spread, torch.randn(8), r"^feature_spread takes features \[B, D\], got shape \(8,\)$"),
+        (effective_rank, torch.randn(2, 3, 4), r"^effective_rank takes features \[B, D\], got shape \(2, 3, 4\)$"),
+        (lidar, torch.randn(16, 8), r"^LiDAR takes features \[n, q, D\], got shape \(16, 8\)$"),
+    ],
+)
+def test_collapse_statistics_name_a_wrong_shape(fn, features, message):
+    with pytest.raises(ValueError, match=message):
+        fn(features)
