@@ -266,17 +266,7 @@ def bench_model(
     )
     plan = apply_parallelism(parts.encoder, parts.predictor, parts.target, train, device, DistInfo())
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=warmup + steps + PROFILED_STEPS)
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
-        schedules=sched,
-        device=device,
-        precision=precision,
-        wrap=plan.wrap,
-    )
+    trainer = Trainer.from_parts(parts, cfg, schedules=sched, device=device, precision=precision, wrap=plan.wrap)
     shape = model_shape(parts.encoder, parts.predictor)
 
     g = torch.Generator().manual_seed(0)

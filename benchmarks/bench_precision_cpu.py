@@ -55,16 +55,12 @@ def make_step(
     parts = build_parts(cfg, registry)
     fused = use_fused_attention(attention, torch.device("cpu"), precision)
     set_fused_attention((parts.encoder, parts.predictor, parts.target), fused)
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
+    trainer = Trainer.from_parts(
+        parts,
+        cfg,
         schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
+        device="cpu",
         precision=precision,
-        regularizer=parts.regularizer,
-        objective=parts.objective,
     )
     if data is not None or cfg.objective.name != "predictive":  # views made by the data pipeline
         try:

@@ -39,13 +39,12 @@ def test_train_step_224(benchmark, size):
     cfg = registry.preset("image", "vitb16").build()
     cfg = attrs.evolve(cfg, encoder=attrs.evolve(cfg.encoder, options=attrs.evolve(cfg.encoder.options, size=size)))
     parts = build_parts(cfg, registry)
-    trainer = Trainer(
-        parts.encoder,
-        parts.predictor,
-        parts.target,
-        parts.loss,
-        optim=cfg.optim,
+    trainer = Trainer.from_parts(
+        parts,
+        cfg,
         schedules=Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=100),
+        device="cpu",
+        precision="fp32",
     )
     g = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, 3, 224, 224, generator=g)
