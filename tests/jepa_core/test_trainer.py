@@ -19,6 +19,7 @@ from jepa_core.run import build_dataset, build_parts, train_run
 from jepa_core.schedules import Schedules
 from jepa_core.trainer import Trainer
 from tests import toy_seq_plugin
+from tests.jepa_core.test_objectives import LEJEPA
 
 STEPS = 16  # 128 samples / batch 16 = 8 steps per epoch, 2 epochs
 
@@ -325,16 +326,7 @@ def test_from_parts_trains_the_configured_regulariser_and_precision(registry):
 
 
 def test_from_parts_trains_a_lejepa_recipe_the_bare_constructor_cannot(registry):
-    lejepa = [
-        "objective.name=lejepa",
-        "target.name=none",
-        "predictor.name=none",
-        "masker.name=token_views",
-        "loss.name=l2",
-        "objective.proj_hidden_dim=32",
-        "objective.num_slices=64",
-    ]
-    cfg = apply_overrides(toy_seq_plugin.toy_config(), lejepa, registry)
+    cfg = apply_overrides(toy_seq_plugin.toy_config(), LEJEPA, registry)
     sched = Schedules.from_config(cfg.optim, epochs=1, iterations_per_epoch=4)
     parts = build_parts(cfg, registry)
     batch = _first_batch(cfg, registry, parts)
