@@ -146,6 +146,15 @@ def train_run(
 
     >>> result = train_run(registry.preset("image", "demo").build(), registry)   # doctest: +SKIP
     """
+    if not isinstance(cfg, RunConfig):
+        raise TypeError(
+            f"train_run takes a RunConfig (registry.preset(plugin, name).build(), or load_config), "
+            f"got {type(cfg).__name__}"
+        )
+    if not isinstance(registry, Registry):
+        raise TypeError(
+            f"train_run takes the Registry the config names its components in, got {type(registry).__name__}"
+        )
     if stream is _STDOUT:
         stream = sys.stdout
     info = detect()

@@ -437,3 +437,10 @@ def test_from_parts_takes_the_configured_device(registry):
     with pytest.raises(ConfigError, match="train.device='cuda' but CUDA is not available here"):
         Trainer.from_parts(build_parts(cfg, registry), cfg, schedules=sched)
     assert Trainer.from_parts(build_parts(cfg, registry), cfg, schedules=sched, device="cpu").device.type == "cpu"
+
+
+def test_train_run_names_arguments_of_the_wrong_kind(registry):
+    with pytest.raises(TypeError, match="^train_run takes a RunConfig .* got dict$"):
+        train_run({"plugin": "toyseq"}, registry, stream=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^train_run takes the Registry .* got NoneType$"):
+        train_run(toy_seq_plugin.toy_config(), None, stream=None)  # type: ignore[arg-type]
