@@ -260,6 +260,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], registry: Registry) ->
 
     >>> cfg = apply_overrides(cfg, ["encoder.img_size=28", "encoder.patch_size=7"], reg)  # doctest: +SKIP
     """
+    if isinstance(overrides, str):
+        raise TypeError(f"overrides is a list of 'key=value' strings, got the string {overrides!r}; wrap it in a list")
     names: dict[str, str] = {}
     fields: dict[str, dict[str, str]] = {}
     for item in overrides:

@@ -307,3 +307,10 @@ def test_defaults_are_the_recipe():
         1.0,
         None,
     )
+
+
+def test_overrides_given_as_one_string_are_named(cfg, reg):
+    with pytest.raises(
+        TypeError, match=r"^overrides is a list of 'key=value' strings, got the string 'train.epochs=3'"
+    ):
+        apply_overrides(cfg, "train.epochs=3", reg)  # type: ignore[arg-type]
