@@ -115,6 +115,18 @@ def gathered_count(n: int) -> int:
 # ------------------------------------------------------------------- regularisers
 
 
+def check_embeddings(name: str, embeddings: torch.Tensor) -> None:
+    """``embeddings`` are ``[N, D]`` with ``N >= 1`` (a shape check: no host sync), else one ValueError.
+
+    >>> check_embeddings("SIGReg", torch.zeros(16))
+    Traceback (most recent call last):
+    ...
+    ValueError: SIGReg takes embeddings [N, D] with N >= 1, got shape (16,)
+    """
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise ValueError(f"{name} takes embeddings [N, D] with N >= 1, got shape {tuple(embeddings.shape)}")
+
+
 class VICReg:
     """See the module docstring. ``VICReg()(z, step=0)`` with ``z [N, D]``, ``N >= 2``.
 
@@ -128,6 +140,7 @@ class VICReg:
         self.weight, self.apply_to = cfg.weight, cfg.apply_to
 
     def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
+        check_embeddings("VICReg", embeddings)
         z = embeddings.float()  # [N, D]
         n, d = z.shape
         total = gathered_count(n)
@@ -239,6 +252,7 @@ class SIGReg:
         return (a / a.norm(dim=0, keepdim=True)).to(device)
 
     def __call__(self, embeddings: torch.Tensor, *, step: int) -> torch.Tensor:
+        check_embeddings("SIGReg", embeddings)
         z = embeddings.float()  # [N, D]
         n, d = z.shape
         proj = (z @ self.directions(d, step, z.device)).float()  # [N, K] (bf16 from the product under autocast)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from pathlib import Path
 
 import attrs
@@ -344,3 +345,10 @@ def test_regularizer_options_round_trip_through_the_file_form(toy_registry):
     again = from_dict(to_dict(cfg), toy_registry)
     assert again == cfg and again.regularizer.options == SIGRegConfig(weight=0.05, num_slices=256, apply_to="both")
     assert attrs.asdict(again.regularizer.options)["knots"] == 17 and math.isclose(again.regularizer.options.t_max, 3.0)
+
+
+@pytest.mark.parametrize("reg", [VICReg(), SIGReg(SIGRegConfig(num_slices=16))], ids=["vicreg", "sigreg"])
+@pytest.mark.parametrize("shape", [(16,), (0, 16), (2, 3, 16)])
+def test_regularisers_name_embeddings_of_the_wrong_shape(reg, shape):
+    with pytest.raises(ValueError, match=rf"takes embeddings \[N, D\] with N >= 1, got shape {re.escape(str(shape))}$"):
+        reg(torch.zeros(shape), step=0)
