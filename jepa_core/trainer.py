@@ -169,7 +169,7 @@ class Trainer:
             optim=cfg.optim,
             schedules=schedules,
             device=device,
-            precision=precision if precision is not None else resolve_precision(cfg.train.precision, device),
+            precision=precision if precision is not None else cfg.train.precision,  # auto: resolved for device
             wrap=wrap,
             stop_check_every=stop_check_every,
             regularizer=parts.regularizer,
