@@ -15,6 +15,12 @@ with ``data.cache`` decodes the images it has not met yet (a run's first epoch):
     python benchmarks/bench_budget.py --data /data/fmnist/train --set data.val_root=/data/fmnist/val \
         --way small --way lejepa_small_views \
         --way "lejepa_small_views objective.num_slices=256"
+
+``--flops`` adds, for each way, the GFLOP of one training step's matrix products and
+convolutions (forward, backward and optimizer, counted by torch's ``FlopCounterMode``; the CPU's
+fused attention kernel is not counted) and the time they would take at this CPU's rate for a
+large matrix product at the way's precision: the part of the step that is arithmetic, and what
+the other operations take.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import time
 import attrs
 import torch
 from bench_precision_cpu import cpu_name
+from torch.utils.flop_counter import FlopCounterMode
 
 from jepa_core.demo_speed import TrainingSteps, training_steps
+from jepa_core.doctor import matmul_gflops
 from jepa_core.errors import JepaError
 from jepa_core.registry import build_registry
 from jepa_core.resolve import resolve_config
@@ -81,6 +89,18 @@ def build_way(plugin: str, text: str, data: str | None, common: tuple[str, ...] 
     return Way(text, cfg.train.batch_size, steps)
 
 
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def product_gflop(way: Way) -> float:
+    """GFLOP of the matrix products and convolutions of one training step of ``way`` (its next
+    batch): forward, backward and the optimizer step."""
+    batch = next(way.steps.batches)
+    with FlopCounterMode(display=False) as counter:
+        way.steps.trainer.train_step(batch)
+    return counter.get_total_flops() / 1e9
+
+
 def clock(seconds: float) -> str:
     """``1234.5`` -> ``'20 min 34 s'``.
 
@@ -104,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5, help="iterations per way and round")
     parser.add_argument("--warmup", type=int, default=3, help="iterations per way before the rounds")
+    parser.add_argument(
+        "--flops", action="store_true", help="also each step's matrix-product GFLOP and their time at this CPU's rate"
+    )
     args = parser.parse_args(argv)
     ways = [build_way(args.plugin, text, args.data, tuple(args.set), i) for i, text in enumerate(args.way)]
     for way in ways:
@@ -118,8 +141,9 @@ def main(argv: list[str] | None = None) -> None:
             times[way.label].append((time.perf_counter() - start) / args.steps)
     print(f"whole iterations (data + step), {torch.get_num_threads()} threads, {cpu_name()}")
     reference = None
+    medians = {label: statistics.median(per_round) for label, per_round in times.items()}
     for way in ways:
-        per_step = statistics.median(times[way.label])
+        per_step = medians[way.label]
         pretraining = per_step * way.total_steps
         reference = reference or pretraining
         print(
@@ -127,6 +151,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{way.total_steps} steps in {clock(pretraining)} ({pretraining / reference:.2f}x), "
             f"{way.images_per_step / per_step:.0f} images/s"
         )
+    if args.flops:
+        rates = {p: matmul_gflops(seconds=2.0, dtype=PRECISION_DTYPES[p]).gflops for p in {w.precision for w in ways}}
+        for precision, rate in sorted(rates.items()):
+            print(f"{precision} matrix product ({torch.get_num_threads()} threads): {rate:.0f} GFLOP/s")
+        for way in ways:
+            gflop, per_step = product_gflop(way), medians[way.label]
+            at_rate = gflop / rates[way.precision]
+            print(
+                f"{way.label}: {gflop:.3g} GFLOP of products per step, {at_rate * 1000:.0f} ms at the "
+                f"{way.precision} rate ({at_rate / per_step:.0%} of the {per_step * 1000:.0f} ms iteration)"
+            )
 
 
 if __name__ == "__main__":

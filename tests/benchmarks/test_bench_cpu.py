@@ -129,3 +129,15 @@ def test_muon_benchmark_times_both_ways_over_the_presets_matrices(capsys):
     assert "image/lejepa_demo: Newton-Schulz of" in lines[0]
     assert [line.split(":")[0] for line in lines[1:]] == ["one matrix at a time", "stacked by shape"]
     assert all(float(line.split(": ")[1].split()[0]) > 0 and line.endswith("over 10 steps") for line in lines[1:])
+
+
+def test_budget_benchmark_counts_each_ways_matrix_products(capsys):
+    tiny = ["--set", "data.num_train=32", "--set", "train.num_workers=0", "--set", "train.precision=fp32"]
+    argv = ["--way", "lejepa_demo train.batch_size=4", "--way", "lejepa_demo train.batch_size=8", *tiny]
+    load("bench_budget").main([*argv, "--rounds", "1", "--steps", "1", "--warmup", "0", "--flops"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    rate, small, large = lines[-3:]
+    assert rate.startswith("fp32 matrix product") and float(rate.split(": ")[1].split()[0]) > 0
+    gflop = [float(line.split(": ")[1].split()[0]) for line in (small, large)]
+    assert 1.8 < gflop[1] / gflop[0] < 2.2, gflop  # twice the images, the same views per image: twice the products
+    assert all("ms at the fp32 rate" in line and "% of the" in line for line in (small, large))
