@@ -173,10 +173,11 @@ def knot_waves(x: torch.Tensor, knots: list[float]) -> Iterator[tuple[torch.Tens
             yield torch.cos(xt), torch.sin(xt)
         return
     cos_step, sin_step = torch.cos(x * step), torch.sin(x * step)
-    cos, sin = torch.ones_like(x), torch.zeros_like(x)
-    for j in range(len(knots)):
-        if j:
-            cos, sin = cos * cos_step - sin * sin_step, sin * cos_step + cos * sin_step
+    yield torch.ones_like(x), torch.zeros_like(x)
+    cos, sin = cos_step, sin_step
+    yield cos, sin
+    for _ in range(2, len(knots)):  # fused multiply-adds: two passes over x per line instead of three
+        cos, sin = torch.addcmul(cos * cos_step, sin, sin_step, value=-1), torch.addcmul(sin * cos_step, cos, sin_step)
         yield cos, sin
 
 
@@ -222,7 +223,8 @@ class EmpiricalCharacteristicFunction(torch.autograd.Function):
         grad = torch.zeros_like(proj)  # [N, K]
         knots = t.tolist()
         for j, (cos, sin) in enumerate(knot_waves(proj, knots)):
-            grad += cos * (grad_im[:, j] * (knots[j] / n)) - sin * (grad_re[:, j] * (knots[j] / n))
+            if knots[j] != 0.0:  # a knot at 0 contributes nothing
+                grad.addcmul_(cos, grad_im[:, j] * (knots[j] / n)).addcmul_(sin, grad_re[:, j] * (-knots[j] / n))
         return grad, None
 
 
