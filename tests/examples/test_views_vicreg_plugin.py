@@ -3,6 +3,7 @@ the conformance kit (two processes equal one) and trains with the image plugin."
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "views_vicreg_plugi
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
+    # pip builds in the folder it installs from, and the suite's two processes may both install
+    # at once (each runs this module's tests): each installs its own copy
+    source = tmp_path_factory.mktemp("source") / PACKAGE.name
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [
@@ -29,7 +34,7 @@ def installed(tmp_path_factory):
             "--no-build-isolation",
             "--target",
             str(target),
-            str(PACKAGE),
+            str(source),
         ],
         check=True,
         capture_output=True,
