@@ -32,6 +32,7 @@ from jepa_core.interfaces import gather_tokens
 from jepa_core.validators import finite_positive
 from jepa_vit.pos_embed import sincos_pos_embed_3d
 from jepa_vit.sizes import ViTSize, check_heads, check_known_size, check_size
+from jepa_vit.stem import embed_kept_patches
 from jepa_vit.vit import init_weights, make_block, norm_layer, run_blocks
 
 from .rope import RopeBlock, check_pos_embedding, check_rope_heads, grid_positions, run_rope_blocks
@@ -98,11 +99,11 @@ class TubeletEmbed(nn.Module):
 class VideoVisionTransformer(nn.Module):
     """Video ViT encoder implementing :class:`jepa_core.interfaces.Encoder`.
 
-    ``forward(x [B, C, T, H, W], keep [B, K] | None) -> [B, K or N, D]``: with ``pos_embedding=
-    "sincos"`` positions are added to every tubelet token before the kept ones are gathered; with
-    ``"rope"`` the tokens' ``(t, h, w)`` coordinates are gathered at ``keep`` alongside them and
-    every :class:`~jepa_video.rope.RopeBlock` rotates queries/keys by them (no ``pos_embed``).
-    Blocks + final norm run on the kept tokens only.
+    ``forward(x [B, C, T, H, W], keep [B, K] | None) -> [B, K or N, D]``: only the kept tubelets
+    are embedded (:func:`~jepa_vit.stem.embed_kept_patches`); with ``pos_embedding="sincos"`` they
+    get their positions; with ``"rope"`` their ``(t, h, w)`` coordinates are gathered at ``keep``
+    alongside them and every :class:`~jepa_video.rope.RopeBlock` rotates queries/keys by them (no
+    ``pos_embed``). Blocks + final norm run on the kept tokens only.
 
     >>> vit = VideoVisionTransformer(img_size=32, patch_size=16, num_frames=4, embed_dim=48, depth=1, num_heads=2)
     >>> vit(torch.randn(1, 3, 4, 32, 32)).shape
@@ -172,19 +173,18 @@ class VideoVisionTransformer(nn.Module):
         if x.ndim != 5 or tuple(x.shape[1:]) != self.expected_input_shape:
             c, t, s = self.in_chans, self.num_frames, self.img_size
             raise ValueError(f"expected clips [B, {c}, {t}, {s}, {s}] (B, C, T, H, W), got {tuple(x.shape)}")
-        x = self.patch_embed(x)  # [B, N, D]
         use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        if keep is None:
+            x = self.patch_embed(x)  # [B, N, D]
+        else:  # only the kept tubelets
+            x = embed_kept_patches(x, self.patch_embed.proj, keep)  # [B, K, D]
         if self.pos_embedding == "rope":
             pos = grid_positions(self.token_grid, x.device)  # [N, 3] (t, h, w)
-            if keep is not None:
-                x, pos = gather_tokens(x, keep), pos[keep]  # [B, K, D], [B, K, 3]
-            else:
-                pos = pos.expand(x.shape[0], -1, -1)  # [B, N, 3]
+            pos = pos.expand(x.shape[0], -1, -1) if keep is None else pos[keep]  # [B, N or K, 3]
             x = run_rope_blocks(self.blocks, x, pos, use_ckpt)
             return self.norm(x)
-        x = x + self.pos_embed.to(x.dtype)
-        if keep is not None:
-            x = gather_tokens(x, keep)  # [B, K, D]
+        pos_embed = self.pos_embed.to(x.dtype)  # [1, N, D]
+        x = x + (pos_embed if keep is None else gather_tokens(pos_embed.expand(x.shape[0], -1, -1), keep))
         x = run_blocks(self.blocks, x, use_ckpt)
         return self.norm(x)
 

@@ -30,7 +30,7 @@ from jepa_core.interfaces import gather_tokens
 
 from .pos_embed import sincos_pos_embed_2d
 from .sizes import check_heads
-from .stem import ConvStem, check_stem
+from .stem import ConvStem, check_stem, embed_kept_patches
 
 norm_layer = functools.partial(nn.LayerNorm, eps=1e-6)
 
@@ -73,8 +73,9 @@ def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, use_checkpoint: bool) -> 
 class VisionTransformer(nn.Module):
     """ViT encoder implementing :class:`jepa_core.interfaces.Encoder`.
 
-    ``forward(x [B, C, H, W], keep [B, K] | None) -> [B, K or N, D]``: positions are added to
-    every token before the kept ones are gathered, then blocks + final norm run on those only.
+    ``forward(x [B, C, H, W], keep [B, K] | None) -> [B, K or N, D]``: the kept tokens get their
+    positions, then blocks + final norm run on those only (the ``patch`` stem embeds only the kept
+    patches: :func:`~jepa_vit.stem.embed_kept_patches`).
     Inputs of another size (multiples of the patch size) get resized positions (:meth:`positions`).
     ``img_size`` is a side (square inputs) or ``(H, W)`` (e.g. spectrograms: time x mel bins).
     ``stem`` is ``"patch"`` (one strided convolution, I-JEPA's layout) or ``"conv"``
@@ -169,10 +170,14 @@ class VisionTransformer(nn.Module):
                 f"(trained at {self.input_hw[0]} x {self.input_hw[1]}), got {tuple(x.shape)}"
             )
         grid = (x.shape[2] // p, x.shape[3] // p)
-        x = self.patch_embed(x)  # [B, N, D]
-        x = x + self.positions(grid).to(x.dtype)
-        if keep is not None:
-            x = gather_tokens(x, keep)  # [B, K, D]
+        if keep is not None and self.stem == "patch":  # only the kept patches
+            x = embed_kept_patches(x, self.patch_embed.proj, keep)  # [B, K, D]
+            x = x + gather_tokens(self.positions(grid).to(x.dtype).expand(x.shape[0], -1, -1), keep)
+        else:
+            x = self.patch_embed(x)  # [B, N, D]
+            x = x + self.positions(grid).to(x.dtype)
+            if keep is not None:
+                x = gather_tokens(x, keep)  # [B, K, D]
         use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         x = run_blocks(self.blocks, x, use_ckpt)
         return self.norm(x)

@@ -48,7 +48,7 @@ def test_keep_gathers_after_positions():
     keep = torch.tensor([[3, 1], [6, 0]])
     with torch.no_grad():
         full = enc(x, keep=torch.arange(8).expand(2, 8))
-        assert torch.allclose(full, enc(x), atol=1e-6)
+        torch.testing.assert_close(full, enc(x))  # the kept tubelets' product rounds unlike the convolution
         part = enc(x, keep=keep)
         # position matters: same tokens fed at other positions differ
         tokens = enc.patch_embed(x)
