@@ -34,8 +34,9 @@ So ``block(n, d) = 2(4 + 2r) n d^2 + 4 n^2 d``. The patch embedding over all ``N
 width ``Dp``, ``Nc`` context tokens, ``M`` target blocks of ``Nt`` tokens:
 
 - target encoder, forward only over all ``N`` tokens: ``patch + L block(N, D)``;
-- context encoder, forward + backward (3x forward; the patch embedding 2x since the image
-  needs no gradient) over ``Nc`` tokens: ``2 patch + 3 L block(Nc, D)``;
+- context encoder, forward + backward (3x forward; the patch embedding, of the kept patches
+  only, 2x since the image needs no gradient) over ``Nc`` tokens:
+  ``2 (Nc / N) patch + 3 L block(Nc, D)``;
 - predictor, forward + backward, one sequence of ``Nc + Nt`` tokens per target block:
   ``3 [2 Nc D Dp + M Lp block(Nc + Nt, Dp) + 2 M Nt Dp D]`` (embedding, blocks, projection).
 
@@ -106,10 +107,8 @@ def block_flops(n: int, d: int, mlp_ratio: float = 4.0) -> float:
 
 
 def encoder_forward_flops(shape: ModelShape, tokens: int) -> float:
-    """Patch embedding over all tokens, then the blocks over ``tokens`` kept tokens."""
-    return shape.num_tokens * shape.patch_flops_per_token + shape.depth * block_flops(
-        tokens, shape.dim, shape.mlp_ratio
-    )
+    """The patch embedding and the blocks over ``tokens`` tokens (all ``N``, or a context's kept ones)."""
+    return tokens * shape.patch_flops_per_token + shape.depth * block_flops(tokens, shape.dim, shape.mlp_ratio)
 
 
 def predictor_forward_flops(shape: ModelShape, nc: int, nt: int, m: int) -> float:
@@ -127,9 +126,8 @@ def step_flops(shape: ModelShape, nc: int, nt: int, m: int) -> StepFlops:
     >>> round(step_flops(vith14, nc=69, nt=44, m=4).total / 1e12, 2)
     0.66
     """
-    patch = shape.num_tokens * shape.patch_flops_per_token
     target = encoder_forward_flops(shape, shape.num_tokens)
-    context = 2 * patch + 3 * shape.depth * block_flops(nc, shape.dim, shape.mlp_ratio)
+    context = 2 * nc * shape.patch_flops_per_token + 3 * shape.depth * block_flops(nc, shape.dim, shape.mlp_ratio)
     predictor = 3 * predictor_forward_flops(shape, nc, nt, m)
     return StepFlops(target, context, predictor)
 
