@@ -558,4 +558,6 @@ def _worker(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker(Path(sys.argv[1])))
+    from jepa_core.dist import exit_process
+
+    exit_process(_worker(Path(sys.argv[1])))  # the hard exit, as the jepa script ends a distributed run
