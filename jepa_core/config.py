@@ -49,6 +49,15 @@ class ComponentConfig:
     options: Any
 
 
+def _needs_muon(inst: OptimConfig, attr: attrs.Attribute, value: float) -> None:
+    """A scale other than 1 of Muon's AdamW share, which ``adamw`` does not have, is an error."""
+    if value != 1.0 and inst.optimizer != "muon":
+        raise ValueError(
+            f"{attr.name}={value!r} scales the lr of the parameters Muon leaves to AdamW, so it needs "
+            f"optimizer='muon' (got {inst.optimizer!r}); set {attr.name}=1 with {inst.optimizer!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class OptimConfig:
     """The optimizer (AdamW by default) and the per-iteration schedules of the I-JEPA recipe.
@@ -57,7 +66,8 @@ class OptimConfig:
     (V-JEPA 2: ``lr`` after warmup, then linear to ``final_lr`` over the last ``cooldown_epochs``).
     A constant weight decay or EMA momentum is ``final_weight_decay = weight_decay`` or
     ``ema_end = ema_start``. ``optimizer``: ``adamw`` or ``muon`` (Muon with ``muon_momentum`` for
-    2-D weight matrices, AdamW for the rest: :mod:`jepa_core.optim`).
+    2-D weight matrices, AdamW for the rest: :mod:`jepa_core.optim`); ``muon_adamw_lr_scale``
+    multiplies the lr of that AdamW share (``muon`` only).
     """
 
     lr: float = attrs.field(default=1e-3, validator=positive)
@@ -78,6 +88,7 @@ class OptimConfig:
     ema_schedule: Literal["linear", "cosine"] = "linear"  # momentum from ema_start to ema_end
     optimizer: Literal["adamw", "muon"] = "adamw"
     muon_momentum: float = attrs.field(default=0.95, validator=momentum_range)
+    muon_adamw_lr_scale: float = attrs.field(default=1.0, validator=[positive, _needs_muon])
 
 
 def seed_range(_inst: Any, attr: attrs.Attribute, value: int) -> None:

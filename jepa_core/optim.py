@@ -58,6 +58,7 @@ def build_optimizer(
             eps=optim.eps,
             weight_decay=optim.weight_decay,
             momentum=optim.muon_momentum,
+            adamw_lr_scale=optim.muon_adamw_lr_scale,
         )
     params = [p for g in groups for p in g["params"]]
     if fused is None:
@@ -151,7 +152,8 @@ class MuonAdamW(torch.optim.Optimizer):
     """Muon for the groups whose ``algorithm`` is ``muon`` (2-D parameters), AdamW for the others;
     decoupled weight decay ``lr * weight_decay`` in both. A Muon update is scaled by
     ``0.2 * sqrt(max(rows, cols))``, which gives it the root-mean-square size of an AdamW update,
-    so one lr schedule serves both.
+    so one lr schedule serves both. ``adamw_lr_scale`` multiplies the lr (and so the decoupled
+    weight decay) of the AdamW groups only.
 
     >>> w, b = nn.Parameter(torch.randn(8, 4)), nn.Parameter(torch.zeros(8))
     >>> opt = MuonAdamW([{"params": [w], "algorithm": "muon"}, {"params": [b], "algorithm": "adamw"}], lr=1e-3)
@@ -169,7 +171,11 @@ class MuonAdamW(torch.optim.Optimizer):
         momentum: float = 0.95,
         nesterov: bool = True,
         ns_steps: int = 5,
+        adamw_lr_scale: float = 1.0,
     ) -> None:
+        if not adamw_lr_scale > 0:
+            raise ValueError(f"adamw_lr_scale must be > 0, got {adamw_lr_scale!r}")
+        self.adamw_lr_scale = adamw_lr_scale
         defaults = dict(
             lr=lr,
             betas=betas,
@@ -235,8 +241,9 @@ class MuonAdamW(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         state["step"] += 1
         step = state["step"].item()
-        param.mul_(1 - group["lr"] * group["weight_decay"])
+        lr = group["lr"] * self.adamw_lr_scale
+        param.mul_(1 - lr * group["weight_decay"])
         state["exp_avg"].lerp_(grad, 1 - beta1)
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
-        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**step))
+        param.addcdiv_(state["exp_avg"], denom, value=-lr / (1 - beta1**step))

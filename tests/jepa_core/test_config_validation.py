@@ -107,6 +107,16 @@ def test_invalid_override_is_rejected_naming_the_value(tmp_path, capsys, overrid
             "invalid value for 'encoder.mlp_ratio': mlp_ratio must be a finite number > 0, got 0",
         ),
         (
+            ["optim.muon_adamw_lr_scale=0.5"],  # lejepa_small steps with AdamW alone
+            "invalid value for 'optim.muon_adamw_lr_scale': muon_adamw_lr_scale=0.5 scales the lr of the "
+            "parameters Muon leaves to AdamW, so it needs optimizer='muon' (got 'adamw'); set "
+            "muon_adamw_lr_scale=1 with 'adamw'.",
+        ),
+        (
+            ["optim.optimizer=muon", "optim.muon_adamw_lr_scale=0"],
+            "invalid value for 'optim.muon_adamw_lr_scale': muon_adamw_lr_scale must be > 0, got 0.0.",
+        ),
+        (
             ["regularizer.name=sigreg", "regularizer.knots=1"],
             "invalid value for 'regularizer.knots': knots must be >= 2, got 1.",
         ),

@@ -166,6 +166,41 @@ def test_muon_adamw_groups_step_exactly_as_torch_adamw():
         torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
 
 
+def test_muon_adamw_lr_scale_steps_the_adamw_share_at_the_scaled_lr_and_leaves_muon_alone():
+    """``muon_adamw_lr_scale`` = 0.25: the AdamW groups step as torch's AdamW at a quarter of the
+    lr (decoupled weight decay included), the Muon matrices exactly as without the scale."""
+    torch.manual_seed(0)
+    nets = [Net() for _ in range(3)]
+    for net in nets[1:]:
+        net.load_state_dict(nets[0].state_dict())
+    cfg = OptimConfig(optimizer="muon", start_lr=1e-2, weight_decay=0.1, muon_adamw_lr_scale=0.25)
+    scaled = build_optimizer([("net", nets[0])], cfg)
+    plain = build_optimizer([("net", nets[1])], attrs.evolve(cfg, muon_adamw_lr_scale=1.0))
+    ref_net = nets[2]
+    not_decayed = [ref_net.fc1.bias, ref_net.fc2.bias, ref_net.norm.weight, ref_net.norm.bias, ref_net.scale]
+    ref = torch.optim.AdamW(
+        [{"params": not_decayed, "weight_decay": 0.0}, {"params": [ref_net.token], "weight_decay": 0.1}],
+        lr=2.5e-3,
+        foreach=False,
+    )
+    assert isinstance(scaled, MuonAdamW) and scaled.adamw_lr_scale == 0.25 and plain.adamw_lr_scale == 1.0
+    names = [n for n, p in nets[0].named_parameters() if p.requires_grad]
+    for _ in range(3):
+        grads = {n: torch.randn_like(p) for n, p in nets[0].named_parameters() if p.requires_grad}
+        for net, opt in ((nets[0], scaled), (nets[1], plain), (ref_net, ref)):
+            for n, p in net.named_parameters():
+                if n in grads:
+                    p.grad = grads[n].clone()
+            opt.step()
+    a, b, c = (dict(net.named_parameters()) for net in nets)
+    for name in names:
+        if name in ("fc1.weight", "fc2.weight"):  # Muon's share
+            assert torch.equal(a[name], b[name]) and not torch.equal(a[name], c[name])
+        else:
+            torch.testing.assert_close(a[name], c[name], rtol=1e-6, atol=1e-7)
+            assert not torch.allclose(a[name], b[name])
+
+
 def test_muon_step_is_the_scaled_orthogonalised_gradient():
     """Momentum 0 and no decay: the update is -lr * 0.2 * sqrt(max(m, n)) times a matrix close to
     U V^T of the gradient (singular values near 1, same singular vectors)."""
