@@ -270,6 +270,8 @@ def test_muon_refuses_other_shapes_and_unknown_algorithms():
         MuonAdamW([{"params": [nn.Parameter(torch.ones(3))], "algorithm": "muon"}], lr=1e-3)
     with pytest.raises(ValueError, match="algorithm must be 'muon' or 'adamw', got 'sgd'"):
         MuonAdamW([{"params": [nn.Parameter(torch.ones(3))], "algorithm": "sgd"}], lr=1e-3)
+    with pytest.raises(ValueError, match="adamw_lr_scale must be > 0, got 0.0"):
+        MuonAdamW([{"params": [nn.Parameter(torch.ones(3))], "algorithm": "adamw"}], lr=1e-3, adamw_lr_scale=0.0)
 
 
 def test_muon_with_fsdp_is_a_config_error():
